@@ -1,0 +1,49 @@
+"""``python -m local_twin demo|up``: the pipeline end to end on one machine, or the twin kept serving."""
+
+import argparse
+import contextlib
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from local_twin.demo import run_demo
+from local_twin.twin import DEFAULT_WORKDIR, Twin
+
+
+def serve(args: argparse.Namespace) -> int:
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    with Twin(workdir=args.workdir) as twin:
+        prefix = twin.upload_prefix
+        route = twin.template.api().routes[0]
+        print(
+            f"S3 endpoint  {twin.moto.url}\n"
+            f"bucket       {twin.aws.bucket}\n"
+            f"upload to    s3://{twin.aws.bucket}/{prefix}\n"
+            f"SageMaker    {twin.sagemaker.url}\n"
+            f"API URL      {twin.api.url}{route.path}\n"
+            f"API key      {twin.api.api_key}\n"
+            f"\n  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={twin.region} \\\n"
+            f"    aws --endpoint-url {twin.moto.url} s3 cp my.zip s3://{twin.aws.bucket}/{prefix}\n"
+            f"  curl --data-binary @img.jpg -H 'Content-Type: image/jpeg' -H 'x-api-key: {twin.api.api_key}' "
+            f"{twin.api.url}{route.path}\n\nserving; Ctrl-C stops everything.",
+            flush=True,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            stopped.wait()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local_twin", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="digits through the whole pipeline, then a prediction over HTTP")
+    up = commands.add_parser("up", help="start the twin and keep it serving")
+    up.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    args = parser.parse_args(argv)
+    return run_demo() if args.command == "demo" else serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""The local front for the REST API: real HTTP requests in, API Gateway REST proxy events to the handler.
+
+Routes, methods, binary media types and the API-key requirement are read from template.yaml; the event is
+the proxy-integration (payload 1.0) shape, and the handler runs through the moto Lambda (so the function's
+own environment applies), exactly as API Gateway invokes it.
+"""
+
+import base64
+import fnmatch
+import json
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from local_twin.template import ApiSpec, Route
+
+Invoke = Callable[[str, dict], dict]  # (function logical id, event) -> the handler's proxy response
+FORBIDDEN = {"message": "Forbidden"}
+
+
+@dataclass(frozen=True)
+class MatchedRoute:
+    route: Route
+    path_parameters: dict[str, str]
+
+
+def route_pattern(path: str) -> re.Pattern:
+    """``/items/{id}`` and ``/{proxy+}`` as API Gateway matches them."""
+    parts = []
+    for segment in re.split(r"(\{[^}]+\})", path):
+        if segment.startswith("{") and segment.endswith("+}"):
+            parts.append(f"(?P<{segment[1:-2]}>.+)")
+        elif segment.startswith("{"):
+            parts.append(f"(?P<{segment[1:-1]}>[^/]+)")
+        else:
+            parts.append(re.escape(segment))
+    return re.compile("".join(parts) + "/?")
+
+
+def match_route(routes: list[Route], method: str, path: str) -> MatchedRoute | None:
+    for route in routes:
+        found = route_pattern(route.path).fullmatch(path)
+        if found and route.method in (method, "ANY"):
+            return MatchedRoute(route, found.groupdict())
+    return None
+
+
+def is_binary(content_type: str | None, binary_media_types: list[str]) -> bool:
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    return bool(media_type) and any(fnmatch.fnmatch(media_type, pattern.lower()) for pattern in binary_media_types)
+
+
+def proxy_event(
+    matched: MatchedRoute,
+    method: str,
+    raw_path: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    api: ApiSpec,
+    source_ip: str,
+    api_key: str | None,
+) -> dict:
+    """The API Gateway REST proxy event for one request."""
+    split = urlsplit(raw_path)
+    query = parse_qs(split.query, keep_blank_values=True)
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in headers:
+        multi_headers.setdefault(name, []).append(value)
+    single_headers = {name: values[-1] for name, values in multi_headers.items()}
+    content_type = next((value for name, value in single_headers.items() if name.lower() == "content-type"), None)
+    binary = is_binary(content_type, api.binary_media_types)
+    if not body:
+        event_body = None
+    elif binary:
+        event_body = base64.b64encode(body).decode()
+    else:
+        event_body = body.decode("utf-8", errors="replace")
+    now = time.time()
+    return {
+        "resource": matched.route.path,
+        "path": split.path,
+        "httpMethod": method,
+        "headers": single_headers or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": {key: values[-1] for key, values in query.items()} or None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": matched.path_parameters or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": matched.route.path,
+            "httpMethod": method,
+            "path": f"/{api.stage}{split.path}",
+            "stage": api.stage,
+            "requestId": str(uuid.uuid4()),
+            "extendedRequestId": str(uuid.uuid4()),
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "requestTimeEpoch": int(now * 1000),
+            "accountId": "123456789012",
+            "apiId": "twinapi",
+            "protocol": "HTTP/1.1",
+            "domainName": single_headers.get("Host", "127.0.0.1"),
+            "identity": {"sourceIp": source_ip, "apiKey": api_key, "userAgent": single_headers.get("User-Agent")},
+        },
+        "body": event_body,
+        "isBase64Encoded": binary and bool(body),
+    }
+
+
+def response_parts(proxy_response: dict) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The handler's proxy response as HTTP status, headers and body bytes."""
+    status = int(proxy_response.get("statusCode", 200))
+    headers = [(name, str(value)) for name, value in (proxy_response.get("headers") or {}).items()]
+    for name, values in (proxy_response.get("multiValueHeaders") or {}).items():
+        headers.extend((name, str(value)) for value in values)
+    body = proxy_response.get("body") or ""
+    payload = base64.b64decode(body) if proxy_response.get("isBase64Encoded") else str(body).encode()
+    return status, headers, payload
+
+
+class LocalApi:
+    """A threaded HTTP server on 127.0.0.1 that serves the template's API routes."""
+
+    def __init__(self, api: ApiSpec, invoke: Invoke, api_key: str | None = None):
+        self.api = api
+        self.invoke = invoke
+        # API Gateway checks x-api-key on routes that require one; the twin makes one key per run.
+        self.api_key = api_key or secrets.token_urlsafe(24)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="twin-api", daemon=True)
+        self._thread.start()
+        bound_host, bound_port = self._server.server_address[:2]
+        self.url = f"http://{bound_host}:{bound_port}"
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def handle(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, source_ip: str):
+        matched = match_route(self.api.routes, method, urlsplit(raw_path).path)
+        if matched is None:
+            # API Gateway answers unknown routes with 403 "Missing Authentication Token"
+            return (
+                403,
+                [("Content-Type", "application/json")],
+                json.dumps({"message": "Missing Authentication Token"}).encode(),
+            )
+        given_key = next((value for name, value in headers if name.lower() == "x-api-key"), None)
+        if matched.route.api_key_required and not (given_key and secrets.compare_digest(given_key, self.api_key)):
+            return 403, [("Content-Type", "application/json")], json.dumps(FORBIDDEN).encode()
+        event = proxy_event(matched, method, raw_path, headers, body, self.api, source_ip, given_key)
+        return response_parts(self.invoke(matched.route.function, event))
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        front = self
+
+        class ProxyHandler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                try:
+                    status, headers, payload = front.handle(
+                        self.command, self.path, list(self.headers.items()), body, self.client_address[0]
+                    )
+                except Exception as error:  # the handler crashed: API Gateway answers 502
+                    status, headers = 502, [("Content-Type", "application/json")]
+                    payload = json.dumps({"message": "Internal server error", "cause": str(error)}).encode()
+                self.send_response(status)
+                for name, value in headers:
+                    if name.lower() not in ("content-length", "connection"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
+
+            def log_message(self, format: str, *args) -> None:
+                pass  # the twin prints its own progress; request lines would drown it
+
+        return ProxyHandler

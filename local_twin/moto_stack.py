@@ -1,0 +1,188 @@
+"""The AWS side of the twin: a moto server on 127.0.0.1 provisioned from template.yaml.
+
+S3 (the data bucket, EventBridge notifications on), Lambda (every function with its template environment
+plus the twin's endpoints; ``moto_lambda`` routes invocations to the real handlers and EventBridge
+targets), Step Functions (the ASL with its substitutions resolved, executed by moto's engine), the
+EventBridge rules, SNS topics (each with an SQS subscription the twin can read) and IAM role stand-ins.
+"""
+
+import io
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import requests
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+from local_twin import moto_lambda
+from local_twin.template import FunctionSpec, Template
+
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+STAND_IN_ROLE = "twin-lambda-execution"
+_TRUST_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com", "sagemaker.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
+
+
+@dataclass
+class Provisioned:
+    """What the twin created, by the names a user or a test needs."""
+
+    moto_url: str
+    bucket: str
+    state_machine_arn: str
+    functions: dict[str, FunctionSpec]
+    topic_queues: dict[str, str] = field(default_factory=dict)  # topic ARN -> SQS queue URL subscribed to it
+
+
+def client(service: str, endpoint_url: str, region: str):
+    return boto3.client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def lambda_environment(function: FunctionSpec, moto_url: str, sagemaker_url: str, region: str) -> dict[str, str]:
+    """The template's variables plus what points the unchanged handler at the twin instead of AWS."""
+    return {
+        **function.environment,
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ENDPOINT_URL_SAGEMAKER": sagemaker_url,
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": sagemaker_url,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        **DUMMY_CREDENTIALS,
+    }
+
+
+def code_zip(code_dir: Path) -> bytes:
+    """The function's code as Lambda would receive it (moto stores it; the routed handler runs from disk)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(Path(code_dir).rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                archive.write(path, path.relative_to(code_dir))
+    return buffer.getvalue()
+
+
+class MotoStack:
+    def __init__(self, template: Template):
+        self.template = template
+        self.region = template.region
+        self._server: ThreadedMotoServer | None = None
+        self.url = ""
+
+    def start(self) -> str:
+        moto_lambda.install()
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        # moto's Step Functions engine calls back into the server at localhost:$MOTO_PORT
+        os.environ["MOTO_PORT"] = str(port)
+        self.url = f"http://{host}:{port}"
+        response = requests.post(
+            f"{self.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
+        )
+        response.raise_for_status()
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def client(self, service: str):
+        return client(service, self.url, self.region)
+
+    def provision(self, sagemaker_url: str) -> Provisioned:
+        template = self.template
+        roles = self._create_roles()
+        bucket = template.bucket()
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=bucket.name)
+        if bucket.eventbridge_enabled:
+            s3.put_bucket_notification_configuration(
+                Bucket=bucket.name, NotificationConfiguration={"EventBridgeConfiguration": {}}
+            )
+        topic_queues = {topic_arn: self._subscribe_queue(topic_arn) for topic_arn in self._create_topics()}
+        functions = template.functions()
+        lambda_client = self.client("lambda")
+        for function in functions.values():
+            lambda_client.create_function(
+                FunctionName=function.name,
+                Runtime=function.runtime,
+                Role=roles[STAND_IN_ROLE],
+                Handler=function.handler,
+                Code={"ZipFile": code_zip(function.code_dir)},
+                Timeout=function.timeout,
+                MemorySize=function.memory,
+                Environment={"Variables": lambda_environment(function, self.url, sagemaker_url, self.region)},
+            )
+        machine = template.state_machine()
+        state_machine_arn = self.client("stepfunctions").create_state_machine(
+            name=machine.name, definition=machine.definition, roleArn=roles[STAND_IN_ROLE]
+        )["stateMachineArn"]
+        events = self.client("events")
+        for rule in template.rules():
+            events.put_rule(Name=rule.name, EventPattern=json.dumps(rule.pattern), State="ENABLED")
+            events.put_targets(
+                Rule=rule.name,
+                Targets=[{"Id": f"target{index}", "Arn": arn} for index, arn in enumerate(rule.target_arns)],
+            )
+        return Provisioned(self.url, bucket.name, state_machine_arn, functions, topic_queues)
+
+    def _create_roles(self) -> dict[str, str]:
+        """The template's roles by name plus one stand-in for the functions and the state machine."""
+        iam = self.client("iam")
+        names = [STAND_IN_ROLE] + [
+            self.template.physical(logical_id).ref for logical_id in self.template.of_type("AWS::IAM::Role")
+        ]
+        return {
+            name: iam.create_role(RoleName=name, AssumeRolePolicyDocument=_TRUST_POLICY)["Role"]["Arn"]
+            for name in names
+        }
+
+    def _create_topics(self) -> list[str]:
+        sns = self.client("sns")
+        arns = []
+        for topic_arn in self.template.topics().values():
+            arns.append(sns.create_topic(Name=topic_arn.rsplit(":", 1)[1])["TopicArn"])
+        return arns
+
+    def _subscribe_queue(self, topic_arn: str) -> str:
+        sqs = self.client("sqs")
+        queue_url = sqs.create_queue(QueueName=f"{topic_arn.rsplit(':', 1)[1]}-twin-inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.client("sns").subscribe(
+            TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"}
+        )
+        return queue_url
+
+    def notifications(self, topic_arn: str, provisioned: Provisioned) -> list[str]:
+        """Messages published to ``topic_arn`` so far (drained from its twin inbox)."""
+        sqs = self.client("sqs")
+        messages = []
+        while True:
+            batch = sqs.receive_message(
+                QueueUrl=provisioned.topic_queues[topic_arn], MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not batch:
+                return messages
+            for message in batch:
+                messages.append(message["Body"])
+                sqs.delete_message(QueueUrl=provisioned.topic_queues[topic_arn], ReceiptHandle=message["ReceiptHandle"])

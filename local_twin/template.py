@@ -1,0 +1,473 @@
+"""template.yaml as the local twin sees it: the one source of the functions, state machine, rule and API.
+
+The YAML short tags (``!Ref``, ``!Sub``, ...) are read into their long forms, the parameter values come from
+one samconfig.toml profile (``[local.deploy.parameters] parameter_overrides``), and the CloudFormation
+intrinsics are resolved against the physical names the twin gives each resource.
+"""
+
+import json
+import re
+import shlex
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ACCOUNT_ID = "123456789012"  # moto's default account
+PARTITION = "aws"
+NO_VALUE = object()  # AWS::NoValue: the key or list item disappears
+
+_TAGS_WITH_NAME = {
+    "Ref": "Ref",
+    "Condition": "Condition",
+    "GetAtt": "Fn::GetAtt",
+}
+_FN_TAGS = ("Sub", "Join", "Select", "Split", "If", "Equals", "Not", "And", "Or", "FindInMap", "Base64", "GetAZs")
+
+
+class TemplateError(ValueError):
+    """The template uses something the twin cannot resolve (named, with where it was met)."""
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    """SafeLoader plus CloudFormation's short tags, read into their long ``Fn::`` forms."""
+
+
+def _construct(tag_key: str) -> Callable[[yaml.Loader, yaml.Node], dict]:
+    def construct(loader: yaml.Loader, node: yaml.Node) -> dict:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+            if tag_key == "Fn::GetAtt":
+                value = value.split(".", 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        return {tag_key: value}
+
+    return construct
+
+
+for _tag, _key in _TAGS_WITH_NAME.items():
+    _TemplateLoader.add_constructor(f"!{_tag}", _construct(_key))
+for _tag in _FN_TAGS:
+    _TemplateLoader.add_constructor(f"!{_tag}", _construct(f"Fn::{_tag}"))
+
+
+def load_yaml(path: Path) -> dict:
+    return yaml.load(Path(path).read_text(), Loader=_TemplateLoader)  # noqa: S506 - SafeLoader subclass
+
+
+def load_parameter_overrides(samconfig: Path, profile: str = "local") -> dict[str, str]:
+    """``parameter_overrides`` of ``[<profile>.deploy.parameters]``: a ``Key=Value`` string or a list of them."""
+    config = tomllib.loads(Path(samconfig).read_text())
+    try:
+        overrides = config[profile]["deploy"]["parameters"].get("parameter_overrides", [])
+    except KeyError as missing:
+        raise TemplateError(f"{samconfig} has no [{profile}.deploy.parameters] section") from missing
+    items = shlex.split(overrides) if isinstance(overrides, str) else list(overrides)
+    values = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise TemplateError(f"{samconfig} [{profile}] parameter override {item!r} is not Key=Value")
+        values[key] = value
+    return values
+
+
+@dataclass(frozen=True)
+class Physical:
+    """What ``Ref`` and ``Fn::GetAtt`` return for one resource."""
+
+    ref: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+def physical_resource(logical_id: str, resource: dict, stack: str, region: str, name: str | None) -> Physical:
+    """The twin's physical identity of a resource, following each type's CloudFormation Ref/GetAtt."""
+    kind = resource.get("Type", "")
+    base = f"arn:{PARTITION}"
+    name = name or f"{stack}-{logical_id}"
+    if kind == "AWS::S3::Bucket":
+        name = name.lower()
+        return Physical(
+            name, {"Arn": f"{base}:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com", "BucketName": name}
+        )
+    if kind in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
+        return Physical(name, {"Arn": f"{base}:lambda:{region}:{ACCOUNT_ID}:function:{name}"})
+    if kind in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
+        arn = f"{base}:states:{region}:{ACCOUNT_ID}:stateMachine:{name}"
+        return Physical(arn, {"Arn": arn, "Name": name})
+    if kind == "AWS::SNS::Topic":
+        arn = f"{base}:sns:{region}:{ACCOUNT_ID}:{name}"
+        return Physical(arn, {"TopicArn": arn, "TopicName": name})
+    if kind == "AWS::IAM::Role":
+        return Physical(name, {"Arn": f"{base}:iam::{ACCOUNT_ID}:role/{name}", "RoleId": name})
+    if kind == "AWS::Events::Rule":
+        return Physical(name, {"Arn": f"{base}:events:{region}:{ACCOUNT_ID}:rule/{name}"})
+    if kind in ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion"):
+        return Physical(f"{base}:lambda:{region}:{ACCOUNT_ID}:layer:{name}:1")
+    if kind in ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi"):
+        return Physical(name, {"RootResourceId": "root"})
+    return Physical(name, {"Arn": f"{base}:{kind.split('::')[1].lower() if '::' in kind else 'unknown'}:::{name}"})
+
+
+class Template:
+    """A SAM template with its parameters resolved for one stack name and region."""
+
+    def __init__(self, document: dict, parameters: dict[str, str], stack: str, region: str, root: Path):
+        self.document = document
+        self.stack = stack
+        self.region = region
+        self.root = Path(root)
+        self.resources: dict[str, dict] = document.get("Resources", {})
+        self.parameters = self._parameter_values(parameters)
+        self.mappings = document.get("Mappings", {})
+        self._conditions: dict[str, bool] = {}
+        self._physical: dict[str, Physical] = {}
+
+    @classmethod
+    def load(cls, root: Path, stack: str = "twin", region: str = "us-east-1", profile: str = "local") -> "Template":
+        root = Path(root)
+        overrides = load_parameter_overrides(root / "samconfig.toml", profile)
+        return cls(load_yaml(root / "template.yaml"), overrides, stack, region, root)
+
+    def _parameter_values(self, overrides: dict[str, str]) -> dict[str, Any]:
+        declared = self.document.get("Parameters", {})
+        unknown = sorted(set(overrides) - set(declared))
+        if unknown:
+            raise TemplateError(f"parameter overrides {unknown} are not declared in the template")
+        values: dict[str, Any] = {}
+        for name, spec in declared.items():
+            if name in overrides:
+                value: Any = overrides[name]
+            elif "Default" in spec:
+                value = spec["Default"]
+            else:
+                raise TemplateError(f"parameter {name} has no Default and no local override")
+            if str(spec.get("Type", "")).startswith("List<") or spec.get("Type") == "CommaDelimitedList":
+                value = [part.strip() for part in str(value).split(",")] if isinstance(value, str) else value
+            else:
+                value = str(value)
+            allowed = spec.get("AllowedValues")
+            if allowed and value not in [str(option) for option in allowed]:
+                raise TemplateError(f"parameter {name}={value!r} is not one of {allowed}")
+            values[name] = value
+        return values
+
+    # --- resources -------------------------------------------------------------------------------------------
+
+    def of_type(self, *kinds: str) -> dict[str, dict]:
+        """Resources of the given types whose Condition holds (in template order)."""
+        return {
+            logical_id: resource
+            for logical_id, resource in self.resources.items()
+            if resource.get("Type") in kinds and self.condition_holds(resource.get("Condition"))
+        }
+
+    def physical(self, logical_id: str) -> Physical:
+        if logical_id not in self._physical:
+            resource = self.resources.get(logical_id)
+            if resource is None:
+                raise TemplateError(f"no resource {logical_id} in the template")
+            properties = resource.get("Properties", {})
+            name_key = {
+                "AWS::S3::Bucket": "BucketName",
+                "AWS::Serverless::Function": "FunctionName",
+                "AWS::Serverless::StateMachine": "Name",
+                "AWS::SNS::Topic": "TopicName",
+                "AWS::IAM::Role": "RoleName",
+                "AWS::Events::Rule": "Name",
+                "AWS::Serverless::LayerVersion": "LayerName",
+            }.get(resource.get("Type", ""))
+            name = self.resolve(properties[name_key]) if name_key and name_key in properties else None
+            self._physical[logical_id] = physical_resource(logical_id, resource, self.stack, self.region, name)
+        return self._physical[logical_id]
+
+    def globals_for(self, section: str) -> dict:
+        return self.document.get("Globals", {}).get(section, {})
+
+    # --- intrinsics ------------------------------------------------------------------------------------------
+
+    def condition_holds(self, name: str | None) -> bool:
+        if name is None:
+            return True
+        if name not in self._conditions:
+            conditions = self.document.get("Conditions", {})
+            if name not in conditions:
+                raise TemplateError(f"condition {name} is not defined")
+            self._conditions[name] = bool(self.resolve(conditions[name]))
+        return self._conditions[name]
+
+    def pseudo(self, name: str) -> Any:
+        values = {
+            "AWS::Region": self.region,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::Partition": PARTITION,
+            "AWS::StackName": self.stack,
+            "AWS::StackId": f"arn:{PARTITION}:cloudformation:{self.region}:{ACCOUNT_ID}:stack/{self.stack}/twin",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::NoValue": NO_VALUE,
+        }
+        if name not in values:
+            raise TemplateError(f"unknown pseudo parameter {name}")
+        return values[name]
+
+    def ref(self, name: str) -> Any:
+        if name.startswith("AWS::"):
+            return self.pseudo(name)
+        if name in self.parameters:
+            return self.parameters[name]
+        return self.physical(name).ref
+
+    def get_att(self, logical_id: str, attribute: str) -> str:
+        attributes = self.physical(logical_id).attributes
+        if attribute not in attributes:
+            raise TemplateError(f"Fn::GetAtt {logical_id}.{attribute} is not known to the twin")
+        return attributes[attribute]
+
+    def _sub(self, argument: Any) -> str:
+        text, variables = (argument, {}) if isinstance(argument, str) else (argument[0], argument[1])
+        variables = {key: self.resolve(value) for key, value in variables.items()}
+
+        def replace(match: re.Match) -> str:
+            name = match.group(1)
+            if name.startswith("!"):  # ${!Literal} is the escape for a literal ${Literal}
+                return "${" + name[1:] + "}"
+            if name in variables:
+                return str(variables[name])
+            if "." in name and not name.startswith("AWS::"):
+                return str(self.get_att(*name.split(".", 1)))
+            return str(self.ref(name))
+
+        return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+    def _function(self, name: str, argument: Any) -> Any:
+        resolve = self.resolve
+        if name == "Ref":
+            return self.ref(argument)
+        if name == "Condition":
+            return self.condition_holds(argument)
+        if name == "Fn::Sub":
+            return self._sub(argument)
+        if name == "Fn::GetAtt":
+            logical_id, attribute = argument.split(".", 1) if isinstance(argument, str) else argument
+            return self.get_att(logical_id, resolve(attribute))
+        if name == "Fn::Join":
+            delimiter, items = argument
+            return str(resolve(delimiter)).join(str(item) for item in resolve(items))
+        if name == "Fn::Select":
+            index, items = resolve(argument)
+            return items[int(index)]
+        if name == "Fn::Split":
+            delimiter, text = resolve(argument)
+            return text.split(delimiter)
+        if name == "Fn::FindInMap":
+            mapping, key, attribute = resolve(argument)
+            try:
+                return self.mappings[mapping][key][attribute]
+            except KeyError as missing:
+                raise TemplateError(f"Fn::FindInMap {mapping}/{key}/{attribute} is not in Mappings") from missing
+        if name == "Fn::If":
+            condition, when_true, when_false = argument
+            return resolve(when_true if self.condition_holds(condition) else when_false)
+        if name == "Fn::Equals":
+            left, right = resolve(argument)
+            return str(left) == str(right)
+        if name == "Fn::Not":
+            return not resolve(argument[0])
+        if name == "Fn::And":
+            return all(resolve(item) for item in argument)
+        if name == "Fn::Or":
+            return any(resolve(item) for item in argument)
+        if name == "Fn::Base64":
+            import base64
+
+            return base64.b64encode(str(resolve(argument)).encode()).decode()
+        if name == "Fn::GetAZs":
+            return [f"{self.region}{zone}" for zone in "abc"]
+        raise TemplateError(f"intrinsic {name} is not supported by the twin")
+
+    def resolve(self, value: Any) -> Any:
+        """Resolve every intrinsic in ``value``; AWS::NoValue entries are dropped."""
+        if isinstance(value, dict):
+            if len(value) == 1:
+                (key, argument), *_ = value.items()
+                if key == "Ref" or key == "Condition" or key.startswith("Fn::"):
+                    return self._function(key, argument)
+            resolved = {key: self.resolve(item) for key, item in value.items()}
+            return {key: item for key, item in resolved.items() if item is not NO_VALUE}
+        if isinstance(value, list):
+            return [item for item in (self.resolve(item) for item in value) if item is not NO_VALUE]
+        return value
+
+    # --- the parts the twin runs -----------------------------------------------------------------------------
+
+    def functions(self) -> dict[str, "FunctionSpec"]:
+        defaults = self.globals_for("Function")
+        specs = {}
+        for logical_id, resource in self.of_type("AWS::Serverless::Function").items():
+            properties = resource.get("Properties", {})
+            environment = {
+                **self.resolve(defaults.get("Environment", {}).get("Variables", {})),
+                **self.resolve(properties.get("Environment", {}).get("Variables", {})),
+            }
+            setting = {key: self.resolve(properties.get(key, defaults.get(key))) for key in _FUNCTION_SETTINGS}
+            code_uri = setting["CodeUri"]
+            if not isinstance(code_uri, str):
+                raise TemplateError(f"{logical_id}: CodeUri must be a local folder for the twin, got {code_uri!r}")
+            specs[logical_id] = FunctionSpec(
+                logical_id=logical_id,
+                name=self.physical(logical_id).ref,
+                arn=self.get_att(logical_id, "Arn"),
+                handler=setting["Handler"],
+                code_dir=self.root / code_uri,
+                runtime=setting["Runtime"] or "python3.11",
+                timeout=int(setting["Timeout"] or 3),
+                memory=int(setting["MemorySize"] or 128),
+                environment={key: str(value) for key, value in environment.items()},
+                layers=self.resolve(setting["Layers"] or []),
+                events=self.resolve(properties.get("Events", {})),
+            )
+        return specs
+
+    def state_machine(self) -> "StateMachineSpec":
+        (logical_id, resource), *others = self.of_type("AWS::Serverless::StateMachine").items()
+        if others:
+            raise TemplateError("the twin runs one state machine; the template declares several")
+        properties = resource["Properties"]
+        substitutions = {
+            key: str(value) for key, value in self.resolve(properties.get("DefinitionSubstitutions", {})).items()
+        }
+        definition = (self.root / properties["DefinitionUri"]).read_text()
+        return StateMachineSpec(
+            logical_id=logical_id,
+            name=self.physical(logical_id).attributes["Name"],
+            definition=substitute_definition(definition, substitutions),
+        )
+
+    def bucket(self) -> "BucketSpec":
+        buckets = self.of_type("AWS::S3::Bucket")
+        if len(buckets) != 1:
+            raise TemplateError(f"the twin expects one S3 bucket in the template, found {sorted(buckets)}")
+        logical_id, resource = next(iter(buckets.items()))
+        notifications = self.resolve(resource.get("Properties", {}).get("NotificationConfiguration", {}))
+        return BucketSpec(logical_id, self.physical(logical_id).ref, "EventBridgeConfiguration" in notifications)
+
+    def topics(self) -> dict[str, str]:
+        return {logical_id: self.physical(logical_id).ref for logical_id in self.of_type("AWS::SNS::Topic")}
+
+    def rules(self) -> list["RuleSpec"]:
+        """EventBridge rules: AWS::Events::Rule resources and functions' EventBridgeRule events."""
+        rules = []
+        for logical_id, resource in self.of_type("AWS::Events::Rule").items():
+            properties = self.resolve(resource["Properties"])
+            rules.append(
+                RuleSpec(
+                    self.physical(logical_id).ref, properties["EventPattern"], [t["Arn"] for t in properties["Targets"]]
+                )
+            )
+        for function in self.functions().values():
+            for event_id, event in function.events.items():
+                if event.get("Type") in ("EventBridgeRule", "CloudWatchEvent"):
+                    rules.append(
+                        RuleSpec(f"{function.name}-{event_id}", event["Properties"]["Pattern"], [function.arn])
+                    )
+        return rules
+
+    def api(self) -> "ApiSpec":
+        """The REST API: routes from the functions' Api events, binary types and API-key need from the Api."""
+        apis = self.of_type("AWS::Serverless::Api")
+        api_defaults = self.globals_for("Api")
+        api_properties = {**api_defaults, **next(iter(apis.values()), {}).get("Properties", {})}
+        api_properties = self.resolve(api_properties)
+        api_auth = api_properties.get("Auth", {})
+        routes = []
+        for function in self.functions().values():
+            for event in function.events.values():
+                if event.get("Type") != "Api":
+                    continue
+                properties = event["Properties"]
+                key_required = properties.get("Auth", {}).get("ApiKeyRequired", api_auth.get("ApiKeyRequired", False))
+                routes.append(
+                    Route(
+                        path=properties["Path"],
+                        method=properties["Method"].upper(),
+                        function=function.logical_id,
+                        api_key_required=bool(key_required),
+                    )
+                )
+        return ApiSpec(
+            stage=str(api_properties.get("StageName", "Prod")),
+            binary_media_types=[media.replace("~1", "/") for media in api_properties.get("BinaryMediaTypes", [])],
+            routes=routes,
+        )
+
+
+_FUNCTION_SETTINGS = ("Handler", "CodeUri", "Runtime", "Timeout", "MemorySize", "Layers")
+
+
+def substitute_definition(definition: str, substitutions: dict[str, str]) -> str:
+    """SAM's DefinitionSubstitutions: every ``${Key}`` replaced; a placeholder without a value is an error."""
+    placeholders = set(re.findall(r"\$\{([^}]+)\}", definition))
+    missing = sorted(placeholders - set(substitutions))
+    if missing:
+        raise TemplateError(f"DefinitionSubstitutions lacks {missing}")
+    for key, value in substitutions.items():
+        definition = definition.replace("${" + key + "}", value)
+    json.loads(definition)  # a broken definition fails here, not inside the Step Functions engine
+    return definition
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    name: str
+    arn: str
+    handler: str
+    code_dir: Path
+    runtime: str
+    timeout: int
+    memory: int
+    environment: dict[str, str]
+    layers: list[str]
+    events: dict[str, dict]
+
+
+@dataclass(frozen=True)
+class StateMachineSpec:
+    logical_id: str
+    name: str
+    definition: str
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    logical_id: str
+    name: str
+    eventbridge_enabled: bool
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    name: str
+    pattern: dict
+    target_arns: list[str]
+
+
+@dataclass(frozen=True)
+class Route:
+    path: str
+    method: str  # GET, POST, ... or ANY
+    function: str  # logical id
+    api_key_required: bool
+
+
+@dataclass(frozen=True)
+class ApiSpec:
+    stage: str
+    binary_media_types: list[str]
+    routes: list[Route]

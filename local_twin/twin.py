@@ -1,0 +1,190 @@
+"""The whole system on one machine: moto (S3, Lambda, Step Functions, EventBridge, SNS, IAM) provisioned from
+template.yaml, the local SageMaker that really trains and serves, and the local API front.
+"""
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from local_twin.api import LocalApi
+from local_twin.moto_stack import MotoStack, Provisioned
+from local_twin.sagemaker import LocalSageMaker
+from local_twin.template import Template
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WORKDIR = REPO_ROOT / ".twin"
+TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+class TwinError(RuntimeError):
+    """A step of the twin did not happen (named, with what was seen instead)."""
+
+
+@dataclass(frozen=True)
+class StateProgress:
+    """One state of an execution as the history tells it."""
+
+    name: str
+    status: str  # SUCCEEDED | FAILED | RUNNING
+    elapsed: float  # seconds since the execution started, when the state ended (or now)
+    visits: int
+
+
+def upload_prefix(rule_pattern: dict) -> str:
+    """The key prefix an upload needs to trigger the rule (``detail.object.key`` ``prefix`` filter)."""
+    for condition in rule_pattern.get("detail", {}).get("object", {}).get("key", []):
+        if isinstance(condition, dict) and "prefix" in condition:
+            return condition["prefix"]
+        if isinstance(condition, dict) and "wildcard" in condition:
+            return condition["wildcard"].split("*", 1)[0]
+    return ""
+
+
+def state_progress(events: list[dict]) -> list[StateProgress]:
+    """States in the order first entered, each with its latest status: poll loops show as visit counts."""
+    started = events[0]["timestamp"] if events else None
+    states: dict[str, StateProgress] = {}
+    current: str | None = None
+    for event in events:
+        kind = event["type"]
+        elapsed = (event["timestamp"] - started).total_seconds() if isinstance(started, datetime) else 0.0
+        if kind.endswith("StateEntered"):
+            current = event["stateEnteredEventDetails"]["name"]
+            visits = states[current].visits + 1 if current in states else 1
+            states[current] = StateProgress(current, "RUNNING", elapsed, visits)
+        elif kind.endswith("StateExited"):
+            name = event["stateExitedEventDetails"]["name"]
+            states[name] = StateProgress(name, "SUCCEEDED", elapsed, states[name].visits if name in states else 1)
+            current = None
+        elif kind.endswith("Failed") and current is not None:
+            states[current] = StateProgress(current, "FAILED", elapsed, states[current].visits)
+    return list(states.values())
+
+
+class Twin:
+    """Start with ``start()`` (or ``with Twin(...) as twin``); everything it started stops in ``stop()``."""
+
+    def __init__(self, root: Path = REPO_ROOT, workdir: Path = DEFAULT_WORKDIR, profile: str = "local", faults=None):
+        self.root = Path(root)
+        self.workdir = Path(workdir)
+        self.template = Template.load(self.root, profile=profile)
+        self.region = self.template.region
+        self.moto = MotoStack(self.template)
+        self.sagemaker: LocalSageMaker | None = None
+        self.api: LocalApi | None = None
+        self.aws: Provisioned | None = None
+        self._faults = faults
+
+    def start(self) -> "Twin":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        moto_url = self.moto.start()
+        self.sagemaker = LocalSageMaker(self.workdir / "sagemaker", moto_url, region=self.region, faults=self._faults)
+        sagemaker_url = self.sagemaker.start()
+        self.aws = self.moto.provision(sagemaker_url)
+        self.api = LocalApi(self.template.api(), self.invoke_function)
+        self.api.start()
+        return self
+
+    def stop(self) -> None:
+        for part in (self.api, self.sagemaker):
+            if part is not None:
+                part.stop()
+        self.moto.stop()
+
+    def __enter__(self) -> "Twin":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    # --- what users and tests do with it ---------------------------------------------------------------------
+
+    @property
+    def upload_prefix(self) -> str:
+        prefixes = {upload_prefix(rule.pattern) for rule in self.template.rules()}
+        if len(prefixes) != 1:
+            raise TwinError(f"expected one upload prefix across the template's rules, found {sorted(prefixes)}")
+        return prefixes.pop()
+
+    def client(self, service: str):
+        if service in ("sagemaker", "sagemaker-runtime"):
+            from local_twin.moto_stack import client
+
+            return client(service, self.sagemaker.url, self.region)
+        return self.moto.client(service)
+
+    def invoke_function(self, logical_id: str, event: dict) -> dict:
+        """Invoke a template function through moto's Lambda, as API Gateway or EventBridge would."""
+        function = self.aws.functions[logical_id]
+        response = self.client("lambda").invoke(FunctionName=function.name, Payload=json.dumps(event).encode())
+        payload = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError"):
+            raise TwinError(f"{logical_id} failed: {payload}")
+        return payload
+
+    def upload_dataset(self, zip_path: Path, name: str | None = None) -> str:
+        key = f"{self.upload_prefix}{name or Path(zip_path).name}"
+        self.client("s3").upload_file(str(zip_path), self.aws.bucket, key)
+        return key
+
+    def executions(self) -> list[dict]:
+        paginator = self.client("stepfunctions").get_paginator("list_executions")
+        return [
+            execution
+            for page in paginator.paginate(stateMachineArn=self.aws.state_machine_arn)
+            for execution in page["executions"]
+        ]
+
+    def wait_for_new_execution(self, known: set[str], timeout: float = 60) -> str:
+        """The ARN of the execution an upload started (one not in ``known``)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            fresh = [e["executionArn"] for e in self.executions() if e["executionArn"] not in known]
+            if fresh:
+                return fresh[0]
+            time.sleep(0.5)
+        raise TwinError(
+            f"no execution started within {timeout:.0f} s: the upload → rule → StartPipeline route did not fire"
+        )
+
+    def history(self, execution_arn: str) -> list[dict]:
+        paginator = self.client("stepfunctions").get_paginator("get_execution_history")
+        return [event for page in paginator.paginate(executionArn=execution_arn) for event in page["events"]]
+
+    def follow(
+        self,
+        execution_arn: str,
+        on_progress: Callable[[StateProgress], None] = lambda progress: None,
+        timeout: float = 600,
+        poll_seconds: float = 1.0,
+    ) -> dict:
+        """Wait for the execution to end, reporting each state once when it ends (and poll loops once more at the
+        end with their visit count); returns describe_execution's answer."""
+        stepfunctions = self.client("stepfunctions")
+        reported: dict[str, StateProgress] = {}
+        deadline = time.monotonic() + timeout
+        while True:
+            description = stepfunctions.describe_execution(executionArn=execution_arn)
+            finished = description["status"] in TERMINAL_STATUSES
+            for progress in state_progress(self.history(execution_arn)):
+                seen = reported.get(progress.name)
+                ended = progress.status != "RUNNING"
+                if ended and (
+                    seen is None or seen.status != progress.status or (finished and seen.visits != progress.visits)
+                ):
+                    on_progress(progress)
+                    reported[progress.name] = progress
+            if finished:
+                return description
+            if time.monotonic() > deadline:
+                raise TwinError(f"execution {execution_arn} still {description['status']} after {timeout:.0f} s")
+            time.sleep(poll_seconds)
+
+    def notifications(self) -> list[str]:
+        """Messages published to the template's topics since the last call."""
+        return [
+            message for topic_arn in self.aws.topic_queues for message in self.moto.notifications(topic_arn, self.aws)
+        ]

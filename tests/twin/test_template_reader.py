@@ -1,0 +1,181 @@
+"""The template reader: short tags, intrinsics, conditions, parameters from the samconfig profile."""
+
+import json
+import textwrap
+
+import pytest
+
+from local_twin.template import Template, TemplateError, load_parameter_overrides, load_yaml, substitute_definition
+
+TEMPLATE = textwrap.dedent(
+    """
+    Parameters:
+      Stage: {Type: String, Default: dev, AllowedValues: [dev, prod]}
+      MaxJobs: {Type: Number, Default: 20}
+      Names: {Type: CommaDelimitedList, Default: "a,b"}
+    Mappings:
+      Sizes: {dev: {Instance: ml.m5.large}, prod: {Instance: ml.g4dn.xlarge}}
+    Conditions:
+      IsProd: !Equals [!Ref Stage, prod]
+      IsDev: !Not [!Condition IsProd]
+      Both: !And [!Condition IsDev, !Equals [!Ref MaxJobs, "2"]]
+      Either: !Or [!Condition IsProd, !Equals [x, y]]
+    Globals:
+      Function:
+        Runtime: python3.11
+        CodeUri: functions/
+        Timeout: 30
+        Environment:
+          Variables:
+            BUCKET: !Ref DataBucket
+            STAGE: !Ref Stage
+    Resources:
+      DataBucket:
+        Type: AWS::S3::Bucket
+        Properties:
+          BucketName: !Sub "${AWS::StackName}-data-${AWS::AccountId}-${AWS::Region}"
+          NotificationConfiguration: {EventBridgeConfiguration: {EventBridgeEnabled: true}}
+      FailureTopic: {Type: AWS::SNS::Topic}
+      ProdOnly: {Type: AWS::SNS::Topic, Condition: IsProd}
+      StepFunction:
+        Type: AWS::Serverless::Function
+        Properties:
+          Handler: step.app.lambda_handler
+          Timeout: 60
+          Environment:
+            Variables:
+              TOPIC: !Ref FailureTopic
+              INSTANCE: !FindInMap [Sizes, !Ref Stage, Instance]
+              JOINED: !Join ["-", [!Select [1, !Ref Names], !Select [0, !Split [",", "p,q"]]]]
+              MAYBE: !If [IsProd, yes-prod, !Ref AWS::NoValue]
+              BOTH: !If [Both, both, neither]
+              EITHER: !If [Either, one, none]
+              ARN: !GetAtt DataBucket.Arn
+              LITERAL: !Sub ["${!NotAVariable}-${Extra}", {Extra: !Ref Stage}]
+          Events:
+            Upload:
+              Type: EventBridgeRule
+              Properties:
+                Pattern:
+                  source: [aws.s3]
+                  detail:
+                    bucket: {name: [!Ref DataBucket]}
+                    object: {key: [{prefix: datasets/}]}
+      PredictFunction:
+        Type: AWS::Serverless::Function
+        Properties:
+          Handler: predict.app.lambda_handler
+          Events:
+            Post:
+              Type: Api
+              Properties: {Path: /predict, Method: post, RestApiId: !Ref PredictApi}
+      PredictApi:
+        Type: AWS::Serverless::Api
+        Properties:
+          StageName: v1
+          BinaryMediaTypes: [image~1jpeg, "image/*"]
+          Auth: {ApiKeyRequired: true}
+      Machine:
+        Type: AWS::Serverless::StateMachine
+        Properties:
+          DefinitionUri: machine.asl.json
+          DefinitionSubstitutions:
+            StepFunctionArn: !GetAtt StepFunction.Arn
+    """
+)
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / "template.yaml").write_text(TEMPLATE)
+    (tmp_path / "samconfig.toml").write_text(
+        '[local.deploy.parameters]\nparameter_overrides = "MaxJobs=2 Names=\\"x,y\\""\n'
+    )
+    (tmp_path / "machine.asl.json").write_text(
+        json.dumps(
+            {"StartAt": "Step", "States": {"Step": {"Type": "Task", "Resource": "${StepFunctionArn}", "End": True}}}
+        )
+    )
+    return tmp_path
+
+
+def test_short_tags_read_into_long_forms(project):
+    document = load_yaml(project / "template.yaml")
+    condition = document["Conditions"]["IsProd"]
+    assert condition == {"Fn::Equals": [{"Ref": "Stage"}, "prod"]}
+    assert document["Resources"]["StepFunction"]["Properties"]["Environment"]["Variables"]["ARN"] == {
+        "Fn::GetAtt": ["DataBucket", "Arn"]
+    }
+
+
+def test_parameter_overrides_from_the_local_profile(project):
+    assert load_parameter_overrides(project / "samconfig.toml") == {"MaxJobs": "2", "Names": "x,y"}
+    with pytest.raises(TemplateError, match=r"\[prod.deploy.parameters\]"):
+        load_parameter_overrides(project / "samconfig.toml", profile="prod")
+
+
+def test_function_environment_resolves_every_intrinsic(project):
+    template = Template.load(project, stack="twin", region="eu-west-1")
+    step = template.functions()["StepFunction"]
+    bucket = "twin-data-123456789012-eu-west-1"
+    assert step.environment == {
+        "BUCKET": bucket,
+        "STAGE": "dev",
+        "TOPIC": "arn:aws:sns:eu-west-1:123456789012:twin-FailureTopic",
+        "INSTANCE": "ml.m5.large",
+        "JOINED": "y-p",
+        "BOTH": "both",
+        "EITHER": "none",
+        "ARN": f"arn:aws:s3:::{bucket}",
+        "LITERAL": "${NotAVariable}-dev",
+    }
+    assert step.handler == "step.app.lambda_handler"
+    assert step.code_dir == project / "functions/"
+    assert (step.timeout, step.runtime) == (60, "python3.11")
+    assert step.arn == "arn:aws:lambda:eu-west-1:123456789012:function:twin-StepFunction"
+
+
+def test_conditions_drop_resources(project):
+    template = Template.load(project)
+    assert list(template.topics()) == ["FailureTopic"]
+
+
+def test_state_machine_definition_gets_its_substitutions(project):
+    machine = Template.load(project).state_machine()
+    resource = json.loads(machine.definition)["States"]["Step"]["Resource"]
+    assert resource == "arn:aws:lambda:us-east-1:123456789012:function:twin-StepFunction"
+
+
+def test_missing_substitution_is_named():
+    with pytest.raises(TemplateError, match=r"\['OtherArn'\]"):
+        substitute_definition('{"Resource": "${OtherArn}"}', {})
+
+
+def test_rules_and_api_come_from_function_events(project):
+    template = Template.load(project)
+    (rule,) = template.rules()
+    assert rule.pattern["detail"]["bucket"]["name"] == [template.bucket().name]
+    assert rule.target_arns == [template.functions()["StepFunction"].arn]
+    api = template.api()
+    assert api.binary_media_types == ["image/jpeg", "image/*"]
+    assert api.stage == "v1"
+    (route,) = api.routes
+    assert (route.path, route.method, route.function, route.api_key_required) == (
+        "/predict",
+        "POST",
+        "PredictFunction",
+        True,
+    )
+    assert template.bucket().eventbridge_enabled
+
+
+def test_unknown_parameter_override_is_rejected(project):
+    (project / "samconfig.toml").write_text('[local.deploy.parameters]\nparameter_overrides = ["Nope=1"]\n')
+    with pytest.raises(TemplateError, match="Nope"):
+        Template.load(project)
+
+
+def test_disallowed_value_is_rejected(project):
+    (project / "samconfig.toml").write_text('[local.deploy.parameters]\nparameter_overrides = ["Stage=qa"]\n')
+    with pytest.raises(TemplateError, match="Stage='qa'"):
+        Template.load(project)
