@@ -1,0 +1,95 @@
+"""inference.py as the endpoint runs it: model_fn once, then input_fn -> predict_fn -> output_fn."""
+
+import base64
+import io
+import json
+
+import pytest
+from PIL import Image
+
+
+def invoke(inference, predictor, body, content_type, accept="application/json"):
+    prediction = inference.predict_fn(inference.input_fn(body, content_type), predictor)
+    return json.loads(inference.output_fn(prediction, accept))
+
+
+def encoded(image: Image.Image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def test_digits(digits_dataset):
+    _, held_out = digits_dataset
+    return held_out[:30]
+
+
+def test_clear_digits_get_the_right_label(inference_module, test_digits):
+    inference, predictor = inference_module
+    correct = 0
+    for digit in test_digits:
+        answer = invoke(inference, predictor, digit.path.read_bytes(), "image/jpeg")
+        correct += answer["predictions"][0]["label"] == digit.label
+    assert correct >= 0.9 * len(test_digits)
+
+
+def test_jpeg_png_grayscale_and_x_image_round_trip(inference_module, test_digits):
+    inference, predictor = inference_module
+    with Image.open(test_digits[0].path) as source:
+        image = source.convert("RGB")
+    bodies = {
+        "image/jpeg": encoded(image, "JPEG"),
+        "image/png": encoded(image, "PNG"),
+        "application/x-image": encoded(image.convert("L"), "PNG"),
+    }
+    for content_type, body in bodies.items():
+        predictions = invoke(inference, predictor, body, content_type)["predictions"]
+        assert len(predictions) == 5
+        assert predictions[0]["label"] == test_digits[0].label, content_type
+        probabilities = [p["probability"] for p in predictions]
+        assert probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) <= 1.0001
+
+
+def test_batch_json_with_top_k(inference_module, test_digits):
+    inference, predictor = inference_module
+    images = [base64.b64encode(d.path.read_bytes()).decode() for d in test_digits[:3]]
+    answer = invoke(inference, predictor, json.dumps({"images": images, "top_k": 2}), "application/json")
+    assert [len(per_image) for per_image in answer["predictions"]] == [2, 2, 2]
+    single = invoke(inference, predictor, json.dumps({"image": images[0]}), "application/json; charset=utf-8")
+    assert single["predictions"][0]["label"] == answer["predictions"][0][0]["label"]
+
+
+PNG_1PX = encoded(Image.new("RGB", (1, 1)), "PNG")
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "message"),
+    [
+        (b"", "image/jpeg", 400, "empty image"),
+        (b"GIF89a not supported", "image/jpeg", 400, "not a JPEG or PNG"),
+        (PNG_1PX[:30], "image/png", 400, "cannot decode image"),
+        (PNG_1PX, "text/plain", 415, "unsupported content type"),
+        (b"{nope", "application/json", 400, "malformed JSON"),
+        (b'{"image": "%%%"}', "application/json", 400, "malformed base64"),
+        (b'{"url": "http://169.254.169.254/"}', "application/json", 400, 'either "image" or "images"'),
+        (b'{"images": []}', "application/json", 400, "non-empty list"),
+        (json.dumps({"images": ["aGk="] * 17}).encode(), "application/json", 413, "at most 16 images"),
+        (json.dumps({"image": "aGk=", "top_k": 11}).encode(), "application/json", 400, "top_k must be"),
+        (json.dumps({"image": "aGk=", "top_k": "3"}).encode(), "application/json", 400, "top_k must be"),
+        (encoded(Image.new("L", (9000, 9000)), "PNG"), "image/png", 413, "limit"),
+    ],
+)
+def test_bad_input_gets_its_specific_error(inference_module, body, content_type, status, message):
+    inference, _ = inference_module
+    with pytest.raises(inference.InferenceError) as raised:
+        inference.input_fn(body, content_type)
+    assert raised.value.status_code == status
+    assert message in str(raised.value)
+
+
+def test_unsupported_accept_type(inference_module):
+    inference, _ = inference_module
+    with pytest.raises(inference.InferenceError) as raised:
+        inference.output_fn({"predictions": []}, "text/csv")
+    assert raised.value.status_code == 406
