@@ -9,7 +9,8 @@ from pathlib import Path
 import requests
 
 from local_twin import digits
-from local_twin.twin import StateProgress, Twin
+from local_twin.progress import StateProgress
+from local_twin.twin import Twin
 
 LOSS_PLOT = "loss_curves.png"  # model_code/debugger.py writes it into the final job's output data
 

@@ -8,6 +8,7 @@ EventBridge rules, SNS topics (each with an SQS subscription the twin can read) 
 
 import io
 import json
+import logging
 import os
 import zipfile
 from dataclasses import dataclass, field
@@ -21,7 +22,6 @@ from local_twin import moto_lambda
 from local_twin.template import FunctionSpec, Template
 
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-STAND_IN_ROLE = "twin-lambda-execution"
 _TRUST_POLICY = json.dumps(
     {
         "Version": "2012-10-17",
@@ -87,8 +87,13 @@ class MotoStack:
         self._server: ThreadedMotoServer | None = None
         self.url = ""
 
+    @property
+    def stand_in_role(self) -> str:
+        return f"{self.template.stack}-execution-role"
+
     def start(self) -> str:
         moto_lambda.install()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call otherwise
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
@@ -126,7 +131,7 @@ class MotoStack:
             lambda_client.create_function(
                 FunctionName=function.name,
                 Runtime=function.runtime,
-                Role=roles[STAND_IN_ROLE],
+                Role=roles[self.stand_in_role],
                 Handler=function.handler,
                 Code={"ZipFile": code_zip(function.code_dir)},
                 Timeout=function.timeout,
@@ -135,7 +140,7 @@ class MotoStack:
             )
         machine = template.state_machine()
         state_machine_arn = self.client("stepfunctions").create_state_machine(
-            name=machine.name, definition=machine.definition, roleArn=roles[STAND_IN_ROLE]
+            name=machine.name, definition=machine.definition, roleArn=roles[self.stand_in_role]
         )["stateMachineArn"]
         events = self.client("events")
         for rule in template.rules():
@@ -149,7 +154,7 @@ class MotoStack:
     def _create_roles(self) -> dict[str, str]:
         """The template's roles by name plus one stand-in for the functions and the state machine."""
         iam = self.client("iam")
-        names = [STAND_IN_ROLE] + [
+        names = [self.stand_in_role] + [
             self.template.physical(logical_id).ref for logical_id in self.template.of_type("AWS::IAM::Role")
         ]
         return {

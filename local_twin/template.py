@@ -457,6 +457,16 @@ class RuleSpec:
     pattern: dict
     target_arns: list[str]
 
+    @property
+    def upload_prefix(self) -> str:
+        """The key prefix an upload needs to trigger the rule (its ``detail.object.key`` filter)."""
+        for condition in self.pattern.get("detail", {}).get("object", {}).get("key", []):
+            if isinstance(condition, dict) and "prefix" in condition:
+                return condition["prefix"]
+            if isinstance(condition, dict) and "wildcard" in condition:
+                return condition["wildcard"].split("*", 1)[0]
+        return ""
+
 
 @dataclass(frozen=True)
 class Route:

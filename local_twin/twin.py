@@ -5,12 +5,11 @@ template.yaml, the local SageMaker that really trains and serves, and the local 
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from local_twin.api import LocalApi
 from local_twin.moto_stack import MotoStack, Provisioned
+from local_twin.progress import StateProgress, state_progress
 from local_twin.sagemaker import LocalSageMaker
 from local_twin.template import Template
 
@@ -21,47 +20,6 @@ TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 class TwinError(RuntimeError):
     """A step of the twin did not happen (named, with what was seen instead)."""
-
-
-@dataclass(frozen=True)
-class StateProgress:
-    """One state of an execution as the history tells it."""
-
-    name: str
-    status: str  # SUCCEEDED | FAILED | RUNNING
-    elapsed: float  # seconds since the execution started, when the state ended (or now)
-    visits: int
-
-
-def upload_prefix(rule_pattern: dict) -> str:
-    """The key prefix an upload needs to trigger the rule (``detail.object.key`` ``prefix`` filter)."""
-    for condition in rule_pattern.get("detail", {}).get("object", {}).get("key", []):
-        if isinstance(condition, dict) and "prefix" in condition:
-            return condition["prefix"]
-        if isinstance(condition, dict) and "wildcard" in condition:
-            return condition["wildcard"].split("*", 1)[0]
-    return ""
-
-
-def state_progress(events: list[dict]) -> list[StateProgress]:
-    """States in the order first entered, each with its latest status: poll loops show as visit counts."""
-    started = events[0]["timestamp"] if events else None
-    states: dict[str, StateProgress] = {}
-    current: str | None = None
-    for event in events:
-        kind = event["type"]
-        elapsed = (event["timestamp"] - started).total_seconds() if isinstance(started, datetime) else 0.0
-        if kind.endswith("StateEntered"):
-            current = event["stateEnteredEventDetails"]["name"]
-            visits = states[current].visits + 1 if current in states else 1
-            states[current] = StateProgress(current, "RUNNING", elapsed, visits)
-        elif kind.endswith("StateExited"):
-            name = event["stateExitedEventDetails"]["name"]
-            states[name] = StateProgress(name, "SUCCEEDED", elapsed, states[name].visits if name in states else 1)
-            current = None
-        elif kind.endswith("Failed") and current is not None:
-            states[current] = StateProgress(current, "FAILED", elapsed, states[current].visits)
-    return list(states.values())
 
 
 class Twin:
@@ -104,7 +62,7 @@ class Twin:
 
     @property
     def upload_prefix(self) -> str:
-        prefixes = {upload_prefix(rule.pattern) for rule in self.template.rules()}
+        prefixes = {rule.upload_prefix for rule in self.template.rules()}
         if len(prefixes) != 1:
             raise TwinError(f"expected one upload prefix across the template's rules, found {sorted(prefixes)}")
         return prefixes.pop()
