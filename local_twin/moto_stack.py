@@ -66,6 +66,7 @@ def lambda_environment(function: FunctionSpec, moto_url: str, sagemaker_url: str
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": sagemaker_url,
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
+        "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon on the twin
         **DUMMY_CREDENTIALS,
     }
 
