@@ -14,7 +14,7 @@ $(VENV)/.installed: requirements/dev.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements/dev.txt
 	# smdebug pins protobuf<=3.20.3, which sagemaker-training cannot live with: install it without its pins
-	# (model_code/train_model.py sets PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python for it).
+	# (model_code/debugger.py sets PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python for it).
 	$(PY) -m pip install -q --no-deps smdebug==1.0.34
 	touch $@
 
@@ -44,7 +44,7 @@ bench: $(VENV)/.installed
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m benchmarks
 
 openapi: $(VENV)/.installed
-	$(PY) -m predict.openapi --write
+	cd functions && ../$(PY) -m predict.openapi --write
 
 image-uris: $(VENV)/.installed
 	$(PY) scripts/image_uris.py --write

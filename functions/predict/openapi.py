@@ -1,0 +1,89 @@
+"""The API's OpenAPI description, generated from the Powertools resolver in app.py.
+
+``python -m predict.openapi --write`` (from functions/; ``make openapi``) refreshes openapi.json; a test
+fails when the kept file is stale. Powertools documents routes and responses; the request bodies the
+route reads itself (raw images are not JSON) are added here from request.py's limits.
+"""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+KEPT_FILE = Path(__file__).with_name("openapi.json")
+
+
+def generate() -> dict:
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    from predict.app import app
+    from predict.request import DEFAULT_TOP_K, MAX_BATCH_IMAGES, MAX_IMAGE_BYTES, MAX_TOP_K
+
+    spec = json.loads(
+        app.get_openapi_json_schema(
+            title="Dog-breed prediction API",
+            version="1.0.0",
+            description=f"POST an image (JPEG or PNG, at most {MAX_IMAGE_BYTES} bytes), get the top-k dog breeds.",
+            security_schemes={"apiKey": {"type": "apiKey", "name": "x-api-key", "in": "header"}},
+            security=[{"apiKey": []}],
+        )
+    )
+    operation = spec["paths"]["/predict"]["post"]
+    image_schema = {"type": "string", "format": "binary", "maxLength": MAX_IMAGE_BYTES}
+    base64_image = {"type": "string", "format": "byte"}
+    top_k = {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K, "default": DEFAULT_TOP_K}
+    operation["parameters"] = [{"name": "top_k", "in": "query", "required": False, "schema": top_k}]
+    operation["requestBody"] = {
+        "required": True,
+        "content": {
+            "image/jpeg": {"schema": image_schema},
+            "image/png": {"schema": image_schema},
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {
+                            "type": "object",
+                            "required": ["image"],
+                            "properties": {"image": base64_image, "top_k": top_k},
+                        },
+                        {
+                            "type": "object",
+                            "required": ["images"],
+                            "properties": {
+                                "images": {
+                                    "type": "array",
+                                    "items": base64_image,
+                                    "minItems": 1,
+                                    "maxItems": MAX_BATCH_IMAGES,
+                                },
+                                "top_k": top_k,
+                            },
+                        },
+                    ]
+                }
+            },
+        },
+    }
+    return spec
+
+
+def render() -> str:
+    return json.dumps(generate(), indent=2, sort_keys=True) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help=f"write {KEPT_FILE.name}; else check it is current")
+    args = parser.parse_args()
+    if args.write:
+        KEPT_FILE.write_text(render())
+        return 0
+    if KEPT_FILE.read_text() != render():
+        print(f"{KEPT_FILE} is stale: run make openapi", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""The Predict Lambda under test: Powertools configured as the template configures it, X-Ray off."""
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ.update(
+    {
+        "POWERTOOLS_SERVICE_NAME": "predict",
+        "POWERTOOLS_METRICS_NAMESPACE": "DogBreedPipeline",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+)
+
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "api"
+ENDPOINT = "dog-breeds"
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "PredictFunction"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:PredictFunction"
+    aws_request_id: str = "c0ffee00-0000-4000-8000-000000000000"
+
+
+def load_event(name: str) -> dict:
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+@pytest.fixture
+def handler(monkeypatch):
+    """Call the real handler; returns (status, headers, json body)."""
+    monkeypatch.setenv("ENDPOINT_NAME", ENDPOINT)
+    from predict import app
+
+    def call(event: dict):
+        response = app.lambda_handler(event, LambdaContext())
+        headers = {name: values[-1] for name, values in (response.get("multiValueHeaders") or {}).items()}
+        headers |= response.get("headers") or {}
+        return response["statusCode"], headers, json.loads(response["body"])
+
+    return call
+
+
+@pytest.fixture
+def runtime(monkeypatch):
+    """Install a sagemaker-runtime client (a Stubber's or a fake) for the handler to use."""
+    from predict import endpoint
+
+    def use(client):
+        monkeypatch.setattr(endpoint, "runtime_client", lambda: client)
+        return client
+
+    return use
