@@ -86,6 +86,7 @@ class MotoStack:
         self.template = template
         self.region = template.region
         self._server: ThreadedMotoServer | None = None
+        self._previous_moto_port: str | None = None
         self.url = ""
 
     @property
@@ -99,6 +100,7 @@ class MotoStack:
         self._server.start()
         host, port = self._server.get_host_and_port()
         # moto's Step Functions engine calls back into the server at localhost:$MOTO_PORT
+        self._previous_moto_port = os.environ.get("MOTO_PORT")
         os.environ["MOTO_PORT"] = str(port)
         self.url = f"http://{host}:{port}"
         response = requests.post(
@@ -111,6 +113,11 @@ class MotoStack:
         if self._server is not None:
             self._server.stop()
             self._server = None
+            # moto's state is per process: another server started earlier (a twin) serves it again
+            if self._previous_moto_port is None:
+                os.environ.pop("MOTO_PORT", None)
+            else:
+                os.environ["MOTO_PORT"] = self._previous_moto_port
 
     def client(self, service: str):
         return client(service, self.url, self.region)

@@ -1,0 +1,78 @@
+"""The moto hooks the twin depends on, on a two-function stand-in stack (tests/twin/routing_stack/).
+
+moto has no public way to run a Lambda's real code without docker, nor to deliver EventBridge events to a
+Lambda target: local_twin/moto_lambda.py patches private methods. These tests fail loudly when an upgrade
+(or a change in that module) stops either route from firing.
+"""
+
+import json
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+from packaging.specifiers import SpecifierSet
+
+from local_twin.moto_stack import MotoStack
+from local_twin.template import Template
+
+STACK_DIR = Path(__file__).parent / "routing_stack"
+REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements" / "dev.txt"
+
+
+@pytest.fixture(scope="module")
+def stack():
+    template = Template.load(STACK_DIR, stack="routing")
+    moto = MotoStack(template)
+    moto.start()
+    try:
+        yield moto, moto.provision(sagemaker_url="http://127.0.0.1:9")  # the stand-ins never call SageMaker
+    finally:
+        moto.stop()
+
+
+def test_moto_is_the_pinned_minor_version():
+    pin = next(line for line in REQUIREMENTS.read_text().splitlines() if line.startswith("moto"))
+    specifier = SpecifierSet(pin.split("]", 1)[1])
+    assert version("moto") in specifier, f"moto {version('moto')} is outside {specifier}: re-check the hooks"
+    assert specifier.contains("5.2.99") and not specifier.contains("5.3.0"), "keep moto pinned to one minor"
+
+
+def test_invoking_a_function_runs_its_real_handler_with_the_template_environment(stack):
+    moto, aws = stack
+    response = moto.client("lambda").invoke(
+        FunctionName=aws.functions["RecordFunction"].name,
+        Payload=json.dumps({"bucket": aws.bucket, "key": "direct.zip"}).encode(),
+    )
+    payload = json.loads(response["Payload"].read())
+    assert "FunctionError" not in response, payload
+    assert payload == {"handled_by": "routing_probe.record", "marker": "from-local-profile", "key": "direct.zip"}
+    marker = moto.client("s3").get_object(Bucket=aws.bucket, Key="markers/direct.zip")["Body"].read()
+    assert marker == b"routed"
+
+
+def wait_for_execution(moto, state_machine_arn: str, timeout: float = 30) -> dict:
+    stepfunctions = moto.client("stepfunctions")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        executions = stepfunctions.list_executions(stateMachineArn=state_machine_arn)["executions"]
+        if executions and executions[0]["status"] != "RUNNING":
+            return stepfunctions.describe_execution(executionArn=executions[0]["executionArn"])
+        time.sleep(0.2)
+    raise AssertionError(
+        "the upload started no finished execution: S3 → EventBridge → Lambda → Step Functions is broken"
+    )
+
+
+def test_an_upload_reaches_the_state_machine_and_its_task_runs_the_real_handler(stack):
+    moto, aws = stack
+    moto.notifications(next(iter(aws.topic_queues)), aws)
+    moto.client("s3").put_object(Bucket=aws.bucket, Key="datasets/probe.zip", Body=b"zip bytes")
+    execution = wait_for_execution(moto, aws.state_machine_arn)
+    assert execution["status"] == "SUCCEEDED", execution
+    assert json.loads(execution["output"]) == {
+        "handled_by": "routing_probe.record",
+        "marker": "from-local-profile",
+        "key": "datasets/probe.zip",
+    }
+    assert moto.notifications(next(iter(aws.topic_queues)), aws) == ["recorded datasets/probe.zip"]
