@@ -370,12 +370,14 @@ class Template:
                     self.physical(logical_id).ref, properties["EventPattern"], [t["Arn"] for t in properties["Targets"]]
                 )
             )
-        for function in self.functions().values():
-            for event_id, event in function.events.items():
+        targets = {function.logical_id: function.arn for function in self.functions().values()}
+        targets |= {logical_id: self.get_att(logical_id, "Arn") for logical_id in self.of_type(*_STATE_MACHINES)}
+        for logical_id, arn in targets.items():
+            events = self.resolve(self.resources[logical_id].get("Properties", {}).get("Events", {}))
+            for event_id, event in events.items():
                 if event.get("Type") in ("EventBridgeRule", "CloudWatchEvent"):
-                    rules.append(
-                        RuleSpec(f"{function.name}-{event_id}", event["Properties"]["Pattern"], [function.arn])
-                    )
+                    name = f"{self.stack}-{logical_id}-{event_id}"
+                    rules.append(RuleSpec(name, event["Properties"]["Pattern"], [arn]))
         return rules
 
     def api(self) -> "ApiSpec":
@@ -407,6 +409,7 @@ class Template:
         )
 
 
+_STATE_MACHINES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
 _FUNCTION_SETTINGS = ("Handler", "CodeUri", "Runtime", "Timeout", "MemorySize", "Layers")
 
 

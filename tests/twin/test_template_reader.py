@@ -81,6 +81,11 @@ TEMPLATE = textwrap.dedent(
           DefinitionUri: machine.asl.json
           DefinitionSubstitutions:
             StepFunctionArn: !GetAtt StepFunction.Arn
+          Events:
+            Nightly:
+              Type: EventBridgeRule
+              Properties:
+                Pattern: {source: [aws.scheduler]}
     """
 )
 
@@ -153,9 +158,11 @@ def test_missing_substitution_is_named():
 
 def test_rules_and_api_come_from_function_events(project):
     template = Template.load(project)
-    (rule,) = template.rules()
+    rule, machine_rule = template.rules()
+    assert rule.name == "twin-StepFunction-Upload"
     assert rule.pattern["detail"]["bucket"]["name"] == [template.bucket().name]
     assert rule.target_arns == [template.functions()["StepFunction"].arn]
+    assert machine_rule.target_arns == ["arn:aws:states:us-east-1:123456789012:stateMachine:twin-Machine"]
     api = template.api()
     assert api.binary_media_types == ["image/jpeg", "image/*"]
     assert api.stage == "v1"
