@@ -186,16 +186,12 @@ class MotoStack:
         )
         return queue_url
 
-    def notifications(self, topic_arn: str, provisioned: Provisioned) -> list[str]:
-        """Messages published to ``topic_arn`` so far (drained from its twin inbox)."""
+    def drain(self, queue_url: str) -> list[str]:
+        """Messages waiting in a twin inbox queue (deleted as they are read)."""
         sqs = self.client("sqs")
         messages = []
-        while True:
-            batch = sqs.receive_message(
-                QueueUrl=provisioned.topic_queues[topic_arn], MaxNumberOfMessages=10, WaitTimeSeconds=0
-            ).get("Messages", [])
-            if not batch:
-                return messages
+        while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
             for message in batch:
                 messages.append(message["Body"])
-                sqs.delete_message(QueueUrl=provisioned.topic_queues[topic_arn], ReceiptHandle=message["ReceiptHandle"])
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return messages

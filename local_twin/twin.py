@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from local_twin.api import LocalApi
-from local_twin.moto_stack import MotoStack, Provisioned
+from local_twin.moto_stack import MotoStack, Provisioned, client
 from local_twin.progress import StateProgress, state_progress
 from local_twin.sagemaker import LocalSageMaker
 from local_twin.template import Template
@@ -69,8 +69,6 @@ class Twin:
 
     def client(self, service: str):
         if service in ("sagemaker", "sagemaker-runtime"):
-            from local_twin.moto_stack import client
-
             return client(service, self.sagemaker.url, self.region)
         return self.moto.client(service)
 
@@ -143,6 +141,4 @@ class Twin:
 
     def notifications(self) -> list[str]:
         """Messages published to the template's topics since the last call."""
-        return [
-            message for topic_arn in self.aws.topic_queues for message in self.moto.notifications(topic_arn, self.aws)
-        ]
+        return [message for queue_url in self.aws.topic_queues.values() for message in self.moto.drain(queue_url)]

@@ -66,7 +66,8 @@ def wait_for_execution(moto, state_machine_arn: str, timeout: float = 30) -> dic
 
 def test_an_upload_reaches_the_state_machine_and_its_task_runs_the_real_handler(stack):
     moto, aws = stack
-    moto.notifications(next(iter(aws.topic_queues)), aws)
+    (inbox,) = aws.topic_queues.values()
+    moto.drain(inbox)
     moto.client("s3").put_object(Bucket=aws.bucket, Key="datasets/probe.zip", Body=b"zip bytes")
     execution = wait_for_execution(moto, aws.state_machine_arn)
     assert execution["status"] == "SUCCEEDED", execution
@@ -75,4 +76,4 @@ def test_an_upload_reaches_the_state_machine_and_its_task_runs_the_real_handler(
         "marker": "from-local-profile",
         "key": "datasets/probe.zip",
     }
-    assert moto.notifications(next(iter(aws.topic_queues)), aws) == ["recorded datasets/probe.zip"]
+    assert moto.drain(inbox) == ["recorded datasets/probe.zip"]
