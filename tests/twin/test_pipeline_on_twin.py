@@ -77,18 +77,25 @@ def corrupt_images_zip(source_zip, target):
     return target
 
 
+def failure_reasons(sagemaker) -> list[str]:
+    """FailureReason of every failed training and tuning job (corrupt images fail the trials first)."""
+    training = sagemaker.list_training_jobs(StatusEquals="Failed", MaxResults=100)["TrainingJobSummaries"]
+    tuning = sagemaker.list_hyper_parameter_tuning_jobs(StatusEquals="Failed", MaxResults=100)
+    jobs = [sagemaker.describe_training_job(TrainingJobName=job["TrainingJobName"]) for job in training]
+    jobs += [
+        sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=job["HyperParameterTuningJobName"])
+        for job in tuning["HyperParameterTuningJobSummaries"]
+    ]
+    return [job["FailureReason"] for job in jobs if job.get("FailureReason")]
+
+
 def test_failing_training_fails_the_pipeline_with_the_jobs_reason(twin, first_run, digits_zip, tmp_path):
     endpoint_before = the_endpoint(twin)
     twin.notifications()
     run = run_pipeline(twin, corrupt_images_zip(digits_zip, tmp_path / "corrupt.zip"), "corrupt.zip")
     assert run.execution["status"] == "FAILED"
-    sagemaker = twin.client("sagemaker")
-    failed = [
-        sagemaker.describe_training_job(TrainingJobName=summary["TrainingJobName"])
-        for summary in sagemaker.list_training_jobs(StatusEquals="Failed", MaxResults=100)["TrainingJobSummaries"]
-    ]
-    assert failed, "no training job failed"
-    reasons = [job["FailureReason"] for job in failed]
+    reasons = failure_reasons(twin.client("sagemaker"))
+    assert reasons, "no SageMaker job failed"
     cause = run.execution.get("cause") or ""
     assert any(reason[:60] in cause for reason in reasons), (cause, reasons)
     (message,) = twin.notifications()
