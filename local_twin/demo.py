@@ -1,7 +1,6 @@
 """`make demo`: real handwritten digits through the whole pipeline on the twin, then one prediction over HTTP."""
 
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,9 +9,8 @@ import requests
 
 from local_twin import digits
 from local_twin.progress import StateProgress
-from local_twin.twin import Twin
-
-LOSS_PLOT = "loss_curves.png"  # model_code/debugger.py writes it into the final job's output data
+from local_twin.twin import Twin, TwinError
+from model_code.debugger import LOSS_PLOT  # train_model.py writes it into the final job's output data
 
 
 @dataclass(frozen=True)
@@ -66,9 +64,16 @@ def newest(paths: list[Path]) -> Path | None:
     return max(paths, key=lambda path: path.stat().st_mtime, default=None)
 
 
-def run_demo(twin_factory=Twin) -> int:
+def run_demo() -> int:
+    try:
+        return demo(Twin())
+    except (TwinError, LookupError) as error:
+        print(f"demo failed: {error}")
+        return 1
+
+
+def demo(twin: Twin) -> int:
     started = time.monotonic()
-    twin = twin_factory()
     demo_dir = twin.workdir / "demo"
     print(f"writing the digits dataset under {demo_dir} ...", flush=True)
     held_out = digits.write_digits_dataset(demo_dir / "digits")
@@ -102,7 +107,3 @@ def run_demo(twin_factory=Twin) -> int:
         print(f"training logs: {job.get('OutputDataConfig', {}).get('S3OutputPath')} ; local: {sagemaker_dir}")
     print(f"done in {time.monotonic() - started:.0f} s")
     return 0 if accuracy is not None else 1
-
-
-if __name__ == "__main__":
-    sys.exit(run_demo())
