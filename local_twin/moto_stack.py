@@ -128,6 +128,8 @@ class MotoStack:
         bucket = template.bucket()
         s3 = self.client("s3")
         s3.create_bucket(Bucket=bucket.name)
+        if bucket.versioned:  # StartPipeline names executions after the object version
+            s3.put_bucket_versioning(Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"})
         if bucket.eventbridge_enabled:
             s3.put_bucket_notification_configuration(
                 Bucket=bucket.name, NotificationConfiguration={"EventBridgeConfiguration": {}}

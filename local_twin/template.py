@@ -354,8 +354,15 @@ class Template:
         if len(buckets) != 1:
             raise TemplateError(f"the twin expects one S3 bucket in the template, found {sorted(buckets)}")
         logical_id, resource = next(iter(buckets.items()))
-        notifications = self.resolve(resource.get("Properties", {}).get("NotificationConfiguration", {}))
-        return BucketSpec(logical_id, self.physical(logical_id).ref, "EventBridgeConfiguration" in notifications)
+        properties = resource.get("Properties", {})
+        notifications = self.resolve(properties.get("NotificationConfiguration", {}))
+        versioning = self.resolve(properties.get("VersioningConfiguration", {}))
+        return BucketSpec(
+            logical_id,
+            self.physical(logical_id).ref,
+            eventbridge_enabled="EventBridgeConfiguration" in notifications,
+            versioned=versioning.get("Status") == "Enabled",
+        )
 
     def topics(self) -> dict[str, str]:
         return {logical_id: self.physical(logical_id).ref for logical_id in self.of_type("AWS::SNS::Topic")}
@@ -452,6 +459,7 @@ class BucketSpec:
     logical_id: str
     name: str
     eventbridge_enabled: bool
+    versioned: bool
 
 
 @dataclass(frozen=True)

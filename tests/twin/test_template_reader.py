@@ -35,6 +35,7 @@ TEMPLATE = textwrap.dedent(
         Properties:
           BucketName: !Sub "${AWS::StackName}-data-${AWS::AccountId}-${AWS::Region}"
           NotificationConfiguration: {EventBridgeConfiguration: {EventBridgeEnabled: true}}
+          VersioningConfiguration: {Status: Enabled}
       FailureTopic: {Type: AWS::SNS::Topic}
       ProdOnly: {Type: AWS::SNS::Topic, Condition: IsProd}
       StepFunction:
@@ -174,6 +175,7 @@ def test_rules_and_api_come_from_function_events(project):
         True,
     )
     assert template.bucket().eventbridge_enabled
+    assert template.bucket().versioned
 
 
 def test_unknown_parameter_override_is_rejected(project):
