@@ -61,13 +61,22 @@ def load_yaml(path: Path) -> dict:
     return yaml.load(Path(path).read_text(), Loader=_TemplateLoader)  # noqa: S506 - SafeLoader subclass
 
 
-def load_parameter_overrides(samconfig: Path, profile: str = "local") -> dict[str, str]:
-    """``parameter_overrides`` of ``[<profile>.deploy.parameters]``: a ``Key=Value`` string or a list of them."""
+@dataclass(frozen=True)
+class Profile:
+    """One samconfig.toml profile's deploy parameters, as ``sam deploy --config-env <name>`` reads them."""
+
+    stack_name: str
+    parameter_overrides: dict[str, str]
+
+
+def load_profile(samconfig: Path, profile: str = "local") -> Profile:
+    """``[<profile>.deploy.parameters]``: ``stack_name`` and ``parameter_overrides`` (``Key=Value`` string or list)."""
     config = tomllib.loads(Path(samconfig).read_text())
     try:
-        overrides = config[profile]["deploy"]["parameters"].get("parameter_overrides", [])
+        parameters = config[profile]["deploy"]["parameters"]
     except KeyError as missing:
         raise TemplateError(f"{samconfig} has no [{profile}.deploy.parameters] section") from missing
+    overrides = parameters.get("parameter_overrides", [])
     items = shlex.split(overrides) if isinstance(overrides, str) else list(overrides)
     values = {}
     for item in items:
@@ -75,7 +84,10 @@ def load_parameter_overrides(samconfig: Path, profile: str = "local") -> dict[st
         if not sep:
             raise TemplateError(f"{samconfig} [{profile}] parameter override {item!r} is not Key=Value")
         values[key] = value
-    return values
+    stack_name = parameters.get("stack_name") or config[profile].get("global", {}).get("parameters", {}).get(
+        "stack_name"
+    )
+    return Profile(stack_name or profile, values)
 
 
 @dataclass(frozen=True)
@@ -130,10 +142,10 @@ class Template:
         self._physical: dict[str, Physical] = {}
 
     @classmethod
-    def load(cls, root: Path, stack: str = "twin", region: str = "us-east-1", profile: str = "local") -> "Template":
+    def load(cls, root: Path, region: str = "us-east-1", profile: str = "local") -> "Template":
         root = Path(root)
-        overrides = load_parameter_overrides(root / "samconfig.toml", profile)
-        return cls(load_yaml(root / "template.yaml"), overrides, stack, region, root)
+        settings = load_profile(root / "samconfig.toml", profile)
+        return cls(load_yaml(root / "template.yaml"), settings.parameter_overrides, settings.stack_name, region, root)
 
     def _parameter_values(self, overrides: dict[str, str]) -> dict[str, Any]:
         declared = self.document.get("Parameters", {})

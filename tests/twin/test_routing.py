@@ -22,7 +22,7 @@ REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements" / "dev.txt"
 
 @pytest.fixture(scope="module")
 def stack():
-    template = Template.load(STACK_DIR, stack="routing")
+    template = Template.load(STACK_DIR)
     moto = MotoStack(template)
     moto.start()
     try:

@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from local_twin.template import Template, TemplateError, load_parameter_overrides, load_yaml, substitute_definition
+from local_twin.template import Profile, Template, TemplateError, load_profile, load_yaml, substitute_definition
 
 TEMPLATE = textwrap.dedent(
     """
@@ -95,7 +95,7 @@ TEMPLATE = textwrap.dedent(
 def project(tmp_path):
     (tmp_path / "template.yaml").write_text(TEMPLATE)
     (tmp_path / "samconfig.toml").write_text(
-        '[local.deploy.parameters]\nparameter_overrides = "MaxJobs=2 Names=\\"x,y\\""\n'
+        '[local.deploy.parameters]\nstack_name = "twin"\nparameter_overrides = "MaxJobs=2 Names=\\"x,y\\""\n'
     )
     (tmp_path / "machine.asl.json").write_text(
         json.dumps(
@@ -115,13 +115,13 @@ def test_short_tags_read_into_long_forms(project):
 
 
 def test_parameter_overrides_from_the_local_profile(project):
-    assert load_parameter_overrides(project / "samconfig.toml") == {"MaxJobs": "2", "Names": "x,y"}
+    assert load_profile(project / "samconfig.toml") == Profile("twin", {"MaxJobs": "2", "Names": "x,y"})
     with pytest.raises(TemplateError, match=r"\[prod.deploy.parameters\]"):
-        load_parameter_overrides(project / "samconfig.toml", profile="prod")
+        load_profile(project / "samconfig.toml", profile="prod")
 
 
 def test_function_environment_resolves_every_intrinsic(project):
-    template = Template.load(project, stack="twin", region="eu-west-1")
+    template = Template.load(project, region="eu-west-1")
     step = template.functions()["StepFunction"]
     bucket = "twin-data-123456789012-eu-west-1"
     assert step.environment == {
