@@ -189,7 +189,7 @@ class LocalApi:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve
 
             def log_message(self, format: str, *args) -> None:
                 pass  # the twin prints its own progress; request lines would drown it
