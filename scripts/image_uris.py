@@ -70,9 +70,8 @@ def _reference_instance(processor: str, candidates: list[str], scope: str) -> st
 def commercial_regions() -> list[str]:
     """Regions of the aws partition for which sagemaker-core knows every image this template uses."""
     config = image_uris.config_for_framework(FRAMEWORK)
-    known = set.intersection(
-        *(set(config[scope]["versions"][_full_version(config, scope)]["registries"]) for scope in ("training", "inference"))
-    )
+    versions = (config[scope]["versions"][_full_version(config, scope)] for scope in ("training", "inference"))
+    known = set.intersection(*(set(version["registries"]) for version in versions))
     session = boto3.session.Session()
     return sorted(
         region

@@ -1,0 +1,157 @@
+"""What a Lambda's code does, read from its source with ast: the modules it runs, the environment variables
+it reads, the boto3 operations it calls. The template tests compare these with template.yaml.
+"""
+
+import ast
+from functools import cache
+from pathlib import Path
+
+import boto3
+
+FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
+# IAM's service prefix where it differs from boto3's client name.
+IAM_PREFIX = {"stepfunctions": "states", "sagemaker-runtime": "sagemaker"}
+# S3 operations whose IAM action has another name; the transfer helpers boto3 adds to the S3 client.
+S3_ACTIONS = {
+    "HeadObject": "GetObject",
+    "ListObjectsV2": "ListBucket",
+    "ListObjects": "ListBucket",
+    "HeadBucket": "ListBucket",
+    "CreateMultipartUpload": "PutObject",
+    "UploadPart": "PutObject",
+    "CompleteMultipartUpload": "PutObject",
+}
+# Calls that pass the SageMaker execution role need iam:PassRole besides their own action.
+IMPLIED_ACTIONS = {
+    "sagemaker:CreateHyperParameterTuningJob": {"iam:PassRole"},
+    "sagemaker:CreateTrainingJob": {"iam:PassRole"},
+    "sagemaker:CreateModel": {"iam:PassRole"},
+}
+S3_TRANSFER_METHODS = {
+    "upload_file": "PutObject",
+    "upload_fileobj": "PutObject",
+    "download_file": "GetObject",
+    "download_fileobj": "GetObject",
+}
+
+
+def _module_file(name: str) -> Path | None:
+    """``common.config`` -> functions/common/config.py (or the package's __init__.py); None outside functions/."""
+    base = FUNCTIONS_DIR.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _imported_names(tree: ast.AST) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+@cache
+def _tree(path: Path) -> ast.AST:
+    return ast.parse(path.read_text(), filename=str(path))
+
+
+def function_modules(folder: str) -> set[Path]:
+    """The function's own folder plus every module under functions/ it imports, transitively."""
+    pending = sorted((FUNCTIONS_DIR / folder).glob("*.py"))
+    seen: set[Path] = set()
+    while pending:
+        path = pending.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for name in _imported_names(_tree(path)):
+            module = _module_file(name)
+            if module is not None and module not in seen:
+                pending.append(module)
+    return seen
+
+
+def imports_model_code(folder: str) -> bool:
+    return any(
+        name == "model_code" or name.startswith("model_code.")
+        for path in function_modules(folder)
+        for name in _imported_names(_tree(path))
+    )
+
+
+def _is_environ(node: ast.AST) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr == "environ"
+
+
+def environment_variables(paths: set[Path]) -> set[str]:
+    """Names read through ``os.environ[...]``, ``os.environ.get(...)`` or ``os.getenv(...)``."""
+    names = set()
+    for path in paths:
+        for node in ast.walk(_tree(path)):
+            key = None
+            if isinstance(node, ast.Subscript) and _is_environ(node.value):
+                key = node.slice
+            elif isinstance(node, ast.Call) and node.args:
+                func = node.func
+                if isinstance(func, ast.Attribute) and (
+                    (func.attr in ("get", "setdefault") and _is_environ(func.value)) or func.attr == "getenv"
+                ):
+                    key = node.args[0]
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                names.add(key.value)
+    return names
+
+
+def _first_string_argument(call: ast.Call, keyword: str) -> str | None:
+    for argument in [*call.args[:1], *(k.value for k in call.keywords if k.arg == keyword)]:
+        if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+            return argument.value
+    return None
+
+
+@cache
+def _operations(service: str) -> dict[str, str]:
+    """boto3 method name -> API operation name, from botocore's service model."""
+    client = boto3.session.Session().client(
+        service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    return dict(client.meta.method_to_api_mapping)
+
+
+def iam_action(service: str, operation: str) -> str:
+    if service == "s3":
+        operation = S3_ACTIONS.get(operation, operation)
+    return f"{IAM_PREFIX.get(service, service)}:{operation}"
+
+
+def boto3_actions(paths: set[Path]) -> set[str]:
+    """IAM actions of every client method the code calls, on every client service it creates."""
+    services, called, paginated = set(), set(), set()
+    for path in paths:
+        for node in ast.walk(_tree(path)):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+            if name == "client":
+                service = _first_string_argument(node, "service_name")
+                if service:
+                    services.add(service)
+            elif name == "get_paginator":
+                operation = _first_string_argument(node, "operation_name")
+                if operation:
+                    paginated.add(operation)
+            if name:
+                called.add(name)
+    actions = set()
+    for service in services:
+        methods = _operations(service)
+        for method in (called | paginated) & set(methods):
+            actions.add(iam_action(service, methods[method]))
+        if service == "s3":
+            actions.update(f"s3:{action}" for method, action in S3_TRANSFER_METHODS.items() if method in called)
+    return actions | {implied for action in actions for implied in IMPLIED_ACTIONS.get(action, ())}

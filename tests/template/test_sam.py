@@ -1,0 +1,94 @@
+"""The SAM CLI's own checks: cfn-lint (`sam validate --lint`), the SAM transform (`sam validate`), `sam build`."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.template import code_scan
+from tests.template.conftest import ROOT, SAM, TOOL_ENV, functions_of, handler_folder, run_tool, tool
+
+BUILD_DIR = ROOT / ".aws-sam" / "test-build"
+CACHE_DIR = ROOT / ".aws-sam" / "test-cache"  # kept between runs: `--cached` reuses unchanged builds
+PYTHON_3_12 = "3.12.1"  # the runtime's interpreter, from pyenv (sam build refuses another minor version)
+
+
+def test_cfn_lint_passes():
+    result = run_tool(tool(SAM), "validate", "--lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sam_transform_accepts_the_template():
+    result = run_tool(tool(SAM), "validate")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def build() -> dict:
+    """`sam build` of every function and the layer; returns the built template (JSON)."""
+    env_python = {
+        "PYENV_VERSION": f"{sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro}:{PYTHON_3_12}"
+    }
+    result = subprocess.run(
+        [
+            str(tool(SAM)),
+            "build",
+            "--build-dir",
+            str(BUILD_DIR),
+            "--cache-dir",
+            str(CACHE_DIR),
+            "--cached",
+            "--parallel",
+        ],
+        cwd=ROOT,
+        env={**TOOL_ENV, **env_python},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Build Succeeded" in result.stdout
+    built = run_tool(
+        sys.executable,
+        "-c",
+        "import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        BUILD_DIR / "template.yaml",
+    )
+    return json.loads(built.stdout)
+
+
+def test_every_function_is_built_with_its_handler_and_the_shared_code(document, build):
+    for logical_id, resource in functions_of(document).items():
+        folder = handler_folder(resource)
+        artifact = BUILD_DIR / logical_id
+        assert (artifact / folder / "app.py").is_file(), f"{logical_id}: {folder}/app.py not built"
+        for module in code_scan.function_modules(folder):
+            relative = module.relative_to(code_scan.FUNCTIONS_DIR)
+            assert (artifact / relative).is_file(), f"{logical_id}: {relative} not built"
+        assert build["Resources"][logical_id]["Properties"]["CodeUri"] == logical_id
+
+
+def test_model_code_layer_is_the_package_model_code(build):
+    layer = BUILD_DIR / "ModelCodeLayer" / "python"
+    shipped = {path.name for path in (layer / "model_code").iterdir()}
+    expected = {path.name for path in (ROOT / "model_code").glob("*.py")} | {"requirements.txt"}
+    assert shipped == expected
+    probe = (
+        "import sys; sys.path.insert(0, '.'); import model_code.metrics as m; "
+        "print(len(m.METRIC_DEFINITIONS), m.OBJECTIVE_METRIC)"
+    )
+    result = subprocess.run([sys.executable, "-I", "-c", probe], cwd=layer, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["5", "valid_accuracy"]
+
+
+def test_functions_that_import_model_code_get_the_layer(document):
+    for logical_id, resource in functions_of(document).items():
+        layers = resource["Properties"].get("Layers", [])
+        needs = code_scan.imports_model_code(handler_folder(resource))
+        assert ({"Ref": "ModelCodeLayer"} in layers) == needs, (
+            f"{logical_id}: layer {layers}, imports model_code {needs}"
+        )
