@@ -1,0 +1,52 @@
+"""The ASL (cfn-lint never opens DefinitionUri): statelint on the definition, placeholders vs substitutions."""
+
+import re
+
+import pytest
+
+from local_twin.template import substitute_definition
+from tests.template.conftest import ROOT, STATELINT, run_tool, tool
+
+NOT_SUBSTITUTED = {"StartPipelineFunction", "PredictFunction"}  # the rule's target and the API's
+
+
+@pytest.fixture(scope="module")
+def machine(document) -> dict:
+    (resource,) = [r for r in document["Resources"].values() if r["Type"] == "AWS::Serverless::StateMachine"]
+    return resource["Properties"]
+
+
+@pytest.fixture(scope="module")
+def definition(machine) -> str:
+    return (ROOT / machine["DefinitionUri"]).read_text()
+
+
+def test_placeholders_and_substitutions_match_both_ways(machine, definition):
+    placeholders = set(re.findall(r"\$\{([^}]+)\}", definition))
+    substitutions = set(machine["DefinitionSubstitutions"])
+    assert placeholders - substitutions == set(), "placeholders without a substitution"
+    assert substitutions - placeholders == set(), "substitutions the ASL never uses"
+
+
+def test_substitutions_are_the_arn_of_every_step_function(document, machine):
+    functions = {
+        logical_id for logical_id, r in document["Resources"].items() if r["Type"] == "AWS::Serverless::Function"
+    }
+    expected = {f"{logical_id}Arn": {"Fn::GetAtt": [logical_id, "Arn"]} for logical_id in functions - NOT_SUBSTITUTED}
+    assert machine["DefinitionSubstitutions"] == expected
+
+
+def test_statelint_accepts_the_substituted_definition(template, machine, definition, tmp_path):
+    substitutions = {key: str(value) for key, value in template.resolve(machine["DefinitionSubstitutions"]).items()}
+    substituted = tmp_path / "pipeline.asl.json"
+    substituted.write_text(substitute_definition(definition, substitutions))
+    result = run_tool(tool(STATELINT), substituted)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_statelint_catches_a_broken_definition(tmp_path):
+    broken = tmp_path / "broken.asl.json"
+    broken.write_text('{"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Missing"}}}')
+    result = run_tool(tool(STATELINT), broken)
+    assert result.returncode != 0
+    assert 'No state found named "Missing"' in result.stdout + result.stderr

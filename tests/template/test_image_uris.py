@@ -1,0 +1,71 @@
+"""The template's image URIs are sagemaker-core's for the pinned versions, and follow the instance types."""
+
+import logging
+
+import pytest
+from sagemaker.core import image_uris as sagemaker_image_uris
+from sagemaker.core.debugger import get_rule_container_image_uri
+
+from local_twin.template import Template, load_yaml
+from scripts import image_uris
+from tests.template.conftest import ROOT, TEMPLATE
+
+logging.getLogger("sagemaker").setLevel(logging.WARNING)
+
+
+def test_generated_block_matches_sagemaker_core():
+    text = TEMPLATE.read_text()
+    assert image_uris.current_block(text) == image_uris.render(text), "stale: run `make image-uris`"
+
+
+def resolved(region: str, **parameters: str) -> Template:
+    return Template(load_yaml(TEMPLATE), parameters, "stack", region, ROOT)
+
+
+def environment(template: Template, logical_id: str) -> dict:
+    return template.resolve(template.resources[logical_id]["Properties"]["Environment"]["Variables"])
+
+
+def expected(region: str, scope: str, instance_type: str) -> str:
+    return sagemaker_image_uris.retrieve(
+        "pytorch",
+        region,
+        image_uris.FRAMEWORK_VERSION,
+        image_uris.PY_VERSION,
+        instance_type=instance_type,
+        image_scope=scope,
+    )
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1", "af-south-1"])
+@pytest.mark.parametrize("instance_type", ["ml.m5.large", "ml.g4dn.xlarge"])
+def test_each_function_gets_the_image_its_instance_type_needs(region, instance_type):
+    template = resolved(
+        region,
+        TuningInstanceType=instance_type,
+        TrainingInstanceType=instance_type,
+        EndpointInstanceType=instance_type,
+        ServerlessInference="false",
+    )
+    assert environment(template, "StartTuningFunction")["TRAINING_IMAGE_URI"] == expected(
+        region, "training", instance_type
+    )
+    training = environment(template, "StartTrainingFunction")
+    assert training["TRAINING_IMAGE_URI"] == expected(region, "training", instance_type)
+    assert training["RULE_EVALUATOR_IMAGE_URI"] == get_rule_container_image_uri("DebuggerRule", region)
+    assert environment(template, "DeployFunction")["INFERENCE_IMAGE_URI"] == expected(
+        region, "inference", instance_type
+    )
+
+
+def test_serverless_endpoints_get_the_cpu_image_whatever_the_instance_type():
+    template = resolved("us-east-1", EndpointInstanceType="ml.g4dn.xlarge", ServerlessInference="true")
+    image = environment(template, "DeployFunction")["INFERENCE_IMAGE_URI"]
+    assert image == expected("us-east-1", "inference", "ml.m5.large")
+    assert "-cpu-" in image
+
+
+def test_only_commercial_regions_are_mapped():
+    regions = set(resolved("us-east-1").mappings["ImageUris"])
+    assert {"us-east-1", "eu-west-1", "ap-southeast-2"} <= regions
+    assert not {r for r in regions if r.startswith(("cn-", "us-gov-", "us-iso", "eusc-"))}
