@@ -81,6 +81,12 @@ def code_zip(code_dir: Path) -> bytes:
     return buffer.getvalue()
 
 
+def expect_same_arn(created: str, resolved: str) -> None:
+    """The template's intrinsics were resolved to ``resolved``: moto must have made exactly that resource."""
+    if created != resolved:
+        raise RuntimeError(f"moto created {created}, but the template's references resolve to {resolved}")
+
+
 class MotoStack:
     def __init__(self, template: Template):
         self.template = template
@@ -138,7 +144,7 @@ class MotoStack:
         functions = template.functions()
         lambda_client = self.client("lambda")
         for function in functions.values():
-            lambda_client.create_function(
+            created = lambda_client.create_function(
                 FunctionName=function.name,
                 Runtime=function.runtime,
                 Role=roles[self.stand_in_role],
@@ -148,10 +154,12 @@ class MotoStack:
                 MemorySize=function.memory,
                 Environment={"Variables": lambda_environment(function, self.url, sagemaker_url, self.region)},
             )
+            expect_same_arn(created["FunctionArn"], function.arn)
         machine = template.state_machine()
         state_machine_arn = self.client("stepfunctions").create_state_machine(
             name=machine.name, definition=machine.definition, roleArn=roles[self.stand_in_role]
         )["stateMachineArn"]
+        expect_same_arn(state_machine_arn, template.get_att(machine.logical_id, "Arn"))
         events = self.client("events")
         for rule in template.rules():
             events.put_rule(Name=rule.name, EventPattern=json.dumps(rule.pattern), State="ENABLED")
