@@ -99,7 +99,7 @@ def environment_variables(paths: set[Path]) -> set[str]:
             elif isinstance(node, ast.Call) and node.args:
                 func = node.func
                 if isinstance(func, ast.Attribute) and (
-                    (func.attr in ("get", "setdefault") and _is_environ(func.value)) or func.attr == "getenv"
+                    (func.attr == "get" and _is_environ(func.value)) or func.attr == "getenv"
                 ):
                     key = node.args[0]
             if isinstance(key, ast.Constant) and isinstance(key.value, str):
