@@ -50,3 +50,15 @@ def test_statelint_catches_a_broken_definition(tmp_path):
     result = run_tool(tool(STATELINT), broken)
     assert result.returncode != 0
     assert 'No state found named "Missing"' in result.stdout + result.stderr
+
+
+def test_state_machine_may_invoke_exactly_the_substituted_functions(template, machine):
+    targets = set(template.resolve(machine["DefinitionSubstitutions"]).values())
+    invokable = {
+        resource
+        for policy in template.resolve(machine["Policies"])
+        for statement in policy["Statement"]
+        if "lambda:InvokeFunction" in statement["Action"]
+        for resource in statement["Resource"]
+    }
+    assert invokable == targets
