@@ -108,3 +108,13 @@ def test_sagemaker_role_is_limited_to_the_bucket_prefixes_ecr_and_logs(template)
                 if resource.startswith("arn:aws:s3:::"):
                     assert resource == bucket_arn or any(resource == f"{bucket_arn}/{p}*" for p in prefixes), resource
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": SAGEMAKER_SERVICE}
+
+
+def test_sagemaker_resources_are_scoped_to_the_name_prefix(template, lambda_statements):
+    prefix = template.parameters["SageMakerNamePrefix"]
+    for logical_id, found in lambda_statements.items():
+        for statement in found:
+            for resource in as_list(statement["Resource"]):
+                if resource.startswith("arn:aws:sagemaker:"):
+                    name = resource.split("/", 1)[1]
+                    assert name.startswith(f"{prefix}-"), f"{logical_id}: {resource} is not under {prefix}-"

@@ -1,0 +1,85 @@
+"""What the issue asks of the resources: the upload rule, the bucket, the API, the outputs."""
+
+from fnmatch import fnmatchcase
+
+import pytest
+
+UPLOADED = "datasets/dogImages.zip"
+PIPELINE_OUTPUTS = [
+    "code/3f2a9c/sourcedir.tar.gz",
+    "jobs/dogbreeds-hpo-1/output/model.tar.gz",
+    "jobs/dogbreeds-train-1/debug-output/index/000000000/000000000000_worker_0.json",
+    "models/dogbreeds-train-1/output/model.tar.gz",
+    "models/export.zip",
+    "jobs/manifest.zip",
+]
+
+
+@pytest.fixture(scope="module")
+def upload_rule(template):
+    (rule,) = template.rules()
+    return rule
+
+
+def rule_matches(pattern: dict, key: str) -> bool:
+    """EventBridge's wildcard filter on detail.object.key (``*`` matches any run of characters, ``/`` included)."""
+    return any(fnmatchcase(key, condition["wildcard"]) for condition in pattern["detail"]["object"]["key"])
+
+
+def test_upload_rule_takes_zips_under_the_upload_prefix_only(upload_rule, template):
+    pattern = upload_rule.pattern
+    assert pattern["source"] == ["aws.s3"]
+    assert pattern["detail-type"] == ["Object Created"]
+    assert pattern["detail"]["bucket"]["name"] == [template.bucket().name]
+    assert rule_matches(pattern, UPLOADED)
+    assert not rule_matches(pattern, "datasets/notes.txt")
+    for key in PIPELINE_OUTPUTS:
+        assert not rule_matches(pattern, key), f"{key} would start another run"
+    assert upload_rule.target_arns == [template.get_att("StartPipelineFunction", "Arn")]
+
+
+def test_pipeline_prefixes_never_overlap_the_upload_prefix(template):
+    prefixes = template.mappings["BucketLayout"]["Prefixes"]
+    uploads = prefixes["Datasets"]
+    for name, prefix in prefixes.items():
+        if name != "Datasets":
+            assert not prefix.startswith(uploads) and not uploads.startswith(prefix), name
+
+
+def test_bucket_is_private_versioned_encrypted_and_tls_only(template):
+    bucket = template.resolve(template.resources["DataBucket"]["Properties"])
+    assert bucket["NotificationConfiguration"] == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    (statement,) = template.resolve(template.resources["DataBucketPolicy"]["Properties"])["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_api_takes_images_needs_a_key_and_is_throttled(template, document):
+    api = template.api()
+    assert {"image/jpeg", "image/png"} <= set(api.binary_media_types)
+    assert [(route.method, route.path, route.function, route.api_key_required) for route in api.routes] == [
+        ("POST", "/predict", "PredictFunction", True)
+    ]
+    usage_plan = template.resolve(document["Resources"]["PredictApi"]["Properties"]["Auth"]["UsagePlan"])
+    assert usage_plan["CreateUsagePlan"] == "PER_API"
+    assert int(usage_plan["Throttle"]["RateLimit"]) > 0 and int(usage_plan["Throttle"]["BurstLimit"]) > 0
+
+
+def test_outputs_name_what_a_user_needs(document):
+    assert set(document["Outputs"]) == {
+        "BucketName",
+        "UploadPrefix",
+        "ApiUrl",
+        "ApiKeyId",
+        "StateMachineArn",
+        "EndpointName",
+    }
+
+
+def test_functions_run_a_supported_python_with_tracing(template):
+    for logical_id, function in template.functions().items():
+        assert function.runtime in ("python3.12", "python3.13"), logical_id
+    assert template.globals_for("Function")["Tracing"] == "Active"
