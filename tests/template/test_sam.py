@@ -69,6 +69,10 @@ def test_every_function_is_built_with_its_handler_and_the_shared_code(document, 
             relative = module.relative_to(code_scan.FUNCTIONS_DIR)
             assert (artifact / relative).is_file(), f"{logical_id}: {relative} not built"
         assert build["Resources"][logical_id]["Properties"]["CodeUri"] == logical_id
+        wrong_python = [
+            path.name for path in artifact.rglob("*.so") if "cpython-" in path.name and "cpython-312" not in path.name
+        ]
+        assert not wrong_python, f"{logical_id}: native modules for another Python than the runtime's: {wrong_python}"
 
 
 def test_model_code_layer_is_the_package_model_code(build):
