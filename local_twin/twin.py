@@ -38,12 +38,18 @@ class Twin:
 
     def start(self) -> "Twin":
         self.workdir.mkdir(parents=True, exist_ok=True)
-        moto_url = self.moto.start()
-        self.sagemaker = LocalSageMaker(self.workdir / "sagemaker", moto_url, region=self.region, faults=self._faults)
-        sagemaker_url = self.sagemaker.start()
-        self.aws = self.moto.provision(sagemaker_url)
-        self.api = LocalApi(self.template.api(), self.invoke_function)
-        self.api.start()
+        try:
+            moto_url = self.moto.start()
+            self.sagemaker = LocalSageMaker(
+                self.workdir / "sagemaker", moto_url, region=self.region, faults=self._faults
+            )
+            sagemaker_url = self.sagemaker.start()
+            self.aws = self.moto.provision(sagemaker_url)
+            self.api = LocalApi(self.template.api(), self.invoke_function)
+            self.api.start()
+        except BaseException:
+            self.stop()  # nothing started is left running when a later part fails
+            raise
         return self
 
     def stop(self) -> None:
