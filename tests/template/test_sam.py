@@ -25,6 +25,27 @@ def test_sam_transform_accepts_the_template():
     assert "is a valid SAM Template" in result.stdout
 
 
+def transformed(*overrides: str) -> dict:
+    sam_python = tool(SAM).with_name("python")
+    result = run_tool(sam_python, ROOT / "tests" / "template" / "sam_transform.py", ROOT / "template.yaml", *overrides)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize(
+    ("authorizer", "security"),
+    [("NONE", [{"api_key": []}]), ("AWS_IAM", [{"AWS_IAM": []}, {"api_key": []}])],
+)
+def test_api_authorizer_parameter_reaches_the_method(authorizer, security):
+    resources = transformed(f"ApiAuthorizer={authorizer}", "ApiThrottleRateLimit=7", "ApiThrottleBurstLimit=9")[
+        "Resources"
+    ]
+    body = resources["PredictApi"]["Properties"]["Body"]
+    assert body["paths"]["/predict"]["post"]["security"] == security
+    throttle = resources["PredictApiUsagePlan"]["Properties"]["Throttle"]
+    assert (int(throttle["RateLimit"]), int(throttle["BurstLimit"])) == (7, 9)
+
+
 @pytest.fixture(scope="module")
 def build() -> dict:
     """`sam build` of every function and the layer; returns the built template (JSON)."""
