@@ -1,10 +1,10 @@
 """POST /predict: an image in, labelled dog breeds out (API Gateway REST proxy -> SageMaker endpoint).
 
 Thin: request.py checks what the client sent, endpoint.py calls the endpoint and maps its failures.
-No torch or numpy here, so cold starts stay small.
+No torch or numpy here, so cold starts stay small. Every answer, error or not, is JSON; metrics count
+requests by status code (with the endpoint's latency and the images labelled, when it was called).
 """
 
-import os
 import time
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -12,56 +12,56 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConf
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from predict import endpoint
+from predict import endpoint, settings
 from predict.request import RequestError, parse_request
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 app = APIGatewayRestResolver(
-    cors=CORSConfig(allow_origin=os.environ.get("CORS_ALLOW_ORIGIN", "*"), allow_headers=["x-api-key"], max_age=300)
+    cors=CORSConfig(allow_origin=settings.cors_allow_origin(), expose_headers=["Retry-After"], max_age=300)
 )
 
+JSON = content_types.APPLICATION_JSON
 ERROR_SCHEMA = {
     "type": "object",
-    "required": ["message"],
+    "required": ["message", "statusCode"],
     "properties": {"message": {"type": "string"}, "statusCode": {"type": "integer"}},
 }
 PREDICTION_SCHEMA = {
     "type": "object",
-    "properties": {"label": {"type": "string"}, "probability": {"type": "number"}},
+    "required": ["label", "probability"],
+    "properties": {"label": {"type": "string"}, "probability": {"type": "number", "minimum": 0, "maximum": 1}},
 }
 SUCCESS_SCHEMA = {
     "type": "object",
+    "required": ["predictions", "endpoint"],
     "properties": {
         "predictions": {
-            "description": "one list per image for a batch ({'images': [...]}), else one list",
+            "description": 'top-k breeds, most likely first; for {"images": [...]} one such list per image',
             "type": "array",
             "items": {"oneOf": [PREDICTION_SCHEMA, {"type": "array", "items": PREDICTION_SCHEMA}]},
         },
-        "endpoint": {"type": "string"},
-        "variant": {"type": "string"},
+        "endpoint": {"type": "string", "description": "the SageMaker endpoint that answered"},
+        "variant": {"type": "string", "description": "its production variant"},
     },
 }
 ERROR_RESPONSES = {
-    400: "malformed JSON or base64, empty body, not a JPEG/PNG image, bad top_k",
-    413: "body or batch too large",
+    400: "malformed JSON or base64, empty body, not a JPEG/PNG image, bad top_k, or the model refused the image",
+    413: "body, images or batch too large",
     415: "missing or unsupported Content-Type",
-    429: "throttled",
-    502: "the model raised an error",
+    429: "throttled (Retry-After)",
+    502: "the model raised an error or answered something else than predictions",
     503: "the endpoint does not exist or is not InService yet (Retry-After)",
     504: "the endpoint timed out",
 }
-JSON = content_types.APPLICATION_JSON
-RESPONSES = {200: {"description": "top-k breeds", "content": {JSON: {"schema": SUCCESS_SCHEMA}}}}
-RESPONSES |= {
+RESPONSES = {200: {"description": "top-k breeds", "content": {JSON: {"schema": SUCCESS_SCHEMA}}}} | {
     status: {"description": text, "content": {JSON: {"schema": ERROR_SCHEMA}}}
     for status, text in ERROR_RESPONSES.items()
 }
 
 
-def error_response(status_code: int, message: str, headers: dict | None = None) -> Response:
-    metrics.add_metadata("error", message)
+def error_response(status_code: int, message: str, headers: dict[str, str] | None = None) -> Response:
     return Response(
         status_code=status_code,
         content_type=JSON,
@@ -71,19 +71,28 @@ def error_response(status_code: int, message: str, headers: dict | None = None) 
 
 
 @app.exception_handler(RequestError)
-def handle_bad_request(error: RequestError) -> Response:
+def refuse_request(error: RequestError) -> Response:
     logger.info("request refused", extra={"status": error.status_code, "reason": error.message})
     return error_response(error.status_code, error.message)
 
 
 @app.exception_handler(endpoint.EndpointError)
-def handle_endpoint_error(error: endpoint.EndpointError) -> Response:
-    logger.warning("endpoint call failed", extra={"status": error.status_code, "reason": error.message})
+def report_endpoint_failure(error: endpoint.EndpointError) -> Response:
+    logger.warning(
+        "endpoint call failed", extra={"status": error.status_code, "reason": error.message}, exc_info=error.__cause__
+    )
     return error_response(error.status_code, error.message, error.headers)
 
 
+@app.exception_handler(Exception)
+def report_bug(error: Exception) -> Response:
+    """Our own bug, never the client's: still a JSON answer, with the request id to find the logs."""
+    logger.exception("unhandled error")
+    return error_response(500, f"internal error; request id {app.current_event.request_context.request_id}")
+
+
 @app.not_found
-def handle_not_found(_error) -> Response:
+def unknown_route(_error) -> Response:
     return error_response(404, "no such route: POST /predict is the only one")
 
 
@@ -92,24 +101,27 @@ def handle_not_found(_error) -> Response:
 def predict() -> dict:
     event = app.current_event
     request = parse_request(
-        event.headers.get("content-type") or event.headers.get("Content-Type"),
+        event.headers.get("content-type"),
         event.body,
         event.is_base64_encoded,
         (event.query_string_parameters or {}).get("top_k"),
     )
     started = time.perf_counter()
-    answer = endpoint.invoke(request.endpoint_body())
+    answer = endpoint.invoke(request)
     latency_ms = (time.perf_counter() - started) * 1000
     metrics.add_metric(name="EndpointLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
     metrics.add_metric(name="ImagesLabelled", unit=MetricUnit.Count, value=len(request.images))
     predictions = answer.predictions if request.batch else answer.predictions[0]
-    return {"predictions": predictions, "endpoint": endpoint.endpoint_name(), "variant": answer.variant}
+    return {"predictions": predictions, "endpoint": settings.endpoint_name(), "variant": answer.variant}
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context) -> dict:
     response = app.resolve(event, context)
-    metrics.add_metric(name=f"Status{response['statusCode'] // 100}xx", unit=MetricUnit.Count, value=1)
+    status = str(response["statusCode"])
+    metrics.add_dimension(name="StatusCode", value=status)
+    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+    tracer.put_annotation(key="StatusCode", value=status)
     return response

@@ -18,13 +18,16 @@ def generate() -> dict:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     from predict.app import app
-    from predict.request import DEFAULT_TOP_K, MAX_BATCH_IMAGES, MAX_IMAGE_BYTES, MAX_TOP_K
+    from predict.request import DEFAULT_TOP_K, IMAGE_CONTENT_TYPES, MAX_BATCH_IMAGES, MAX_IMAGE_BYTES, MAX_TOP_K
 
     spec = json.loads(
         app.get_openapi_json_schema(
             title="Dog-breed prediction API",
             version="1.0.0",
-            description=f"POST an image (JPEG or PNG, at most {MAX_IMAGE_BYTES} bytes), get the top-k dog breeds.",
+            description=(
+                f"POST a JPEG or PNG image (or a JSON batch of up to {MAX_BATCH_IMAGES}, at most {MAX_IMAGE_BYTES} "
+                "bytes of images in all), get the top-k dog breeds. Errors are JSON with a message."
+            ),
             security_schemes={"apiKey": {"type": "apiKey", "name": "x-api-key", "in": "header"}},
             security=[{"apiKey": []}],
         )
@@ -37,8 +40,7 @@ def generate() -> dict:
     operation["requestBody"] = {
         "required": True,
         "content": {
-            "image/jpeg": {"schema": image_schema},
-            "image/png": {"schema": image_schema},
+            **{content_type: {"schema": image_schema} for content_type in sorted(IMAGE_CONTENT_TYPES)},
             "application/json": {
                 "schema": {
                     "oneOf": [

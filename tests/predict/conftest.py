@@ -1,11 +1,14 @@
 """The Predict Lambda under test: Powertools configured as the template configures it, X-Ray off."""
 
+import io
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 
 os.environ.update(
     {
@@ -32,6 +35,25 @@ class LambdaContext:
 
 def load_event(name: str) -> dict:
     return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+def with_headers(event: dict, headers: dict[str, str]) -> dict:
+    """The event as API Gateway would build it for these request headers (both header maps)."""
+    return event | {"headers": headers, "multiValueHeaders": {name: [value] for name, value in headers.items()}}
+
+
+def stubbed_runtime() -> tuple:
+    """A real sagemaker-runtime client whose requests botocore checks against the service model."""
+    client = boto3.client("sagemaker-runtime", region_name="us-east-1")
+    return client, Stubber(client)
+
+
+def endpoint_reply(predictions: list) -> dict:
+    return {
+        "Body": io.BytesIO(json.dumps({"predictions": predictions}).encode()),
+        "ContentType": "application/json",
+        "InvokedProductionVariant": "AllTraffic",
+    }
 
 
 @pytest.fixture

@@ -4,44 +4,28 @@ import base64
 import io
 import json
 
-import boto3
 import pytest
-from botocore.exceptions import ReadTimeoutError
-from botocore.stub import Stubber
+from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
-from .conftest import ENDPOINT, load_event
+from .conftest import ENDPOINT, endpoint_reply, load_event, stubbed_runtime, with_headers
 
-PREDICTIONS = [[{"label": "Beagle", "probability": 0.9}, {"label": "Basset hound", "probability": 0.05}]]
-
-
-def stubbed_runtime():
-    client = boto3.client("sagemaker-runtime", region_name="us-east-1")
-    return client, Stubber(client)
+PREDICTIONS = [[{"label": "Beagle", "probability": 0.9}, {"label": "Basset_hound", "probability": 0.05}]]
 
 
-def endpoint_reply(predictions):
-    body = json.dumps({"predictions": predictions}).encode()
+def expected_request(images: list[str], top_k: int) -> dict:
+    """InvokeEndpoint exactly as inference.py's contract wants it: a JSON batch carrying top_k."""
     return {
-        "Body": io.BytesIO(body),
+        "EndpointName": ENDPOINT,
         "ContentType": "application/json",
-        "InvokedProductionVariant": "AllTraffic",
+        "Accept": "application/json",
+        "Body": json.dumps({"images": images, "top_k": top_k}).encode(),
     }
 
 
 def test_binary_jpeg_is_forwarded_as_json_with_top_k(handler, runtime):
-    event = load_event("binary_jpeg")
+    event = load_event("binary_jpeg")  # ?top_k=3
     client, stub = stubbed_runtime()
-    expected_body = json.dumps({"images": [event["body"]], "top_k": 3}).encode()
-    stub.add_response(
-        "invoke_endpoint",
-        endpoint_reply(PREDICTIONS),
-        expected_params={
-            "EndpointName": ENDPOINT,
-            "ContentType": "application/json",
-            "Accept": "application/json",
-            "Body": expected_body,
-        },
-    )
+    stub.add_response("invoke_endpoint", endpoint_reply(PREDICTIONS), expected_request([event["body"]], 3))
     runtime(client)
     with stub:
         status, headers, body = handler(event)
@@ -51,44 +35,46 @@ def test_binary_jpeg_is_forwarded_as_json_with_top_k(handler, runtime):
     assert headers["Content-Type"] == "application/json"
 
 
+def x_image_event() -> dict:
+    event = load_event("binary_png")
+    return with_headers(event, event["headers"] | {"Content-Type": "application/x-image"})
+
+
 @pytest.mark.parametrize(
-    ("name", "top_k", "images"), [("binary_png", 5, 1), ("json_base64", 2, 1), ("json_batch", 5, 2)]
+    ("event", "top_k", "batch"),
+    [
+        pytest.param(load_event("binary_png"), 5, False, id="binary_png"),
+        pytest.param(x_image_event(), 5, False, id="x_image"),
+        pytest.param(load_event("json_base64"), 2, False, id="json_base64"),
+        pytest.param(load_event("json_batch"), 5, True, id="json_batch"),
+    ],
 )
-def test_each_accepted_request_shape(handler, runtime, name, top_k, images):
-    event = load_event(name)
-    client, stub = stubbed_runtime()
-    if name.startswith("json"):
+def test_each_accepted_request_shape(handler, runtime, event, top_k, batch):
+    if event["headers"]["Content-Type"] == "application/json":
         payload = json.loads(event["body"])
-        encoded = payload.get("images") or [payload["image"]]
+        encoded = payload["images"] if batch else [payload["image"]]
     else:
         encoded = [event["body"]]
-    assert len(encoded) == images
-    expected = {"images": encoded, "top_k": top_k}
-    stub.add_response(
-        "invoke_endpoint",
-        endpoint_reply(PREDICTIONS * images),
-        expected_params={
-            "EndpointName": ENDPOINT,
-            "ContentType": "application/json",
-            "Accept": "application/json",
-            "Body": json.dumps(expected).encode(),
-        },
-    )
+    replies = PREDICTIONS * len(encoded)
+    client, stub = stubbed_runtime()
+    stub.add_response("invoke_endpoint", endpoint_reply(replies), expected_request(encoded, top_k))
     runtime(client)
     with stub:
         status, _, body = handler(event)
+    stub.assert_no_pending_responses()
     assert status == 200
-    assert body["predictions"] == (PREDICTIONS * images if name == "json_batch" else PREDICTIONS[0])
+    assert body["predictions"] == (replies if batch else PREDICTIONS[0])
+    assert len(encoded) == (2 if batch else 1)
 
 
 @pytest.mark.parametrize(
     ("name", "status", "message"),
     [
-        ("bad_empty_body", 400, "empty body"),
+        ("bad_empty_body", 400, "empty body: send an image"),
         ("bad_not_an_image", 400, "body is not a JPEG or PNG image"),
-        ("bad_malformed_json", 400, "malformed JSON"),
+        ("bad_malformed_json", 400, "malformed JSON: Expecting"),
         ("bad_malformed_base64", 400, "image 0 is not valid base64"),
-        ("bad_top_k", 400, "top_k must be an integer from 1 to 10"),
+        ("bad_top_k", 400, "top_k must be an integer from 1 to 10, got 0"),
         ("bad_content_type", 415, "unsupported Content-Type 'text/plain'"),
         ("bad_missing_content_type", 415, "missing Content-Type"),
         ("bad_batch_too_large", 413, "at most 8 images per request, got 9"),
@@ -98,18 +84,33 @@ def test_client_mistakes_get_their_status_and_never_reach_the_endpoint(handler, 
     client, stub = stubbed_runtime()  # no responses queued: any endpoint call would fail the test
     runtime(client)
     with stub:
-        got_status, _, body = handler(load_event(name))
-    assert got_status == status
-    assert message in body["message"] and body["statusCode"] == status
+        got_status, headers, body = handler(load_event(name))
+    assert (got_status, body["statusCode"]) == (status, status)
+    assert message in body["message"]
+    assert headers["Content-Type"] == "application/json"
 
 
-def test_oversized_body_is_413(handler, runtime):
+def test_oversized_images_are_413_before_the_endpoint(handler, runtime):
+    from predict.request import MAX_IMAGE_BYTES
+
     runtime(stubbed_runtime()[0])
     event = load_event("binary_jpeg")
-    big = b"\xff\xd8\xff" + b"\0" * 4_400_000
-    event["body"] = base64.b64encode(big).decode()
+    event["body"] = base64.b64encode(b"\xff\xd8\xff" + bytes(MAX_IMAGE_BYTES)).decode()
     status, _, body = handler(event)
-    assert status == 413 and "images too large" in body["message"]
+    assert status == 413
+    assert f"at most {MAX_IMAGE_BYTES}" in body["message"]
+
+
+def test_the_largest_allowed_request_fits_both_6_mb_limits():
+    """The Lambda event and the InvokeEndpoint body, for a full batch of the most image bytes allowed."""
+    from predict.request import MAX_BATCH_IMAGES, MAX_IMAGE_BYTES, PAYLOAD_LIMIT_BYTES, parse_request
+
+    images = [b"\x89PNG\r\n\x1a\n" + bytes(MAX_IMAGE_BYTES // MAX_BATCH_IMAGES - 8)] * MAX_BATCH_IMAGES
+    body = json.dumps({"images": [base64.b64encode(image).decode() for image in images], "top_k": 10})
+    request = parse_request("application/json", body, False, None)
+    assert sum(map(len, request.images)) == MAX_IMAGE_BYTES
+    assert len(json.dumps(load_event("json_batch") | {"body": body})) <= PAYLOAD_LIMIT_BYTES
+    assert len(request.endpoint_body()) <= PAYLOAD_LIMIT_BYTES
 
 
 def model_error(original_status: int, message: str) -> dict:
@@ -126,16 +127,27 @@ def client_error(code: str, message: str, http_status: int) -> dict:
 
 
 NOT_FOUND = f"Endpoint {ENDPOINT} of account 123456789012 not found."
+NOT_IN_SERVICE = f"Endpoint {ENDPOINT} is in Creating status, not InService."
 
 
 @pytest.mark.parametrize(
     ("error", "status", "message", "retry_after"),
     [
         (client_error("ThrottlingException", "Rate exceeded", 400), 429, "too many requests", "1"),
-        (client_error("ValidationException", NOT_FOUND, 400), 503, "not deployed yet", "60"),
-        (client_error("ModelNotReadyException", "not ready", 429), 503, "not ready yet", "60"),
-        (client_error("ServiceUnavailable", "down", 503), 503, "not ready yet", "60"),
-        (client_error("InternalFailure", "boom", 500), 502, "endpoint call failed", None),
+        (client_error("ValidationException", NOT_FOUND, 400), 503, "the model is not deployed yet", "60"),
+        (client_error("ValidationException", NOT_IN_SERVICE, 400), 503, "the model is not deployed yet", "60"),
+        (client_error("ModelNotReadyException", "not ready", 429), 503, "the model is not ready yet", "60"),
+        (client_error("ServiceUnavailable", "down", 503), 503, "the model is not ready yet", "60"),
+        (client_error("InternalFailure", "boom", 500), 502, "calling the model failed: InternalFailure", None),
+        (model_error(500, "Traceback: CUDA out of memory"), 502, "the model failed (status 500)", None),
+        (
+            model_error(400, '{"message": "cannot decode image: truncated"}'),
+            400,
+            "refused the input: cannot decode",
+            None,
+        ),
+        (model_error(413, "image has 90000000 pixels"), 413, "refused the input: image has 90000000 pixels", None),
+        (model_error(415, "unsupported content type"), 415, "refused the input: unsupported content type", None),
     ],
 )
 def test_endpoint_failures_are_mapped(handler, runtime, error, status, message, retry_after):
@@ -146,44 +158,78 @@ def test_endpoint_failures_are_mapped(handler, runtime, error, status, message, 
         got_status, headers, body = handler(load_event("binary_png"))
     assert (got_status, body["statusCode"]) == (status, status)
     assert message in body["message"]
+    assert "Traceback" not in body["message"]  # a model's crash stays in the endpoint's logs
     assert headers.get("Retry-After") == retry_after
 
 
+class FailingClient:
+    def __init__(self, error: Exception):
+        self.error = error
+
+    def invoke_endpoint(self, **_):
+        raise self.error
+
+
+URL = "https://runtime.sagemaker.us-east-1.amazonaws.com"
+
+
 @pytest.mark.parametrize(
-    ("original", "status", "message"),
+    ("error", "status", "message"),
     [
-        (400, 400, "the model refused the image: cannot decode image"),
-        (413, 413, "the model refused the image: cannot decode image"),
-        (500, 502, "the model failed (500)"),
+        (ReadTimeoutError(endpoint_url=URL), 504, "the model did not answer in time"),
+        (EndpointConnectionError(endpoint_url=URL), 503, "the model cannot be reached now"),
+        (ConnectionClosedError(endpoint_url=URL), 502, "calling the model failed: ConnectionClosedError"),
     ],
 )
-def test_model_errors_keep_the_models_reason(handler, runtime, original, status, message):
-    client, stub = stubbed_runtime()
-    stub.add_client_error(
-        "invoke_endpoint", **model_error(original, json.dumps({"message": "cannot decode image: broken data"}))
-    )
-    runtime(client)
-    with stub:
-        got_status, _, body = handler(load_event("binary_png"))
+def test_transport_failures_are_mapped(handler, runtime, error, status, message):
+    runtime(FailingClient(error))
+    got_status, _, body = handler(load_event("binary_png"))
     assert got_status == status and message in body["message"]
 
 
-class TimingOutClient:
+class AnsweringClient:
+    def __init__(self, body: bytes):
+        self.body = body
+
     def invoke_endpoint(self, **_):
-        raise ReadTimeoutError(endpoint_url="https://runtime.sagemaker.us-east-1.amazonaws.com")
+        return {"Body": io.BytesIO(self.body), "InvokedProductionVariant": "AllTraffic"}
 
 
-def test_endpoint_timeout_is_504(handler, runtime):
-    runtime(TimingOutClient())
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (b"<html>oops</html>", "not a prediction"),
+        (json.dumps({"predictions": PREDICTIONS * 2}).encode(), "not one list per image"),
+        (json.dumps({"predictions": PREDICTIONS[0]}).encode(), "not one list per image"),
+    ],
+)
+def test_an_answer_that_is_not_predictions_is_502(handler, runtime, answer, message):
+    runtime(AnsweringClient(answer))
     status, _, body = handler(load_event("binary_png"))
-    assert status == 504 and "did not answer in time" in body["message"]
+    assert status == 502 and message in body["message"]
+
+
+def test_the_endpoint_call_cannot_outlast_api_gateway():
+    """API Gateway REST waits 29 s: connect + read, over every attempt, must end before that."""
+    from predict.endpoint import CLIENT_CONFIG
+
+    attempts = CLIENT_CONFIG.retries["total_max_attempts"]
+    assert (CLIENT_CONFIG.connect_timeout + CLIENT_CONFIG.read_timeout) * attempts < 29
 
 
 def test_missing_endpoint_configuration_is_503(handler, runtime, monkeypatch):
     monkeypatch.setenv("ENDPOINT_NAME", "")
     runtime(stubbed_runtime()[0])
+    status, headers, body = handler(load_event("binary_png"))
+    assert status == 503 and "no model configured" in body["message"]
+    assert headers["Retry-After"] == "60"
+
+
+def test_our_own_bug_is_a_json_500_with_the_request_id(handler, runtime):
+    runtime(FailingClient(RuntimeError("a bug")))
     status, _, body = handler(load_event("binary_png"))
-    assert status == 503 and "no endpoint configured" in body["message"]
+    assert status == 500
+    assert body["message"] == "internal error; request id req-binary_png"
 
 
 def test_unknown_route_is_a_json_404(handler):
@@ -192,15 +238,25 @@ def test_unknown_route_is_a_json_404(handler):
     assert status == 404 and "POST /predict" in body["message"]
 
 
-def test_cors_preflight_is_answered(handler):
-    event = load_event("binary_png") | {"httpMethod": "OPTIONS", "body": None}
-    preflight = {"Origin": "https://example.com", "Access-Control-Request-Method": "POST"}
-    event["headers"] = event["headers"] | preflight
-    event["multiValueHeaders"] = event["multiValueHeaders"] | {name: [value] for name, value in preflight.items()}
+def test_cors_preflight_is_answered():
     from predict import app
 
     from .conftest import LambdaContext
 
-    response = app.lambda_handler(event, LambdaContext())
+    event = load_event("binary_png") | {"httpMethod": "OPTIONS", "body": None}
+    preflight = {"Origin": "https://example.com", "Access-Control-Request-Method": "POST"}
+    response = app.lambda_handler(with_headers(event, event["headers"] | preflight), LambdaContext())
     assert response["statusCode"] == 204
     assert response["multiValueHeaders"]["Access-Control-Allow-Origin"] == ["*"]
+    assert "x-api-key" in response["multiValueHeaders"]["Access-Control-Allow-Headers"][0].lower()
+
+
+def test_browsers_may_read_retry_after(handler, runtime):
+    client, stub = stubbed_runtime()
+    stub.add_client_error("invoke_endpoint", **client_error("ThrottlingException", "Rate exceeded", 400))
+    runtime(client)
+    event = load_event("binary_png")
+    with stub:
+        _, headers, _ = handler(with_headers(event, event["headers"] | {"Origin": "https://example.com"}))
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert headers["Access-Control-Expose-Headers"] == "Retry-After"

@@ -1,8 +1,9 @@
-"""The OpenAPI description kept in the repo is what the resolver generates today."""
+"""The OpenAPI description kept in the repo is what the resolver generates today, and it says what the code does."""
 
 import json
 
 from predict import openapi
+from predict.request import IMAGE_CONTENT_TYPES, JSON_CONTENT_TYPE, MAX_BATCH_IMAGES, MAX_TOP_K
 
 
 def test_kept_openapi_is_current():
@@ -12,6 +13,10 @@ def test_kept_openapi_is_current():
 def test_openapi_documents_the_contract():
     spec = json.loads(openapi.KEPT_FILE.read_text())
     operation = spec["paths"]["/predict"]["post"]
-    assert set(operation["requestBody"]["content"]) == {"image/jpeg", "image/png", "application/json"}
+    content = operation["requestBody"]["content"]
+    assert set(content) == IMAGE_CONTENT_TYPES | {JSON_CONTENT_TYPE}
+    batch = content[JSON_CONTENT_TYPE]["schema"]["oneOf"][1]["properties"]
+    assert batch["images"]["maxItems"] == MAX_BATCH_IMAGES
+    assert operation["parameters"][0]["schema"]["maximum"] == MAX_TOP_K
     assert {"200", "400", "413", "415", "429", "502", "503", "504"} <= set(operation["responses"])
     assert spec["components"]["securitySchemes"]["apiKey"]["name"] == "x-api-key"
