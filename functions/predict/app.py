@@ -96,8 +96,9 @@ def unknown_route(_error) -> Response:
     return error_response(404, "no such route: POST /predict is the only one")
 
 
+# No @tracer.capture_method here: it would log every refused request as an error. The handler's segment and
+# the InvokeEndpoint subsegment (botocore is patched by Tracer) trace the call.
 @app.post("/predict", summary="Label the dog breed(s) in an image", responses=RESPONSES, tags=["predict"])
-@tracer.capture_method
 def predict() -> dict:
     event = app.current_event
     request = parse_request(
