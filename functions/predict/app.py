@@ -16,7 +16,7 @@ from predict import endpoint, settings
 from predict.request import RequestError, parse_request
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # not patch_all: it imports every library it could patch
 metrics = Metrics()
 app = APIGatewayRestResolver(
     cors=CORSConfig(allow_origin=settings.cors_allow_origin(), expose_headers=["Retry-After"], max_age=300)

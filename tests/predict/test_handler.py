@@ -260,3 +260,18 @@ def test_browsers_may_read_retry_after(handler, runtime):
         _, headers, _ = handler(with_headers(event, event["headers"] | {"Origin": "https://example.com"}))
     assert headers["Access-Control-Allow-Origin"] == "*"
     assert headers["Access-Control-Expose-Headers"] == "Retry-After"
+
+
+def test_the_real_client_uses_the_budget_and_honours_the_local_endpoint_url(monkeypatch):
+    """The local twin reaches its SageMaker through AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, with no code change."""
+    from predict import endpoint
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "http://127.0.0.1:9999")
+    endpoint.runtime_client.cache_clear()
+    try:
+        client = endpoint.runtime_client()
+    finally:
+        endpoint.runtime_client.cache_clear()
+    assert client.meta.endpoint_url == "http://127.0.0.1:9999"
+    assert (client.meta.config.connect_timeout, client.meta.config.read_timeout) == (2, 25)
+    assert client.meta.config.retries["total_max_attempts"] == 1
