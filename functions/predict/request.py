@@ -21,7 +21,7 @@ from dataclasses import dataclass
 # application/x-image is what SageMaker's own examples send; BinaryMediaTypes lists it with the other two.
 IMAGE_CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "application/x-image"})
 JSON_CONTENT_TYPE = "application/json"
-SUPPORTED = "image/jpeg, image/png, application/x-image or application/json"
+SUPPORTED = ", ".join(sorted(IMAGE_CONTENT_TYPES | {JSON_CONTENT_TYPE}))
 DEFAULT_TOP_K = 5
 MAX_TOP_K = 10
 # A small batch; the endpoint (model_code/inference.py) accepts up to 16, the payload limits favour fewer.
