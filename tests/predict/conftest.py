@@ -1,8 +1,7 @@
-"""The Predict Lambda under test: Powertools configured as the template configures it, X-Ray off."""
+"""The Predict Lambda under test: its events, its handler, and the sagemaker-runtime client it uses."""
 
 import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,16 +9,24 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-os.environ.update(
-    {
-        "POWERTOOLS_SERVICE_NAME": "predict",
-        "POWERTOOLS_METRICS_NAMESPACE": "DogBreedPipeline",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }
-)
+# As the template configures the function; X-Ray off. Set for this package's tests only.
+LAMBDA_ENVIRONMENT = {
+    "POWERTOOLS_SERVICE_NAME": "predict",
+    "POWERTOOLS_METRICS_NAMESPACE": "DogBreedPipeline",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+}
+
+
+@pytest.fixture(scope="package", autouse=True)
+def lambda_environment():
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in LAMBDA_ENVIRONMENT.items():
+            patch.setenv(name, value)
+        yield
+
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "api"
 ENDPOINT = "dog-breeds"
