@@ -1,0 +1,170 @@
+"""moto hooks that make its Lambda and EventBridge real enough for the twin.
+
+moto runs a Lambda's code only in docker, and its EventBridge cannot deliver to a Lambda or a state
+machine target. Two private methods are replaced (moto is pinned to one minor version for that, and
+tests/twin/test_routing.py fails loudly when either route stops firing):
+
+- ``LambdaFunction._invoke_lambda``: runs the function's real handler from the code zip it was created
+  with, in this process, with the function's environment applied for the call. A raised exception becomes
+  a FunctionError whose errorType is the exception's class name, so the ASL's Retry/Catch see it.
+- ``Rule.send_to_targets``: Lambda targets are invoked asynchronously (as EventBridge does) and state
+  machine targets start an execution; every other target type keeps moto's own delivery.
+"""
+
+import contextlib
+import hashlib
+import importlib
+import io
+import json
+import logging
+import os
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from moto.awslambda.models import LambdaFunction, lambda_backends
+from moto.events.models import Rule
+from moto.stepfunctions.models import stepfunctions_backends
+from moto.utilities.arns import parse_arn
+
+log = logging.getLogger(__name__)
+
+CODE_CACHE = Path(tempfile.gettempdir()) / "twin-lambda-code"
+# Environment variables and sys.path are process-wide, and executions run on background threads:
+# one handler call at a time.
+_HANDLER_LOCK = threading.RLock()
+_original_send_to_targets = Rule.send_to_targets
+
+
+@dataclass
+class LambdaContext:
+    """The parts of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    aws_request_id: str
+    deadline: float
+
+    @property
+    def function_version(self) -> str:
+        return "$LATEST"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+def code_dir(function: LambdaFunction) -> Path:
+    """The function's zip, extracted once per content hash (what Lambda would mount at /var/task)."""
+    digest = hashlib.sha256(function.code_bytes).hexdigest()[:16]
+    target = CODE_CACHE / digest
+    if not target.is_dir():
+        partial = CODE_CACHE / f"{digest}.{uuid.uuid4().hex}"
+        with zipfile.ZipFile(io.BytesIO(function.code_bytes)) as archive:
+            archive.extractall(partial)
+        with contextlib.suppress(OSError):  # another thread won the race: use its copy
+            partial.rename(target)
+    return target
+
+
+@contextlib.contextmanager
+def function_environment(variables: dict[str, str], path: Path):
+    saved_environ = dict(os.environ)
+    saved_path = list(sys.path)
+    os.environ.update({key: str(value) for key, value in variables.items()})
+    sys.path.insert(0, str(path))
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        sys.path[:] = saved_path
+
+
+def run_handler(function: LambdaFunction, event) -> tuple[str, bool, str]:
+    """Call the real handler; returns (payload JSON, errored, logs) as moto's docker path does."""
+    if isinstance(event, str | bytes):
+        event = json.loads(event or "{}")
+    module_name, handler_name = function.handler.rsplit(".", 1)
+    variables = {
+        "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        **function.environment_vars,
+    }
+    context = LambdaContext(
+        function_name=function.function_name,
+        memory_limit_in_mb=int(function.memory_size),
+        invoked_function_arn=function.function_arn,
+        aws_request_id=str(uuid.uuid4()),
+        deadline=time.monotonic() + int(function.timeout),
+    )
+    with _HANDLER_LOCK, function_environment(variables, code_dir(function)):
+        try:
+            handler = getattr(importlib.import_module(module_name), handler_name)
+            result = handler(event, context)
+        except Exception as error:  # the Lambda runtime reports any exception as a function error
+            log.info("%s raised %s: %s", function.function_name, type(error).__name__, error)
+            payload = {
+                "errorMessage": str(error),
+                "errorType": type(error).__name__,
+                "stackTrace": traceback.format_tb(error.__traceback__),
+            }
+            return json.dumps(payload), True, ""
+    return json.dumps(result), False, ""
+
+
+def _invoke_lambda(self: LambdaFunction, event=None) -> tuple[str, bool, str]:
+    self.logs_backend.ensure_log_group(self.logs_group_name)
+    return run_handler(self, event)
+
+
+def _deliver_async(function_arn: str, event: dict) -> None:
+    arn = parse_arn(function_arn)
+    backend = lambda_backends[arn.account][arn.region]
+    body = json.dumps(event)
+    thread = threading.Thread(
+        target=backend.invoke,
+        args=(function_arn, None, body, {"x-amz-invocation-type": "Event"}, {}),
+        name=f"eventbridge->{arn.resource_id}",
+        daemon=True,
+    )
+    thread.start()
+
+
+def _send_to_targets(self: Rule, original_event: dict, transform_input: bool = True) -> None:
+    if not self.event_pattern.matches_event(original_event):
+        return
+    others = []
+    for target in self.targets:
+        arn = parse_arn(target["Arn"])
+        if arn.service == "lambda":
+            _deliver_async(target["Arn"], original_event)
+        elif arn.service == "states":
+            backend = stepfunctions_backends[arn.account][arn.region]
+            backend.start_execution(target["Arn"], name=str(uuid.uuid4()), execution_input=json.dumps(original_event))
+        else:
+            others.append(target)
+    if others:
+        lambda_and_states = self.targets
+        self.targets = others
+        try:
+            _original_send_to_targets(self, original_event, transform_input)
+        finally:
+            self.targets = lambda_and_states
+
+
+def install() -> None:
+    """Replace moto's two methods (idempotent)."""
+    LambdaFunction._invoke_lambda = _invoke_lambda
+    Rule.send_to_targets = _send_to_targets
