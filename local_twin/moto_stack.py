@@ -72,11 +72,11 @@ def lambda_environment(function: FunctionSpec, moto_url: str, sagemaker_url: str
 
 
 def code_zip(code_dir: Path) -> bytes:
-    """The function's code as Lambda would receive it (moto stores it; the routed handler runs from disk)."""
+    """The CodeUri folder zipped as ``sam build`` would ship it (moto_lambda runs the handler from this zip)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(Path(code_dir).rglob("*.py")):
-            if "__pycache__" not in path.parts:
+        for path in sorted(Path(code_dir).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
                 archive.write(path, path.relative_to(code_dir))
     return buffer.getvalue()
 
