@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import os
+import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,6 +142,9 @@ class MotoStack:
                 Bucket=bucket.name, NotificationConfiguration={"EventBridgeConfiguration": {}}
             )
         topic_queues = {topic_arn: self._subscribe_queue(topic_arn) for topic_arn in self._create_topics()}
+        for import_root in template.layer_import_roots():  # the layers' /opt/python, for every handler
+            if str(import_root) not in sys.path:
+                sys.path.append(str(import_root))
         functions = template.functions()
         lambda_client = self.client("lambda")
         for function in functions.values():

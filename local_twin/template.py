@@ -376,6 +376,14 @@ class Template:
             versioned=versioning.get("Status") == "Enabled",
         )
 
+    def layer_import_roots(self) -> list[Path]:
+        """Where each layer's package imports from: a layer ships its ContentUri folder as a package under
+        /opt/python (docs/architecture.md), so the folder's parent stands in for /opt/python."""
+        layers = self.of_type("AWS::Serverless::LayerVersion").values()
+        return sorted(
+            {(self.root / self.resolve(layer["Properties"]["ContentUri"])).resolve().parent for layer in layers}
+        )
+
     def topics(self) -> dict[str, str]:
         return {logical_id: self.physical(logical_id).ref for logical_id in self.of_type("AWS::SNS::Topic")}
 

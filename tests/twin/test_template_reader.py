@@ -37,6 +37,7 @@ TEMPLATE = textwrap.dedent(
           NotificationConfiguration: {EventBridgeConfiguration: {EventBridgeEnabled: true}}
           VersioningConfiguration: {Status: Enabled}
       FailureTopic: {Type: AWS::SNS::Topic}
+      CodeLayer: {Type: AWS::Serverless::LayerVersion, Properties: {ContentUri: lib/shared_code/}}
       ProdOnly: {Type: AWS::SNS::Topic, Condition: IsProd}
       StepFunction:
         Type: AWS::Serverless::Function
@@ -139,6 +140,10 @@ def test_function_environment_resolves_every_intrinsic(project):
     assert step.code_dir == project / "functions/"
     assert (step.timeout, step.runtime) == (60, "python3.11")
     assert step.arn == "arn:aws:lambda:eu-west-1:123456789012:function:twin-StepFunction"
+
+
+def test_layer_packages_import_from_the_content_folders_parent(project):
+    assert Template.load(project).layer_import_roots() == [(project / "lib").resolve()]
 
 
 def test_conditions_drop_resources(project):
