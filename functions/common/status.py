@@ -1,0 +1,62 @@
+"""SageMaker's many statuses as three: InProgress, Completed, or a failure raised with its reason.
+
+The check step raises (so the state machine's Catch notifies with the cause) instead of returning a
+failure the ASL would have to recognise.
+"""
+
+IN_PROGRESS = "InProgress"
+COMPLETED = "Completed"
+
+
+class TuningJobFailed(Exception):
+    pass
+
+
+class TrainingJobFailed(Exception):
+    pass
+
+
+class EndpointDeploymentFailed(Exception):
+    pass
+
+
+class WaitTimedOut(Exception):
+    """The job is still running after the configured number of polls."""
+
+
+def tuning_status(described: dict) -> str:
+    status = described["HyperParameterTuningJobStatus"]
+    if status == "Completed":
+        if not described.get("BestTrainingJob"):
+            raise TuningJobFailed("the tuning job completed without a successful trial")
+        return COMPLETED
+    if status in ("Failed", "Stopped"):
+        reason = described.get("FailureReason") or f"tuning job {status.lower()}"
+        raise TuningJobFailed(reason)
+    return IN_PROGRESS
+
+
+def training_status(described: dict) -> str:
+    """Completed once the job AND its Debugger rule evaluations are done (the gate reads the rules)."""
+    status = described["TrainingJobStatus"]
+    if status == "Completed":
+        rules = described.get("DebugRuleEvaluationStatuses", [])
+        if any(rule.get("RuleEvaluationStatus") == "InProgress" for rule in rules):
+            return IN_PROGRESS
+        return COMPLETED
+    if status in ("Failed", "Stopped"):
+        raise TrainingJobFailed(described.get("FailureReason") or f"training job {status.lower()}")
+    return IN_PROGRESS
+
+
+def endpoint_status(described: dict, expected_config: str) -> str:
+    """InService on the new configuration is done; InService on another one means the update rolled back."""
+    status = described["EndpointStatus"]
+    if status == "InService":
+        if described.get("EndpointConfigName") != expected_config:
+            reason = described.get("FailureReason") or "the update was rolled back"
+            raise EndpointDeploymentFailed(f"{reason} (still serving {described.get('EndpointConfigName')})")
+        return COMPLETED
+    if status in ("Failed", "OutOfService", "Deleting"):
+        raise EndpointDeploymentFailed(described.get("FailureReason") or f"endpoint is {status}")
+    return IN_PROGRESS

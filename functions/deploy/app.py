@@ -1,0 +1,97 @@
+"""Step 7: CreateModel and CreateEndpointConfig for the accepted model, then CreateEndpoint when the
+stable endpoint does not exist yet, else UpdateEndpoint (blue/green: the old model serves until the new
+one is healthy, and a failed update rolls back)."""
+
+import os
+
+from botocore.exceptions import ClientError
+
+from common import naming
+from common.aws import client, error_code, transient_errors
+from common.powertools import logger, step_handler
+from common.sagemaker_requests import (
+    EndpointSettings,
+    endpoint_config_request,
+    model_request,
+    update_endpoint_request,
+)
+
+
+def endpoint_settings() -> EndpointSettings:
+    return EndpointSettings(
+        role_arn=os.environ["SAGEMAKER_ROLE_ARN"],
+        image_uri=os.environ["INFERENCE_IMAGE_URI"],
+        instance_type=os.environ["ENDPOINT_INSTANCE_TYPE"],
+        serverless=os.environ["SERVERLESS_INFERENCE"] == "true",
+        serverless_memory_mb=int(os.environ["SERVERLESS_MEMORY_MB"]),
+        serverless_max_concurrency=int(os.environ["SERVERLESS_MAX_CONCURRENCY"]),
+    )
+
+
+def create_if_missing(call, **request) -> None:
+    """Create calls are idempotent for a retried step: an existing resource of the same name is ours."""
+    try:
+        with transient_errors():
+            call(**request)
+    except ClientError as error:
+        message = error.response["Error"].get("Message", "")
+        if not (error_code(error) == "ValidationException" and "already exist" in message):
+            raise
+
+
+def endpoint_exists(sagemaker, name: str) -> bool:
+    try:
+        with transient_errors():
+            sagemaker.describe_endpoint(EndpointName=name)
+    except ClientError as error:
+        if error_code(error) == "ValidationException":
+            return False
+        raise
+    return True
+
+
+@step_handler
+def lambda_handler(event: dict) -> dict:
+    settings = endpoint_settings()
+    prefix, run_id = os.environ["SAGEMAKER_NAME_PREFIX"], event["run_id"]
+    endpoint_name = os.environ["ENDPOINT_NAME"]
+    model_name = naming.model_name(prefix, run_id)
+    config_name = naming.endpoint_config_name(prefix, run_id)
+    tags = naming.run_tags(run_id)
+    sagemaker = client("sagemaker")
+    gate = event["gate"]
+    create_if_missing(
+        sagemaker.create_model,
+        **model_request(
+            name=model_name,
+            settings=settings,
+            model_data=gate["model_data"],
+            test_accuracy=gate["test_accuracy"],
+            tags=tags,
+        ),
+    )
+    create_if_missing(
+        sagemaker.create_endpoint_config,
+        **endpoint_config_request(name=config_name, model_name=model_name, settings=settings, tags=tags),
+    )
+    if endpoint_exists(sagemaker, endpoint_name):
+        action = "update"
+        with transient_errors():
+            sagemaker.update_endpoint(
+                **update_endpoint_request(
+                    endpoint_name=endpoint_name, config_name=config_name, serverless=settings.serverless
+                )
+            )
+    else:
+        action = "create"
+        with transient_errors():
+            sagemaker.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name, Tags=tags)
+    logger.info("deployment started", extra={"action": action, "endpoint": endpoint_name, "config": config_name})
+    return {
+        "endpoint_name": endpoint_name,
+        "config_name": config_name,
+        "model_name": model_name,
+        "action": action,
+        "status": "InProgress",
+        "polls": 0,
+    }

@@ -1,0 +1,86 @@
+"""Step 6: deploy only a model that is good enough.
+
+Rejects (ModelRejected, with the reason) when the test accuracy is under the threshold, when a
+configured-critical Debugger rule found issues, or when the model serving now scored better. What is
+served is read back from SageMaker itself (endpoint -> config -> model, whose environment carries its
+test accuracy), so the record survives everything and always describes what really answers.
+"""
+
+import os
+
+from botocore.exceptions import ClientError
+
+from common.aws import client, error_code, transient_errors
+from common.powertools import logger, metrics, step_handler
+from model_code.metrics import TEST_ACCURACY
+
+SERVED_ACCURACY_VARIABLE = "MODEL_TEST_ACCURACY"
+
+
+class ModelRejected(Exception):
+    pass
+
+
+def final_metric(described: dict, name: str) -> float | None:
+    for metric in described.get("FinalMetricDataList", []):
+        if metric["MetricName"] == name:
+            return float(metric["Value"])
+    return None
+
+
+def served_accuracy(endpoint_name: str) -> float | None:
+    """The test accuracy of the model the endpoint serves now; None when nothing is served."""
+    sagemaker = client("sagemaker")
+    try:
+        with transient_errors():
+            endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+    except ClientError as error:
+        if error_code(error) == "ValidationException":  # "Could not find endpoint"
+            return None
+        raise
+    with transient_errors():
+        config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+        model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+    value = model.get("PrimaryContainer", {}).get("Environment", {}).get(SERVED_ACCURACY_VARIABLE)
+    return float(value) if value is not None else None
+
+
+def decide(described: dict, threshold: float, critical_rules: set[str], served: float | None) -> dict:
+    """Pure: the gate's verdict for a completed training job."""
+    accuracy = final_metric(described, TEST_ACCURACY)
+    if accuracy is None:
+        raise ModelRejected(f"the training job reported no {TEST_ACCURACY}")
+    if accuracy < threshold:
+        raise ModelRejected(f"test accuracy {accuracy:.4f} is below the threshold {threshold:.4f}")
+    rules = {
+        rule["RuleConfigurationName"]: rule.get("RuleEvaluationStatus", "Unknown")
+        for rule in described.get("DebugRuleEvaluationStatuses", [])
+    }
+    failed = sorted(name for name, verdict in rules.items() if name in critical_rules and verdict == "IssuesFound")
+    if failed:
+        raise ModelRejected(f"critical Debugger rule(s) found issues: {', '.join(failed)}")
+    if served is not None and accuracy < served:
+        raise ModelRejected(f"test accuracy {accuracy:.4f} is worse than the served model's {served:.4f}")
+    return {
+        "model_data": described["ModelArtifacts"]["S3ModelArtifacts"],
+        "test_accuracy": accuracy,
+        "served_accuracy": served,
+        "rules": rules,
+    }
+
+
+@step_handler
+def lambda_handler(event: dict) -> dict:
+    with transient_errors():
+        described = client("sagemaker").describe_training_job(TrainingJobName=event["training"]["name"])
+    critical = {name.strip() for name in os.environ["CRITICAL_RULES"].split(",") if name.strip()}
+    try:
+        verdict = decide(
+            described, float(os.environ["ACCURACY_THRESHOLD"]), critical, served_accuracy(os.environ["ENDPOINT_NAME"])
+        )
+    except ModelRejected as rejection:
+        logger.warning("model rejected", extra={"reason": str(rejection)})
+        metrics.add_metric(name="ModelsRejected", unit="Count", value=1)
+        raise
+    logger.info("model accepted", extra=verdict)
+    return verdict

@@ -1,0 +1,38 @@
+"""Step 5: the final training job (train_model.py) with the best hyperparameters, SageMaker Debugger
+(losses hook + LossNotDecreasing, Overfit, Overtraining rules) and the profiler (ProfilerReport)."""
+
+import os
+
+from botocore.exceptions import ClientError
+
+from common import naming, sourcedir
+from common.aws import client, error_code, transient_errors
+from common.powertools import logger, step_handler
+from common.sagemaker_requests import training_job_request
+from common.settings import job_settings
+
+
+@step_handler
+def lambda_handler(event: dict) -> dict:
+    settings = job_settings(os.environ["TRAINING_INSTANCE_TYPE"])
+    name = naming.training_job_name(os.environ["SAGEMAKER_NAME_PREFIX"], event["run_id"])
+    with transient_errors():
+        source_uri = sourcedir.ensure_uploaded(client("s3"), settings.bucket, os.environ["CODE_PREFIX"])
+    request = training_job_request(
+        name=name,
+        settings=settings,
+        hyperparameters=event["best"]["hyperparameters"],
+        dataset_uri=event["manifest"]["dataset_uri"],
+        source_uri=source_uri,
+        rule_image=os.environ["RULE_EVALUATOR_IMAGE_URI"],
+        tags=naming.run_tags(event["run_id"]),
+    )
+    try:
+        with transient_errors():
+            client("sagemaker").create_training_job(**request)
+    except ClientError as error:
+        if error_code(error) != "ResourceInUse":
+            raise
+        logger.info("training job already exists", extra={"job": name})
+    logger.info("training job started", extra={"job": name, "hyperparameters": event["best"]["hyperparameters"]})
+    return {"name": name, "status": "InProgress", "polls": 0}

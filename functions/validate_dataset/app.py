@@ -1,0 +1,36 @@
+"""Step 1: validate the uploaded zip with ranged reads of its central directory; output a manifest.
+
+A bad dataset raises InvalidDataset with the reason: the execution fails before any SageMaker job, and
+the upload is only ever read (GetObject with a Range and the version that started the run).
+"""
+
+from common.aws import client, transient_errors
+from common.powertools import logger, metrics, step_handler
+from validate_dataset.zip_check import InvalidDataset, RangedReader, inspect_zip
+
+
+def s3_range_reader(bucket: str, key: str, version_id: str | None):
+    s3 = client("s3")
+    pinned = {"VersionId": version_id} if version_id else {}
+
+    def read_range(start: int, end: int) -> bytes:
+        with transient_errors():
+            return s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end}", **pinned)["Body"].read()
+
+    with transient_errors():
+        size = s3.head_object(Bucket=bucket, Key=key, **pinned)["ContentLength"]
+    return RangedReader(size, read_range)
+
+
+@step_handler
+def lambda_handler(event: dict) -> dict:
+    dataset = event["dataset"]
+    reader = s3_range_reader(dataset["bucket"], dataset["key"], dataset.get("version_id"))
+    try:
+        manifest = inspect_zip(reader, f"s3://{dataset['bucket']}/{dataset['key']}")
+    except InvalidDataset as error:
+        logger.warning("invalid dataset", extra={"reason": str(error), "bytes_read": reader.bytes_read})
+        metrics.add_metric(name="InvalidDatasets", unit="Count", value=1)
+        raise
+    logger.info("dataset valid", extra={k: manifest[k] for k in ("num_classes", "images", "bytes_read")})
+    return manifest
