@@ -142,9 +142,20 @@ def _deliver_async(function_arn: str, event: dict) -> None:
     thread.start()
 
 
+def as_aws_sends_it(event: dict) -> dict:
+    """moto names the S3 object's ETag ``eTag``; AWS (and Powertools' model) say ``etag``."""
+    detail_object = event.get("detail", {}).get("object", {})
+    if event.get("source") != "aws.s3" or "eTag" not in detail_object:
+        return event
+    fixed = json.loads(json.dumps(event))
+    fixed["detail"]["object"]["etag"] = fixed["detail"]["object"].pop("eTag")
+    return fixed
+
+
 def _send_to_targets(self: Rule, original_event: dict, transform_input: bool = True) -> None:
     if not self.event_pattern.matches_event(original_event):
         return
+    original_event = as_aws_sends_it(original_event)
     others = []
     for target in self.targets:
         arn = parse_arn(target["Arn"])
