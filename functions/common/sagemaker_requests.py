@@ -47,9 +47,13 @@ class TuningSettings:
 
 
 def parse_batch_sizes(text: str) -> tuple[int, ...]:
-    sizes = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    message = f"BATCH_SIZES must be a comma-separated list of positive integers, got {text!r}"
+    try:
+        sizes = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError as error:
+        raise ValueError(message) from error
     if not sizes or any(size < 1 for size in sizes):
-        raise ValueError(f"BATCH_SIZES must be a comma-separated list of positive integers, got {text!r}")
+        raise ValueError(message)
     return sizes
 
 

@@ -1,0 +1,93 @@
+"""Pipeline steps under test: the template's environment for each function, Stubbed clients, events/."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "pipeline"
+
+ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "POWERTOOLS_SERVICE_NAME": "dogbreeds",
+    "POWERTOOLS_METRICS_NAMESPACE": "DogBreeds",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "BUCKET_NAME": "dogbreeds-data",
+    "DATASETS_PREFIX": "datasets/",
+    "CODE_PREFIX": "code/",
+    "JOBS_PREFIX": "jobs/",
+    "MODELS_PREFIX": "models/",
+    "SAGEMAKER_NAME_PREFIX": "dogbreeds",
+    "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:dogbreeds-pipeline",
+    "POLL_INTERVAL_SECONDS": "60",
+    "MAX_POLLS": "720",
+    "SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/dogbreeds-sagemaker",
+    "TRAINING_IMAGE_URI": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.6-cpu-py312",
+    "RULE_EVALUATOR_IMAGE_URI": "503895931360.dkr.ecr.us-east-1.amazonaws.com/sagemaker-debugger-rules:latest",
+    "TUNING_INSTANCE_TYPE": "ml.m5.large",
+    "TRAINING_INSTANCE_TYPE": "ml.m5.xlarge",
+    "MAX_TUNING_JOBS": "4",
+    "MAX_PARALLEL_TUNING_JOBS": "2",
+    "LEARNING_RATE_MIN": "0.0001",
+    "LEARNING_RATE_MAX": "0.01",
+    "BATCH_SIZES": "32,64",
+    "EPOCHS": "5",
+    "IMAGE_SIZE": "224",
+    "WEIGHTS": "imagenet",
+    "EXTRA_HYPERPARAMETERS": '{"fine-tune": "full"}',
+    "USE_SPOT_INSTANCES": "true",
+    "MAX_RUNTIME_SECONDS": "7200",
+    "ACCURACY_THRESHOLD": "0.6",
+    "CRITICAL_RULES": "LossNotDecreasing,Overfit",
+    "ENDPOINT_NAME": "dogbreeds-endpoint",
+    "INFERENCE_IMAGE_URI": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6-cpu-py312",
+    "ENDPOINT_INSTANCE_TYPE": "ml.m5.large",
+    "SERVERLESS_INFERENCE": "false",
+    "SERVERLESS_MEMORY_MB": "3072",
+    "SERVERLESS_MAX_CONCURRENCY": "2",
+    "FAILURE_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:dogbreeds-failures",
+}
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "step"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:step"
+    aws_request_id: str = "00000000-0000-4000-8000-000000000000"
+
+
+def load_event(name: str) -> dict:
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+@pytest.fixture
+def environment(monkeypatch):
+    for key, value in ENVIRONMENT.items():
+        monkeypatch.setenv(key, value)
+    return ENVIRONMENT
+
+
+@pytest.fixture
+def stubbed(monkeypatch, environment):
+    """``stubbed("sagemaker")`` -> a Stubber whose client the steps' common.aws.client() returns."""
+    from common import aws
+
+    stubs = {}
+
+    def make(service: str) -> Stubber:
+        if service not in stubs:
+            stubs[service] = Stubber(boto3.client(service, region_name="us-east-1"))
+            stubs[service].activate()
+        return stubs[service]
+
+    monkeypatch.setattr(aws, "client", lambda service: make(service).client)
+    yield make
+    for stub in stubs.values():
+        stub.assert_no_pending_responses()
+        stub.deactivate()

@@ -1,0 +1,53 @@
+"""Dataset validation from the central directory: every bad zip rejected with its own message."""
+
+import random
+
+import pytest
+
+from validate_dataset.zip_check import InvalidDataset, Limits, RangedReader, inspect_zip
+
+from .zips import JPEG, bad_zips, build, good_zip, layout
+
+
+def reader_over(data: bytes) -> RangedReader:
+    return RangedReader(len(data), lambda start, end: data[start : end + 1])
+
+
+def test_a_good_zip_with_wrapper_and_macosx_passes():
+    data = good_zip()
+    manifest = inspect_zip(reader_over(data), "s3://b/datasets/dogs.zip")
+    assert manifest["classes"] == ["001.Beagle", "002.Boxer"] and manifest["num_classes"] == 2
+    assert manifest["images"] == {"train": 4, "valid": 4, "test": 4}
+    assert manifest["root"] == "dogImages/" and manifest["dataset_uri"] == "s3://b/datasets/dogs.zip"
+
+
+def test_only_the_central_directory_is_read():
+    photo = JPEG + random.Random(0).randbytes(100_000)  # photos do not compress
+    entries = layout(per_class=50) | {f"dogImages/train/001.Beagle/big_{i}.jpg": photo for i in range(20)}
+    data = build(entries)
+    reader = reader_over(data)
+    inspect_zip(reader, "s3://b/d.zip")
+    assert reader.bytes_read < 0.02 * len(data), (reader.bytes_read, len(data))
+    assert reader.requests <= 4
+
+
+@pytest.mark.parametrize("case", sorted(bad_zips()))
+def test_each_bad_zip_gets_its_own_message(case):
+    data, message = bad_zips()[case]
+    with pytest.raises(InvalidDataset) as raised:
+        inspect_zip(reader_over(data), "s3://b/d.zip")
+    assert message in str(raised.value)
+
+
+def test_limits_on_entries_and_total_size():
+    data = build(layout())
+    with pytest.raises(InvalidDataset, match="more than the limit of 5"):
+        inspect_zip(reader_over(data), "s3://b/d.zip", Limits(max_entries=5))
+    with pytest.raises(InvalidDataset, match="expands to"):
+        inspect_zip(reader_over(data), "s3://b/d.zip", Limits(max_total_bytes=100))
+
+
+def test_ten_thousand_tiny_entries_are_fine():
+    entries = layout(per_class=1) | {f"dogImages/train/001.Beagle/t_{i}.jpg": JPEG for i in range(10_000)}
+    manifest = inspect_zip(reader_over(build(entries)), "s3://b/d.zip")
+    assert manifest["images"]["train"] == 10_002
