@@ -5,13 +5,13 @@ Returns the job with ``status`` (InProgress or Completed) and ``polls`` + 1; a f
 job's own reason, and so does a job still running after ``max_polls`` checks (every wait is bounded).
 """
 
-from common import status
-from common.aws import client, transient_errors
+from common import aws, status
+from common.aws import transient_errors
 from common.powertools import step_handler
 
 
 def describe(kind: str, job: dict) -> str:
-    sagemaker = client("sagemaker")
+    sagemaker = aws.client("sagemaker")
     with transient_errors():
         if kind == "tuning":
             described = sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=job["name"])

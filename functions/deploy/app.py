@@ -6,8 +6,8 @@ import os
 
 from botocore.exceptions import ClientError
 
-from common import naming
-from common.aws import client, error_code, transient_errors
+from common import aws, naming
+from common.aws import error_code, transient_errors
 from common.powertools import logger, step_handler
 from common.sagemaker_requests import (
     EndpointSettings,
@@ -58,7 +58,7 @@ def lambda_handler(event: dict) -> dict:
     model_name = naming.model_name(prefix, run_id)
     config_name = naming.endpoint_config_name(prefix, run_id)
     tags = naming.run_tags(run_id)
-    sagemaker = client("sagemaker")
+    sagemaker = aws.client("sagemaker")
     gate = event["gate"]
     create_if_missing(
         sagemaker.create_model,

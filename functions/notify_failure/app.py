@@ -4,7 +4,8 @@ import contextlib
 import json
 import os
 
-from common.aws import client, transient_errors
+from common import aws
+from common.aws import transient_errors
 from common.powertools import logger, step_handler
 
 MAX_SUBJECT = 100  # SNS's limit
@@ -23,6 +24,7 @@ def lambda_handler(event: dict) -> dict:
     message = failure_message(event["execution"], event["failed_state"], event["error"])
     subject = f"Dog-breed pipeline failed in {message['failed_state']}: {message['error']}"[:MAX_SUBJECT]
     with transient_errors():
-        client("sns").publish(TopicArn=os.environ["FAILURE_TOPIC_ARN"], Subject=subject, Message=json.dumps(message))
+        topic = os.environ["FAILURE_TOPIC_ARN"]
+        aws.client("sns").publish(TopicArn=topic, Subject=subject, Message=json.dumps(message))
     logger.error("pipeline failed", extra=message)
     return message

@@ -3,7 +3,8 @@ ones), and its objective value."""
 
 import json
 
-from common.aws import client, transient_errors
+from common import aws
+from common.aws import transient_errors
 from common.powertools import logger, step_handler
 
 
@@ -32,7 +33,7 @@ def best_trial(described: dict) -> dict:
 @step_handler
 def lambda_handler(event: dict) -> dict:
     with transient_errors():
-        described = client("sagemaker").describe_hyper_parameter_tuning_job(
+        described = aws.client("sagemaker").describe_hyper_parameter_tuning_job(
             HyperParameterTuningJobName=event["tuning"]["name"]
         )
     best = best_trial(described)

@@ -10,7 +10,8 @@ import os
 
 from botocore.exceptions import ClientError
 
-from common.aws import client, error_code, transient_errors
+from common import aws
+from common.aws import error_code, transient_errors
 from common.powertools import logger, metrics, step_handler
 from model_code.metrics import TEST_ACCURACY
 
@@ -30,7 +31,7 @@ def final_metric(described: dict, name: str) -> float | None:
 
 def served_accuracy(endpoint_name: str) -> float | None:
     """The test accuracy of the model the endpoint serves now; None when nothing is served."""
-    sagemaker = client("sagemaker")
+    sagemaker = aws.client("sagemaker")
     try:
         with transient_errors():
             endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
@@ -72,7 +73,7 @@ def decide(described: dict, threshold: float, critical_rules: set[str], served: 
 @step_handler
 def lambda_handler(event: dict) -> dict:
     with transient_errors():
-        described = client("sagemaker").describe_training_job(TrainingJobName=event["training"]["name"])
+        described = aws.client("sagemaker").describe_training_job(TrainingJobName=event["training"]["name"])
     critical = {name.strip() for name in os.environ["CRITICAL_RULES"].split(",") if name.strip()}
     try:
         verdict = decide(

@@ -11,7 +11,8 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from botocore.exceptions import ClientError
 
-from common.aws import client, error_code, transient_errors
+from common import aws
+from common.aws import error_code, transient_errors
 from common.naming import execution_name
 from common.powertools import logger, metrics, tracer
 
@@ -46,7 +47,7 @@ def lambda_handler(event: dict, context) -> dict:
     payload = execution_input(bucket, key, upload.object.version_id, upload.object.etag, size, run_id)
     try:
         with transient_errors():
-            started = client("stepfunctions").start_execution(
+            started = aws.client("stepfunctions").start_execution(
                 stateMachineArn=os.environ["STATE_MACHINE_ARN"], name=run_id, input=json.dumps(payload)
             )
     except ClientError as error:

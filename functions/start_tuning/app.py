@@ -4,8 +4,8 @@ import os
 
 from botocore.exceptions import ClientError
 
-from common import naming, sourcedir
-from common.aws import client, error_code, transient_errors
+from common import aws, naming, sourcedir
+from common.aws import error_code, transient_errors
 from common.powertools import logger, step_handler
 from common.sagemaker_requests import TuningSettings, parse_batch_sizes, tuning_job_request
 from common.settings import job_settings
@@ -26,7 +26,7 @@ def lambda_handler(event: dict) -> dict:
     settings = job_settings(os.environ["TUNING_INSTANCE_TYPE"])
     name = naming.tuning_job_name(os.environ["SAGEMAKER_NAME_PREFIX"], event["run_id"])
     with transient_errors():
-        source_uri = sourcedir.ensure_uploaded(client("s3"), settings.bucket, os.environ["CODE_PREFIX"])
+        source_uri = sourcedir.ensure_uploaded(aws.client("s3"), settings.bucket, os.environ["CODE_PREFIX"])
     request = tuning_job_request(
         name=name,
         settings=settings,
@@ -37,7 +37,7 @@ def lambda_handler(event: dict) -> dict:
     )
     try:
         with transient_errors():
-            client("sagemaker").create_hyper_parameter_tuning_job(**request)
+            aws.client("sagemaker").create_hyper_parameter_tuning_job(**request)
     except ClientError as error:  # a retried step finds the job it already started
         if error_code(error) != "ResourceInUse":
             raise

@@ -4,13 +4,14 @@ A bad dataset raises InvalidDataset with the reason: the execution fails before 
 the upload is only ever read (GetObject with a Range and the version that started the run).
 """
 
-from common.aws import client, transient_errors
+from common import aws
+from common.aws import transient_errors
 from common.powertools import logger, metrics, step_handler
 from validate_dataset.zip_check import InvalidDataset, RangedReader, inspect_zip
 
 
 def s3_range_reader(bucket: str, key: str, version_id: str | None):
-    s3 = client("s3")
+    s3 = aws.client("s3")
     pinned = {"VersionId": version_id} if version_id else {}
 
     def read_range(start: int, end: int) -> bytes:

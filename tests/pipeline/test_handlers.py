@@ -1,0 +1,305 @@
+"""Each step through its real Lambda handler, with Stubbed AWS clients and the sample events."""
+
+import datetime
+import io
+import json
+
+import pytest
+from botocore.stub import ANY
+
+from .conftest import LambdaContext, load_event
+from .zips import bad_zips, good_zip
+
+ARN = "arn:aws:sagemaker:us-east-1:123456789012:{}/x"
+
+
+def call(module, event):
+    return module.lambda_handler(event, LambdaContext())
+
+
+def test_start_pipeline_starts_one_named_execution(stubbed):
+    from common.naming import execution_name
+    from start_pipeline import app
+
+    event = load_event("s3_object_created")
+    detail = event["detail"]["object"]
+    run_id = execution_name("dogbreeds-data", detail["key"], detail["version-id"])
+    expected_input = app.execution_input(
+        "dogbreeds-data", detail["key"], detail["version-id"], detail["etag"], detail["size"], run_id
+    )
+    stubbed("stepfunctions").add_response(
+        "start_execution",
+        {"executionArn": "arn:aws:states:us-east-1:123456789012:execution:p:run", "startDate": datetime.datetime.now()},
+        expected_params={
+            "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:dogbreeds-pipeline",
+            "name": run_id,
+            "input": json.dumps(expected_input),
+        },
+    )
+    result = call(app, event)
+    assert result["started"] is True and result["run_id"] == run_id and run_id.startswith("dogImages-")
+
+
+def test_same_event_twice_starts_one_execution(stubbed):
+    from start_pipeline import app
+
+    event = load_event("s3_object_created")
+    stub = stubbed("stepfunctions")
+    stub.add_response(
+        "start_execution",
+        {"executionArn": "arn:aws:states:us-east-1:123456789012:execution:p:run", "startDate": datetime.datetime.now()},
+    )
+    stub.add_client_error("start_execution", service_error_code="ExecutionAlreadyExists", http_status_code=400)
+    first, second = call(app, event), call(app, event)
+    assert first["started"] is True
+    assert second == {"started": False, "run_id": first["run_id"], "reason": "duplicate delivery"}
+
+
+def test_execution_input_carries_dataset_and_poll_budget(stubbed):
+    from start_pipeline import app
+
+    payload = app.execution_input("b", "datasets/d.zip", "v1", "e", 10, "run")
+    assert payload == {
+        "run_id": "run",
+        "dataset": {"bucket": "b", "key": "datasets/d.zip", "version_id": "v1", "etag": "e", "size": 10},
+        "poll": {"interval_seconds": 60, "max_polls": 720},
+    }
+
+
+def test_uploads_outside_the_prefix_are_ignored(stubbed):
+    from start_pipeline import app
+
+    event = load_event("s3_object_created")
+    event["detail"]["object"]["key"] = "models/x.zip"
+    assert call(app, event) == {"started": False, "reason": "not a dataset upload"}
+
+
+def s3_serving(stub, data: bytes, key="datasets/dogImages.zip", version="3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY", reads=2):
+    stub.add_response(
+        "head_object", {"ContentLength": len(data)}, {"Bucket": "dogbreeds-data", "Key": key, "VersionId": version}
+    )
+    for _ in range(reads):
+        stub.add_response("get_object", {"Body": io.BytesIO(data)})
+
+
+class RangeServingS3:
+    """head_object + ranged get_object over bytes, recording every call (nothing else is allowed)."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.calls = []
+
+    def head_object(self, **params):
+        self.calls.append(("head_object", params))
+        return {"ContentLength": len(self.data)}
+
+    def get_object(self, Range, **params):
+        self.calls.append(("get_object", {"Range": Range, **params}))
+        start, end = (int(x) for x in Range.removeprefix("bytes=").split("-"))
+        return {"Body": io.BytesIO(self.data[start : end + 1])}
+
+
+@pytest.fixture
+def fake_s3(monkeypatch, environment):
+    from common import aws
+
+    def install(data: bytes) -> RangeServingS3:
+        s3 = RangeServingS3(data)
+        monkeypatch.setattr(aws, "client", lambda service: s3)
+        return s3
+
+    return install
+
+
+def test_validate_reads_only_ranges_of_the_pinned_version(fake_s3):
+    from validate_dataset import app
+
+    s3 = fake_s3(good_zip())
+    manifest = call(app, load_event("validate_dataset"))
+    assert manifest["classes"] == ["001.Beagle", "002.Boxer"]
+    assert {name for name, _ in s3.calls} == {"head_object", "get_object"}
+    assert all(params["VersionId"] == "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY" for _, params in s3.calls)
+    assert all(params["Range"].startswith("bytes=") for name, params in s3.calls if name == "get_object")
+
+
+def test_validate_rejects_a_bad_zip_with_its_reason(fake_s3):
+    from validate_dataset import app
+    from validate_dataset.zip_check import InvalidDataset
+
+    fake_s3(bad_zips()["path traversal"][0])
+    with pytest.raises(InvalidDataset, match="points outside the archive"):
+        call(app, load_event("validate_dataset"))
+
+
+def test_start_tuning_uploads_sourcedir_once_and_creates_the_job(stubbed):
+    from start_tuning import app
+
+    s3, sagemaker = stubbed("s3"), stubbed("sagemaker")
+    s3.add_client_error("head_object", service_error_code="404", http_status_code=404)
+    s3.add_response(
+        "put_object", {}, {"Bucket": "dogbreeds-data", "Key": ANY, "Body": ANY, "ContentType": "application/gzip"}
+    )
+    sagemaker.add_response("create_hyper_parameter_tuning_job", {"HyperParameterTuningJobArn": ARN.format("hpo")})
+    result = call(app, load_event("start_tuning"))
+    assert result["status"] == "InProgress" and result["polls"] == 0
+    assert len(result["name"]) <= 32 and result["name"].startswith("dogbreeds-")
+    assert result["source_uri"].startswith("s3://dogbreeds-data/code/sourcedir-")
+    s3.add_response("head_object", {"ContentLength": 10})  # second run: already there, no upload
+    sagemaker.add_client_error("create_hyper_parameter_tuning_job", service_error_code="ResourceInUse")
+    again = call(app, load_event("start_tuning"))
+    assert again["source_uri"] == result["source_uri"] and again["name"] == result["name"]
+
+
+def test_sourcedir_is_reproducible(tmp_path):
+    from common import sourcedir
+
+    (tmp_path / "hpo.py").write_text("print('hi')\n")
+    (tmp_path / "Makefile").write_text("not shipped\n")
+    first, second = sourcedir.build_archive(tmp_path), sourcedir.build_archive(tmp_path)
+    assert first == second
+    (tmp_path / "hpo.py").write_text("print('changed')\n")
+    assert sourcedir.build_archive(tmp_path)[0] != first[0]
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(first[1])) as archive:
+        assert archive.getnames() == ["hpo.py"]
+
+
+@pytest.mark.parametrize(
+    ("described", "outcome"),
+    [
+        ({"HyperParameterTuningJobStatus": "InProgress"}, "InProgress"),
+        ({"HyperParameterTuningJobStatus": "Completed", "BestTrainingJob": {"TrainingJobName": "t"}}, "Completed"),
+        (
+            {"HyperParameterTuningJobStatus": "Failed", "FailureReason": "All training jobs failed"},
+            "All training jobs failed",
+        ),
+        ({"HyperParameterTuningJobStatus": "Completed"}, "without a successful trial"),
+    ],
+)
+def test_check_tuning(described, outcome, stubbed):
+    from check_status import app
+    from common import status
+
+    minimal = {
+        "HyperParameterTuningJobName": "x", "HyperParameterTuningJobArn": ARN.format("hyper-parameter-tuning-job"),
+        "HyperParameterTuningJobConfig": {"Strategy": "Bayesian", "ResourceLimits": {"MaxParallelTrainingJobs": 1}},
+        "CreationTime": datetime.datetime.now(), "TrainingJobStatusCounters": {}, "ObjectiveStatusCounters": {},
+    }  # fmt: skip
+    if "BestTrainingJob" in described:
+        described["BestTrainingJob"] |= {
+            "TunedHyperParameters": {}, "TrainingJobArn": ARN.format("training-job"),
+            "CreationTime": datetime.datetime.now(), "TrainingJobStatus": "Completed",
+        }  # fmt: skip
+    stubbed("sagemaker").add_response("describe_hyper_parameter_tuning_job", minimal | described)
+    event = load_event("check_status_tuning")
+    if outcome in ("InProgress", "Completed"):
+        result = call(app, event)
+        assert result["status"] == outcome and result["polls"] == event["job"]["polls"] + 1
+    else:
+        with pytest.raises(status.TuningJobFailed, match=outcome):
+            call(app, event)
+
+
+def test_waits_are_bounded(stubbed):
+    from check_status import app
+    from common import status
+
+    stubbed("sagemaker").add_response(
+        "describe_training_job",
+        {"TrainingJobName": "x", "TrainingJobArn": ARN.format("training-job"), "TrainingJobStatus": "InProgress",
+         "SecondaryStatus": "Training", "AlgorithmSpecification": {"TrainingInputMode": "File"},
+         "ModelArtifacts": {"S3ModelArtifacts": "s3://b/m"}, "ResourceConfig": {"VolumeSizeInGB": 1},
+         "StoppingCondition": {}, "CreationTime": datetime.datetime.now()},
+    )  # fmt: skip
+    event = load_event("check_status_training") | {"max_polls": 1}
+    with pytest.raises(status.WaitTimedOut, match="still in progress after 1 checks"):
+        call(app, event)
+
+
+def test_endpoint_rolled_back_is_a_failure():
+    from common import status
+
+    assert status.endpoint_status({"EndpointStatus": "InService", "EndpointConfigName": "new"}, "new") == "Completed"
+    assert status.endpoint_status({"EndpointStatus": "Updating", "EndpointConfigName": "old"}, "new") == "InProgress"
+    with pytest.raises(status.EndpointDeploymentFailed, match=r"health check failed.*still serving old"):
+        status.endpoint_status(
+            {"EndpointStatus": "InService", "EndpointConfigName": "old", "FailureReason": "health check failed"}, "new"
+        )
+    with pytest.raises(status.EndpointDeploymentFailed, match="image not found"):
+        status.endpoint_status({"EndpointStatus": "Failed", "FailureReason": "image not found"}, "new")
+
+
+def test_training_waits_for_its_rules():
+    from common import status
+
+    running_rule = [{"RuleConfigurationName": "Overfit", "RuleEvaluationStatus": "InProgress"}]
+    assert (
+        status.training_status({"TrainingJobStatus": "Completed", "DebugRuleEvaluationStatuses": running_rule})
+        == "InProgress"
+    )
+    with pytest.raises(status.TrainingJobFailed, match="AlgorithmError"):
+        status.training_status({"TrainingJobStatus": "Failed", "FailureReason": "AlgorithmError: exit 1"})
+
+
+def test_pick_best_types_the_hyperparameters():
+    from pick_best import app
+
+    tuned = {"lr": "0.0031", "batch-size": '"64"', "fine-tune": "full"}
+    objective = {"MetricName": "valid_accuracy", "Value": 0.84}
+    best = app.best_trial(
+        {"BestTrainingJob": {"TrainingJobName": "t-002", "TunedHyperParameters": tuned,
+                             "FinalHyperParameterTuningJobObjectiveMetric": objective}}
+    )  # fmt: skip
+    assert best == {
+        "training_job_name": "t-002",
+        "hyperparameters": {"lr": 0.0031, "batch-size": 64, "fine-tune": "full"},
+        "objective": {"metric": "valid_accuracy", "value": 0.84},
+    }
+
+
+TRAINED = {
+    "FinalMetricDataList": [{"MetricName": "test_accuracy", "Value": 0.83}, {"MetricName": "test_loss", "Value": 0.6}],
+    "DebugRuleEvaluationStatuses": [
+        {"RuleConfigurationName": "LossNotDecreasing", "RuleEvaluationStatus": "NoIssuesFound"},
+        {"RuleConfigurationName": "Overtraining", "RuleEvaluationStatus": "IssuesFound"},
+    ],
+    "ModelArtifacts": {"S3ModelArtifacts": "s3://b/models/t/output/model.tar.gz"},
+}
+
+
+def test_quality_gate_decisions():
+    from quality_gate.app import ModelRejected, decide
+
+    verdict = decide(TRAINED, 0.6, {"LossNotDecreasing", "Overfit"}, served=0.8)
+    assert verdict["test_accuracy"] == 0.83 and verdict["model_data"].endswith("model.tar.gz")
+    assert verdict["rules"]["Overtraining"] == "IssuesFound"  # not configured as critical
+    with pytest.raises(ModelRejected, match=r"below the threshold 0\.9000"):
+        decide(TRAINED, 0.9, set(), None)
+    with pytest.raises(ModelRejected, match=r"critical Debugger rule.*Overtraining"):
+        decide(TRAINED, 0.6, {"Overtraining"}, None)
+    with pytest.raises(ModelRejected, match=r"worse than the served model's 0\.9000"):
+        decide(TRAINED, 0.6, set(), 0.9)
+    with pytest.raises(ModelRejected, match="reported no test_accuracy"):
+        decide({"FinalMetricDataList": []}, 0.6, set(), None)
+
+
+def test_notify_failure_publishes_execution_state_and_cause(stubbed):
+    from notify_failure import app
+
+    expected = {
+        "execution": load_event("notify_failure")["execution"],
+        "failed_state": "CheckTraining",
+        "error": "TrainingJobFailed",
+        "cause": "AlgorithmError: ExecuteUserScriptError: exit code 1",
+    }
+    stubbed("sns").add_response(
+        "publish",
+        {"MessageId": "m-1"},
+        {
+            "TopicArn": "arn:aws:sns:us-east-1:123456789012:dogbreeds-failures",
+            "Subject": "Dog-breed pipeline failed in CheckTraining: TrainingJobFailed",
+            "Message": json.dumps(expected),
+        },
+    )
+    assert call(app, load_event("notify_failure")) == expected
