@@ -1,6 +1,8 @@
 """`make demo`: real handwritten digits through the whole pipeline on the twin, then one prediction over HTTP."""
 
+import contextlib
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +21,9 @@ class Prediction:
     body: dict
 
 
-def print_progress(progress: StateProgress) -> None:
+def progress_line(progress: StateProgress) -> str:
     loops = f" ({progress.visits} visits)" if progress.visits > 1 else ""
-    print(f"  {progress.name:<28} {progress.status:<10} {progress.elapsed:7.1f} s{loops}", flush=True)
+    return f"  {progress.name:<28} {progress.status:<10} {progress.elapsed:7.1f} s{loops}"
 
 
 def post_image(api_url: str, path: str, image: Path, api_key: str) -> Prediction:
@@ -65,45 +67,57 @@ def newest(paths: list[Path]) -> Path | None:
 
 
 def run_demo() -> int:
-    try:
-        return demo(Twin())
-    except (TwinError, LookupError) as error:
-        print(f"demo failed: {error}")
-        return 1
+    """The demo on the terminal; everything the Lambdas, moto and the jobs print goes to .twin/logs/demo.log."""
+    twin = Twin()
+    log_path = twin.workdir / "logs" / "demo.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    terminal = sys.stdout
+
+    def say(line: str) -> None:
+        print(line, file=terminal, flush=True)
+
+    with log_path.open("w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        try:
+            status = demo(twin, say)
+        except (TwinError, LookupError) as error:
+            say(f"demo failed: {error}")
+            status = 1
+    say(f"logs of the Lambdas, moto and the local SageMaker: {log_path}")
+    return status
 
 
-def demo(twin: Twin) -> int:
+def demo(twin: Twin, say) -> int:
     started = time.monotonic()
     demo_dir = twin.workdir / "demo"
-    print(f"writing the digits dataset under {demo_dir} ...", flush=True)
+    say(f"writing the digits dataset under {demo_dir} ...")
     held_out = digits.write_digits_dataset(demo_dir / "digits")
     zip_path = digits.zip_dataset(demo_dir / "digits", demo_dir / "digits.zip")
-    print("starting the twin (moto, local SageMaker, local API) ...", flush=True)
+    say("starting the twin (moto, local SageMaker, local API) ...")
     with twin:
         known = {execution["executionArn"] for execution in twin.executions()}
         key = twin.upload_dataset(zip_path)
-        print(f"uploaded s3://{twin.aws.bucket}/{key}; following the pipeline:", flush=True)
+        say(f"uploaded s3://{twin.aws.bucket}/{key}; following the pipeline:")
         execution_arn = twin.wait_for_new_execution(known)
-        description = twin.follow(execution_arn, print_progress)
+        description = twin.follow(execution_arn, lambda progress: say(progress_line(progress)))
         if description["status"] != "SUCCEEDED":
-            print(f"pipeline {description['status']}: {description.get('error')}: {description.get('cause')}")
+            say(f"pipeline {description['status']}: {description.get('error')}: {description.get('cause')}")
             return 1
         route = twin.template.api().routes[0]
         sample = held_out[0]
         prediction = post_image(twin.api.url, route.path, sample.path, twin.api.api_key)
         if prediction.status != 200:
-            print(f"POST {route.path} answered {prediction.status}: {prediction.body}")
+            say(f"POST {route.path} answered {prediction.status}: {prediction.body}")
             return 1
         top = prediction.body["predictions"][0]
         job = final_training_job(twin)
         accuracy = final_metric(job, "test_accuracy")
         sagemaker_dir = twin.workdir / "sagemaker"
         verdict = "right" if sample.label in top["label"] else "WRONG"
-        print(f"prediction for {sample.path.name} (a {sample.label}): {top['label']} ", end="")
-        print(f"(probability {top['probability']:.3f}), {verdict}")
-        print(f"best hyperparameters: {json.dumps(best_hyperparameters(twin), sort_keys=True)}")
-        print(f"test accuracy: {accuracy}")
-        print(f"loss curves: {newest(list(sagemaker_dir.rglob(LOSS_PLOT)))}")
-        print(f"training logs: {job.get('OutputDataConfig', {}).get('S3OutputPath')} ; local: {sagemaker_dir}")
-    print(f"done in {time.monotonic() - started:.0f} s")
+        answer = f"{top['label']} (probability {top['probability']:.3f}, {verdict})"
+        say(f"prediction for {sample.path.name}, a {sample.label}: {answer}")
+        say(f"best hyperparameters: {json.dumps(best_hyperparameters(twin), sort_keys=True)}")
+        say(f"test accuracy: {accuracy}")
+        say(f"loss curves: {newest(list(sagemaker_dir.rglob(LOSS_PLOT)))}")
+        say(f"training job output: {job.get('OutputDataConfig', {}).get('S3OutputPath')}; local files: {sagemaker_dir}")
+    say(f"done in {time.monotonic() - started:.0f} s")
     return 0 if accuracy is not None else 1

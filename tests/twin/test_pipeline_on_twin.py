@@ -54,7 +54,7 @@ def test_upload_trains_deploys_and_the_api_answers(twin, first_run, digits_datas
     assert response.json()["predictions"][0]["label"] == sample.label
 
 
-def test_invalid_zip_fails_with_its_cause_before_any_training(twin, first_run, tmp_path):
+def test_invalid_zip_fails_with_its_cause_before_any_training(twin, tmp_path):
     jobs_before = sagemaker_job_names(twin)
     twin.notifications()  # drain what earlier runs published
     broken = tmp_path / "broken.zip"
@@ -119,7 +119,7 @@ def test_second_run_updates_the_endpoint_in_place(twin, first_run, digits_zip, d
     assert json.loads(post_image(twin, image).content)["predictions"][0]["label"] == clear_digit(held_out).label
 
 
-def test_nothing_runs_for_uploads_outside_the_prefix(twin, first_run):
+def test_nothing_runs_for_uploads_outside_the_prefix(twin):
     known = {execution["executionArn"] for execution in twin.executions()}
     twin.client("s3").upload_fileobj(io.BytesIO(b"x"), twin.aws.bucket, "elsewhere/digits.zip")
     with pytest.raises(TwinError, match="no execution started"):
