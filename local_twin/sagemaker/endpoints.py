@@ -1,0 +1,260 @@
+"""Models, endpoint configurations and endpoints that really serve.
+
+CreateEndpoint/UpdateEndpoint start a serving process (serve.py) over the model's model.tar.gz and
+wait for ``/ping``. An update keeps the old process answering until the new one is healthy, then swaps;
+a new process that never gets healthy is stopped and the endpoint stays InService on its old
+configuration with FailureReason set, as SageMaker's rollback leaves it.
+"""
+
+import socket
+import subprocess
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from local_twin.sagemaker.jobs import split_s3_uri
+from local_twin.sagemaker.service import ACCOUNT, SageMakerError, not_found, now, validation
+
+HEALTH_TIMEOUT_SECONDS = 180
+INVOCATION_TIMEOUT_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """One serving process and the port it answers on."""
+
+    def __init__(self, python: str, model_dir: Path, log_path: Path, environment: dict):
+        self.port = free_port()
+        self.log = open(log_path, "ab")  # noqa: SIM115 - open for the life of the process
+        self.process = subprocess.Popen(
+            [python, "-m", "local_twin.sagemaker.serve", "--model-dir", str(model_dir), "--port", str(self.port)],
+            stdout=self.log, stderr=subprocess.STDOUT, env=environment, cwd=Path(__file__).resolve().parents[2],
+        )  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def healthy(self, timeout: float = HEALTH_TIMEOUT_SECONDS) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            try:
+                if requests.get(f"{self.url}/ping", timeout=2).status_code == 200:
+                    return True
+            except requests.RequestException:
+                pass
+            time.sleep(0.25)
+        return False
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+
+
+class Endpoint:
+    def __init__(self, name: str, config_name: str, tags: list):
+        self.name = name
+        self.config_name = config_name
+        self.status = "Creating"
+        self.failure_reason = None
+        self.created = self.modified = now()
+        self.server: Server | None = None
+        self.tags = tags
+
+
+class Endpoints:
+    def __init__(self, service):
+        self.service = service
+        self.models: dict[str, dict] = {}
+        self.configs: dict[str, dict] = {}
+        self.endpoints: dict[str, Endpoint] = {}
+
+    # ------------------------------------------------------------------ models and configurations
+
+    def create_model(self, request: dict) -> str:
+        name = request["ModelName"]
+        if name in self.models:
+            raise validation(f'Cannot create already existing model "{self.service.arn("model", name)}".')
+        self.models[name] = {**request, "CreationTime": now(), "ModelArn": self.service.arn("model", name)}
+        return self.models[name]["ModelArn"]
+
+    def describe_model(self, name: str) -> dict:
+        if name not in self.models:
+            raise not_found("model", name)
+        return {k: v for k, v in self.models[name].items() if k != "Tags"}
+
+    def delete_model(self, name: str) -> None:
+        self.describe_model(name)
+        del self.models[name]
+
+    def create_config(self, request: dict) -> str:
+        name = request["EndpointConfigName"]
+        if name in self.configs:
+            raise validation(f'Cannot create already existing endpoint configuration "{name}".')
+        for variant in request["ProductionVariants"]:
+            if variant["ModelName"] not in self.models:
+                raise validation(f'Could not find model "{variant["ModelName"]}".')
+        arn = self.service.arn("endpoint-config", name)
+        self.configs[name] = {**request, "CreationTime": now(), "EndpointConfigArn": arn}
+        return arn
+
+    def describe_config(self, name: str) -> dict:
+        if name not in self.configs:
+            raise not_found("endpoint configuration", name)
+        return {k: v for k, v in self.configs[name].items() if k != "Tags"}
+
+    def delete_config(self, name: str) -> None:
+        self.describe_config(name)
+        del self.configs[name]
+
+    # ------------------------------------------------------------------ endpoints
+
+    def _model_folder(self, endpoint: str, config_name: str) -> Path:
+        """Download and extract the config's model.tar.gz for this endpoint."""
+        model = self.models[self.configs[config_name]["ProductionVariants"][0]["ModelName"]]
+        folder = self.service.workdir / "endpoints" / endpoint / config_name / "model"
+        folder.mkdir(parents=True, exist_ok=True)
+        bucket, key = split_s3_uri(model["PrimaryContainer"]["ModelDataUrl"])
+        archive = folder.parent / "model.tar.gz"
+        self.service.s3.download_file(bucket, key, str(archive))
+        with tarfile.open(archive) as tar:
+            tar.extractall(folder, filter="data")
+        return folder
+
+    def _start_server(self, endpoint: Endpoint, config_name: str) -> Server | None:
+        model_dir = self._model_folder(endpoint.name, config_name)
+        if self.service.faults.unhealthy_next_update and endpoint.server is not None:
+            self.service.faults.unhealthy_next_update = False
+            model_dir = model_dir.parent / "broken-model"  # no code, no weights: the process cannot load
+            model_dir.mkdir(exist_ok=True)
+        log_path = model_dir.parent / "serve.log"
+        server = Server(self.service.python, model_dir, log_path, self.service.job_environment)
+        if server.healthy():
+            return server
+        server.stop()
+        return None
+
+    def _deploy(self, endpoint: Endpoint, config_name: str) -> None:
+        try:
+            server = self._start_server(endpoint, config_name)
+        except Exception as error:
+            server, reason = None, f"{type(error).__name__}: {error}"
+        else:
+            reason = "the serving container did not pass its /ping health check"
+        previous = endpoint.server
+        if server is None:
+            endpoint.failure_reason = reason
+            endpoint.status = "InService" if previous is not None else "Failed"  # an update rolls back
+        else:
+            endpoint.server, endpoint.config_name, endpoint.failure_reason = server, config_name, None
+            endpoint.status = "InService"
+            if previous is not None:
+                previous.stop()
+        endpoint.modified = now()
+
+    def _check_config(self, name: str) -> None:
+        if name not in self.configs:
+            raise validation(f'Could not find endpoint configuration "{name}".')
+
+    def create(self, request: dict) -> str:
+        name, config_name = request["EndpointName"], request["EndpointConfigName"]
+        if name in self.endpoints:
+            raise validation(f'Cannot create already existing endpoint "{self.service.arn("endpoint", name)}".')
+        self._check_config(config_name)
+        endpoint = self.endpoints[name] = Endpoint(name, config_name, request.get("Tags", []))
+        threading.Thread(target=self._deploy, args=(endpoint, config_name), daemon=True).start()
+        return self.service.arn("endpoint", name)
+
+    def update(self, request: dict) -> str:
+        name, config_name = request["EndpointName"], request["EndpointConfigName"]
+        endpoint = self.get(name)
+        self._check_config(config_name)
+        if endpoint.status != "InService":
+            raise validation(f'Cannot update in-progress endpoint "{self.service.arn("endpoint", name)}".')
+        endpoint.status, endpoint.modified = "Updating", now()
+        threading.Thread(target=self._deploy, args=(endpoint, config_name), daemon=True).start()
+        return self.service.arn("endpoint", name)
+
+    def get(self, name: str) -> Endpoint:
+        if name not in self.endpoints:
+            raise not_found("endpoint", name)
+        return self.endpoints[name]
+
+    def describe(self, name: str) -> dict:
+        endpoint = self.get(name)
+        described = {
+            "EndpointName": name,
+            "EndpointArn": self.service.arn("endpoint", name),
+            "EndpointConfigName": endpoint.config_name,
+            "EndpointStatus": endpoint.status,
+            "CreationTime": endpoint.created,
+            "LastModifiedTime": endpoint.modified,
+            "ProductionVariants": [{"VariantName": "AllTraffic"}],
+        }
+        if endpoint.failure_reason:
+            described["FailureReason"] = endpoint.failure_reason
+        return described
+
+    def delete(self, name: str) -> None:
+        endpoint = self.get(name)
+        if endpoint.server is not None:
+            endpoint.server.stop()
+        del self.endpoints[name]
+
+    def summaries(self) -> list[dict]:
+        return [
+            {
+                "EndpointName": e.name,
+                "EndpointArn": self.service.arn("endpoint", e.name),
+                "CreationTime": e.created,
+                "LastModifiedTime": e.modified,
+                "EndpointStatus": e.status,
+            }
+            for e in self.endpoints.values()
+        ]
+
+    def stop_all(self) -> None:
+        for endpoint in self.endpoints.values():
+            if endpoint.server is not None:
+                endpoint.server.stop()
+
+    def invoke(self, name: str, body: bytes, content_type: str | None, accept: str | None) -> tuple[int, bytes, str]:
+        endpoint = self.endpoints.get(name)
+        if endpoint is None:
+            raise validation(f"Endpoint {name} of account {ACCOUNT} not found.")
+        server = endpoint.server
+        if server is None:
+            raise validation(f"Endpoint {name} is in {endpoint.status} status, not InService.")
+        headers = {"Content-Type": content_type or "application/octet-stream", "Accept": accept or "application/json"}
+        try:
+            answer = requests.post(f"{server.url}/invocations", data=body, headers=headers,
+                                   timeout=INVOCATION_TIMEOUT_SECONDS)  # fmt: skip
+        except requests.RequestException as error:
+            raise self._model_error(500, f"the model container did not answer: {error}") from error
+        if answer.status_code != 200:
+            raise self._model_error(answer.status_code, answer.text)
+        return 200, answer.content, answer.headers.get("Content-Type", "application/json")
+
+    @staticmethod
+    def _model_error(status: int, message: str) -> SageMakerError:
+        """InvokeEndpoint's ModelError: 424 with the container's own status and message."""
+        error = SageMakerError(
+            "ModelError", f'Received client error ({status}) from primary with message "{message}".', 424
+        )
+        error.fields = {"OriginalStatusCode": status, "OriginalMessage": message}
+        return error

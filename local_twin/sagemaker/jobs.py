@@ -1,0 +1,286 @@
+"""Training jobs that really run: the sagemaker-training toolkit runs the job's script in a subprocess.
+
+Per job, under ``<workdir>/jobs/<name>/``: an /opt/ml-shaped folder (``ml/``) with the channels downloaded
+from S3, the source directory from ``sagemaker_submit_directory``, the hyperparameters as SageMaker
+writes them, and ``job.log`` (the script's output: kept, and readable while the job runs). The
+training image is recorded, not run: the twin runs the code with this machine's Python.
+"""
+
+import io
+import json
+import re
+import subprocess
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+from local_twin.sagemaker import rules
+from local_twin.sagemaker.service import SageMakerError, not_found, now, validation
+
+TERMINAL = ("Completed", "Failed", "Stopped")
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+class TrainingJob:
+    def __init__(self, service, request: dict):
+        self.service = service
+        self.request = request
+        self.name = request["TrainingJobName"]
+        self.folder = service.workdir / "jobs" / self.name
+        self.log_path = self.folder / "job.log"
+        self.status = "InProgress"
+        self.secondary = "Starting"
+        self.failure_reason = None
+        self.created = now()
+        self.started = self.ended = None
+        self.metrics: list[dict] = []
+        self.rule_statuses: list[dict] = []
+        self.process: subprocess.Popen | None = None
+        self.stop_requested = False
+        self.tuning_job = None
+
+    # ------------------------------------------------------------------ running
+
+    def run(self) -> None:
+        try:
+            self._prepare()
+            self._train()
+            self._collect()
+        except Exception as error:  # any failure of the job is the job's FailureReason, as on SageMaker
+            if self.status == "InProgress":
+                self.status, self.failure_reason = "Failed", f"{type(error).__name__}: {error}"
+        finally:
+            self.ended = now()
+            self.secondary = self.status
+
+    def _prepare(self) -> None:
+        ml = self.folder / "ml"
+        config = ml / "input" / "config"
+        for folder in (config, ml / "model", ml / "output" / "data", ml / "checkpoints", ml / "code"):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.secondary = "Downloading"
+        s3 = self.service.s3
+        for channel in self.request["InputDataConfig"]:
+            bucket, prefix = split_s3_uri(channel["DataSource"]["S3DataSource"]["S3Uri"])
+            target = ml / "input" / "data" / channel["ChannelName"]
+            target.mkdir(parents=True, exist_ok=True)
+            listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+            if not listed:
+                raise validation(f"no S3 objects under {channel['DataSource']['S3DataSource']['S3Uri']}")
+            for item in listed:
+                relative = item["Key"][len(prefix) :].lstrip("/") or Path(item["Key"]).name
+                destination = target / relative
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(bucket, item["Key"], str(destination))
+        hyperparameters = dict(self.request.get("HyperParameters", {}))
+        source = json.loads(hyperparameters["sagemaker_submit_directory"])
+        bucket, key = split_s3_uri(source)
+        archive = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(ml / "code", filter="data")
+        hyperparameters["sagemaker_submit_directory"] = json.dumps(str(ml / "code"))
+        (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+        # "localhost": the toolkit hangs resolving SageMaker's "algo-1" here.
+        (config / "resourceconfig.json").write_text(json.dumps({"current_host": "localhost", "hosts": ["localhost"]}))
+        channels = {c["ChannelName"]: {"TrainingInputMode": "File"} for c in self.request["InputDataConfig"]}
+        (config / "inputdataconfig.json").write_text(json.dumps(channels))
+        hook = self.request.get("DebugHookConfig")
+        if hook:
+            (config / "debughookconfig.json").write_text(
+                json.dumps(
+                    {
+                        "LocalPath": str(self.tensors),
+                        "S3OutputPath": hook["S3OutputPath"],
+                        "HookParameters": hook.get("HookParameters", {}),
+                        "CollectionConfigurations": hook.get("CollectionConfigurations", []),
+                    }
+                )
+            )
+
+    @property
+    def tensors(self) -> Path:
+        return self.folder / "tensors"
+
+    def _train(self) -> None:
+        ml = self.folder / "ml"
+        env = {**self.service.job_environment, "SAGEMAKER_BASE_DIR": str(ml), "PYTHONUNBUFFERED": "1"}
+        if self.request.get("DebugHookConfig"):
+            env["SMDEBUG_CONFIG_FILE_PATH"] = str(ml / "input" / "config" / "debughookconfig.json")
+        train = Path(self.service.python).parent / "train"
+        limit = self.request["StoppingCondition"].get("MaxRuntimeInSeconds", 86400)
+        self.started, self.secondary = now(), "Training"
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen([str(train)], env=env, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                code = self.process.wait(timeout=limit)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                self.status, self.failure_reason = "Stopped", f"MaxRuntimeInSeconds ({limit} s) exceeded"
+                return
+        if self.stop_requested:
+            self.status = "Stopped"
+            return
+        failure = ml / "output" / "failure"
+        if code != 0 or failure.exists():
+            detail = failure.read_text().strip()[-800:] if failure.exists() else self._log_tail()
+            self.status = "Failed"
+            self.failure_reason = f"AlgorithmError: {detail or f'exit code {code}'}"
+
+    def _log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace").strip()[-800:]
+
+    def _collect(self) -> None:
+        self.metrics = self.read_metrics()
+        if self.status != "InProgress":
+            return
+        self.secondary = "Uploading"
+        ml = self.folder / "ml"
+        s3 = self.service.s3
+        output = self.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+        bucket, prefix = split_s3_uri(f"{output}/{self.name}/output")
+        s3.put_object(Bucket=bucket, Key=f"{prefix}/model.tar.gz", Body=tar_gz(ml / "model"))
+        s3.put_object(Bucket=bucket, Key=f"{prefix}/output.tar.gz", Body=tar_gz(ml / "output" / "data"))
+        hook = self.request.get("DebugHookConfig")
+        if hook and self.tensors.is_dir():
+            hook_bucket, hook_prefix = split_s3_uri(f"{hook['S3OutputPath'].rstrip('/')}/{self.name}/debug-output")
+            for path in sorted(p for p in self.tensors.rglob("*") if p.is_file()):
+                s3.upload_file(str(path), hook_bucket, f"{hook_prefix}/{path.relative_to(self.tensors).as_posix()}")
+        self.rule_statuses = rules.evaluate(self.request, self.tensors)
+        self.status = "Completed"
+
+    def read_metrics(self) -> list[dict]:
+        """The last value of each MetricDefinitions regex in the job's log, as FinalMetricDataList."""
+        if not self.log_path.exists():
+            return []
+        text = self.log_path.read_text(errors="replace")
+        found = []
+        for definition in self.request["AlgorithmSpecification"].get("MetricDefinitions", []):
+            values = re.findall(definition["Regex"], text)
+            if values:
+                found.append({"MetricName": definition["Name"], "Value": float(values[-1]), "Timestamp": now()})
+        return found
+
+    # ------------------------------------------------------------------ describing
+
+    def describe(self) -> dict:
+        request = self.request
+        output = request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+        described = {
+            "TrainingJobName": self.name,
+            "TrainingJobArn": self.service.arn("training-job", self.name),
+            "TrainingJobStatus": self.status,
+            "SecondaryStatus": self.secondary,
+            "HyperParameters": request.get("HyperParameters", {}),
+            "AlgorithmSpecification": request["AlgorithmSpecification"],
+            "RoleArn": request["RoleArn"],
+            "InputDataConfig": request["InputDataConfig"],
+            "OutputDataConfig": request["OutputDataConfig"],
+            "ResourceConfig": request["ResourceConfig"],
+            "StoppingCondition": request["StoppingCondition"],
+            "CreationTime": self.created,
+            "ModelArtifacts": {"S3ModelArtifacts": f"{output}/{self.name}/output/model.tar.gz"},
+            "FinalMetricDataList": self.metrics or (self.read_metrics() if self.status == "InProgress" else []),
+            "EnableManagedSpotTraining": request.get("EnableManagedSpotTraining", False),
+        }
+        for key in ("DebugHookConfig", "DebugRuleConfigurations", "ProfilerConfig", "ProfilerRuleConfigurations",
+                    "CheckpointConfig", "Tags"):  # fmt: skip
+            if key in request:
+                described[key] = request[key]
+        if self.rule_statuses:
+            described["DebugRuleEvaluationStatuses"] = [s for s in self.rule_statuses if s["kind"] == "debug"]
+            described["ProfilerRuleEvaluationStatuses"] = [s for s in self.rule_statuses if s["kind"] == "profiler"]
+            for group in ("DebugRuleEvaluationStatuses", "ProfilerRuleEvaluationStatuses"):
+                described[group] = [{k: v for k, v in s.items() if k != "kind"} for s in described[group]]
+        if self.failure_reason:
+            described["FailureReason"] = self.failure_reason
+        if self.started:
+            described["TrainingStartTime"] = self.started
+        if self.ended:
+            described["TrainingEndTime"] = self.ended
+        if self.tuning_job:
+            described["TuningJobArn"] = self.service.arn("hyper-parameter-tuning-job", self.tuning_job)
+        return described
+
+
+def tar_gz(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        if folder.is_dir():
+            for path in sorted(folder.rglob("*")):
+                archive.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
+    return buffer.getvalue()
+
+
+class TrainingJobs:
+    """All training jobs; at most ``max_concurrent`` run at once (2 cores), the rest wait their turn."""
+
+    def __init__(self, service, max_concurrent: int):
+        self.service = service
+        self.jobs: dict[str, TrainingJob] = {}
+        self.slots = threading.Semaphore(max_concurrent)
+
+    def create(self, request: dict, tuning_job: str | None = None) -> str:
+        name = request["TrainingJobName"]
+        with self.service.lock:
+            if name in self.jobs:
+                raise SageMakerError("ResourceInUse", f"Training job {name} already exists")
+            job = self.jobs[name] = TrainingJob(self.service, request)
+            job.tuning_job = tuning_job
+        threading.Thread(target=self._run, args=(job,), name=f"training-{name}", daemon=True).start()
+        return self.service.arn("training-job", name)
+
+    def _run(self, job: TrainingJob) -> None:
+        with self.slots:
+            if job.stop_requested:
+                job.status, job.secondary, job.ended = "Stopped", "Stopped", now()
+                return
+            job.run()
+
+    def get(self, name: str) -> TrainingJob:
+        if name not in self.jobs:
+            raise not_found("training job", name)
+        return self.jobs[name]
+
+    def describe(self, name: str) -> dict:
+        return self.get(name).describe()
+
+    def stop(self, name: str) -> None:
+        job = self.get(name)
+        if job.status in TERMINAL:
+            raise validation(f"The training job {name} is not in progress (status {job.status}).")
+        job.stop_requested = True
+        job.secondary = "Stopping"
+        if job.process and job.process.poll() is None:
+            job.process.terminate()
+
+    def stop_all(self) -> None:
+        for job in list(self.jobs.values()):
+            job.stop_requested = True
+            if job.process and job.process.poll() is None:
+                job.process.kill()
+
+    def wait(self, name: str, timeout: float = 3600) -> TrainingJob:
+        job = self.get(name)
+        deadline = time.monotonic() + timeout
+        while job.status not in TERMINAL and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return job
+
+    def summaries(self, status: str | None = None) -> list[dict]:
+        return [
+            {
+                "TrainingJobName": job.name,
+                "TrainingJobArn": self.service.arn("training-job", job.name),
+                "CreationTime": job.created,
+                "TrainingJobStatus": job.status,
+                **({"TrainingEndTime": job.ended} if job.ended else {}),
+            }
+            for job in sorted(self.jobs.values(), key=lambda j: j.created, reverse=True)
+            if status is None or job.status == status
+        ]

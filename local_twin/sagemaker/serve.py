@@ -1,0 +1,71 @@
+"""One endpoint's serving process: SageMaker's container contract over a model.tar.gz folder.
+
+``GET /ping`` answers 200 once ``model_fn`` has loaded the model; ``POST /invocations`` runs
+input_fn -> predict_fn -> output_fn from the model's own ``code/inference.py``, as SageMaker's PyTorch
+inference toolkit does. An exception carrying ``status_code`` (the handler's InferenceError) is answered
+with that status and ``{"message": ...}``; anything else is a 500.
+
+    python -m local_twin.sagemaker.serve --model-dir DIR --port PORT
+"""
+
+import argparse
+import importlib
+import json
+import sys
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+def load(model_dir: Path):
+    sys.path.insert(0, str(model_dir / "code"))
+    handler = importlib.import_module("inference")
+    return handler, handler.model_fn(str(model_dir))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, required=True)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    handler, model = load(args.model_dir)
+
+    class Container(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def _send(self, status: int, body: bytes, content_type: str = "application/json"):
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            self._send(200 if self.path == "/ping" else 404, b"{}")
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.path != "/invocations":
+                self._send(404, b'{"message": "not found"}')
+                return
+            accept = self.headers.get("Accept") or "application/json"
+            try:
+                data = handler.input_fn(body, self.headers.get("Content-Type"))
+                answer = handler.output_fn(handler.predict_fn(data, model), accept)
+                self._send(200, answer.encode() if isinstance(answer, str) else answer, "application/json")
+            except Exception as error:
+                status = getattr(error, "status_code", 500)
+                if status >= 500:
+                    traceback.print_exc()
+                self._send(status, json.dumps({"message": str(error)}).encode())
+
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Container)
+    print(f"serving {args.model_dir} on port {args.port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+"""The local SageMaker: one HTTP server speaking both AWS protocols the Lambdas use.
+
+- SageMaker API (awsJson1.1: ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>``): requests are
+  validated against botocore's service model and answered with AWS-shaped errors.
+- SageMaker Runtime (restJson: ``POST /endpoints/<name>/invocations``).
+
+Training and tuning jobs and endpoints do real work (jobs.py, tuning.py, endpoints.py); this module owns
+the state, the protocol and the fault injection.
+"""
+
+import json
+import os
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import botocore.session
+from botocore.exceptions import ParamValidationError
+from botocore.validate import validate_parameters
+
+from local_twin.moto_stack import DUMMY_CREDENTIALS, client
+
+ACCOUNT = "123456789012"
+
+
+class SageMakerError(Exception):
+    """An AWS-shaped error: ``__type`` code, message and HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def validation(message: str) -> SageMakerError:
+    return SageMakerError("ValidationException", message)
+
+
+def not_found(kind: str, name: str) -> SageMakerError:
+    # SageMaker answers ValidationException ("Could not find ...") for missing jobs and endpoints.
+    return validation(f"Could not find {kind} '{name}'.")
+
+
+@dataclass
+class Faults:
+    """Failures to inject (issue: hardening): throttle the first N calls of operations, fail the trials
+    with these 1-based numbers, and make the next endpoint update never become healthy."""
+
+    throttle: dict[str, int] = field(default_factory=dict)
+    failing_trials: set[int] = field(default_factory=set)
+    unhealthy_next_update: bool = False
+    calls: dict[str, int] = field(default_factory=dict)
+
+    def maybe_throttle(self, operation: str) -> None:
+        self.calls[operation] = self.calls.get(operation, 0) + 1
+        if self.calls[operation] <= self.throttle.get(operation, 0):
+            raise SageMakerError("ThrottlingException", "Rate exceeded", 400)
+
+
+class LocalSageMaker:
+    def __init__(
+        self,
+        workdir: Path,
+        s3_endpoint_url: str,
+        region: str = "us-east-1",
+        python: str = sys.executable,
+        faults: Faults | None = None,
+        max_concurrent_jobs: int = 1,
+    ):
+        from local_twin.sagemaker.endpoints import Endpoints
+        from local_twin.sagemaker.jobs import TrainingJobs
+        from local_twin.sagemaker.tuning import TuningJobs
+
+        self.workdir = Path(workdir)
+        self.region = region
+        self.python = python
+        self.faults = faults or Faults()
+        self.s3_endpoint_url = s3_endpoint_url
+        self.s3 = client("s3", s3_endpoint_url, region)
+        # Jobs run with this environment, captured now: Lambdas running in this process change os.environ.
+        self.job_environment = {
+            **{key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "SM_", "SAGEMAKER_"))},
+            **DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": s3_endpoint_url, "AWS_DEFAULT_REGION": region,
+        }  # fmt: skip
+        self.lock = threading.RLock()
+        self.model = botocore.session.get_session().get_service_model("sagemaker")
+        self.training = TrainingJobs(self, max_concurrent_jobs)
+        self.tuning = TuningJobs(self)
+        self.endpoints = Endpoints(self)
+        self._server: ThreadingHTTPServer | None = None
+        self.url = ""
+
+    def arn(self, kind: str, name: str) -> str:
+        return f"arn:aws:sagemaker:{self.region}:{ACCOUNT}:{kind}/{name.lower()}"
+
+    # ------------------------------------------------------------------ protocol
+
+    def call(self, operation: str, params: dict) -> dict:
+        """One SageMaker API call (validated, fault-injected, dispatched)."""
+        try:
+            shape = self.model.operation_model(operation).input_shape
+        except Exception as error:
+            raise SageMakerError("UnknownOperationException", f"unknown operation {operation}") from error
+        if shape is not None:
+            try:
+                validate_parameters(params, shape)
+            except ParamValidationError as error:
+                raise validation(str(error).replace("\n", " ")) from error
+        self.faults.maybe_throttle(operation)
+        handler = getattr(self, "op_" + re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower(), None)
+        if handler is None:
+            raise SageMakerError("UnknownOperationException", f"{operation} is not supported by the local SageMaker")
+        return handler(params)
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet: one line per call otherwise
+                pass
+
+            def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None):
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                match = re.fullmatch(r"/endpoints/([^/]+)/invocations", self.path.split("?")[0])
+                try:
+                    if match:
+                        status, payload, content_type = service.endpoints.invoke(
+                            match.group(1), body, self.headers.get("Content-Type"), self.headers.get("Accept")
+                        )
+                        self._send(status, payload, content_type, {"x-Amzn-Invoked-Production-Variant": "AllTraffic"})
+                        return
+                    operation = (self.headers.get("X-Amz-Target") or "").removeprefix("SageMaker.")
+                    result = service.call(operation, json.loads(body or b"{}"))
+                    self._send(200, json.dumps(result, default=_json_default).encode(), "application/x-amz-json-1.1")
+                except SageMakerError as error:
+                    payload = {"__type": error.code, "message": error.message, **getattr(error, "fields", {})}
+                    self._send(error.status, json.dumps(payload).encode(), "application/x-amz-json-1.1",
+                               {"x-amzn-ErrorType": error.code})  # fmt: skip
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="local-sagemaker", daemon=True).start()
+        self.url = f"http://{host}:{self._server.server_address[1]}"
+        return self.url
+
+    def stop(self) -> None:
+        self.tuning.stop_all()
+        self.training.stop_all()
+        self.endpoints.stop_all()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    # ------------------------------------------------------------------ operations
+
+    def op_create_training_job(self, params):
+        return {"TrainingJobArn": self.training.create(params)}
+
+    def op_describe_training_job(self, params):
+        return self.training.describe(params["TrainingJobName"])
+
+    def op_stop_training_job(self, params):
+        self.training.stop(params["TrainingJobName"])
+        return {}
+
+    def op_list_training_jobs(self, params):
+        return {"TrainingJobSummaries": self.training.summaries(params.get("StatusEquals"))}
+
+    def op_create_hyper_parameter_tuning_job(self, params):
+        return {"HyperParameterTuningJobArn": self.tuning.create(params)}
+
+    def op_describe_hyper_parameter_tuning_job(self, params):
+        return self.tuning.describe(params["HyperParameterTuningJobName"])
+
+    def op_list_hyper_parameter_tuning_jobs(self, params):
+        return {"HyperParameterTuningJobSummaries": self.tuning.summaries(params.get("StatusEquals"))}
+
+    def op_list_training_jobs_for_hyper_parameter_tuning_job(self, params):
+        return {"TrainingJobSummaries": self.tuning.trials(params["HyperParameterTuningJobName"])}
+
+    def op_stop_hyper_parameter_tuning_job(self, params):
+        self.tuning.stop(params["HyperParameterTuningJobName"])
+        return {}
+
+    def op_create_model(self, params):
+        return {"ModelArn": self.endpoints.create_model(params)}
+
+    def op_describe_model(self, params):
+        return self.endpoints.describe_model(params["ModelName"])
+
+    def op_delete_model(self, params):
+        self.endpoints.delete_model(params["ModelName"])
+        return {}
+
+    def op_create_endpoint_config(self, params):
+        return {"EndpointConfigArn": self.endpoints.create_config(params)}
+
+    def op_describe_endpoint_config(self, params):
+        return self.endpoints.describe_config(params["EndpointConfigName"])
+
+    def op_delete_endpoint_config(self, params):
+        self.endpoints.delete_config(params["EndpointConfigName"])
+        return {}
+
+    def op_create_endpoint(self, params):
+        return {"EndpointArn": self.endpoints.create(params)}
+
+    def op_update_endpoint(self, params):
+        return {"EndpointArn": self.endpoints.update(params)}
+
+    def op_describe_endpoint(self, params):
+        return self.endpoints.describe(params["EndpointName"])
+
+    def op_delete_endpoint(self, params):
+        self.endpoints.delete(params["EndpointName"])
+        return {}
+
+    def op_list_endpoints(self, params):
+        return {"Endpoints": self.endpoints.summaries()}
+
+    def op_add_tags(self, params):
+        return {"Tags": params["Tags"]}
+
+    def op_list_tags(self, params):
+        return {"Tags": []}
+
+
+def _json_default(value):
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+def now() -> float:
+    """Timestamps travel as epoch seconds in the JSON protocol."""
+    return time.time()
