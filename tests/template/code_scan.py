@@ -129,15 +129,30 @@ def iam_action(service: str, operation: str) -> str:
     return f"{IAM_PREFIX.get(service, service)}:{operation}"
 
 
+def _sends_tags(paths: set[Path]) -> bool:
+    """A request carries ``Tags`` (a dict key or keyword): SageMaker then also checks sagemaker:AddTags."""
+    for path in paths:
+        for node in ast.walk(_tree(path)):
+            if isinstance(node, ast.Dict) and any(
+                isinstance(key, ast.Constant) and key.value == "Tags" for key in node.keys
+            ):
+                return True
+            if isinstance(node, ast.keyword) and node.arg == "Tags":
+                return True
+    return False
+
+
 def boto3_actions(paths: set[Path]) -> set[str]:
-    """IAM actions of every client method the code calls, on every client service it creates."""
+    """IAM actions of every client method the code calls or hands on, on every client service it creates."""
     services, called, paginated = set(), set(), set()
     for path in paths:
         for node in ast.walk(_tree(path)):
+            if isinstance(node, ast.Attribute):  # sagemaker.create_model, called here or passed to a helper
+                called.add(node.attr)
             if not isinstance(node, ast.Call):
                 continue
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
-            if name == "client":
+            if name in ("client", "create_client"):  # boto3 and botocore
                 service = _first_string_argument(node, "service_name")
                 if service:
                     services.add(service)
@@ -154,4 +169,7 @@ def boto3_actions(paths: set[Path]) -> set[str]:
             actions.add(iam_action(service, methods[method]))
         if service == "s3":
             actions.update(f"s3:{action}" for method, action in S3_TRANSFER_METHODS.items() if method in called)
-    return actions | {implied for action in actions for implied in IMPLIED_ACTIONS.get(action, ())}
+    actions |= {implied for action in actions for implied in IMPLIED_ACTIONS.get(action, ())}
+    if _sends_tags(paths) and any(action.startswith("sagemaker:Create") for action in actions):
+        actions.add("sagemaker:AddTags")
+    return actions
