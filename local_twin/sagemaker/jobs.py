@@ -128,12 +128,18 @@ class TrainingJob:
             return
         failure = ml / "output" / "failure"
         if code != 0 or failure.exists():
-            detail = failure.read_text().strip()[-800:] if failure.exists() else self._log_tail()
+            toolkit = " ".join(failure.read_text().split())[-400:] if failure.exists() else f"exit code {code}"
             self.status = "Failed"
-            self.failure_reason = f"AlgorithmError: {detail or f'exit code {code}'}"
+            self.failure_reason = f"AlgorithmError: {toolkit}; last output: {self._log_tail()}"
 
     def _log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace").strip()[-800:]
+        toolkit_words = ("sagemaker-training-toolkit", "ExitCode", "ErrorMessage", "Command ", "ExecuteUserScriptError")
+        lines = [
+            line
+            for line in self.log_path.read_text(errors="replace").splitlines()
+            if line.strip() and not any(word in line for word in toolkit_words)
+        ]
+        return " | ".join(lines[-3:])[-600:]
 
     def _collect(self) -> None:
         self.metrics = self.read_metrics()

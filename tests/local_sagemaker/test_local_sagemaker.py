@@ -1,0 +1,183 @@
+"""The local SageMaker through real boto3 clients: jobs really run, endpoints really serve."""
+
+import json
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from local_twin.moto_stack import client
+from local_twin.sagemaker import rules
+
+from .conftest import BUCKET, ROLE, training_request
+
+
+def wait(describe, status_key: str, timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described = describe()
+        if described[status_key] not in ("InProgress", "Creating", "Updating", "Stopping"):
+            return described
+        time.sleep(0.3)
+    raise AssertionError(f"still {described[status_key]} after {timeout} s")
+
+
+def test_training_job_runs_the_script_through_the_toolkit(local_sagemaker, moto_url):
+    _, sagemaker, _ = local_sagemaker
+    sagemaker.create_training_job(**training_request("lsm-train-ok", lr=0.01, epochs=3))
+    described = wait(lambda: sagemaker.describe_training_job(TrainingJobName="lsm-train-ok"), "TrainingJobStatus")
+    assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+    metrics = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}
+    assert metrics == {"valid_accuracy": pytest.approx(0.992), "test_accuracy": 0.91}
+    artifacts = described["ModelArtifacts"]["S3ModelArtifacts"]
+    assert artifacts == f"s3://{BUCKET}/models/lsm-train-ok/output/model.tar.gz"
+    s3 = client("s3", moto_url, "us-east-1")
+    assert s3.head_object(Bucket=BUCKET, Key="models/lsm-train-ok/output/model.tar.gz")["ContentLength"] > 0
+
+
+def test_failing_script_fails_the_job_with_its_reason(local_sagemaker):
+    _, sagemaker, _ = local_sagemaker
+    sagemaker.create_training_job(**training_request("lsm-train-fails", fail="yes"))
+    described = wait(lambda: sagemaker.describe_training_job(TrainingJobName="lsm-train-fails"), "TrainingJobStatus")
+    assert described["TrainingJobStatus"] == "Failed"
+    assert "refusing to train: fail=yes" in described["FailureReason"]
+
+
+def test_invalid_requests_get_aws_shaped_errors(local_sagemaker):
+    service, sagemaker, _ = local_sagemaker
+    unchecked = boto3.client(
+        "sagemaker", endpoint_url=service.url, region_name="us-east-1", aws_access_key_id="testing",
+        aws_secret_access_key="testing", config=Config(parameter_validation=False),  # the server must refuse it
+    )  # fmt: skip
+    request = training_request("lsm-bad")
+    del request["RoleArn"]
+    with pytest.raises(ClientError) as raised:
+        unchecked.create_training_job(**request)
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+    assert "RoleArn" in raised.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as missing:
+        sagemaker.describe_training_job(TrainingJobName="no-such-job")
+    assert missing.value.response["Error"]["Code"] == "ValidationException"
+    assert "Could not find training job" in missing.value.response["Error"]["Message"]
+
+
+def test_tuning_respects_its_limits_and_picks_the_best(local_sagemaker):
+    _, sagemaker, _ = local_sagemaker
+    definition = training_request("ignored")
+    del definition["TrainingJobName"]
+    static = definition.pop("HyperParameters")
+    sagemaker.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName="lsm-hpo",
+        HyperParameterTuningJobConfig={
+            "Strategy": "Random",
+            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "valid_accuracy"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 3, "MaxParallelTrainingJobs": 2},
+            "ParameterRanges": {
+                "ContinuousParameterRanges": [
+                    {"Name": "lr", "MinValue": "0.001", "MaxValue": "0.1", "ScalingType": "Logarithmic"}
+                ],
+                "CategoricalParameterRanges": [{"Name": "batch-size", "Values": ["8", "64"]}],
+            },
+        },
+        TrainingJobDefinition={"StaticHyperParameters": static | {"epochs": "1"}, **definition},
+    )
+    described = wait(lambda: sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="lsm-hpo"),
+                     "HyperParameterTuningJobStatus")  # fmt: skip
+    assert described["HyperParameterTuningJobStatus"] == "Completed", described.get("FailureReason")
+    trials = sagemaker.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName="lsm-hpo")
+    summaries = trials["TrainingJobSummaries"]
+    assert len(summaries) == 3 and described["TrainingJobStatusCounters"]["Completed"] == 3
+    scores = {s["TrainingJobName"]: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for s in summaries}
+    best = described["BestTrainingJob"]
+    assert scores[best["TrainingJobName"]] == max(scores.values())
+    assert set(best["TunedHyperParameters"]) == {"lr", "batch-size"}
+    assert all(isinstance(value, str) for value in best["TunedHyperParameters"].values())
+    assert best["TrainingJobName"].startswith("lsm-hpo-00")
+
+
+def deploy(sagemaker, name: str, training_job: str) -> None:
+    model_data = sagemaker.describe_training_job(TrainingJobName=training_job)["ModelArtifacts"]["S3ModelArtifacts"]
+    sagemaker.create_model(ModelName=f"{name}-model", ExecutionRoleArn=ROLE,
+                           PrimaryContainer={"Image": "inference", "ModelDataUrl": model_data})  # fmt: skip
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=f"{name}-config",
+        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": f"{name}-model", "InstanceType": "ml.m5.large",
+                             "InitialInstanceCount": 1}],
+    )  # fmt: skip
+
+
+def invoke(runtime, body: dict) -> dict:
+    answer = runtime.invoke_endpoint(EndpointName="lsm-endpoint", ContentType="application/json", Body=json.dumps(body))
+    return json.loads(answer["Body"].read())
+
+
+def test_endpoint_serves_updates_and_rolls_back(local_sagemaker):
+    service, sagemaker, runtime = local_sagemaker
+    for name, lr in (("lsm-a", 0.01), ("lsm-b", 0.02)):
+        sagemaker.create_training_job(**training_request(f"{name}-train", lr=lr, epochs=1))
+        wait(lambda name=name: sagemaker.describe_training_job(TrainingJobName=f"{name}-train"), "TrainingJobStatus")
+        deploy(sagemaker, name, f"{name}-train")
+    with pytest.raises(ClientError, match="not found"):
+        invoke(runtime, {"x": 1})
+
+    sagemaker.create_endpoint(EndpointName="lsm-endpoint", EndpointConfigName="lsm-a-config")
+    described = wait(lambda: sagemaker.describe_endpoint(EndpointName="lsm-endpoint"), "EndpointStatus")
+    assert described["EndpointStatus"] == "InService", described.get("FailureReason")
+    assert invoke(runtime, {"x": 1}) == {"echo": {"x": 1}, "lr": 0.01}
+
+    with pytest.raises(ClientError) as refused:
+        runtime.invoke_endpoint(EndpointName="lsm-endpoint", ContentType="text/plain", Body=b"hi")
+    assert refused.value.response["Error"]["Code"] == "ModelError"
+    assert refused.value.response["OriginalStatusCode"] == 400
+
+    service.faults.unhealthy_next_update = True
+    sagemaker.update_endpoint(EndpointName="lsm-endpoint", EndpointConfigName="lsm-b-config")
+    assert sagemaker.describe_endpoint(EndpointName="lsm-endpoint")["EndpointStatus"] == "Updating"
+    assert invoke(runtime, {"x": 2})["lr"] == 0.01  # the old model answers during the update
+    described = wait(lambda: sagemaker.describe_endpoint(EndpointName="lsm-endpoint"), "EndpointStatus")
+    assert described["EndpointStatus"] == "InService" and described["EndpointConfigName"] == "lsm-a-config"
+    assert "health check" in described["FailureReason"]
+    assert invoke(runtime, {"x": 3})["lr"] == 0.01  # and after the failed one
+
+    sagemaker.update_endpoint(EndpointName="lsm-endpoint", EndpointConfigName="lsm-b-config")
+    described = wait(lambda: sagemaker.describe_endpoint(EndpointName="lsm-endpoint"), "EndpointStatus")
+    assert described["EndpointConfigName"] == "lsm-b-config" and "FailureReason" not in described
+    assert invoke(runtime, {"x": 4})["lr"] == 0.02
+
+    sagemaker.delete_endpoint(EndpointName="lsm-endpoint")
+    with pytest.raises(ClientError, match="not found"):
+        invoke(runtime, {"x": 5})
+
+
+def test_throttling_faults_answer_like_aws(local_sagemaker):
+    service, sagemaker, _ = local_sagemaker
+    no_retries = boto3.client(
+        "sagemaker", endpoint_url=service.url, region_name="us-east-1", aws_access_key_id="testing",
+        aws_secret_access_key="testing", config=Config(retries={"total_max_attempts": 1}),
+    )  # fmt: skip
+    service.faults.throttle["ListEndpoints"] = 2
+    with pytest.raises(ClientError) as raised:
+        no_retries.list_endpoints()
+    assert raised.value.response["Error"]["Code"] == "ThrottlingException"
+    assert "Endpoints" in sagemaker.list_endpoints()  # botocore's retry gets through the second throttle
+
+
+@pytest.mark.parametrize(
+    ("rule", "losses", "issues"),
+    [
+        ("LossNotDecreasing", {"TRAIN": [2.0 - i * 0.05 for i in range(30)]}, False),
+        ("LossNotDecreasing", {"TRAIN": [1.0] * 10 + [1.5] * 10 + [1.6] * 10}, True),
+        ("Overfit", {"TRAIN": [0.2] * 10, "EVAL": [0.21] * 10}, False),
+        ("Overfit", {"TRAIN": [0.2] * 10, "EVAL": [0.5] * 10}, True),
+        (
+            "Overtraining",
+            {"TRAIN": [1.0 / (i + 1) for i in range(30)], "EVAL": [1.0 / (i + 1) for i in range(30)]},
+            False,
+        ),
+        ("Overtraining", {"TRAIN": [0.5] * 30, "EVAL": [0.5] * 30}, True),
+    ],
+)
+def test_rules_follow_their_documented_semantics(rule, losses, issues):
+    assert rules.EVALUATORS[rule](losses, {}) is issues
