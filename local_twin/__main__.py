@@ -42,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     up = commands.add_parser("up", help="start the twin and keep it serving")
     up.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     args = parser.parse_args(argv)
-    return run_demo() if args.command == "demo" else serve(args)
+    if args.command == "up":
+        return serve(args)
+    # SIGTERM unwinds like Ctrl-C, so the twin stops its training and serving subprocesses
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    return run_demo()
 
 
 if __name__ == "__main__":
