@@ -4,7 +4,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-TOOLS_VENV := .venv-tools
+SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: test lint demo up tools bench openapi image-uris clean
@@ -18,20 +19,26 @@ $(VENV)/.installed: requirements/dev.txt
 	$(PY) -m pip install -q --no-deps smdebug==1.0.34
 	touch $@
 
-# SAM CLI, checkov and statelint resolve their own pins: they live in a virtualenv of their own.
-$(TOOLS_VENV)/.installed: requirements/tools.txt
-	$(PYTHON) -m venv $(TOOLS_VENV)
-	$(TOOLS_VENV)/bin/python -m pip install -q --upgrade pip
-	$(TOOLS_VENV)/bin/python -m pip install -q -r requirements/tools.txt
+# SAM CLI + statelint and checkov pin different boto3 releases: each lives in a virtualenv of its own.
+$(SAM_VENV)/.installed: requirements/sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install -q -r requirements/sam.txt
 	touch $@
 
-tools: $(TOOLS_VENV)/.installed
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install -q -r requirements/checkov.txt
+	touch $@
+
+tools: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: $(VENV)/.installed $(TOOLS_VENV)/.installed lint
+test: $(VENV)/.installed tools lint
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest
 
 demo: $(VENV)/.installed
@@ -50,4 +57,4 @@ image-uris: $(VENV)/.installed
 	$(PY) scripts/image_uris.py --write
 
 clean:
-	rm -rf $(VENV) $(TOOLS_VENV) .aws-sam .twin .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .twin .pytest_cache .ruff_cache
