@@ -93,9 +93,7 @@ def create_loss_recorder(local_out_dir: str | None) -> LossRecorder | None:
                 include_collections=["losses"],
             )
         else:
-            warnings.warn(
-                "no Debugger hook configuration, no --debug-out-dir: losses not recorded", stacklevel=2
-            )
+            warnings.warn("no Debugger hook configuration, no --debug-out-dir: losses not recorded", stacklevel=2)
             return None
         return LossRecorder(hook, smd.modes)
     except Exception as error:  # training must go on without the debugger
