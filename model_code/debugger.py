@@ -72,8 +72,9 @@ class LossRecorder:
         self.hook.close()
 
 
-def create_loss_recorder(local_out_dir: str | None) -> LossRecorder | None:
-    """From SageMaker's Debugger hook configuration when present, else writing to ``local_out_dir``.
+def create_loss_recorder(local_out_dir: str | None, model, criterion) -> LossRecorder | None:
+    """A hook recording ``criterion``'s losses on ``model``: from SageMaker's Debugger hook configuration
+    when present, else writing to ``local_out_dir``.
 
     Returns None (after one warning) when smdebug is missing or no hook can be made.
     """
@@ -95,7 +96,9 @@ def create_loss_recorder(local_out_dir: str | None) -> LossRecorder | None:
         else:
             warnings.warn("no Debugger hook configuration, no --debug-out-dir: losses not recorded", stacklevel=2)
             return None
-        return LossRecorder(hook, smd.modes)
+        recorder = LossRecorder(hook, smd.modes)
+        recorder.register(model, criterion)  # can fail, e.g. on frozen parameters: training goes on
+        return recorder
     except Exception as error:  # training must go on without the debugger
         warnings.warn(f"SageMaker Debugger hook unavailable, training continues without it: {error}", stacklevel=2)
         return None
@@ -106,6 +109,8 @@ def read_losses(out_dir: str) -> dict[str, tuple[list[int], list[float]]]:
     from smdebug import modes
     from smdebug.trials import create_trial
 
+    if not any(Path(out_dir).glob("collections/*/*.json")):
+        return {}  # create_trial would wait forever for collection files that will never come
     trial = create_trial(out_dir)
     names = trial.tensor_names(collection="losses")
     if not names:

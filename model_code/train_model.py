@@ -95,9 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     checkpoint_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else None
     start_epoch = resume(run, checkpoint_dir)
 
-    recorder = debugger.create_loss_recorder(args.debug_out_dir)
-    if recorder:
-        recorder.register(run.model, run.criterion)
+    recorder = debugger.create_loss_recorder(args.debug_out_dir, run.model, run.criterion)
 
     def on_epoch_end(run: training.Run, epoch: int) -> None:
         if checkpoint_dir:
@@ -117,12 +115,20 @@ def main(argv: list[str] | None = None) -> None:
 
     if recorder:
         recorder.close()
-        curves = debugger.read_losses(recorder.out_dir)
-        if curves:
-            plot = debugger.plot_losses(curves, Path(args.output_data_dir) / debugger.LOSS_PLOT)
-            print(f"loss curves: {plot}", flush=True)
-        else:
+        write_loss_plot(recorder.out_dir, Path(args.output_data_dir))
+
+
+def write_loss_plot(tensors: str, output_data_dir: Path) -> None:
+    """The model is exported already: a problem with the plot is reported, never fatal."""
+    try:
+        curves = debugger.read_losses(tensors)
+        if not curves:
             print("the Debugger trial holds no losses: no loss plot", flush=True)
+            return
+        plot = debugger.plot_losses(curves, output_data_dir / debugger.LOSS_PLOT)
+        print(f"loss curves: {plot}", flush=True)
+    except Exception as error:  # reading smdebug's files or drawing: report it, keep the trained model
+        print(f"no loss plot: {type(error).__name__}: {error}", flush=True)
 
 
 if __name__ == "__main__":

@@ -235,7 +235,8 @@ def fit(
         on_phase("eval")
         valid = evaluate(run.model, run.loaders["valid"], run.criterion, run.device)
         run.scheduler.step()
-        run.skipped_images += train.skipped + valid.skipped
+        # the same unreadable files are skipped every epoch: count them once
+        run.skipped_images = max(run.skipped_images, train.skipped + valid.skipped)
         metrics = {TRAIN_LOSS: train.loss, VALID_LOSS: valid.loss, VALID_ACCURACY: valid.accuracy}
         run.history.append({"epoch": epoch, **metrics})
         print(format_metric_line(epoch, **metrics), flush=True)

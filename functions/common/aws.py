@@ -40,6 +40,24 @@ def error_code(error: ClientError) -> str:
     return error.response.get("Error", {}).get("Code", "")
 
 
+def create_once(call, **request) -> bool:
+    """A SageMaker create call that a retried step may repeat: the resource of the same name is then ours.
+
+    Returns False when it already existed (ResourceInUse for jobs, "already exist" for models/configs).
+    """
+    try:
+        with transient_errors():
+            call(**request)
+    except ClientError as error:
+        message = error.response["Error"].get("Message", "")
+        if error_code(error) == "ResourceInUse" or (
+            error_code(error) == "ValidationException" and "already exist" in message
+        ):
+            return False
+        raise
+    return True
+
+
 @contextlib.contextmanager
 def transient_errors():
     try:

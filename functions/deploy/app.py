@@ -28,17 +28,6 @@ def endpoint_settings() -> EndpointSettings:
     )
 
 
-def create_if_missing(call, **request) -> None:
-    """Create calls are idempotent for a retried step: an existing resource of the same name is ours."""
-    try:
-        with transient_errors():
-            call(**request)
-    except ClientError as error:
-        message = error.response["Error"].get("Message", "")
-        if not (error_code(error) == "ValidationException" and "already exist" in message):
-            raise
-
-
 def endpoint_exists(sagemaker, name: str) -> bool:
     try:
         with transient_errors():
@@ -60,7 +49,7 @@ def lambda_handler(event: dict) -> dict:
     tags = naming.run_tags(run_id)
     sagemaker = aws.client("sagemaker")
     gate = event["gate"]
-    create_if_missing(
+    aws.create_once(
         sagemaker.create_model,
         **model_request(
             name=model_name,
@@ -70,7 +59,7 @@ def lambda_handler(event: dict) -> dict:
             tags=tags,
         ),
     )
-    create_if_missing(
+    aws.create_once(
         sagemaker.create_endpoint_config,
         **endpoint_config_request(name=config_name, model_name=model_name, settings=settings, tags=tags),
     )

@@ -3,10 +3,8 @@
 
 import os
 
-from botocore.exceptions import ClientError
-
 from common import aws, naming, sourcedir
-from common.aws import error_code, transient_errors
+from common.aws import transient_errors
 from common.powertools import logger, step_handler
 from common.sagemaker_requests import training_job_request
 from common.settings import job_settings
@@ -27,12 +25,7 @@ def lambda_handler(event: dict) -> dict:
         rule_image=os.environ["RULE_EVALUATOR_IMAGE_URI"],
         tags=naming.run_tags(event["run_id"]),
     )
-    try:
-        with transient_errors():
-            aws.client("sagemaker").create_training_job(**request)
-    except ClientError as error:
-        if error_code(error) != "ResourceInUse":
-            raise
+    if not aws.create_once(aws.client("sagemaker").create_training_job, **request):
         logger.info("training job already exists", extra={"job": name})
     logger.info("training job started", extra={"job": name, "hyperparameters": event["best"]["hyperparameters"]})
     return {"name": name, "status": "InProgress", "polls": 0}

@@ -2,10 +2,8 @@
 
 import os
 
-from botocore.exceptions import ClientError
-
 from common import aws, naming, sourcedir
-from common.aws import error_code, transient_errors
+from common.aws import transient_errors
 from common.powertools import logger, step_handler
 from common.sagemaker_requests import TuningSettings, parse_batch_sizes, tuning_job_request
 from common.settings import job_settings
@@ -35,12 +33,7 @@ def lambda_handler(event: dict) -> dict:
         source_uri=source_uri,
         tags=naming.run_tags(event["run_id"]),
     )
-    try:
-        with transient_errors():
-            aws.client("sagemaker").create_hyper_parameter_tuning_job(**request)
-    except ClientError as error:  # a retried step finds the job it already started
-        if error_code(error) != "ResourceInUse":
-            raise
-        logger.info("tuning job already exists", extra={"job": name})
+    if not aws.create_once(aws.client("sagemaker").create_hyper_parameter_tuning_job, **request):
+        logger.info("tuning job already exists", extra={"job": name})  # a retried step finds its own job
     logger.info("tuning job started", extra={"job": name, "source": source_uri})
     return {"name": name, "source_uri": source_uri, "status": "InProgress", "polls": 0}
