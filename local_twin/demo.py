@@ -98,7 +98,8 @@ def demo(twin: Twin, say) -> int:
         key = twin.upload_dataset(zip_path)
         say(f"uploaded s3://{twin.aws.bucket}/{key}; following the pipeline:")
         execution_arn = twin.wait_for_new_execution(known)
-        description = twin.follow(execution_arn, lambda progress: say(progress_line(progress)))
+        # A hang guard, not a target: the run takes ~5 minutes on 2 idle cores.
+        description = twin.follow(execution_arn, lambda progress: say(progress_line(progress)), timeout=1800)
         if description["status"] != "SUCCEEDED":
             say(f"pipeline {description['status']}: {description.get('error')}: {description.get('cause')}")
             return 1

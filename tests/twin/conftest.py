@@ -17,7 +17,7 @@ class PipelineRun:
     states: dict[str, str]  # state name -> last status
 
 
-def run_pipeline(twin, zip_path: Path, name: str, timeout: float = 420) -> PipelineRun:
+def run_pipeline(twin, zip_path: Path, name: str, timeout: float = 1200) -> PipelineRun:
     """Upload ``zip_path`` as ``<upload prefix><name>`` and follow the execution it starts to its end."""
     known = {execution["executionArn"] for execution in twin.executions()}
     key = twin.upload_dataset(zip_path, name)
