@@ -39,9 +39,9 @@ def build_archive(folder: Path) -> tuple[str, bytes]:
     return digest.hexdigest()[:16], buffer.getvalue()
 
 
-def ensure_uploaded(s3, bucket: str, code_prefix: str, folder: Path = MODEL_CODE_DIR) -> str:
+def ensure_uploaded(s3, bucket: str, code_prefix: str, folder: Path | None = None) -> str:
     """The S3 URI of this code's sourcedir.tar.gz, uploading it first if it is not there yet."""
-    content_hash, data = build_archive(folder)
+    content_hash, data = build_archive(folder or MODEL_CODE_DIR)
     key = f"{code_prefix}sourcedir-{content_hash}.tar.gz"
     try:
         s3.head_object(Bucket=bucket, Key=key)

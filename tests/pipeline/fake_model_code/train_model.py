@@ -1,0 +1,14 @@
+"""Stand-in final training (fast): a model folder the stand-in inference.py serves."""
+
+import json
+import os
+import shutil
+
+dataset = os.listdir(os.environ["SM_CHANNEL_TRAINING"])[0]
+accuracy = 0.10 if "rejected" in dataset else 0.95
+print(f"test_loss=0.2000 test_accuracy={accuracy:.4f}", flush=True)
+model_dir = os.environ["SM_MODEL_DIR"]
+os.makedirs(os.path.join(model_dir, "code"), exist_ok=True)
+shutil.copy(os.path.join(os.path.dirname(os.path.abspath(__file__)), "inference.py"), os.path.join(model_dir, "code"))
+with open(os.path.join(model_dir, "model.json"), "w") as f:
+    json.dump({"dataset": dataset}, f)
