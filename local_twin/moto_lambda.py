@@ -40,6 +40,9 @@ CODE_CACHE = Path(tempfile.gettempdir()) / "twin-lambda-code"
 # one handler call at a time.
 _HANDLER_LOCK = threading.RLock()
 _original_send_to_targets = Rule.send_to_targets
+# ((ARN, last modified), code folder) -> the modules its handler imported: a fresh container per function
+# created or updated, as Lambda starts new ones
+_FUNCTION_MODULES: dict[tuple[tuple[str, str], Path], dict] = {}
 
 
 @dataclass
@@ -91,6 +94,37 @@ def function_environment(variables: dict[str, str], path: Path):
         sys.path[:] = saved_path
 
 
+def top_level_names(path: Path) -> frozenset[str]:
+    """The packages and modules a code folder provides (what `import` would find there first)."""
+    return frozenset(entry.stem if entry.suffix == ".py" else entry.name for entry in path.iterdir())
+
+
+@contextlib.contextmanager
+def function_modules(container: tuple[str, str], path: Path):
+    """The function's own imported modules, kept between its calls as its container would keep them.
+
+    Handler modules build clients and Powertools objects from the environment at import: sharing them with
+    another function, another twin or the host process (tests import functions/ too) would carry one
+    function's configuration into another's call.
+    """
+    provided = top_level_names(path)
+
+    def ours(name: str) -> bool:
+        return name.partition(".")[0] in provided
+
+    host = {name: module for name, module in sys.modules.items() if ours(name)}
+    for name in host:
+        del sys.modules[name]
+    sys.modules.update(_FUNCTION_MODULES.get((container, path), {}))
+    try:
+        yield
+    finally:
+        _FUNCTION_MODULES[(container, path)] = {n: m for n, m in sys.modules.items() if ours(n)}
+        for name in [n for n in sys.modules if ours(n)]:
+            del sys.modules[name]
+        sys.modules.update(host)
+
+
 def run_handler(function: LambdaFunction, event) -> tuple[str, bool, str]:
     """Call the real handler; returns (payload JSON, errored, logs) as moto's docker path does."""
     if isinstance(event, str | bytes):
@@ -109,7 +143,12 @@ def run_handler(function: LambdaFunction, event) -> tuple[str, bool, str]:
         aws_request_id=str(uuid.uuid4()),
         deadline=time.monotonic() + int(function.timeout),
     )
-    with _HANDLER_LOCK, function_environment(variables, code_dir(function)):
+    path = code_dir(function)
+    with (
+        _HANDLER_LOCK,
+        function_environment(variables, path),
+        function_modules((function.function_arn, function.last_modified), path),
+    ):
         try:
             handler = getattr(importlib.import_module(module_name), handler_name)
             result = handler(event, context)

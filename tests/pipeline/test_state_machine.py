@@ -7,6 +7,7 @@ publishes exactly one notification and creates nothing after the failed step.
 
 import base64
 import json
+from pathlib import Path
 
 import pytest
 import requests
@@ -16,7 +17,7 @@ from tests.twin.conftest import run_pipeline
 
 from .zips import good_zip
 
-FAKE_MODEL_CODE = __import__("pathlib").Path(__file__).with_name("fake_model_code")
+FAKE_MODEL_CODE = Path(__file__).with_name("fake_model_code")
 pytestmark = pytest.mark.slow
 
 
@@ -25,17 +26,26 @@ def twin(tmp_path_factory):
     from common import sourcedir
     from local_twin.twin import Twin
 
-    patch = pytest.MonkeyPatch()
-    patch.setattr(sourcedir, "MODEL_CODE_DIR", FAKE_MODEL_CODE)
     faults = Faults()
-    try:
-        with Twin(workdir=tmp_path_factory.mktemp("asl-twin"), faults=faults) as running:
-            running.faults = faults
-            yield running
-            # moto's state lives in this process: the next twin (tests/twin) must start from nothing
-            requests.post(f"{running.moto.url}/moto-api/reset", timeout=10).raise_for_status()
-    finally:
-        patch.undo()
+    with Twin(workdir=tmp_path_factory.mktemp("asl-twin"), faults=faults) as running:
+        running.faults = faults
+        plant_stand_in_model_code(running, sourcedir)
+        yield running
+        # moto's state lives in this process: the next twin (tests/twin) must start from nothing
+        requests.post(f"{running.moto.url}/moto-api/reset", timeout=10).raise_for_status()
+
+
+def plant_stand_in_model_code(twin, sourcedir) -> None:
+    """The stand-in code stored where the steps look for the real model code's sourcedir.tar.gz.
+
+    The steps upload the archive only when its content-hash key is missing, so they find and use this one.
+    """
+    real_hash, _ = sourcedir.build_archive(sourcedir.MODEL_CODE_DIR)
+    _, stand_in = sourcedir.build_archive(FAKE_MODEL_CODE)
+    code_prefix = twin.template.functions()["StartTuningFunction"].environment["CODE_PREFIX"]
+    twin.client("s3").put_object(
+        Bucket=twin.template.bucket().name, Key=f"{code_prefix}sourcedir-{real_hash}.tar.gz", Body=stand_in
+    )
 
 
 @pytest.fixture(scope="module")
