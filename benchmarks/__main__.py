@@ -1,6 +1,6 @@
 """``python -m benchmarks`` (``make bench``): every benchmark's table, one after the other."""
 
-from benchmarks import inference_latency, training_throughput
+from benchmarks import dataset_validation, demo_budget, inference_latency, predict_proxy, training_throughput
 
-for benchmark in (training_throughput, inference_latency):
+for benchmark in (training_throughput, inference_latency, predict_proxy, dataset_validation, demo_budget):
     benchmark.main([])

@@ -86,7 +86,8 @@ def run_demo() -> int:
     return status
 
 
-def demo(twin: Twin, say) -> int:
+def demo(twin: Twin, say, on_progress=lambda progress: None) -> int:
+    """The main job; ``say`` gets the terminal's lines, ``on_progress`` each state as it ends."""
     started = time.monotonic()
     demo_dir = twin.workdir / "demo"
     say(f"writing the digits dataset under {demo_dir} ...")
@@ -98,8 +99,13 @@ def demo(twin: Twin, say) -> int:
         key = twin.upload_dataset(zip_path)
         say(f"uploaded s3://{twin.aws.bucket}/{key}; following the pipeline:")
         execution_arn = twin.wait_for_new_execution(known)
+
         # A hang guard, not a target: the run takes ~5 minutes on 2 idle cores.
-        description = twin.follow(execution_arn, lambda progress: say(progress_line(progress)), timeout=1800)
+        def report(progress: StateProgress) -> None:
+            say(progress_line(progress))
+            on_progress(progress)
+
+        description = twin.follow(execution_arn, report, timeout=1800)
         if description["status"] != "SUCCEEDED":
             say(f"pipeline {description['status']}: {description.get('error')}: {description.get('cause')}")
             return 1

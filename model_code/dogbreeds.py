@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import shutil
 import stat
 import tempfile
 import zipfile
@@ -289,6 +290,7 @@ def parameter_groups(model: nn.Module, lr: float, backbone_lr_factor: float, wei
 MODEL_FILE = "model.pth"
 CLASSES_FILE = "classes.json"
 METADATA_FILE = "metadata.json"
+INFERENCE_CODE = ("inference.py", "dogbreeds.py")
 
 
 def save_artifacts(model_dir: Path, model: nn.Module, classes: list[str], metadata: dict) -> None:
@@ -296,6 +298,15 @@ def save_artifacts(model_dir: Path, model: nn.Module, classes: list[str], metada
     torch.save(model.state_dict(), model_dir / MODEL_FILE)
     (model_dir / CLASSES_FILE).write_text(json.dumps(classes, indent=1))
     (model_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=1, sort_keys=True))
+
+
+def export_inference_code(model_dir: Path) -> None:
+    """The endpoint's code/ inside the model artifact: inference.py and what it imports (this module)."""
+    code_dir = model_dir / "code"
+    code_dir.mkdir(parents=True, exist_ok=True)
+    here = Path(__file__).resolve().parent
+    for name in INFERENCE_CODE:
+        shutil.copy2(here / name, code_dir / name)
 
 
 def load_artifacts(model_dir: Path, device: str = "cpu") -> tuple[nn.Module, list[str], dict]:

@@ -7,7 +7,6 @@ a final evaluation on the TEST split printed as a metric line, a self-contained 
 """
 
 import os
-import shutil
 from pathlib import Path
 
 import torch
@@ -18,8 +17,6 @@ import training
 from metrics import TEST_ACCURACY, TEST_LOSS, format_metric_line
 
 CHECKPOINT_FILE = "checkpoint.pth"
-# The endpoint's code/: inference.py and what it imports.
-INFERENCE_CODE = ("inference.py", "dogbreeds.py")
 
 
 def default_checkpoint_dir() -> str | None:
@@ -82,11 +79,7 @@ def export_model(run: training.Run, model_dir: Path, test: training.EpochResult)
         "skipped_images": run.skipped_images,
     }
     dogbreeds.save_artifacts(model_dir, run.model, run.classes, metadata)
-    code_dir = model_dir / "code"
-    code_dir.mkdir(parents=True, exist_ok=True)
-    here = Path(__file__).resolve().parent
-    for name in INFERENCE_CODE:
-        shutil.copy2(here / name, code_dir / name)
+    dogbreeds.export_inference_code(model_dir)
 
 
 def main(argv: list[str] | None = None) -> None:
