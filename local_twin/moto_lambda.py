@@ -33,6 +33,8 @@ from moto.events.models import Rule
 from moto.stepfunctions.models import stepfunctions_backends
 from moto.utilities.arns import parse_arn
 
+from local_twin.faults import Faults
+
 log = logging.getLogger(__name__)
 
 CODE_CACHE = Path(tempfile.gettempdir()) / "twin-lambda-code"
@@ -40,6 +42,7 @@ CODE_CACHE = Path(tempfile.gettempdir()) / "twin-lambda-code"
 # one handler call at a time.
 _HANDLER_LOCK = threading.RLock()
 _original_send_to_targets = Rule.send_to_targets
+_FAULTS = Faults()
 # ((ARN, last modified), code folder) -> the modules its handler imported: a fresh container per function
 # created or updated, as Lambda starts new ones
 _FUNCTION_MODULES: dict[tuple[tuple[str, str], Path], dict] = {}
@@ -143,7 +146,10 @@ def run_handler(function: LambdaFunction, event) -> tuple[str, bool, str]:
         aws_request_id=str(uuid.uuid4()),
         deadline=time.monotonic() + int(function.timeout),
     )
+    if _FAULTS.times_out(function.function_name):
+        return timed_out(context.aws_request_id, int(function.timeout))
     path = code_dir(function)
+    started = time.monotonic()
     with (
         _HANDLER_LOCK,
         function_environment(variables, path),
@@ -160,7 +166,16 @@ def run_handler(function: LambdaFunction, event) -> tuple[str, bool, str]:
                 "stackTrace": traceback.format_tb(error.__traceback__),
             }
             return json.dumps(payload), True, ""
+    if time.monotonic() - started > int(function.timeout):  # Lambda would have stopped it: its result is lost
+        return timed_out(context.aws_request_id, int(function.timeout))
     return json.dumps(result), False, ""
+
+
+def timed_out(request_id: str, timeout: int) -> tuple[str, bool, str]:
+    """What Lambda reports for a handler that outlived its Timeout (Step Functions sees Sandbox.Timedout)."""
+    log.info("request %s timed out after %d s", request_id, timeout)
+    payload = {"errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"}
+    return json.dumps({**payload, "errorType": "Sandbox.Timedout"}), True, ""
 
 
 def _invoke_lambda(self: LambdaFunction, event=None) -> tuple[str, bool, str]:
@@ -214,7 +229,9 @@ def _send_to_targets(self: Rule, original_event: dict, transform_input: bool = T
             self.targets = lambda_and_states
 
 
-def install() -> None:
-    """Replace moto's two methods (idempotent)."""
+def install(faults: Faults) -> None:
+    """Replace moto's two methods (idempotent); Lambda invocations honour ``faults`` from now on."""
+    global _FAULTS
+    _FAULTS = faults
     LambdaFunction._invoke_lambda = _invoke_lambda
     Rule.send_to_targets = _send_to_targets

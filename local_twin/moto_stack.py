@@ -20,6 +20,7 @@ import requests
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from local_twin import moto_lambda
+from local_twin.faults import Faults
 from local_twin.template import FunctionSpec, Template
 
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -89,8 +90,9 @@ def expect_same_arn(created: str, resolved: str) -> None:
 
 
 class MotoStack:
-    def __init__(self, template: Template):
+    def __init__(self, template: Template, faults: Faults | None = None):
         self.template = template
+        self.faults = faults or Faults()
         self.region = template.region
         self._server: ThreadedMotoServer | None = None
         self._previous_moto_port: str | None = None
@@ -101,7 +103,7 @@ class MotoStack:
         return f"{self.template.stack}-execution-role"
 
     def start(self) -> str:
-        moto_lambda.install()
+        moto_lambda.install(self.faults)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call otherwise
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()

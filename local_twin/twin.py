@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from local_twin.api import LocalApi
+from local_twin.faults import Faults
 from local_twin.moto_stack import MotoStack, Provisioned, client
 from local_twin.progress import StateProgress, state_progress
 from local_twin.sagemaker import LocalSageMaker
@@ -30,18 +31,18 @@ class Twin:
         self.workdir = Path(workdir)
         self.template = Template.load(self.root, profile=profile)
         self.region = self.template.region
-        self.moto = MotoStack(self.template)
+        self.faults = faults or Faults()  # tests inject failures through it while the twin runs
+        self.moto = MotoStack(self.template, self.faults)
         self.sagemaker: LocalSageMaker | None = None
         self.api: LocalApi | None = None
         self.aws: Provisioned | None = None
-        self._faults = faults
 
     def start(self) -> "Twin":
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             moto_url = self.moto.start()
             self.sagemaker = LocalSageMaker(
-                self.workdir / "sagemaker", moto_url, region=self.region, faults=self._faults
+                self.workdir / "sagemaker", moto_url, region=self.region, faults=self.faults
             )
             sagemaker_url = self.sagemaker.start()
             self.aws = self.moto.provision(sagemaker_url)

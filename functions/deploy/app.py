@@ -2,6 +2,7 @@
 stable endpoint does not exist yet, else UpdateEndpoint (blue/green: the old model serves until the new
 one is healthy, and a failed update rolls back)."""
 
+import contextlib
 import os
 
 from botocore.exceptions import ClientError
@@ -28,15 +29,35 @@ def endpoint_settings() -> EndpointSettings:
     )
 
 
-def endpoint_exists(sagemaker, name: str) -> bool:
+# Statuses in which SageMaker refuses UpdateEndpoint: another run is creating or updating the endpoint.
+BUSY_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
+
+
+class EndpointBusy(Exception):
+    """The endpoint is being changed by another run: the state machine retries Deploy later."""
+
+
+def endpoint_status(sagemaker, name: str) -> str | None:
+    """The endpoint's status, or None when it does not exist."""
     try:
         with transient_errors():
-            sagemaker.describe_endpoint(EndpointName=name)
+            return sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"]
     except ClientError as error:
         if error_code(error) == "ValidationException":
-            return False
+            return None
         raise
-    return True
+
+
+@contextlib.contextmanager
+def busy_is_retried(endpoint_name: str):
+    """Two runs may reach Deploy together: the loser of that race waits its turn instead of failing."""
+    try:
+        yield
+    except ClientError as error:
+        message = error.response["Error"].get("Message", "")
+        if error_code(error) == "ValidationException" and ("in-progress" in message or "already existing" in message):
+            raise EndpointBusy(f"endpoint {endpoint_name} is being changed by another run: {message}") from error
+        raise
 
 
 @step_handler
@@ -63,9 +84,12 @@ def lambda_handler(event: dict) -> dict:
         sagemaker.create_endpoint_config,
         **endpoint_config_request(name=config_name, model_name=model_name, settings=settings, tags=tags),
     )
-    if endpoint_exists(sagemaker, endpoint_name):
+    status = endpoint_status(sagemaker, endpoint_name)
+    if status in BUSY_STATUSES:
+        raise EndpointBusy(f"endpoint {endpoint_name} is {status}: another run is changing it")
+    if status is not None:
         action = "update"
-        with transient_errors():
+        with busy_is_retried(endpoint_name), transient_errors():
             sagemaker.update_endpoint(
                 **update_endpoint_request(
                     endpoint_name=endpoint_name, config_name=config_name, serverless=settings.serverless
@@ -73,7 +97,7 @@ def lambda_handler(event: dict) -> dict:
             )
     else:
         action = "create"
-        with transient_errors():
+        with busy_is_retried(endpoint_name), transient_errors():
             sagemaker.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name, Tags=tags)
     logger.info("deployment started", extra={"action": action, "endpoint": endpoint_name, "config": config_name})
     return {

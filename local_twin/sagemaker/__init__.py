@@ -1,5 +1,5 @@
 """The local twin's SageMaker: the API subset the pipeline calls, doing real work on this machine."""
 
-from local_twin.sagemaker.service import Faults, LocalSageMaker, SageMakerError
+from local_twin.sagemaker.service import LocalSageMaker, SageMakerError
 
-__all__ = ["Faults", "LocalSageMaker", "SageMakerError"]
+__all__ = ["LocalSageMaker", "SageMakerError"]

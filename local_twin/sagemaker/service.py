@@ -14,7 +14,6 @@ import re
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import botocore.session
 from botocore.exceptions import ParamValidationError
 from botocore.validate import validate_parameters
 
+from local_twin.faults import Faults, Throttled
 from local_twin.moto_stack import DUMMY_CREDENTIALS, client
 
 ACCOUNT = "123456789012"
@@ -42,22 +42,6 @@ def validation(message: str) -> SageMakerError:
 def not_found(kind: str, name: str) -> SageMakerError:
     # SageMaker answers ValidationException ("Could not find ...") for missing jobs and endpoints.
     return validation(f"Could not find {kind} '{name}'.")
-
-
-@dataclass
-class Faults:
-    """Failures to inject (issue: hardening): throttle the first N calls of operations, fail the trials
-    with these 1-based numbers, and make the next endpoint update never become healthy."""
-
-    throttle: dict[str, int] = field(default_factory=dict)
-    failing_trials: set[int] = field(default_factory=set)
-    unhealthy_next_update: bool = False
-    calls: dict[str, int] = field(default_factory=dict)
-
-    def maybe_throttle(self, operation: str) -> None:
-        self.calls[operation] = self.calls.get(operation, 0) + 1
-        if self.calls[operation] <= self.throttle.get(operation, 0):
-            raise SageMakerError("ThrottlingException", "Rate exceeded", 400)
 
 
 class LocalSageMaker:
@@ -109,7 +93,10 @@ class LocalSageMaker:
                 validate_parameters(params, shape)
             except ParamValidationError as error:
                 raise validation(str(error).replace("\n", " ")) from error
-        self.faults.maybe_throttle(operation)
+        try:
+            self.faults.maybe_throttle(operation)
+        except Throttled as error:
+            raise SageMakerError("ThrottlingException", "Rate exceeded", 400) from error
         handler = getattr(self, "op_" + re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower(), None)
         if handler is None:
             raise SageMakerError("UnknownOperationException", f"{operation} is not supported by the local SageMaker")

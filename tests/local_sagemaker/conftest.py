@@ -7,8 +7,9 @@ import textwrap
 import pytest
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
+from local_twin.faults import Faults
 from local_twin.moto_stack import client
-from local_twin.sagemaker import Faults, LocalSageMaker
+from local_twin.sagemaker import LocalSageMaker
 
 BUCKET = "lsm-bucket"
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"

@@ -230,6 +230,44 @@ def test_endpoint_rolled_back_is_a_failure():
         status.endpoint_status({"EndpointStatus": "Failed", "FailureReason": "image not found"}, "new")
 
 
+@pytest.mark.parametrize("status", ["Creating", "Updating", "SystemUpdating"])
+def test_deploy_waits_its_turn_while_another_run_changes_the_endpoint(stubbed, status):
+    from deploy import app
+
+    sagemaker = stubbed("sagemaker")
+    sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
+    sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
+    sagemaker.add_response("describe_endpoint", described_endpoint(status))
+    with pytest.raises(app.EndpointBusy, match=f"dogbreeds-endpoint is {status}: another run is changing it"):
+        call(app, load_event("deploy"))
+
+
+def test_deploy_losing_the_race_to_update_waits_its_turn(stubbed):
+    from deploy import app
+
+    sagemaker = stubbed("sagemaker")
+    sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
+    sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
+    sagemaker.add_response("describe_endpoint", described_endpoint("InService"))
+    sagemaker.add_client_error(
+        "update_endpoint", "ValidationException", 'Cannot update in-progress endpoint "arn:...:endpoint/x".'
+    )
+    with pytest.raises(app.EndpointBusy, match="being changed by another run: Cannot update in-progress endpoint"):
+        call(app, load_event("deploy"))
+
+
+def described_endpoint(status: str) -> dict:
+    now = datetime.datetime.now()
+    return {
+        "EndpointName": "dogbreeds-endpoint",
+        "EndpointArn": ARN.format("endpoint"),
+        "EndpointConfigName": "old-config",
+        "EndpointStatus": status,
+        "CreationTime": now,
+        "LastModifiedTime": now,
+    }
+
+
 def test_training_waits_for_its_rules():
     from common import status
 

@@ -1,21 +1,26 @@
-"""The real ASL on moto's engine with the real handlers and the twin's local SageMaker, each failure path.
+"""The real ASL on moto's engine with the real handlers and the twin's local SageMaker: each failure path,
+the bad-dataset corpus and the injected faults (throttling, failing trials, Lambda timeouts, an update that
+never gets healthy, duplicate and concurrent uploads).
 
 Stand-in model code (tests/pipeline/fake_model_code, seconds per job) replaces model_code/ in the
 sourcedir; everything else is the twin as `make demo` runs it. Each failure ends FAILED with its cause,
-publishes exactly one notification and creates nothing after the failed step.
+publishes exactly one notification and creates nothing after the failed step; each retried fault ends
+SUCCEEDED with the failed attempts in the execution's history.
 """
 
 import base64
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from local_twin.sagemaker import Faults
-from tests.twin.conftest import run_pipeline
+from tests.twin.conftest import ApiProbe, PipelineRun, run_pipeline
 
-from .zips import good_zip
+from .conftest import load_event
+from .zips import bad_zips, good_zip
 
 FAKE_MODEL_CODE = Path(__file__).with_name("fake_model_code")
 pytestmark = pytest.mark.slow
@@ -26,9 +31,7 @@ def twin(tmp_path_factory):
     from common import sourcedir
     from local_twin.twin import Twin
 
-    faults = Faults()
-    with Twin(workdir=tmp_path_factory.mktemp("asl-twin"), faults=faults) as running:
-        running.faults = faults
+    with Twin(workdir=tmp_path_factory.mktemp("asl-twin")) as running:
         plant_stand_in_model_code(running, sourcedir)
         yield running
         # moto's state lives in this process: the next twin (tests/twin) must start from nothing
@@ -56,7 +59,9 @@ def dataset(tmp_path_factory):
 
 def sagemaker_names(twin) -> dict[str, set[str]]:
     sagemaker = twin.client("sagemaker")
+    tuning = sagemaker.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]
     return {
+        "tuning": {job["HyperParameterTuningJobName"] for job in tuning},
         "training": {j["TrainingJobName"] for j in sagemaker.list_training_jobs()["TrainingJobSummaries"]},
         "endpoints": {(e["EndpointName"], e["EndpointStatus"]) for e in sagemaker.list_endpoints()["Endpoints"]},
     }
@@ -108,6 +113,137 @@ def test_quality_gate_rejects(twin, dataset):
 
 def test_endpoint_update_failure_keeps_the_old_model(twin, dataset):
     twin.faults.unhealthy_next_update = True
-    run = run_pipeline(twin, dataset("second.zip"), "second.zip")
+    with ApiProbe(lambda: served_dataset(twin), lambda: endpoint_status(twin)) as probe:
+        run = run_pipeline(twin, dataset("second.zip"), "second.zip")
     assert_failed_once(twin, run, "CheckEndpoint", "health check")
+    assert {label for label, _ in probe.answers} == {"first.zip"}, probe.answers  # every answer, during and after
+    assert any(status == "Updating" for _, status in probe.answers), probe.answers
     assert served_dataset(twin) == "first.zip"
+
+
+def endpoint_status(twin) -> str:
+    (endpoint,) = twin.client("sagemaker").list_endpoints()["Endpoints"]
+    return endpoint["EndpointStatus"]
+
+
+def failed_attempts(twin, run: PipelineRun, error: str) -> int:
+    """Lambda invocations of the execution that failed with ``error`` (retried ones included)."""
+    events = twin.history(run.execution["executionArn"])
+    return sum(
+        1
+        for event in events
+        if event["type"] == "LambdaFunctionFailed" and event["lambdaFunctionFailedEventDetails"].get("error") == error
+    )
+
+
+@pytest.mark.parametrize("case", sorted(bad_zips()))
+def test_each_bad_dataset_fails_validation_and_leaves_the_upload_as_it_was(twin, tmp_path, case):
+    data, message = bad_zips()[case]
+    name = f"bad-{case.replace(' ', '-').replace('(', '').replace(')', '')}.zip"
+    (tmp_path / name).write_bytes(data)
+    before = sagemaker_names(twin)
+    run = run_pipeline(twin, tmp_path / name, name)
+    assert_failed_once(twin, run, "ValidateDataset", message)
+    assert sagemaker_names(twin) == before  # not one tuning or training job, no endpoint change
+    s3 = twin.client("s3")
+    versions = s3.list_object_versions(Bucket=twin.aws.bucket, Prefix=run.key)
+    assert len(versions.get("Versions", [])) == 1 and not versions.get("DeleteMarkers"), versions
+    assert s3.get_object(Bucket=twin.aws.bucket, Key=run.key)["Body"].read() == data
+
+
+def test_throttled_sagemaker_calls_are_retried_and_the_run_succeeds(twin, dataset):
+    throttled = {
+        # more than botocore's 5 attempts: the step fails with TransientAwsError and the state machine retries it
+        "CreateHyperParameterTuningJob": 6,
+        "DescribeHyperParameterTuningJob": 3,
+        "CreateTrainingJob": 3,
+        "DescribeTrainingJob": 3,
+        "CreateModel": 2,
+        "CreateEndpointConfig": 2,
+        "UpdateEndpoint": 2,
+        "DescribeEndpoint": 3,
+    }
+    calls_before = dict(twin.faults.calls)
+    for operation, count in throttled.items():
+        twin.faults.throttle_next(operation, count)
+    run = run_pipeline(twin, dataset("throttled.zip"), "throttled.zip")
+    assert run.execution["status"] == "SUCCEEDED", run.execution
+    for operation, count in throttled.items():
+        assert twin.faults.calls[operation] - calls_before.get(operation, 0) > count, operation
+    assert failed_attempts(twin, run, "TransientAwsError") >= 1
+    assert served_dataset(twin) == "throttled.zip" and twin.notifications() == []
+
+
+def test_a_failing_trial_does_not_fail_the_tuning_job(twin, dataset):
+    twin.faults.failing_trials = {1}
+    try:
+        run = run_pipeline(twin, dataset("one-trial-fails.zip"), "one-trial-fails.zip")
+    finally:
+        twin.faults.failing_trials = set()
+    assert run.execution["status"] == "SUCCEEDED", run.execution
+    sagemaker = twin.client("sagemaker")
+    newest = sagemaker.list_hyper_parameter_tuning_jobs(SortBy="CreationTime", SortOrder="Descending")
+    name = newest["HyperParameterTuningJobSummaries"][0]["HyperParameterTuningJobName"]
+    tuning = sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    counters = tuning["TrainingJobStatusCounters"]
+    assert (counters["NonRetryableError"], counters["Completed"]) == (1, 1), counters
+    assert tuning["BestTrainingJob"]["TrainingJobStatus"] == "Completed"
+    assert served_dataset(twin) == "one-trial-fails.zip"
+
+
+def test_a_lambda_timeout_is_retried(twin, dataset):
+    twin.faults.lambda_timeouts[twin.aws.functions["PickBestFunction"].name] = 1
+    run = run_pipeline(twin, dataset("pick-best-times-out-once.zip"), "pick-best-times-out-once.zip")
+    assert run.execution["status"] == "SUCCEEDED", run.execution
+    assert failed_attempts(twin, run, "Sandbox.Timedout") == 1
+    assert twin.notifications() == []
+
+
+def test_a_lambda_that_keeps_timing_out_fails_the_run_with_its_cause(twin, dataset):
+    twin.faults.lambda_timeouts[twin.aws.functions["PickBestFunction"].name] = 10
+    try:
+        before = sagemaker_names(twin)
+        run = run_pipeline(twin, dataset("pick-best-times-out.zip"), "pick-best-times-out.zip")
+    finally:
+        twin.faults.lambda_timeouts.clear()
+    assert_failed_once(twin, run, "PickBest", "Task timed out after")
+    assert failed_attempts(twin, run, "Sandbox.Timedout") == 3  # the first try and the ASL's 2 retries
+    assert not any(name.endswith("-train") for name in sagemaker_names(twin)["training"] - before["training"])
+
+
+def test_the_same_upload_event_twice_starts_one_execution(twin, dataset):
+    run = run_pipeline(twin, dataset("delivered-twice.zip"), "delivered-twice.zip")
+    head = twin.client("s3").head_object(Bucket=twin.aws.bucket, Key=run.key)
+    event = load_event("s3_object_created")
+    event["detail"]["bucket"]["name"] = twin.aws.bucket
+    event["detail"]["object"] |= {
+        "key": run.key,
+        "version-id": head["VersionId"],
+        "etag": head["ETag"].strip('"'),
+        "size": head["ContentLength"],
+    }
+    executions = len(twin.executions())
+    answer = twin.invoke_function("StartPipelineFunction", event)  # EventBridge delivering the same event again
+    assert answer == {"started": False, "run_id": answer["run_id"], "reason": "duplicate delivery"}
+    assert answer["run_id"] in run.execution["executionArn"]
+    assert len(twin.executions()) == executions
+
+
+def test_two_uploads_at_once_run_one_execution_each(twin, dataset):
+    known = {execution["executionArn"] for execution in twin.executions()}
+    names = ("together-a.zip", "together-b.zip")
+    uploads = [threading.Thread(target=twin.upload_dataset, args=(dataset(name), name)) for name in names]
+    for upload in uploads:
+        upload.start()
+    for upload in uploads:
+        upload.join()
+    deadline = time.monotonic() + 60
+    while len(fresh := [e["executionArn"] for e in twin.executions() if e["executionArn"] not in known]) < 2:
+        assert time.monotonic() < deadline, f"executions started: {fresh}"
+        time.sleep(0.5)
+    assert len(fresh) == 2 and len(set(fresh)) == 2
+    # both deploy to the one endpoint: the later Deploy waits (EndpointBusy) until the other update is live
+    outcomes = [twin.follow(arn, timeout=900) for arn in fresh]
+    assert [outcome["status"] for outcome in outcomes] == ["SUCCEEDED", "SUCCEEDED"], outcomes
+    assert served_dataset(twin) in names and endpoint_status(twin) == "InService"
+    assert twin.notifications() == []

@@ -2,6 +2,7 @@
 
 import io
 import stat
+import struct
 import zipfile
 
 LINK = "dogImages/train/001.Beagle/link.jpg"
@@ -43,6 +44,16 @@ def good_zip() -> bytes:
     return build(entries)
 
 
+def forged_sizes(data: bytes, compressed: int, uncompressed: int) -> bytes:
+    """Every central-directory record claims these sizes, as a crafted bomb would (local headers untouched)."""
+    forged = bytearray(data)
+    start = forged.find(b"PK\x01\x02")
+    while start != -1:
+        struct.pack_into("<II", forged, start + 20, compressed, uncompressed)
+        start = forged.find(b"PK\x01\x02", start + 4)
+    return bytes(forged)
+
+
 def bad_zips() -> dict[str, tuple[bytes, str]]:
     """name -> (zip bytes, the message the validation must give)."""
     good = good_zip()
@@ -61,6 +72,8 @@ def bad_zips() -> dict[str, tuple[bytes, str]]:
         "symlink": (build(layout() | {LINK: b"/etc/passwd"}, symlinks=(LINK,)), "symbolic link"),
         "encrypted": (build(layout(), encrypted=("dogImages/train/001.Beagle/img_0.jpg",)), "is encrypted"),
         "zip bomb (ratio)": (build(layout() | {"dogImages/bomb.bin": b"\0" * 5_000_000}), "zip bomb"),
+        # 12 entries x ~4 GiB at a modest ratio: past the 20 GiB total without tripping the ratio check first
+        "zip bomb (total size)": (forged_sizes(build(layout()), 40_000_000, 4_000_000_000), "expands to"),
         "missing split": (build(layout(splits=("train", "valid"))), "missing train/, valid/ or test/"),
         "mismatched classes": (build(mismatched), "valid/ has other classes than train/"),
         "empty class": (build(empty_class), "without .jpg/.jpeg/.png images in test/: ['002.Boxer']"),
