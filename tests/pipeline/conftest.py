@@ -1,7 +1,6 @@
 """Pipeline steps under test: the template's environment for each function, Stubbed clients, events/."""
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -52,14 +51,6 @@ ENVIRONMENT = {
     "SERVERLESS_MAX_CONCURRENCY": "2",
     "FAILURE_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:dogbreeds-failures",
 }
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "step"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:step"
-    aws_request_id: str = "00000000-0000-4000-8000-000000000000"
 
 
 def load_event(name: str) -> dict:

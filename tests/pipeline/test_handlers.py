@@ -7,7 +7,9 @@ import json
 import pytest
 from botocore.stub import ANY
 
-from .conftest import LambdaContext, load_event
+from tests.lambda_context import LambdaContext
+
+from .conftest import load_event
 from .zips import bad_zips, good_zip
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:{}/x"

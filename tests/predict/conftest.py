@@ -2,12 +2,14 @@
 
 import io
 import json
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import boto3
 import pytest
 from botocore.stub import Stubber
+
+from tests import lambda_context
 
 # As the template configures the function; X-Ray off. Set for this package's tests only.
 LAMBDA_ENVIRONMENT = {
@@ -32,12 +34,7 @@ EVENTS = Path(__file__).resolve().parents[2] / "events" / "api"
 ENDPOINT = "dog-breeds"
 
 
-@dataclass
-class LambdaContext:
-    function_name: str = "PredictFunction"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:PredictFunction"
-    aws_request_id: str = "c0ffee00-0000-4000-8000-000000000000"
+LambdaContext = partial(lambda_context.LambdaContext, "PredictFunction", 512)
 
 
 def load_event(name: str) -> dict:
