@@ -216,12 +216,14 @@ def test_the_api_key_is_required(api, key):
 
 # ---------------------------------------------------------------- fuzz
 
-HEADER_TEXT = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
+# Printable ASCII without leading whitespace: what requests itself will send as a header value.
+HEADER_TEXT = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40).map(str.lstrip)
+# Half of them accepted types, so garbage bodies get past the Content-Type check and reach the model.
 CONTENT_TYPES = st.one_of(
-    st.none(),
     st.sampled_from(["image/jpeg", "image/png", "application/x-image", JSON, "application/json; charset=utf-8"]),
-    st.sampled_from(["IMAGE/PNG", "text/plain", "multipart/form-data; boundary=x", "image/gif", ""]),
-    HEADER_TEXT,
+    st.none()
+    | st.sampled_from(["IMAGE/PNG", "text/plain", "multipart/form-data; boundary=x", "image/gif"])
+    | HEADER_TEXT,
 )
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers(-20, 20) | st.floats(allow_nan=False) | st.text(max_size=10),
