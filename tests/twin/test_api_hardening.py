@@ -36,8 +36,8 @@ class Api:
     endpoint: str
     session: requests.Session
 
-    def post(self, body: bytes, content_type: str | None, top_k: str | None = None, key: str | None = None):
-        headers = {"x-api-key": self.key if key is None else key}
+    def post(self, body: bytes, content_type: str | None, top_k: str | None = None):
+        headers = {"x-api-key": self.key}
         if content_type is not None:
             headers["Content-Type"] = content_type
         params = {"top_k": top_k} if top_k is not None else None
