@@ -17,7 +17,6 @@ import importlib
 import io
 import json
 import logging
-import os
 import sys
 import tempfile
 import threading
@@ -33,12 +32,13 @@ from moto.events.models import Rule
 from moto.stepfunctions.models import stepfunctions_backends
 from moto.utilities.arns import parse_arn
 
+from local_twin import environ
 from local_twin.faults import Faults
 
 log = logging.getLogger(__name__)
 
 CODE_CACHE = Path(tempfile.gettempdir()) / "twin-lambda-code"
-# Environment variables and sys.path are process-wide, and executions run on background threads:
+# sys.path and the imported modules are process-wide, and executions run on background threads:
 # one handler call at a time.
 _HANDLER_LOCK = threading.RLock()
 _original_send_to_targets = Rule.send_to_targets
@@ -85,15 +85,13 @@ def code_dir(function: LambdaFunction) -> Path:
 
 @contextlib.contextmanager
 def function_environment(variables: dict[str, str], path: Path):
-    saved_environ = dict(os.environ)
+    """The function's variables for this thread only (environ.py); its code folder first on the import path."""
     saved_path = list(sys.path)
-    os.environ.update({key: str(value) for key, value in variables.items()})
     sys.path.insert(0, str(path))
     try:
-        yield
+        with environ.install().overlay({key: str(value) for key, value in variables.items()}):
+            yield
     finally:
-        os.environ.clear()
-        os.environ.update(saved_environ)
         sys.path[:] = saved_path
 
 
