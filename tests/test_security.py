@@ -158,7 +158,7 @@ def network_names(names: set[str], modules=NETWORK_MODULES) -> set[str]:
 
 
 def imported_names(path: Path) -> set[str]:
-    return code_scan._imported_names(ast.parse(path.read_text()))
+    return code_scan.imported_names(ast.parse(path.read_text()))
 
 
 def test_the_proxy_imports_no_http_client_and_calls_only_invoke_endpoint():
@@ -174,7 +174,7 @@ def top_level_functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:
 
 def downloads_in(node: ast.AST) -> set[str]:
     """What in ``node`` can download: a network-capable import or a torchvision pretrained-weights enum."""
-    found = network_names(code_scan._imported_names(node), DOWNLOADING_MODULES)
+    found = network_names(code_scan.imported_names(node), DOWNLOADING_MODULES)
     found |= {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute) and n.attr.endswith("_Weights")}
     return found
 
@@ -265,7 +265,10 @@ def predict_handler(monkeypatch):
 @pytest.mark.parametrize(
     ("event", "message"),
     [
-        ("bad_image_url", "image 0 is not valid base64: Only base64 data is allowed"),
+        (
+            "bad_image_url",
+            "image 0 is not valid base64: Only base64 data is allowed (URLs are not fetched: send the image's bytes)",
+        ),
         ("bad_url_field", 'the JSON body must be an object with either "image" or "images"'),
     ],
 )

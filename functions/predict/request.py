@@ -65,6 +65,9 @@ def parse_top_k(value) -> int:
     return value
 
 
+URL_SCHEMES = ("http://", "https://", "s3://", "ftp://", "file://")
+
+
 def check_image(data: bytes, what: str) -> bytes:
     if not data:
         raise RequestError(400, f"{what} is empty")
@@ -77,7 +80,8 @@ def decode_base64(text: str, what: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as error:
-        raise RequestError(400, f"{what} is not valid base64: {error}") from error
+        hint = " (URLs are not fetched: send the image's bytes)" if text.lstrip().startswith(URL_SCHEMES) else ""
+        raise RequestError(400, f"{what} is not valid base64: {error}{hint}") from error
 
 
 def parse_json_body(text: str, query_top_k: str | None) -> PredictionRequest:

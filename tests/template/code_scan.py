@@ -44,7 +44,7 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
-def _imported_names(tree: ast.AST) -> set[str]:
+def imported_names(tree: ast.AST) -> set[str]:
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -69,7 +69,7 @@ def function_modules(folder: str) -> set[Path]:
         if path in seen:
             continue
         seen.add(path)
-        for name in _imported_names(_tree(path)):
+        for name in imported_names(_tree(path)):
             module = _module_file(name)
             if module is not None and module not in seen:
                 pending.append(module)
@@ -80,7 +80,7 @@ def imports_model_code(folder: str) -> bool:
     return any(
         name == "model_code" or name.startswith("model_code.")
         for path in function_modules(folder)
-        for name in _imported_names(_tree(path))
+        for name in imported_names(_tree(path))
     )
 
 
