@@ -1,6 +1,7 @@
 """Step 7: CreateModel and CreateEndpointConfig for the accepted model, then CreateEndpoint when the
 stable endpoint does not exist yet, else UpdateEndpoint (blue/green: the old model serves until the new
-one is healthy, and a failed update rolls back)."""
+one is healthy, and a failed update rolls back). While another run changes the endpoint, or a Failed one is
+being deleted, EndpointBusy makes the state machine retry the step later."""
 
 import contextlib
 import os
@@ -87,6 +88,12 @@ def lambda_handler(event: dict) -> dict:
     status = endpoint_status(sagemaker, endpoint_name)
     if status in BUSY_STATUSES:
         raise EndpointBusy(f"endpoint {endpoint_name} is {status}: another run is changing it")
+    if status == "Failed":
+        # A Failed endpoint serves nothing and cannot be updated: delete it, create it on the retry.
+        with transient_errors():
+            sagemaker.delete_endpoint(EndpointName=endpoint_name)
+        logger.warning("deleted a failed endpoint", extra={"endpoint": endpoint_name})
+        raise EndpointBusy(f"endpoint {endpoint_name} was Failed: deleted, to be created again")
     if status is not None:
         action = "update"
         with busy_is_retried(endpoint_name), transient_errors():

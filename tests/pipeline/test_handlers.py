@@ -258,6 +258,26 @@ def test_deploy_losing_the_race_to_update_waits_its_turn(stubbed):
         call(app, load_event("deploy"))
 
 
+def test_deploy_deletes_a_failed_endpoint_and_creates_it_on_the_retry(stubbed):
+    from deploy import app
+
+    sagemaker = stubbed("sagemaker")
+
+    def model_and_config():
+        sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
+        sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
+
+    model_and_config()
+    sagemaker.add_response("describe_endpoint", described_endpoint("Failed"))
+    sagemaker.add_response("delete_endpoint", {}, {"EndpointName": "dogbreeds-endpoint"})
+    model_and_config()  # the state machine's retry
+    sagemaker.add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint")
+    sagemaker.add_response("create_endpoint", {"EndpointArn": ARN.format("endpoint")})
+    with pytest.raises(app.EndpointBusy, match="was Failed: deleted, to be created again"):
+        call(app, load_event("deploy"))
+    assert call(app, load_event("deploy"))["action"] == "create"
+
+
 def described_endpoint(status: str) -> dict:
     now = datetime.datetime.now()
     return {
