@@ -1,7 +1,7 @@
 """The local main job (`make demo`): upload -> first prediction, with the time of each state.
 
 Goal: <= 6 minutes on 2 cores for the whole demo. Runs exactly what `make demo` runs (same profile,
-same .twin/ work folder) and prints the demo's own lines, then the table.
+same .twin/ work folder, logs in .twin/logs/demo.log) and prints the demo's own lines, then the table.
 """
 
 import argparse
@@ -13,23 +13,21 @@ from benchmarks.common import print_table
 def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
 
-    from local_twin.demo import demo
-    from local_twin.twin import Twin
+    from local_twin.demo import run_demo
 
     started = time.monotonic()
     marks: dict[str, float] = {}
-    states = []
+    states = {}  # name -> its last report (a poll loop is reported again at the end with its visit count)
 
-    def say(line: str) -> None:
-        print(line, flush=True)
-        for mark in ("uploaded", "prediction for"):
-            if line.startswith(mark):
-                marks[mark] = time.monotonic() - started
+    def mark(line: str) -> None:
+        for prefix in ("uploaded", "prediction for"):
+            if line.startswith(prefix):
+                marks[prefix] = time.monotonic() - started
 
-    status = demo(Twin(), say, on_progress=states.append)
+    status = run_demo(on_line=mark, on_progress=lambda progress: states.update({progress.name: progress}))
     total = time.monotonic() - started
     rows, previous_end = [], 0.0
-    for state in sorted(states, key=lambda state: state.elapsed):
+    for state in sorted(states.values(), key=lambda state: state.elapsed):
         rows.append([state.name, state.status, state.visits, state.elapsed - previous_end, state.elapsed])
         previous_end = state.elapsed
     upload, prediction = marks.get("uploaded"), marks.get("prediction for")

@@ -66,8 +66,11 @@ def newest(paths: list[Path]) -> Path | None:
     return max(paths, key=lambda path: path.stat().st_mtime, default=None)
 
 
-def run_demo() -> int:
-    """The demo on the terminal; everything the Lambdas, moto and the jobs print goes to .twin/logs/demo.log."""
+def run_demo(on_line=lambda line: None, on_progress=lambda progress: None) -> int:
+    """The demo on the terminal; everything the Lambdas, moto and the jobs print goes to .twin/logs/demo.log.
+
+    ``on_line`` sees each terminal line and ``on_progress`` each state as it ends (benchmarks/demo_budget.py).
+    """
     twin = Twin()
     log_path = twin.workdir / "logs" / "demo.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,10 +78,11 @@ def run_demo() -> int:
 
     def say(line: str) -> None:
         print(line, file=terminal, flush=True)
+        on_line(line)
 
     with log_path.open("w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         try:
-            status = demo(twin, say)
+            status = demo(twin, say, on_progress)
         except (TwinError, LookupError) as error:
             say(f"demo failed: {error}")
             status = 1
