@@ -7,7 +7,9 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
+K = TypeVar("K")
 ROOT = Path(__file__).resolve().parent.parent
 for path in (ROOT / "model_code", ROOT / "functions", ROOT):
     if str(path) not in sys.path:
@@ -21,15 +23,15 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
-def timed(function: Callable[[], object], repeats: int, warmup: int = 2) -> list[float]:
-    """Seconds per call, after ``warmup`` untimed calls."""
-    for _ in range(warmup):
-        function()
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - started)
+def interleaved(cases: dict[K, Callable[[], object]], repeats: int, warmup: int = 3) -> dict[K, list[float]]:
+    """Seconds per call of each case, one call of every case per round so that drift hits them alike."""
+    samples: dict[K, list[float]] = {key: [] for key in cases}
+    for round_number in range(warmup + repeats):
+        for key, function in cases.items():
+            started = time.perf_counter()
+            function()
+            if round_number >= warmup:
+                samples[key].append(time.perf_counter() - started)
     return samples
 
 

@@ -8,7 +8,7 @@ import io
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import median, percentile, print_table, timed
+from benchmarks.common import interleaved, median, percentile, print_table
 
 
 def dog_sized_jpeg(seed: int) -> bytes:
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         ("batch of 8", "bare forward"): lambda: bare(batch_tensor),
         ("batch of 8", "inference.py JSON -> JSON"): lambda: handle(batch_json, "application/json"),
     }
-    results = {key: timed(function, args.repeats, warmup=3) for key, function in cases.items()}
+    results = interleaved(cases, args.repeats)
     rows = []
     for (size, what), samples in results.items():
         ratio = median(samples) / median(results[(size, "bare forward")])

@@ -21,15 +21,25 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import ROOT, percentile, print_table
+from benchmarks.common import ROOT, interleaved, percentile, print_table
 from benchmarks.inference_latency import dog_sized_jpeg
 
 IMPORT_PROBE = "import time; t = time.perf_counter(); import predict.app; print(time.perf_counter() - t)"
 
 
 def import_seconds(runs: int, traced: bool) -> list[float]:
-    """predict.app's import in fresh interpreters (cwd functions/, as /var/task on Lambda)."""
-    environment = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": str(not traced)}
+    """predict.app's import in fresh interpreters, in the environment Lambda gives it (code in /var/task).
+
+    LAMBDA_TASK_ROOT matters: without it the X-Ray SDK believes it runs on a server and builds two botocore
+    clients for centralised sampling (~130 ms here); on Lambda it samples locally.
+    """
+    environment = {
+        **os.environ,
+        "LAMBDA_TASK_ROOT": str(ROOT / "functions"),
+        "AWS_LAMBDA_FUNCTION_NAME": "PredictFunction",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": str(not traced),
+    }
     return [
         float(
             subprocess.run(
@@ -101,13 +111,7 @@ def main(argv: list[str] | None = None) -> None:
             "Predict handler -> endpoint": handler,
             "API front -> moto Lambda -> endpoint": local_route,
         }
-        samples: dict[str, list[float]] = {name: [] for name in paths}
-        for round_number in range(args.requests + 5):
-            for name, call in paths.items():
-                started = time.perf_counter()
-                call()
-                if round_number >= 5:  # warm-up rounds
-                    samples[name].append(time.perf_counter() - started)
+        samples = interleaved(paths, args.requests, warmup=5)
 
     baseline = statistics.median(samples["InvokeEndpoint directly"])
     rows = [

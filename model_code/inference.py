@@ -98,7 +98,7 @@ def _parse_top_k(value) -> int:
     if value is None:
         return DEFAULT_TOP_K
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOP_K:
-        raise InferenceError(400, f"top_k must be an integer from 1 to {MAX_TOP_K}")
+        raise InferenceError(400, f"top_k must be an integer from 1 to {MAX_TOP_K}, got {value!r}"[:200])
     return value
 
 

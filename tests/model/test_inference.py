@@ -75,8 +75,8 @@ PNG_1PX = encoded(Image.new("RGB", (1, 1)), "PNG")
         (b'{"url": "http://169.254.169.254/"}', "application/json", 400, 'either "image" or "images"'),
         (b'{"images": []}', "application/json", 400, "non-empty list"),
         (json.dumps({"images": ["aGk="] * 17}).encode(), "application/json", 413, "at most 16 images"),
-        (json.dumps({"image": "aGk=", "top_k": 11}).encode(), "application/json", 400, "top_k must be"),
-        (json.dumps({"image": "aGk=", "top_k": "3"}).encode(), "application/json", 400, "top_k must be"),
+        (json.dumps({"image": "aGk=", "top_k": 11}).encode(), "application/json", 400, "from 1 to 10, got 11"),
+        (json.dumps({"image": "aGk=", "top_k": "3"}).encode(), "application/json", 400, "from 1 to 10, got '3'"),
         (encoded(Image.new("L", (9000, 9000)), "PNG"), "image/png", 413, "limit"),
     ],
 )
