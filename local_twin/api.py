@@ -170,6 +170,9 @@ class LocalApi:
 
         class ProxyHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body leave in two writes: with Nagle on, a kept-alive client waits ~40 ms for the body
+            # (its delayed ACK). Real servers set TCP_NODELAY too.
+            disable_nagle_algorithm = True
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)

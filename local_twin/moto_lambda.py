@@ -120,8 +120,8 @@ def function_modules(container: tuple[str, str], path: Path):
     try:
         yield
     finally:
-        _FUNCTION_MODULES[(container, path)] = {n: m for n, m in sys.modules.items() if ours(n)}
-        for name in [n for n in sys.modules if ours(n)]:
+        own = _FUNCTION_MODULES[(container, path)] = {n: m for n, m in sys.modules.items() if ours(n)}
+        for name in own:
             del sys.modules[name]
         sys.modules.update(host)
 

@@ -11,12 +11,15 @@ import json
 import logging
 import os
 import sys
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
 import requests
+from botocore.client import BaseClient
+from botocore.config import Config
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from local_twin import moto_lambda
@@ -49,14 +52,25 @@ class Provisioned:
     topic_queues: dict[str, str] = field(default_factory=dict)  # topic ARN -> SQS queue URL subscribed to it
 
 
-def client(service: str, endpoint_url: str, region: str):
-    return boto3.client(
-        service,
-        endpoint_url=endpoint_url,
-        region_name=region,
-        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
+_clients: dict[tuple[str, str, str], BaseClient] = {}
+_clients_lock = threading.Lock()
+
+
+def client(service: str, endpoint_url: str, region: str) -> BaseClient:
+    """One client per service and endpoint, shared by every thread: a boto3 client is thread-safe once made,
+    while making one costs ~20 ms and races in boto3's default session when threads do it at once."""
+    key = (service, endpoint_url, region)
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = boto3.client(
+                service,
+                endpoint_url=endpoint_url,
+                region_name=region,
+                aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                config=Config(max_pool_connections=64),  # the API front's threads share the Lambda client
+            )
+        return _clients[key]
 
 
 def lambda_environment(function: FunctionSpec, moto_url: str, sagemaker_url: str, region: str) -> dict[str, str]:

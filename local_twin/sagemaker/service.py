@@ -108,6 +108,9 @@ class LocalSageMaker:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body leave in two writes: with Nagle on, a kept-alive client waits ~40 ms for the body
+            # (its delayed ACK). Real servers set TCP_NODELAY too.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):  # quiet: one line per call otherwise
                 pass
