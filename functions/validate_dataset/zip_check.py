@@ -28,6 +28,9 @@ class Limits:
     max_central_directory_bytes: int = 64 * 1024**2
 
 
+ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a first entry's local header; an empty zip's end record
+
+
 class InvalidDataset(Exception):
     """The upload is not a usable dataset; the message says why."""
 
@@ -107,7 +110,10 @@ def inspect_zip(reader: RangedReader, uri: str, limits: Limits = Limits()) -> di
     try:
         archive = zipfile.ZipFile(reader)
     except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise InvalidDataset(f"not a zip file, or a truncated one: {error}") from error
+        reader.seek(0)
+        if reader.read(4) in ZIP_SIGNATURES:  # starts like a zip, but its central directory is gone
+            raise InvalidDataset(f"truncated zip (an incomplete upload?): {error}") from error
+        raise InvalidDataset("not a zip file: it does not start with a zip signature") from error
     with archive:
         entries = archive.infolist()
     if not entries:
@@ -141,6 +147,8 @@ def inspect_zip(reader: RangedReader, uri: str, limits: Limits = Limits()) -> di
         parts = name[len(root) :].rstrip("/").split("/") if name.startswith(root) else []
         if len(parts) == 2 and parts[0] in SPLITS:
             classes[parts[0]].add(parts[1])
+    if not any(images[split] for split in SPLITS):
+        raise InvalidDataset("no .jpg/.jpeg/.png image anywhere in the dataset")
     expected = classes["train"]
     if not expected:
         raise InvalidDataset("train/ holds no class folders (expected train/<NNN.Class>/*.jpg)")

@@ -39,6 +39,15 @@ def test_each_bad_zip_gets_its_own_message(case):
     assert message in str(raised.value)
 
 
+def test_no_two_bad_zips_share_a_message():
+    messages = {}
+    for case, (data, _) in bad_zips().items():
+        with pytest.raises(InvalidDataset) as raised:
+            inspect_zip(reader_over(data), "s3://b/d.zip")
+        messages[case] = str(raised.value).split(":")[0]
+    assert len(set(messages.values())) == len(messages), messages
+
+
 def test_limits_on_entries_and_total_size():
     data = build(layout())
     with pytest.raises(InvalidDataset, match="more than the limit of 5"):

@@ -64,8 +64,8 @@ def bad_zips() -> dict[str, tuple[bytes, str]]:
     empty_class["dogImages/test/002.Boxer/readme.txt"] = b"no images here"
     no_images = {name.replace(".jpg", ".txt"): b"text" for name in layout()}
     return {
-        "not a zip": (b"this is not a zip file at all" * 10, "not a zip file"),
-        "truncated": (good[: len(good) // 2], "not a zip file, or a truncated one"),
+        "not a zip": (b"this is not a zip file at all" * 10, "not a zip file: it does not start with a zip signature"),
+        "truncated": (good[: len(good) // 2], "truncated zip (an incomplete upload?)"),
         "empty": (build({}), "the zip is empty"),
         "path traversal": (build(layout() | {"../../evil.jpg": JPEG}), "points outside the archive"),
         "absolute path": (build(layout() | {"/etc/evil.jpg": JPEG}), "absolute path"),
@@ -77,5 +77,5 @@ def bad_zips() -> dict[str, tuple[bytes, str]]:
         "missing split": (build(layout(splits=("train", "valid"))), "missing train/, valid/ or test/"),
         "mismatched classes": (build(mismatched), "valid/ has other classes than train/"),
         "empty class": (build(empty_class), "without .jpg/.jpeg/.png images in test/: ['002.Boxer']"),
-        "no images": (build(no_images), "without .jpg/.jpeg/.png images"),
+        "no images": (build(no_images), "no .jpg/.jpeg/.png image anywhere in the dataset"),
     }
