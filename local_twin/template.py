@@ -142,10 +142,15 @@ class Template:
         self._physical: dict[str, Physical] = {}
 
     @classmethod
-    def load(cls, root: Path, region: str = "us-east-1", profile: str = "local") -> "Template":
+    def load(
+        cls, root: Path, region: str = "us-east-1", profile: str = "local", overrides: dict[str, str] | None = None
+    ) -> "Template":
+        """The template with one samconfig profile's parameters, then ``overrides`` on top (as
+        ``sam deploy --config-env <profile> --parameter-overrides ...`` would)."""
         root = Path(root)
         settings = load_profile(root / "samconfig.toml", profile)
-        return cls(load_yaml(root / "template.yaml"), settings.parameter_overrides, settings.stack_name, region, root)
+        parameters = settings.parameter_overrides | (overrides or {})
+        return cls(load_yaml(root / "template.yaml"), parameters, settings.stack_name, region, root)
 
     def _parameter_values(self, overrides: dict[str, str]) -> dict[str, Any]:
         declared = self.document.get("Parameters", {})

@@ -26,10 +26,17 @@ class TwinError(RuntimeError):
 class Twin:
     """Start with ``start()`` (or ``with Twin(...) as twin``); everything it started stops in ``stop()``."""
 
-    def __init__(self, root: Path = REPO_ROOT, workdir: Path = DEFAULT_WORKDIR, profile: str = "local", faults=None):
+    def __init__(
+        self,
+        root: Path = REPO_ROOT,
+        workdir: Path = DEFAULT_WORKDIR,
+        profile: str = "local",
+        faults=None,
+        parameters: dict[str, str] | None = None,
+    ):
         self.root = Path(root)
         self.workdir = Path(workdir)
-        self.template = Template.load(self.root, profile=profile)
+        self.template = Template.load(self.root, profile=profile, overrides=parameters)
         self.region = self.template.region
         self.faults = faults or Faults()  # tests inject failures through it while the twin runs
         self.moto = MotoStack(self.template, self.faults)

@@ -1,7 +1,8 @@
 """Step 6: deploy only a model that is good enough.
 
 Rejects (ModelRejected, with the reason) when the test accuracy is under the threshold, when a
-configured-critical Debugger rule found issues, or when the model serving now scored better. What is
+configured-critical Debugger rule found issues or could not be evaluated, or when the model serving now
+scored better. What is
 served is read back from SageMaker itself (endpoint -> config -> model, whose environment carries its
 test accuracy), so the record survives everything and always describes what really answers.
 """
@@ -53,13 +54,22 @@ def decide(described: dict, threshold: float, critical_rules: set[str], served: 
         raise ModelRejected(f"the training job reported no {TEST_ACCURACY}")
     if accuracy < threshold:
         raise ModelRejected(f"test accuracy {accuracy:.4f} is below the threshold {threshold:.4f}")
-    rules = {
-        rule["RuleConfigurationName"]: rule.get("RuleEvaluationStatus", "Unknown")
-        for rule in described.get("DebugRuleEvaluationStatuses", [])
-    }
-    failed = sorted(name for name, verdict in rules.items() if name in critical_rules and verdict == "IssuesFound")
+    evaluations = {rule["RuleConfigurationName"]: rule for rule in described.get("DebugRuleEvaluationStatuses", [])}
+    rules = {name: rule.get("RuleEvaluationStatus", "Unknown") for name, rule in evaluations.items()}
+    failed = sorted(name for name in critical_rules if rules.get(name) == "IssuesFound")
     if failed:
         raise ModelRejected(f"critical Debugger rule(s) found issues: {', '.join(failed)}")
+    # A critical rule vouches for the model only by finishing with NoIssuesFound: one that errored (no losses
+    # recorded, say), was stopped or never ran proves nothing.
+    unproven = {name: rules.get(name, "not configured on the training job") for name in sorted(critical_rules)}
+    unproven = {name: status for name, status in unproven.items() if status != "NoIssuesFound"}
+    if unproven:
+        details = "; ".join(
+            f"{name}: {status}"
+            + (f" ({evaluations[name]['StatusDetails']})" if evaluations.get(name, {}).get("StatusDetails") else "")
+            for name, status in unproven.items()
+        )
+        raise ModelRejected(f"critical Debugger rule(s) did not evaluate to NoIssuesFound: {details}")
     if served is not None and accuracy < served:
         raise ModelRejected(f"test accuracy {accuracy:.4f} is worse than the served model's {served:.4f}")
     return {

@@ -322,7 +322,13 @@ TRAINED = {
     "FinalMetricDataList": [{"MetricName": "test_accuracy", "Value": 0.83}, {"MetricName": "test_loss", "Value": 0.6}],
     "DebugRuleEvaluationStatuses": [
         {"RuleConfigurationName": "LossNotDecreasing", "RuleEvaluationStatus": "NoIssuesFound"},
+        {"RuleConfigurationName": "Overfit", "RuleEvaluationStatus": "NoIssuesFound"},
         {"RuleConfigurationName": "Overtraining", "RuleEvaluationStatus": "IssuesFound"},
+        {
+            "RuleConfigurationName": "ProfilerReport",
+            "RuleEvaluationStatus": "Error",
+            "StatusDetails": "the trial holds no data",
+        },
     ],
     "ModelArtifacts": {"S3ModelArtifacts": "s3://b/models/t/output/model.tar.gz"},
 }
@@ -338,6 +344,10 @@ def test_quality_gate_decisions():
         decide(TRAINED, 0.9, set(), None)
     with pytest.raises(ModelRejected, match=r"critical Debugger rule.*Overtraining"):
         decide(TRAINED, 0.6, {"Overtraining"}, None)
+    with pytest.raises(ModelRejected, match=r"ProfilerReport: Error \(the trial holds no data\)"):
+        decide(TRAINED, 0.6, {"Overfit", "ProfilerReport"}, None)
+    with pytest.raises(ModelRejected, match="PoorWeightInitialization: not configured on the training job"):
+        decide(TRAINED, 0.6, {"PoorWeightInitialization"}, None)
     with pytest.raises(ModelRejected, match=r"worse than the served model's 0\.9000"):
         decide(TRAINED, 0.6, set(), 0.9)
     with pytest.raises(ModelRejected, match="reported no test_accuracy"):

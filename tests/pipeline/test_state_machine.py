@@ -24,6 +24,11 @@ from .zips import bad_zips, good_zip
 
 FAKE_MODEL_CODE = Path(__file__).with_name("fake_model_code")
 pytestmark = pytest.mark.slow
+TEST_PARAMETERS = {
+    "PollIntervalSeconds": "0",  # waits do not wait: each loop polls until the stand-in job is done
+    "MaxPolls": "100000",
+    "CriticalRules": "",  # the stand-in training records no losses: no Debugger rule can vouch for it
+}
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +36,7 @@ def twin(tmp_path_factory):
     from common import sourcedir
     from local_twin.twin import Twin
 
-    with Twin(workdir=tmp_path_factory.mktemp("asl-twin")) as running:
+    with Twin(workdir=tmp_path_factory.mktemp("asl-twin"), parameters=TEST_PARAMETERS) as running:
         plant_stand_in_model_code(running, sourcedir)
         yield running
         # moto's state lives in this process: the next twin (tests/twin) must start from nothing
