@@ -108,6 +108,15 @@ def test_tuning_failed(twin, dataset):
     assert after["endpoints"] == before["endpoints"] and served_dataset(twin) == "first.zip"
 
 
+def test_training_failed(twin, dataset):
+    before = sagemaker_names(twin)
+    run = run_pipeline(twin, dataset("training-fails.zip"), "training-fails.zip")
+    assert_failed_once(twin, run, "CheckTraining", "final training failed on purpose for training-fails.zip")
+    assert "AlgorithmError" in run.execution["cause"]  # the job's FailureReason, as SageMaker words it
+    assert not {"QualityGate", "Deploy"} & set(run.states)
+    assert sagemaker_names(twin)["endpoints"] == before["endpoints"] and served_dataset(twin) == "first.zip"
+
+
 def test_quality_gate_rejects(twin, dataset):
     before = sagemaker_names(twin)
     run = run_pipeline(twin, dataset("rejected.zip"), "rejected.zip")
