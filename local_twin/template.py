@@ -412,6 +412,10 @@ class Template:
                     rules.append(RuleSpec(name, event["Properties"]["Pattern"], [arn]))
         return rules
 
+    def upload_rules(self) -> list["RuleSpec"]:
+        """The rules S3 uploads fire (source aws.s3), among all the template's rules."""
+        return [rule for rule in self.rules() if "aws.s3" in rule.pattern.get("source", [])]
+
     def api(self) -> "ApiSpec":
         """The REST API: routes from the functions' Api events, binary types and API-key need from the Api."""
         apis = self.of_type("AWS::Serverless::Api")

@@ -76,9 +76,9 @@ class Twin:
 
     @property
     def upload_prefix(self) -> str:
-        prefixes = {rule.upload_prefix for rule in self.template.rules()}
+        prefixes = {rule.upload_prefix for rule in self.template.upload_rules()}
         if len(prefixes) != 1:
-            raise TwinError(f"expected one upload prefix across the template's rules, found {sorted(prefixes)}")
+            raise TwinError(f"expected one upload prefix across the template's S3 rules, found {sorted(prefixes)}")
         return prefixes.pop()
 
     def client(self, service: str):

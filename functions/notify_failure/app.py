@@ -1,4 +1,8 @@
-"""On any failure: publish the execution, the failed state and the cause to the failure topic."""
+"""On any failure: publish the execution, the failed state and the cause to the failure topic.
+
+Two callers: the state machine's Catch (every failure inside the run), and an EventBridge rule for runs that
+end without reaching it: timed out (the execution's own TimeoutSeconds) or aborted.
+"""
 
 import contextlib
 import json
@@ -19,8 +23,28 @@ def failure_message(execution: str, failed_state: str, error: dict) -> dict:
     return {"execution": execution, "failed_state": failed_state, "error": error_name, "cause": cause}
 
 
+STATUS_CHANGE = "Step Functions Execution Status Change"
+
+
+def from_status_change(event: dict) -> dict:
+    """EventBridge's report of an execution that ended TIMED_OUT or ABORTED, as the Catch's input."""
+    detail = event["detail"]
+    status = detail["status"]
+    error = detail.get("error") or f"Execution{status.title().replace('_', '')}"
+    cause = detail.get("cause") or f"the execution ended {status} before any step failed"
+    return {
+        "run_id": detail.get("name"),
+        "execution": detail["executionArn"],
+        "failed_state": status,
+        "error": {"Error": error, "Cause": cause},
+    }
+
+
 @step_handler
 def lambda_handler(event: dict) -> dict:
+    if event.get("detail-type") == STATUS_CHANGE:
+        event = from_status_change(event)
+        logger.append_keys(run_id=event["run_id"])
     message = failure_message(event["execution"], event["failed_state"], event["error"])
     subject = f"Dog-breed pipeline failed in {message['failed_state']}: {message['error']}"[:MAX_SUBJECT]
     with transient_errors():

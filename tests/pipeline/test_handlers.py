@@ -373,3 +373,25 @@ def test_notify_failure_publishes_execution_state_and_cause(stubbed):
         },
     )
     assert call(app, load_event("notify_failure")) == expected
+
+
+def test_notify_failure_reports_a_run_that_timed_out_outside_the_catch(stubbed):
+    from notify_failure import app
+
+    event = load_event("execution_timed_out")
+    expected = {
+        "execution": event["detail"]["executionArn"],
+        "failed_state": "TIMED_OUT",
+        "error": "States.Timeout",
+        "cause": "the execution ended TIMED_OUT before any step failed",
+    }
+    stubbed("sns").add_response(
+        "publish",
+        {"MessageId": "m-2"},
+        {
+            "TopicArn": "arn:aws:sns:us-east-1:123456789012:dogbreeds-failures",
+            "Subject": "Dog-breed pipeline failed in TIMED_OUT: States.Timeout",
+            "Message": json.dumps(expected),
+        },
+    )
+    assert call(app, event) == expected

@@ -1,5 +1,6 @@
 """The ASL (cfn-lint never opens DefinitionUri): statelint on the definition, placeholders vs substitutions."""
 
+import json
 import re
 
 import pytest
@@ -62,3 +63,23 @@ def test_state_machine_may_invoke_exactly_the_substituted_functions(template, ma
         for resource in statement["Resource"]
     }
     assert invokable == targets
+
+
+def all_states(states: dict) -> dict:
+    """Every state, those inside Parallel branches and Map iterators included."""
+    found = {}
+    for name, state in states.items():
+        found[name] = state
+        for branch in [*state.get("Branches", []), state.get("ItemProcessor") or state.get("Iterator") or {}]:
+            found |= all_states(branch.get("States", {}))
+    return found
+
+
+def test_nothing_waits_forever(definition):
+    """The execution has a timeout (a run past it is notified by the TIMED_OUT rule), and so has every Task."""
+    document = json.loads(definition)
+    assert 0 < document["TimeoutSeconds"] <= 7 * 24 * 3600
+    tasks = {name: state for name, state in all_states(document["States"]).items() if state["Type"] == "Task"}
+    assert tasks
+    unbounded = sorted(name for name, state in tasks.items() if not state.get("TimeoutSeconds"))
+    assert not unbounded, f"Task states without TimeoutSeconds: {unbounded}"

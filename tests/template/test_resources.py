@@ -17,7 +17,7 @@ PIPELINE_OUTPUTS = [
 
 @pytest.fixture(scope="module")
 def upload_rule(template):
-    (rule,) = template.rules()
+    (rule,) = template.upload_rules()
     return rule
 
 
@@ -36,6 +36,16 @@ def test_upload_rule_takes_zips_under_the_upload_prefix_only(upload_rule, templa
     for key in PIPELINE_OUTPUTS:
         assert not rule_matches(pattern, key), f"{key} would start another run"
     assert upload_rule.target_arns == [template.get_att("StartPipelineFunction", "Arn")]
+
+
+def test_runs_that_end_outside_the_catch_are_notified_too(template):
+    """TIMED_OUT (the execution's TimeoutSeconds) and ABORTED runs never reach NotifyFailure's Task state."""
+    (rule,) = [rule for rule in template.rules() if rule.pattern.get("source") == ["aws.states"]]
+    assert rule.pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert sorted(rule.pattern["detail"]["status"]) == ["ABORTED", "TIMED_OUT"]
+    assert rule.pattern["detail"]["stateMachineArn"] == [template.get_att("PipelineStateMachine", "Arn")]
+    assert rule.target_arns == [template.get_att("NotifyFailureFunction", "Arn")]
+    assert len(template.rules()) == 2, "every rule is either the upload rule or this one"
 
 
 def test_pipeline_prefixes_never_overlap_the_upload_prefix(template):
