@@ -40,7 +40,12 @@ def validation(message: str) -> SageMakerError:
 
 
 def not_found(kind: str, name: str) -> SageMakerError:
-    # SageMaker answers ValidationException ("Could not find ...") for missing jobs and endpoints.
+    """What SageMaker answers for a missing resource: ResourceNotFound for tuning jobs, ValidationException
+    for the rest (training jobs say "Requested resource not found.", models and endpoints "Could not find")."""
+    if kind == "hyperparameter tuning job":
+        return SageMakerError("ResourceNotFound", f"Amazon SageMaker can't find a tuning job called {name}.")
+    if kind == "training job":
+        return validation(f"Requested resource not found: training job '{name}'.")
     return validation(f"Could not find {kind} '{name}'.")
 
 

@@ -16,15 +16,18 @@ ROLE = "arn:aws:iam::123456789012:role/sagemaker"
 
 TRAIN_SCRIPT = textwrap.dedent(
     """
-    import argparse, json, os, shutil, sys
+    import argparse, json, os, shutil, sys, time
     parser = argparse.ArgumentParser()
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--fail", default="no")
+    parser.add_argument("--sleep", type=float, default=0)
     args = parser.parse_args()
     if args.fail == "yes":
         sys.exit("refusing to train: fail=yes")
+    print("started", flush=True)
+    time.sleep(args.sleep)
     data = os.listdir(os.environ["SM_CHANNEL_TRAINING"])
     assert data == ["dataset.zip"], data
     for epoch in range(1, args.epochs + 1):

@@ -45,6 +45,22 @@ def test_failing_script_fails_the_job_with_its_reason(local_sagemaker):
     assert "refusing to train: fail=yes" in described["FailureReason"]
 
 
+def test_a_stopped_job_ends_stopped_and_its_script_is_killed(local_sagemaker):
+    service, sagemaker, _ = local_sagemaker
+    sagemaker.create_training_job(**training_request("lsm-stopped", sleep=600))
+    deadline = time.monotonic() + 120
+    while sagemaker.describe_training_job(TrainingJobName="lsm-stopped")["SecondaryStatus"] != "Training":
+        assert time.monotonic() < deadline, "the script never started"
+        time.sleep(0.2)
+    process = service.training.get("lsm-stopped").process
+    sagemaker.stop_training_job(TrainingJobName="lsm-stopped")
+    described = wait(lambda: sagemaker.describe_training_job(TrainingJobName="lsm-stopped"), "TrainingJobStatus", 60)
+    assert described["TrainingJobStatus"] == "Stopped"
+    assert process is not None and process.poll() is not None  # not left sleeping for 600 s
+    with pytest.raises(ClientError, match="is not in progress"):
+        sagemaker.stop_training_job(TrainingJobName="lsm-stopped")
+
+
 def test_invalid_requests_get_aws_shaped_errors(local_sagemaker):
     service, sagemaker, _ = local_sagemaker
     unchecked = boto3.client(
@@ -60,7 +76,11 @@ def test_invalid_requests_get_aws_shaped_errors(local_sagemaker):
     with pytest.raises(ClientError) as missing:
         sagemaker.describe_training_job(TrainingJobName="no-such-job")
     assert missing.value.response["Error"]["Code"] == "ValidationException"
-    assert "Could not find training job" in missing.value.response["Error"]["Message"]
+    assert "Requested resource not found" in missing.value.response["Error"]["Message"]
+    with pytest.raises(sagemaker.exceptions.ResourceNotFound, match="can't find a tuning job called no-such-tuning"):
+        sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="no-such-tuning")
+    with pytest.raises(ClientError, match="Could not find endpoint 'no-such-endpoint'"):
+        sagemaker.describe_endpoint(EndpointName="no-such-endpoint")
 
 
 def test_tuning_respects_its_limits_and_picks_the_best(local_sagemaker):
