@@ -82,7 +82,7 @@ def _stopping_condition(settings: JobSettings) -> dict:
 
 
 def _input_channel(dataset_uri: str) -> list[dict]:
-    """One channel holding the dataset zip as uploaded; the scripts extract it safely."""
+    """One channel holding the run's pinned copy of the validated zip; the scripts extract it safely."""
     source = {"S3DataType": "S3Prefix", "S3Uri": dataset_uri, "S3DataDistributionType": "FullyReplicated"}
     return [{"ChannelName": TRAINING_CHANNEL, "DataSource": {"S3DataSource": source}, "InputMode": "File"}]
 

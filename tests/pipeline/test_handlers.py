@@ -76,16 +76,9 @@ def test_uploads_outside_the_prefix_are_ignored(stubbed):
     assert call(app, event) == {"started": False, "reason": "not a dataset upload"}
 
 
-def s3_serving(stub, data: bytes, key="datasets/dogImages.zip", version="3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY", reads=2):
-    stub.add_response(
-        "head_object", {"ContentLength": len(data)}, {"Bucket": "dogbreeds-data", "Key": key, "VersionId": version}
-    )
-    for _ in range(reads):
-        stub.add_response("get_object", {"Body": io.BytesIO(data)})
-
-
 class RangeServingS3:
-    """head_object + ranged get_object over bytes, recording every call (nothing else is allowed)."""
+    """head_object + ranged get_object over bytes, and the managed copy, recording every call (nothing else
+    is allowed)."""
 
     def __init__(self, data: bytes):
         self.data = data
@@ -99,6 +92,9 @@ class RangeServingS3:
         self.calls.append(("get_object", {"Range": Range, **params}))
         start, end = (int(x) for x in Range.removeprefix("bytes=").split("-"))
         return {"Body": io.BytesIO(self.data[start : end + 1])}
+
+    def copy(self, CopySource, Bucket, Key):
+        self.calls.append(("copy", {"CopySource": CopySource, "Bucket": Bucket, "Key": Key}))
 
 
 @pytest.fixture
@@ -119,18 +115,36 @@ def test_validate_reads_only_ranges_of_the_pinned_version(fake_s3):
     s3 = fake_s3(good_zip())
     manifest = call(app, load_event("validate_dataset"))
     assert manifest["classes"] == ["001.Beagle", "002.Boxer"]
-    assert {name for name, _ in s3.calls} == {"head_object", "get_object"}
-    assert all(params["VersionId"] == "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY" for _, params in s3.calls)
-    assert all(params["Range"].startswith("bytes=") for name, params in s3.calls if name == "get_object")
+    *reads, (last, copied) = s3.calls
+    assert {name for name, _ in reads} == {"head_object", "get_object"}
+    assert all(params["VersionId"] == "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY" for _, params in reads)
+    assert all(params["Range"].startswith("bytes=") for name, params in reads if name == "get_object")
+    # the validated version, copied once validation passed, to the run's own key: what the jobs read
+    pinned = "jobs/dogImages-4f0c2a9d1e7b3c55/dataset/dogImages.zip"
+    assert (last, copied) == (
+        "copy",
+        {
+            "CopySource": {
+                "Bucket": "dogbreeds-data",
+                "Key": "datasets/dogImages.zip",
+                "VersionId": "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY",
+            },
+            "Bucket": "dogbreeds-data",
+            "Key": pinned,
+        },
+    )
+    assert manifest["dataset_uri"] == f"s3://dogbreeds-data/{pinned}"
+    assert manifest["uploaded"]["key"] == "datasets/dogImages.zip"
 
 
 def test_validate_rejects_a_bad_zip_with_its_reason(fake_s3):
     from validate_dataset import app
     from validate_dataset.zip_check import InvalidDataset
 
-    fake_s3(bad_zips()["path traversal"][0])
+    s3 = fake_s3(bad_zips()["path traversal"][0])
     with pytest.raises(InvalidDataset, match="points outside the archive"):
         call(app, load_event("validate_dataset"))
+    assert "copy" not in {name for name, _ in s3.calls}  # nothing is written for a bad dataset
 
 
 def test_start_tuning_uploads_sourcedir_once_and_creates_the_job(stubbed):

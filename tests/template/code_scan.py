@@ -32,6 +32,7 @@ S3_TRANSFER_METHODS = {
     "upload_fileobj": "PutObject",
     "download_file": "GetObject",
     "download_fileobj": "GetObject",
+    "copy": "PutObject",  # the target; reading the source is its own GetObject grant
 }
 
 
@@ -129,6 +130,19 @@ def iam_action(service: str, operation: str) -> str:
     return f"{IAM_PREFIX.get(service, service)}:{operation}"
 
 
+def _names_a_version(paths: set[Path]) -> bool:
+    """An S3 request carries ``VersionId`` (a keyword or a dict key)."""
+    for path in paths:
+        for node in ast.walk(_tree(path)):
+            if isinstance(node, ast.keyword) and node.arg == "VersionId":
+                return True
+            if isinstance(node, ast.Dict) and any(
+                isinstance(key, ast.Constant) and key.value == "VersionId" for key in node.keys
+            ):
+                return True
+    return False
+
+
 def _sends_tags(paths: set[Path]) -> bool:
     """A request carries ``Tags`` (a dict key or keyword): SageMaker then also checks sagemaker:AddTags."""
     for path in paths:
@@ -170,6 +184,8 @@ def boto3_actions(paths: set[Path]) -> set[str]:
         if service == "s3":
             actions.update(f"s3:{action}" for method, action in S3_TRANSFER_METHODS.items() if method in called)
     actions |= {implied for action in actions for implied in IMPLIED_ACTIONS.get(action, ())}
+    if "s3:GetObject" in actions and _names_a_version(paths):  # GetObject of a given version needs its own grant
+        actions.add("s3:GetObjectVersion")
     if _sends_tags(paths) and any(action.startswith("sagemaker:Create") for action in actions):
         actions.add("sagemaker:AddTags")
     return actions
