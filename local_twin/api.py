@@ -151,19 +151,30 @@ class LocalApi:
             self._server = None
 
     def handle(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, source_ip: str):
-        matched = match_route(self.api.routes, method, urlsplit(raw_path).path)
+        path = urlsplit(raw_path).path
+        if method == "OPTIONS" and self.api.cors_headers is not None and self._is_route(path):
+            # API Gateway's mock preflight: no key asked for, the function never called
+            return 200, [("Content-Type", "application/json"), *self.api.cors_headers.items()], b""
+        matched = match_route(self.api.routes, method, path)
         if matched is None:
             # API Gateway answers unknown routes with 403 "Missing Authentication Token"
-            return (
-                403,
-                [("Content-Type", "application/json")],
-                json.dumps({"message": "Missing Authentication Token"}).encode(),
-            )
+            return self._refusal(403, {"message": "Missing Authentication Token"})
         given_key = next((value for name, value in headers if name.lower() == "x-api-key"), None)
         if matched.route.api_key_required and not (given_key and secrets.compare_digest(given_key, self.api_key)):
-            return 403, [("Content-Type", "application/json")], json.dumps(FORBIDDEN).encode()
+            return self._refusal(403, FORBIDDEN)
         event = proxy_event(matched, method, raw_path, headers, body, self.api, source_ip, given_key)
         return response_parts(self.invoke(matched.route.function, event))
+
+    def _is_route(self, path: str) -> bool:
+        return any(route_pattern(route.path).fullmatch(path) for route in self.api.routes)
+
+    def _refusal(self, status: int, body: dict):
+        """API Gateway's own answer (a gateway response), with the template's CORS origin when it sets one."""
+        headers = [("Content-Type", "application/json")]
+        origin = (self.api.cors_headers or {}).get("Access-Control-Allow-Origin")
+        if origin:
+            headers.append(("Access-Control-Allow-Origin", origin))
+        return status, headers, json.dumps(body).encode()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         front = self

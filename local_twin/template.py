@@ -442,7 +442,23 @@ class Template:
             stage=str(api_properties.get("StageName", "Prod")),
             binary_media_types=[media.replace("~1", "/") for media in api_properties.get("BinaryMediaTypes", [])],
             routes=routes,
+            cors_headers=_preflight_headers(api_properties.get("Cors")),
         )
+
+
+def _preflight_headers(cors) -> dict[str, str] | None:
+    """SAM's Api ``Cors`` (values are quoted string literals, "'*'") as the preflight's response headers."""
+    if cors is None:
+        return None
+    if isinstance(cors, str):
+        cors = {"AllowOrigin": cors}
+    names = {
+        "AllowOrigin": "Access-Control-Allow-Origin",
+        "AllowMethods": "Access-Control-Allow-Methods",
+        "AllowHeaders": "Access-Control-Allow-Headers",
+        "MaxAge": "Access-Control-Max-Age",
+    }
+    return {header: str(cors[key]).strip("'") for key, header in names.items() if key in cors}
 
 
 _STATE_MACHINES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
@@ -521,3 +537,4 @@ class ApiSpec:
     stage: str
     binary_media_types: list[str]
     routes: list[Route]
+    cors_headers: dict[str, str] | None = None  # what API Gateway's preflight answers, when Cors is set

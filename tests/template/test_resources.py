@@ -73,6 +73,16 @@ def test_api_takes_images_needs_a_key_and_is_throttled(template, document):
     assert [(route.method, route.path, route.function, route.api_key_required) for route in api.routes] == [
         ("POST", "/predict", "PredictFunction", True)
     ]
+    # browsers' preflights carry neither key nor signature: the gateway answers them with the function's origin
+    assert api.cors_headers["Access-Control-Allow-Origin"] == template.parameters["CorsAllowOrigin"] == "*"
+    assert set(api.cors_headers["Access-Control-Allow-Methods"].split(",")) == {"POST", "OPTIONS"}
+    assert {"Content-Type", "X-Api-Key", "Authorization"} <= set(
+        api.cors_headers["Access-Control-Allow-Headers"].split(",")
+    )
+    auth = document["Resources"]["PredictApi"]["Properties"]["Auth"]
+    assert auth["AddApiKeyRequiredToCorsPreflight"] is False and auth["AddDefaultAuthorizerToCorsPreflight"] is False
+    predict_environment = template.functions()["PredictFunction"].environment
+    assert predict_environment["CORS_ALLOW_ORIGIN"] == api.cors_headers["Access-Control-Allow-Origin"]
     usage_plan = template.resolve(document["Resources"]["PredictApi"]["Properties"]["Auth"]["UsagePlan"])
     assert usage_plan["CreateUsagePlan"] == "PER_API"
     assert int(usage_plan["Throttle"]["RateLimit"]) > 0 and int(usage_plan["Throttle"]["BurstLimit"]) > 0

@@ -42,6 +42,11 @@ def test_api_authorizer_parameter_reaches_the_method(authorizer, security):
     ]
     body = resources["PredictApi"]["Properties"]["Body"]
     assert body["paths"]["/predict"]["post"]["security"] == security
+    # the browser's preflight carries neither key nor signature: API Gateway's mock answers it, unauthenticated
+    preflight = body["paths"]["/predict"]["options"]
+    assert "security" not in preflight and preflight["x-amazon-apigateway-integration"]["type"] == "mock"
+    headers = preflight["x-amazon-apigateway-integration"]["responses"]["default"]["responseParameters"]
+    assert headers["method.response.header.Access-Control-Allow-Methods"] == "'POST,OPTIONS'"
     throttle = resources["PredictApiUsagePlan"]["Properties"]["Throttle"]
     assert (int(throttle["RateLimit"]), int(throttle["BurstLimit"])) == (7, 9)
 

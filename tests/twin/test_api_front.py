@@ -1,6 +1,7 @@
 """The local API front: real HTTP requests become API Gateway REST proxy events, responses come back decoded."""
 
 import base64
+import dataclasses
 import json
 
 import pytest
@@ -16,6 +17,14 @@ API = ApiSpec(
         Route("/predict", "POST", "PredictFunction", api_key_required=True),
         Route("/items/{id}", "GET", "ItemFunction", api_key_required=False),
     ],
+)
+API_WITH_CORS = dataclasses.replace(
+    API,
+    cors_headers={
+        "Access-Control-Allow-Origin": "https://app.example",
+        "Access-Control-Allow-Methods": "POST,OPTIONS",
+        "Access-Control-Allow-Headers": "Content-Type,X-Api-Key",
+    },
 )
 JPEG = b"\xff\xd8\xff\xe0 not really a jpeg \x00\x01"
 
@@ -84,6 +93,27 @@ def test_api_key_is_required_where_the_template_says(front, key):
     status, _, body = request(f"{api.url}/predict", JPEG, headers, "POST")
     assert (status, json.loads(body)) == (403, {"message": "Forbidden"})
     assert calls == []
+
+
+def test_cors_preflight_is_answered_by_the_gateway_without_a_key(front):
+    api, calls = front
+    api.api = API_WITH_CORS
+    preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+    status, headers, body = request(f"{api.url}/predict", headers=preflight, method="OPTIONS")
+    assert (status, body) == (200, b"")
+    assert headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert headers["Access-Control-Allow-Methods"] == "POST,OPTIONS"
+    assert "X-Api-Key" in headers["Access-Control-Allow-Headers"].split(",")
+    assert calls == []  # a mock integration: the function never sees a preflight
+    # the gateway's own refusals carry the origin too, or the page could not read them
+    status, headers, _ = request(f"{api.url}/predict", JPEG, {"Content-Type": "image/jpeg"}, "POST")
+    assert (status, headers["Access-Control-Allow-Origin"]) == (403, "https://app.example")
+    assert request(f"{api.url}/elsewhere", method="OPTIONS")[0] == 403  # not a route: no preflight either
+
+
+def test_without_cors_in_the_template_there_is_no_preflight(front):
+    api, _ = front
+    assert request(f"{api.url}/predict", method="OPTIONS")[0] == 403
 
 
 def test_path_parameters_and_routes_without_a_key(front):
