@@ -47,12 +47,21 @@ def client_loop(url: str, image: bytes, headers: dict, deadline: float, results:
             results.append((time.perf_counter() - started, outcome))
 
 
+MAX_CLIENTS = 64
+MAX_SECONDS = 600
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--clients", type=int, default=20, help=f"1 to {MAX_CLIENTS}")
+    parser.add_argument("--seconds", type=float, default=60, help=f"up to {MAX_SECONDS}")
     parser.add_argument("--image-size", type=int, default=64, help="the model's input size")
     args = parser.parse_args(argv)
+    # Loopback only and bounded: a load test must not turn into a soak test of the developer's machine.
+    if not 1 <= args.clients <= MAX_CLIENTS:
+        parser.error(f"--clients must be from 1 to {MAX_CLIENTS}, got {args.clients}")
+    if not 0 < args.seconds <= MAX_SECONDS:
+        parser.error(f"--seconds must be more than 0 and at most {MAX_SECONDS}, got {args.seconds}")
 
     import requests
 
