@@ -9,7 +9,7 @@ from botocore.stub import ANY
 
 from tests.lambda_context import LambdaContext
 
-from .conftest import load_event
+from .conftest import ENVIRONMENT, load_event
 from .zips import bad_zips, good_zip
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:{}/x"
@@ -166,6 +166,41 @@ def test_start_tuning_uploads_sourcedir_once_and_creates_the_job(stubbed):
     assert again["source_uri"] == result["source_uri"] and again["name"] == result["name"]
 
 
+def sent_requests(stub, operation: str) -> list[dict]:
+    """The parameters of every ``operation`` call the stubbed client makes (after botocore validated them)."""
+    sent = []
+    stub.client.meta.events.register(
+        f"provide-client-params.sagemaker.{operation}", lambda params, **_: sent.append(params)
+    )
+    return sent
+
+
+def test_start_training_sends_the_runs_choices_to_create_training_job(stubbed):
+    from common import naming
+    from start_training import app
+
+    s3, sagemaker = stubbed("s3"), stubbed("sagemaker")
+    s3.add_response("head_object", {"ContentLength": 10})  # sourcedir already uploaded
+    sagemaker.add_response("create_training_job", {"TrainingJobArn": ARN.format("training-job")})
+    sent = sent_requests(sagemaker, "CreateTrainingJob")
+    event = load_event("start_training")
+    result = call(app, event)
+    (request,) = sent
+    assert result == {"name": request["TrainingJobName"], "status": "InProgress", "polls": 0}
+    assert request["TrainingJobName"] == naming.training_job_name("dogbreeds", "dogImages-4f0c2a9d1e7b3c55")
+    assert request["TrainingJobName"].endswith("-train") and len(request["TrainingJobName"]) <= 63
+    assert (request["HyperParameters"]["lr"], request["HyperParameters"]["batch-size"]) == ("0.0031", "64")
+    (channel,) = request["InputDataConfig"]
+    assert channel["DataSource"]["S3DataSource"]["S3Uri"] == event["manifest"]["dataset_uri"]  # the pinned copy
+    assert {rule["RuleEvaluatorImage"] for rule in request["DebugRuleConfigurations"]} == {
+        "503895931360.dkr.ecr.us-east-1.amazonaws.com/sagemaker-debugger-rules:latest"
+    }
+    assert request["ResourceConfig"]["InstanceType"] == "ml.m5.xlarge"
+    assert request["RoleArn"] == "arn:aws:iam::123456789012:role/dogbreeds-sagemaker"
+    assert request["EnableManagedSpotTraining"] is True
+    assert {"Key": "pipeline-run", "Value": "dogImages-4f0c2a9d1e7b3c55"} in request["Tags"]
+
+
 def test_sourcedir_is_reproducible(tmp_path):
     from common import sourcedir
 
@@ -292,6 +327,32 @@ def test_deploy_deletes_a_failed_endpoint_and_creates_it_on_the_retry(stubbed):
     assert call(app, load_event("deploy"))["action"] == "create"
 
 
+def test_deploy_updates_the_live_endpoint_with_the_gated_model(stubbed):
+    from common import naming
+    from deploy import app
+
+    sagemaker = stubbed("sagemaker")
+    sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
+    sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
+    sagemaker.add_response("describe_endpoint", described_endpoint("InService"))
+    sagemaker.add_response("update_endpoint", {"EndpointArn": ARN.format("endpoint")})
+    sent = {op: sent_requests(sagemaker, op) for op in ("CreateModel", "CreateEndpointConfig", "UpdateEndpoint")}
+    run_id = "dogImages-4f0c2a9d1e7b3c55"
+    result = call(app, load_event("deploy"))
+    ((model,), (config,), (update,)) = sent.values()
+    assert model["ModelName"] == naming.model_name("dogbreeds", run_id) == result["model_name"]
+    assert model["PrimaryContainer"]["ModelDataUrl"] == load_event("deploy")["gate"]["model_data"]
+    assert model["PrimaryContainer"]["Image"] == ENVIRONMENT["INFERENCE_IMAGE_URI"]
+    assert model["PrimaryContainer"]["Environment"]["MODEL_TEST_ACCURACY"] == "0.830000"  # what the gate reads back
+    assert model["ExecutionRoleArn"] == ENVIRONMENT["SAGEMAKER_ROLE_ARN"]
+    (variant,) = config["ProductionVariants"]
+    assert (config["EndpointConfigName"], variant["ModelName"]) == (result["config_name"], model["ModelName"])
+    assert variant["InstanceType"] == "ml.m5.large"
+    assert (update["EndpointName"], update["EndpointConfigName"]) == ("dogbreeds-endpoint", result["config_name"])
+    assert update["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "ALL_AT_ONCE"
+    assert result["action"] == "update"
+
+
 def described_endpoint(status: str) -> dict:
     now = datetime.datetime.now()
     return {
@@ -366,6 +427,35 @@ def test_quality_gate_decisions():
         decide(TRAINED, 0.6, set(), 0.9)
     with pytest.raises(ModelRejected, match="reported no test_accuracy"):
         decide({"FinalMetricDataList": []}, 0.6, set(), None)
+
+
+def test_quality_gate_reads_the_served_models_accuracy_back_from_sagemaker(stubbed):
+    from quality_gate import app
+
+    event = load_event("quality_gate")
+    now = datetime.datetime.now()
+    training = {
+        "TrainingJobName": event["training"]["name"], "TrainingJobArn": ARN.format("training-job"),
+        "TrainingJobStatus": "Completed", "SecondaryStatus": "Completed", "CreationTime": now,
+        "AlgorithmSpecification": {"TrainingInputMode": "File"}, "ResourceConfig": {"VolumeSizeInGB": 1},
+        "StoppingCondition": {}, **TRAINED,
+    }  # fmt: skip
+    sagemaker = stubbed("sagemaker")
+    sagemaker.add_response("describe_training_job", training, {"TrainingJobName": event["training"]["name"]})
+    sagemaker.add_response("describe_endpoint", described_endpoint("InService"), {"EndpointName": "dogbreeds-endpoint"})
+    config = {
+        "EndpointConfigName": "old-config", "EndpointConfigArn": ARN.format("endpoint-config"), "CreationTime": now,
+        "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": "old-model"}],
+    }  # fmt: skip
+    sagemaker.add_response("describe_endpoint_config", config, {"EndpointConfigName": "old-config"})
+    served = {
+        "ModelName": "old-model", "ModelArn": ARN.format("model"), "CreationTime": now,
+        "PrimaryContainer": {"Image": "img", "Environment": {"MODEL_TEST_ACCURACY": "0.810000"}},
+    }  # fmt: skip
+    sagemaker.add_response("describe_model", served, {"ModelName": "old-model"})
+    verdict = call(app, event)
+    assert (verdict["test_accuracy"], verdict["served_accuracy"]) == (0.83, 0.81)
+    assert verdict["model_data"] == TRAINED["ModelArtifacts"]["S3ModelArtifacts"]
 
 
 def test_notify_failure_publishes_execution_state_and_cause(stubbed):
