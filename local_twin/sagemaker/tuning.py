@@ -7,8 +7,8 @@ MaxNumberOfTrainingJobs and MaxParallelTrainingJobs hold; the objective is read 
 the declared metric's regex (its last value).
 """
 
+import itertools
 import json
-import math
 import threading
 import uuid
 
@@ -43,9 +43,8 @@ class TuningJob:
             return optuna.samplers.TPESampler(seed=0, n_startup_trials=min(2, self.limits["MaxNumberOfTrainingJobs"]))
         if self.strategy == "Random":
             return optuna.samplers.RandomSampler(seed=0)
-        if self.strategy == "Grid":
-            grid = {r["Name"]: r["Values"] for r in self.ranges.get("CategoricalParameterRanges", [])}
-            return optuna.samplers.GridSampler(grid, seed=0)
+        if self.strategy == "Grid":  # every combination is enqueued in run(); the sampler never chooses
+            return optuna.samplers.RandomSampler(seed=0)
         raise validation(f"strategy {self.strategy} is not supported by the local SageMaker")
 
     def _suggest(self, trial: optuna.Trial) -> dict[str, str]:
@@ -68,8 +67,14 @@ class TuningJob:
                                         sampler=self._sampler())  # fmt: skip
             max_jobs = self.limits["MaxNumberOfTrainingJobs"]
             if self.strategy == "Grid":
-                grid = [r["Values"] for r in self.ranges.get("CategoricalParameterRanges", [])]
-                max_jobs = min(max_jobs, math.prod(len(values) for values in grid) if grid else 1)
+                # optuna's GridSampler stops the study from inside tell(), which ask-and-tell does not allow
+                names = [r["Name"] for r in self.ranges.get("CategoricalParameterRanges", [])]
+                grid = list(
+                    itertools.product(*(r["Values"] for r in self.ranges.get("CategoricalParameterRanges", [])))
+                )
+                for combination in grid:
+                    study.enqueue_trial(dict(zip(names, combination, strict=True)))
+                max_jobs = min(max_jobs, len(grid))
             parallel = max(1, self.limits["MaxParallelTrainingJobs"])
             number = 0
             while number < max_jobs and not self.stop_requested:
@@ -236,6 +241,10 @@ class TuningJobs:
                 "TrainingJobStatus": training.status,
                 "TunedHyperParameters": trial["hyperparameters"],
             }
+            if training.started:
+                summary["TrainingStartTime"] = training.started
+            if training.ended:
+                summary["TrainingEndTime"] = training.ended
             if trial["objective"] is not None:
                 summary["FinalHyperParameterTuningJobObjectiveMetric"] = {
                     "MetricName": job.objective["MetricName"],

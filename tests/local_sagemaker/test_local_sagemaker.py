@@ -1,5 +1,6 @@
 """The local SageMaker through real boto3 clients: jobs really run, endpoints really serve."""
 
+import itertools
 import json
 import time
 
@@ -115,6 +116,55 @@ def test_tuning_respects_its_limits_and_picks_the_best(local_sagemaker):
     assert set(best["TunedHyperParameters"]) == {"lr", "batch-size"}
     assert all(isinstance(value, str) for value in best["TunedHyperParameters"].values())
     assert best["TrainingJobName"].startswith("lsm-hpo-00")
+
+
+def run_tuning(sagemaker, name: str, strategy: str, limits: dict, ranges: dict) -> tuple[dict, list[dict]]:
+    definition = training_request("ignored")
+    del definition["TrainingJobName"]
+    static = definition.pop("HyperParameters")
+    sagemaker.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name,
+        HyperParameterTuningJobConfig={
+            "Strategy": strategy,
+            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "valid_accuracy"},
+            "ResourceLimits": limits,
+            "ParameterRanges": ranges,
+        },
+        TrainingJobDefinition={"StaticHyperParameters": static | {"epochs": "1"}, **definition},
+    )
+    described = wait(lambda: sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name),
+                     "HyperParameterTuningJobStatus")  # fmt: skip
+    assert described["HyperParameterTuningJobStatus"] == "Completed", described.get("FailureReason")
+    trials = sagemaker.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    return described, trials["TrainingJobSummaries"]
+
+
+def test_grid_walks_every_combination_once(local_sagemaker):
+    _, sagemaker, _ = local_sagemaker
+    grid = {"lr": ["0.01", "0.05"], "batch-size": ["8", "16"]}
+    ranges = {"CategoricalParameterRanges": [{"Name": name, "Values": values} for name, values in grid.items()]}
+    described, trials = run_tuning(
+        sagemaker, "lsm-grid", "Grid", {"MaxNumberOfTrainingJobs": 10, "MaxParallelTrainingJobs": 2}, ranges
+    )
+    tried = sorted((t["TunedHyperParameters"]["lr"], t["TunedHyperParameters"]["batch-size"]) for t in trials)
+    assert tried == [("0.01", "16"), ("0.01", "8"), ("0.05", "16"), ("0.05", "8")]  # 4 of 10 allowed: the grid
+    assert described["BestTrainingJob"]["TunedHyperParameters"] == {"lr": "0.01", "batch-size": "8"}
+
+
+def test_bayesian_runs_one_trial_at_a_time_when_told_and_keeps_the_best(local_sagemaker):
+    _, sagemaker, _ = local_sagemaker
+    ranges = {
+        "ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0.001", "MaxValue": "0.1", "ScalingType": "Auto"}],
+        "CategoricalParameterRanges": [{"Name": "batch-size", "Values": ["8", "64"]}],
+    }
+    described, trials = run_tuning(
+        sagemaker, "lsm-bayes", "Bayesian", {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 1}, ranges
+    )
+    assert described["HyperParameterTuningJobConfig"]["Strategy"] == "Bayesian" and len(trials) == 4
+    spans = sorted((t["TrainingStartTime"], t["TrainingEndTime"]) for t in trials)
+    assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(spans)), spans  # one at a time
+    scores = {t["TrainingJobName"]: t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for t in trials}
+    assert scores[described["BestTrainingJob"]["TrainingJobName"]] == max(scores.values())
 
 
 def deploy(sagemaker, name: str, training_job: str) -> None:
