@@ -54,6 +54,23 @@ def test_upload_trains_deploys_and_the_api_answers(twin, first_run, digits_datas
     assert response.json()["predictions"][0]["label"] == sample.label
 
 
+def test_the_final_training_job_was_debugged(twin, first_run):
+    """Its losses reached the DebugHookConfig path in S3, and each rule has its own status."""
+    sagemaker = twin.client("sagemaker")
+    (name,) = [name for name in sagemaker_job_names(twin) if name.endswith("-train")]
+    described = sagemaker.describe_training_job(TrainingJobName=name)
+    bucket, _, prefix = described["DebugHookConfig"]["S3OutputPath"].removeprefix("s3://").partition("/")
+    listed = twin.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix.rstrip("/") + "/")
+    keys = [item["Key"] for item in listed.get("Contents", [])]
+    assert any("/events/" in key for key in keys) and any("/index/" in key for key in keys), keys[:10]
+    statuses = {rule["RuleConfigurationName"]: rule for rule in described["DebugRuleEvaluationStatuses"]}
+    for rule in ("LossNotDecreasing", "Overfit", "Overtraining"):  # evaluated on the recorded losses
+        assert statuses[rule]["RuleEvaluationStatus"] in ("NoIssuesFound", "IssuesFound"), statuses[rule]
+    profiler = {rule["RuleConfigurationName"]: rule for rule in described["ProfilerRuleEvaluationStatuses"]}
+    assert profiler["ProfilerReport"]["RuleEvaluationStatus"] == "Error"  # needs AWS's container: said so
+    assert "not evaluated" in profiler["ProfilerReport"]["StatusDetails"]
+
+
 def test_invalid_zip_fails_with_its_cause_before_any_training(twin, tmp_path):
     jobs_before = sagemaker_job_names(twin)
     twin.notifications()  # drain what earlier runs published
