@@ -243,7 +243,7 @@ def model_request(*, name: str, settings: EndpointSettings, model_data: str, tes
 
 
 def endpoint_config_request(*, name: str, model_name: str, settings: EndpointSettings, tags: list) -> dict:
-    variant = {"VariantName": "AllTraffic", "ModelName": model_name}
+    variant = {"VariantName": VARIANT_NAME, "ModelName": model_name}
     if settings.serverless:
         variant["ServerlessConfig"] = {
             "MemorySizeInMB": settings.serverless_memory_mb,
@@ -254,15 +254,21 @@ def endpoint_config_request(*, name: str, model_name: str, settings: EndpointSet
     return {"EndpointConfigName": name, "ProductionVariants": [variant], "Tags": tags}
 
 
-def update_endpoint_request(*, endpoint_name: str, config_name: str, serverless: bool) -> dict:
-    """Blue/green with automatic rollback: the old fleet serves until the new one is healthy."""
+VARIANT_NAME = "AllTraffic"  # template.yaml's rollback alarm watches this variant
+BAKING_SECONDS = 300  # the old fleet is kept this long after the switch, watched by the rollback alarm
+
+
+def update_endpoint_request(*, endpoint_name: str, config_name: str, serverless: bool, rollback_alarm: str) -> dict:
+    """Blue/green with automatic rollback: the old fleet serves until the new one is healthy, and stays for a
+    baking period during which the 5xx alarm sends traffic back to it."""
     request = {"EndpointName": endpoint_name, "EndpointConfigName": config_name}
-    if not serverless:  # serverless endpoints do not take a deployment config
+    if not serverless:  # serverless endpoints take no deployment config here (see docs/architecture.md)
         request["DeploymentConfig"] = {
             "BlueGreenUpdatePolicy": {
                 "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
-                "TerminationWaitInSeconds": 0,
+                "TerminationWaitInSeconds": BAKING_SECONDS,
             },
+            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": rollback_alarm}]},
         }
         request["RetainAllVariantProperties"] = False
     return request

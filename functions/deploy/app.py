@@ -99,7 +99,10 @@ def lambda_handler(event: dict) -> dict:
         with busy_is_retried(endpoint_name), transient_errors():
             sagemaker.update_endpoint(
                 **update_endpoint_request(
-                    endpoint_name=endpoint_name, config_name=config_name, serverless=settings.serverless
+                    endpoint_name=endpoint_name,
+                    config_name=config_name,
+                    serverless=settings.serverless,
+                    rollback_alarm=os.environ["ROLLBACK_ALARM_NAME"],
                 )
             )
     else:

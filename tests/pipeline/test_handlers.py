@@ -350,6 +350,8 @@ def test_deploy_updates_the_live_endpoint_with_the_gated_model(stubbed):
     assert variant["InstanceType"] == "ml.m5.large"
     assert (update["EndpointName"], update["EndpointConfigName"]) == ("dogbreeds-endpoint", result["config_name"])
     assert update["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "ALL_AT_ONCE"
+    rollback_alarms = update["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
+    assert rollback_alarms == [{"AlarmName": ENVIRONMENT["ROLLBACK_ALARM_NAME"]}]
     assert result["action"] == "update"
 
 

@@ -134,11 +134,14 @@ def test_model_and_endpoint_config_requests():
     assert "InstanceType" not in serverless["ProductionVariants"][0]
 
 
-def test_update_is_blue_green():
-    request = update_endpoint_request(endpoint_name="e", config_name="c", serverless=False)
+def test_update_is_blue_green_with_automatic_rollback():
+    request = update_endpoint_request(endpoint_name="e", config_name="c", serverless=False, rollback_alarm="errors")
     accepted_by_botocore("update_endpoint", request, {"EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:x/y"})
-    assert request["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "ALL_AT_ONCE"
-    assert update_endpoint_request(endpoint_name="e", config_name="c", serverless=True) == {
+    policy = request["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"]["Type"] == "ALL_AT_ONCE"
+    assert policy["TerminationWaitInSeconds"] > 0  # a baking period: the alarm can still send traffic back
+    assert request["DeploymentConfig"]["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": "errors"}]}
+    assert update_endpoint_request(endpoint_name="e", config_name="c", serverless=True, rollback_alarm="errors") == {
         "EndpointName": "e",
         "EndpointConfigName": "c",
     }

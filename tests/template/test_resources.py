@@ -88,6 +88,17 @@ def test_api_takes_images_needs_a_key_and_is_throttled(template, document):
     assert int(usage_plan["Throttle"]["RateLimit"]) > 0 and int(usage_plan["Throttle"]["BurstLimit"]) > 0
 
 
+def test_the_rollback_alarm_watches_the_served_endpoint(template, document):
+    from common.sagemaker_requests import VARIANT_NAME
+
+    alarm = template.resolve(document["Resources"]["EndpointErrorsAlarm"]["Properties"])
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SageMaker", "Invocation5XXErrors")
+    dimensions = {dimension["Name"]: dimension["Value"] for dimension in alarm["Dimensions"]}
+    deploy = template.functions()["DeployFunction"].environment
+    assert dimensions == {"EndpointName": deploy["ENDPOINT_NAME"], "VariantName": VARIANT_NAME}
+    assert deploy["ROLLBACK_ALARM_NAME"] == template.physical("EndpointErrorsAlarm").ref
+
+
 def test_outputs_name_what_a_user_needs(document):
     assert set(document["Outputs"]) == {
         "BucketName",
