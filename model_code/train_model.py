@@ -67,18 +67,8 @@ def resume(run: training.Run, folder: Path | None) -> int:
 
 
 def export_model(run: training.Run, model_dir: Path, test: training.EpochResult) -> None:
-    metadata = {
-        "architecture": dogbreeds.ARCHITECTURE,
-        "image_size": run.args.image_size,
-        "mean": list(dogbreeds.IMAGENET_MEAN),
-        "std": list(dogbreeds.IMAGENET_STD),
-        "num_classes": len(run.classes),
-        "test_metrics": {TEST_LOSS: test.loss, TEST_ACCURACY: test.accuracy, "samples": test.samples},
-        "hyperparameters": training.hyperparameters_of(run.args),
-        "history": run.history,
-        "skipped_images": run.skipped_images,
-    }
-    dogbreeds.save_artifacts(model_dir, run.model, run.classes, metadata)
+    test_metrics = {TEST_LOSS: test.loss, TEST_ACCURACY: test.accuracy, "samples": test.samples}
+    dogbreeds.save_artifacts(model_dir, run.model, run.classes, training.model_metadata(run, test_metrics=test_metrics))
     dogbreeds.export_inference_code(model_dir)
 
 

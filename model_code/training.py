@@ -251,6 +251,21 @@ def hyperparameters_of(args: argparse.Namespace) -> dict:
     return {name: getattr(args, name) for name in keep}
 
 
+def model_metadata(run: Run, **extra) -> dict:
+    """What a model folder says about its model (inference.py reads the image size from it)."""
+    return {
+        "architecture": dogbreeds.ARCHITECTURE,
+        "image_size": run.args.image_size,
+        "mean": list(dogbreeds.IMAGENET_MEAN),
+        "std": list(dogbreeds.IMAGENET_STD),
+        "num_classes": len(run.classes),
+        "hyperparameters": hyperparameters_of(run.args),
+        "history": run.history,
+        "skipped_images": run.skipped_images,
+        **extra,
+    }
+
+
 def write_json(path: Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=1, sort_keys=True))

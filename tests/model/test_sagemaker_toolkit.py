@@ -56,6 +56,8 @@ def test_hpo_under_the_toolkit_reports_validation_metrics(tmp_path):
     assert len(found[metrics.OBJECTIVE_METRIC]) == 2
     assert "test_accuracy" not in found  # trials never look at the test split
     assert json.loads((ml / "output" / "data" / "trial.json").read_text())["hyperparameters"]["batch_size"] == 8
+    assert {"model.pth", "classes.json", "metadata.json"} <= {p.name for p in (ml / "model").iterdir()}
+    assert "test_metrics" not in json.loads((ml / "model" / "metadata.json").read_text())
 
 
 @pytest.mark.slow
