@@ -20,7 +20,7 @@ import requests
 from tests.twin.conftest import ApiProbe, PipelineRun, run_pipeline
 
 from .conftest import load_event
-from .zips import bad_zips, good_zip
+from .zips import JPEG, bad_zips, build, good_zip, layout
 
 FAKE_MODEL_CODE = Path(__file__).with_name("fake_model_code")
 pytestmark = pytest.mark.slow
@@ -260,4 +260,16 @@ def test_two_uploads_at_once_run_one_execution_each(twin, dataset):
     outcomes = [twin.follow(arn, timeout=900) for arn in fresh]
     assert [outcome["status"] for outcome in outcomes] == ["SUCCEEDED", "SUCCEEDED"], outcomes
     assert served_dataset(twin) in names and endpoint_status(twin) == "InService"
+    assert twin.notifications() == []
+
+
+def test_a_zip_of_ten_thousand_tiny_entries_goes_through(twin, tmp_path):
+    """Valid, only large in entry count: validated by ranged reads of its central directory, then trained on."""
+    entries = layout(per_class=1) | {f"dogImages/train/001.Beagle/t_{i}.jpg": JPEG for i in range(10_000)}
+    path = tmp_path / "many-entries.zip"
+    path.write_bytes(build(entries))
+    run = run_pipeline(twin, path, "many-entries.zip")
+    assert run.execution["status"] == "SUCCEEDED", run.execution
+    assert run.states["ValidateDataset"] == "SUCCEEDED"
+    assert served_dataset(twin) == "many-entries.zip"
     assert twin.notifications() == []
