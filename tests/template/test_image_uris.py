@@ -13,9 +13,17 @@ from tests.template.conftest import ROOT, TEMPLATE
 logging.getLogger("sagemaker").setLevel(logging.WARNING)
 
 
-def test_generated_block_matches_sagemaker_core():
+def test_generated_blocks_match_sagemaker_core():
     text = TEMPLATE.read_text()
-    assert image_uris.current_block(text) == image_uris.render(text), "stale: run `make image-uris`"
+    assert text == image_uris.regenerated(text), "stale: run `make image-uris`"
+
+
+def test_a_deploy_outside_the_mapped_regions_is_refused_with_a_message(document):
+    (assertion,) = document["Rules"]["SupportedRegion"]["Assertions"]
+    regions, region = assertion["Assert"]["Fn::Contains"]
+    assert region == {"Ref": "AWS::Region"}
+    assert regions == sorted(document["Mappings"]["ImageUris"])
+    assert "Debugger rule evaluator" in assertion["AssertDescription"]
 
 
 def resolved(region: str, **parameters: str) -> Template:
