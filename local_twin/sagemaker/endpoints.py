@@ -38,10 +38,30 @@ class Server:
             [python, "-m", "local_twin.sagemaker.serve", "--model-dir", str(model_dir), "--port", str(self.port)],
             stdout=self.log, stderr=subprocess.STDOUT, env=environment, cwd=Path(__file__).resolve().parents[2],
         )  # fmt: skip
+        self._in_flight = 0
+        self._idle = threading.Condition()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def invoke(self, body: bytes, headers: dict) -> requests.Response:
+        """POST /invocations, counted: a swapped-out server is stopped only once its requests are answered."""
+        with self._idle:
+            self._in_flight += 1
+        try:
+            return requests.post(f"{self.url}/invocations", data=body, headers=headers,
+                                 timeout=INVOCATION_TIMEOUT_SECONDS)  # fmt: skip
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def drain_and_stop(self) -> None:
+        """What a blue/green switch does with the old fleet: let it finish what it was answering, then stop it."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout=INVOCATION_TIMEOUT_SECONDS)
+        self.stop()
 
     def healthy(self, timeout: float = HEALTH_TIMEOUT_SECONDS) -> bool:
         deadline = time.monotonic() + timeout
@@ -164,7 +184,7 @@ class Endpoints:
             endpoint.server, endpoint.config_name, endpoint.failure_reason = server, config_name, None
             endpoint.status = "InService"
             if previous is not None:
-                previous.stop()
+                previous.drain_and_stop()
         endpoint.modified = now()
 
     def _check_config(self, name: str) -> None:
@@ -242,8 +262,12 @@ class Endpoints:
             raise validation(f"Endpoint {name} is in {endpoint.status} status, not InService.")
         headers = {"Content-Type": content_type or "application/octet-stream", "Accept": accept or "application/json"}
         try:
-            answer = requests.post(f"{server.url}/invocations", data=body, headers=headers,
-                                   timeout=INVOCATION_TIMEOUT_SECONDS)  # fmt: skip
+            try:
+                answer = server.invoke(body, headers)
+            except requests.ConnectionError:
+                if endpoint.server in (None, server):
+                    raise
+                answer = endpoint.server.invoke(body, headers)  # swapped while asking the old one: ask the new
         except requests.RequestException as error:
             raise self._model_error(500, f"the model container did not answer: {error}") from error
         if answer.status_code != 200:

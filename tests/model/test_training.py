@@ -16,8 +16,13 @@ COLOUR_ARGS = [
 ]  # fmt: skip
 
 
+def outputs(folder) -> list[str]:
+    """Where SageMaker would point the script's outputs: never the working directory (the repository)."""
+    return ["--output-data-dir", str(folder), "--model-dir", str(folder / "model")]
+
+
 def test_hpo_prints_one_parsable_metric_line_per_epoch_and_learns(colour_dataset, tmp_path, capsys):
-    hpo.main([*COLOUR_ARGS, "--epochs", "3", "--data-dir", str(colour_dataset), "--output-data-dir", str(tmp_path)])
+    hpo.main([*COLOUR_ARGS, "--epochs", "3", "--data-dir", str(colour_dataset), *outputs(tmp_path)])
     found = metrics.parse_metric_lines(capsys.readouterr().out)
     assert set(found) == {"train_loss", "valid_loss", "valid_accuracy"}
     assert len(found["valid_accuracy"]) == 3
@@ -27,7 +32,7 @@ def test_hpo_prints_one_parsable_metric_line_per_epoch_and_learns(colour_dataset
 
 
 def test_messy_dataset_trains_without_error(messy_dataset, tmp_path, capsys):
-    hpo.main([*COLOUR_ARGS, "--epochs", "2", "--data-dir", str(messy_dataset), "--output-data-dir", str(tmp_path)])
+    hpo.main([*COLOUR_ARGS, "--epochs", "2", "--data-dir", str(messy_dataset), *outputs(tmp_path)])
     out = capsys.readouterr().out
     assert "skipped_images=1 " in out  # one truncated file, counted once however many epochs
     assert "valid_accuracy" in metrics.parse_metric_lines(out)
