@@ -1,0 +1,53 @@
+"""model_code/debugger.py without a working smdebug: training goes on after one clear warning."""
+
+import importlib
+import subprocess
+import sys
+import warnings
+
+import pytest
+from torch import nn
+
+import debugger
+
+
+def missing_smdebug(name: str):
+    raise ImportError(f"No module named {name!r}")
+
+
+def test_without_smdebug_training_goes_on_after_one_warning(monkeypatch, tmp_path):
+    monkeypatch.delenv("SM_TRAINING_ENV", raising=False)
+    monkeypatch.setattr(importlib, "import_module", missing_smdebug)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        recorder = debugger.create_loss_recorder(str(tmp_path / "tensors"), nn.Linear(2, 2), nn.CrossEntropyLoss())
+    assert recorder is None
+    (warning,) = caught
+    assert "training continues without it" in str(warning.message) and "smdebug.pytorch" in str(warning.message)
+
+
+def test_inside_a_sagemaker_job_a_missing_smdebug_is_installed_without_its_pins(monkeypatch):
+    monkeypatch.setenv("SM_TRAINING_ENV", "{}")
+    imported = []
+
+    def import_after_install(name: str):
+        if not installed:
+            raise ImportError(name)
+        imported.append(name)
+        return "smdebug module"
+
+    installed = []
+    monkeypatch.setattr(importlib, "import_module", import_after_install)
+    monkeypatch.setattr(subprocess, "run", lambda command, check: installed.append(command))
+    assert debugger._import_smdebug() == "smdebug module"
+    ((*pip, requirement),) = installed
+    assert pip == [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
+    assert requirement == debugger.SMDEBUG_REQUIREMENT and imported == ["smdebug.pytorch"]
+
+
+def test_outside_a_job_a_missing_smdebug_is_not_installed(monkeypatch):
+    monkeypatch.delenv("SM_TRAINING_ENV", raising=False)
+    monkeypatch.setattr(importlib, "import_module", missing_smdebug)
+    monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: pytest.fail("pip must not run outside a job"))
+    with pytest.raises(ImportError):
+        debugger._import_smdebug()
