@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from local_twin.loopback import LoopbackHandler
 from local_twin.template import ApiSpec, Route
 
 Invoke = Callable[[str, dict], dict]  # (function logical id, event) -> the handler's proxy response
@@ -179,12 +180,7 @@ class LocalApi:
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         front = self
 
-        class ProxyHandler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body leave in two writes: with Nagle on, a kept-alive client waits ~40 ms for the body
-            # (its delayed ACK). Real servers set TCP_NODELAY too.
-            disable_nagle_algorithm = True
-
+        class ProxyHandler(LoopbackHandler):
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -204,8 +200,5 @@ class LocalApi:
                 self.wfile.write(payload)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve
-
-            def log_message(self, format: str, *args) -> None:
-                pass  # the twin prints its own progress; request lines would drown it
 
         return ProxyHandler

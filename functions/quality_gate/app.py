@@ -2,9 +2,9 @@
 
 Rejects (ModelRejected, with the reason) when the test accuracy is under the threshold, when a
 configured-critical Debugger rule found issues or could not be evaluated, or when the model serving now
-scored better. What is
-served is read back from SageMaker itself (endpoint -> config -> model, whose environment carries its
-test accuracy), so the record survives everything and always describes what really answers.
+scored better. What is served is read back from SageMaker itself (endpoint -> config -> model, whose
+environment carries its test accuracy), so the record survives everything and always describes what really
+answers.
 """
 
 import os
@@ -47,6 +47,13 @@ def served_accuracy(endpoint_name: str) -> float | None:
     return float(value) if value is not None else None
 
 
+def _rule_outcome(name: str, evaluation: dict | None) -> str:
+    if evaluation is None:
+        return f"{name}: not configured on the training job"
+    outcome = f"{name}: {evaluation.get('RuleEvaluationStatus', 'Unknown')}"
+    return f"{outcome} ({evaluation['StatusDetails']})" if evaluation.get("StatusDetails") else outcome
+
+
 def decide(described: dict, threshold: float, critical_rules: set[str], served: float | None) -> dict:
     """Pure: the gate's verdict for a completed training job."""
     accuracy = final_metric(described, TEST_ACCURACY)
@@ -61,14 +68,9 @@ def decide(described: dict, threshold: float, critical_rules: set[str], served: 
         raise ModelRejected(f"critical Debugger rule(s) found issues: {', '.join(failed)}")
     # A critical rule vouches for the model only by finishing with NoIssuesFound: one that errored (no losses
     # recorded, say), was stopped or never ran proves nothing.
-    unproven = {name: rules.get(name, "not configured on the training job") for name in sorted(critical_rules)}
-    unproven = {name: status for name, status in unproven.items() if status != "NoIssuesFound"}
+    unproven = [name for name in sorted(critical_rules) if rules.get(name) != "NoIssuesFound"]
     if unproven:
-        details = "; ".join(
-            f"{name}: {status}"
-            + (f" ({evaluations[name]['StatusDetails']})" if evaluations.get(name, {}).get("StatusDetails") else "")
-            for name, status in unproven.items()
-        )
+        details = "; ".join(_rule_outcome(name, evaluations.get(name)) for name in unproven)
         raise ModelRejected(f"critical Debugger rule(s) did not evaluate to NoIssuesFound: {details}")
     if served is not None and accuracy < served:
         raise ModelRejected(f"test accuracy {accuracy:.4f} is worse than the served model's {served:.4f}")

@@ -13,8 +13,10 @@ import importlib
 import json
 import sys
 import traceback
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
+
+from local_twin.loopback import LoopbackHandler
 
 
 def load(model_dir: Path):
@@ -30,15 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     handler, model = load(args.model_dir)
 
-    class Container(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body leave in two writes: with Nagle on, a kept-alive client waits ~40 ms for the body
-        # (its delayed ACK). Real servers set TCP_NODELAY too.
-        disable_nagle_algorithm = True
-
-        def log_message(self, *args):
-            pass
-
+    class Container(LoopbackHandler):
         def _send(self, status: int, body: bytes, content_type: str = "application/json"):
             self.send_response(status)
             self.send_header("Content-Type", content_type)

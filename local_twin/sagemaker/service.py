@@ -14,7 +14,7 @@ import re
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import botocore.session
@@ -22,6 +22,7 @@ from botocore.exceptions import ParamValidationError
 from botocore.validate import validate_parameters
 
 from local_twin.faults import Faults, Throttled
+from local_twin.loopback import LoopbackHandler
 from local_twin.moto_stack import DUMMY_CREDENTIALS, client
 
 ACCOUNT = "123456789012"
@@ -111,15 +112,7 @@ class LocalSageMaker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         service = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body leave in two writes: with Nagle on, a kept-alive client waits ~40 ms for the body
-            # (its delayed ACK). Real servers set TCP_NODELAY too.
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args):  # quiet: one line per call otherwise
-                pass
-
+        class Handler(LoopbackHandler):
             def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None):
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)

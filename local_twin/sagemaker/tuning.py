@@ -68,10 +68,9 @@ class TuningJob:
             max_jobs = self.limits["MaxNumberOfTrainingJobs"]
             if self.strategy == "Grid":
                 # optuna's GridSampler stops the study from inside tell(), which ask-and-tell does not allow
-                names = [r["Name"] for r in self.ranges.get("CategoricalParameterRanges", [])]
-                grid = list(
-                    itertools.product(*(r["Values"] for r in self.ranges.get("CategoricalParameterRanges", [])))
-                )
+                categorical = self.ranges.get("CategoricalParameterRanges", [])
+                names = [r["Name"] for r in categorical]
+                grid = list(itertools.product(*(r["Values"] for r in categorical)))
                 for combination in grid:
                     study.enqueue_trial(dict(zip(names, combination, strict=True)))
                 max_jobs = min(max_jobs, len(grid))
