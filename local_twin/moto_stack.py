@@ -1,16 +1,18 @@
-"""The AWS side of the twin: a moto server on 127.0.0.1 provisioned from template.yaml.
+"""The AWS side of the twin: a moto server on 127.0.0.1 provisioned from template.yaml, IAM enforced in front of it.
 
-S3 (the data bucket, EventBridge notifications on), Lambda (every function with its template environment
-plus the twin's endpoints; ``moto_lambda`` routes invocations to the real handlers and EventBridge
-targets), Step Functions (the ASL with its substitutions resolved, executed by moto's engine), the
-EventBridge rules, SNS topics (each with an SQS subscription the twin can read) and IAM role stand-ins.
+S3 (the data bucket, EventBridge notifications on), IAM (every role of the template with its policies as
+written), Lambda (every function, run by lambda_runtime in processes of its own with its role's credentials;
+``moto_seam`` routes the state machine's tasks and EventBridge targets there), Step Functions (the ASL with
+its substitutions resolved, executed by moto's engine, as the state machine's role), the EventBridge rules,
+SNS topics (each with an SQS subscription the twin can read). The functions and the jobs reach moto through
+the IAM gateway (iam_gateway.py), which authorizes each call; the twin itself calls moto as administrator.
 """
 
 import io
 import json
 import logging
 import os
-import sys
+import tempfile
 import threading
 import zipfile
 from dataclasses import dataclass, field
@@ -22,11 +24,13 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from local_twin import moto_lambda
+from local_twin import iam, moto_seam
 from local_twin.faults import Faults
+from local_twin.iam_gateway import IamGateway
+from local_twin.lambda_runtime import FunctionConfig, LambdaRuntime
 from local_twin.template import FunctionSpec, Template
 
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": iam.ADMIN_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": "testing"}
 _TRUST_POLICY = json.dumps(
     {
         "Version": "2012-10-17",
@@ -73,17 +77,26 @@ def client(service: str, endpoint_url: str, region: str) -> BaseClient:
         return _clients[key]
 
 
-def lambda_environment(function: FunctionSpec, moto_url: str, sagemaker_url: str, region: str) -> dict[str, str]:
-    """The template's variables plus what points the unchanged handler at the twin instead of AWS."""
+def lambda_environment(function: FunctionSpec, aws_url: str, sagemaker_url: str, region: str) -> dict[str, str]:
+    """The template's variables plus what points the unchanged handler at the twin instead of AWS (the
+    credentials come from the function's role, lambda_runtime adds them)."""
     return {
         **function.environment,
-        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ENDPOINT_URL": aws_url,
         "AWS_ENDPOINT_URL_SAGEMAKER": sagemaker_url,
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": sagemaker_url,
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
         "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon on the twin
-        **DUMMY_CREDENTIALS,
+    }
+
+
+def session_environment(credentials: dict) -> dict[str, str]:
+    """STS credentials as the variables Lambda and SageMaker hand a role's session."""
+    return {
+        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": credentials["SessionToken"],
     }
 
 
@@ -104,20 +117,25 @@ def expect_same_arn(created: str, resolved: str) -> None:
 
 
 class MotoStack:
-    def __init__(self, template: Template, faults: Faults | None = None):
+    def __init__(self, template: Template, faults: Faults | None = None, workdir: Path | None = None):
         self.template = template
         self.faults = faults or Faults()
         self.region = template.region
+        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="twin-aws-"))
         self._server: ThreadedMotoServer | None = None
         self._previous_moto_port: str | None = None
+        self.gateway: IamGateway | None = None
+        self.runtime = LambdaRuntime(self.workdir / "logs" / "lambda", self.faults)
+        self._routed: list[str] = []
         self.url = ""
 
     @property
-    def stand_in_role(self) -> str:
-        return f"{self.template.stack}-execution-role"
+    def gateway_url(self) -> str:
+        """Where the functions and jobs reach AWS: every call authorized against the caller's role."""
+        return self.gateway.url
 
     def start(self) -> str:
-        moto_lambda.install(self.faults)
+        moto_seam.install()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call otherwise
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
@@ -130,9 +148,16 @@ class MotoStack:
             f"{self.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
         )
         response.raise_for_status()
+        self.gateway = IamGateway(self.url)
+        self.gateway.start()
         return self.url
 
     def stop(self) -> None:
+        moto_seam.unroute(self._routed)
+        self.runtime.stop()
+        if self.gateway is not None:
+            self.gateway.stop()
+            self.gateway = None
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -144,6 +169,11 @@ class MotoStack:
 
     def client(self, service: str):
         return client(service, self.url, self.region)
+
+    def assume(self, role_arn: str, session_name: str) -> dict[str, str]:
+        """A session of one of the template's roles (moto's STS), as the environment variables of its holder."""
+        answer = self.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session_name[:64])
+        return session_environment(answer["Credentials"])
 
     def provision(self, sagemaker_url: str) -> Provisioned:
         template = self.template
@@ -158,28 +188,31 @@ class MotoStack:
                 Bucket=bucket.name, NotificationConfiguration={"EventBridgeConfiguration": {}}
             )
         topic_queues = {topic_arn: self._subscribe_queue(topic_arn) for topic_arn in self._create_topics()}
-        for import_root in template.layer_import_roots():  # the layers' /opt/python, for every handler
-            if str(import_root) not in sys.path:
-                sys.path.append(str(import_root))
         functions = template.functions()
         lambda_client = self.client("lambda")
         for function in functions.values():
+            role = template.role_of(function.logical_id)
             created = lambda_client.create_function(
                 FunctionName=function.name,
                 Runtime=function.runtime,
-                Role=roles[self.stand_in_role],
+                Role=roles[role.name],
                 Handler=function.handler,
                 Code={"ZipFile": code_zip(function.code_dir)},
                 Timeout=function.timeout,
                 MemorySize=function.memory,
-                Environment={"Variables": lambda_environment(function, self.url, sagemaker_url, self.region)},
+                Environment={"Variables": function.environment},
             )
             expect_same_arn(created["FunctionArn"], function.arn)
+            self.runtime.register(self._runtime_config(function, role.arn, sagemaker_url))
         machine = template.state_machine()
+        machine_role = template.role_of(machine.logical_id)
         state_machine_arn = self.client("stepfunctions").create_state_machine(
-            name=machine.name, definition=machine.definition, roleArn=roles[self.stand_in_role]
+            name=machine.name, definition=machine.definition, roleArn=roles[machine_role.name]
         )["stateMachineArn"]
         expect_same_arn(state_machine_arn, template.get_att(machine.logical_id, "Arn"))
+        session = machine_role.arn.replace(":iam::", ":sts::").replace(":role/", ":assumed-role/") + "/execution"
+        self._routed = [function.arn for function in functions.values()]
+        moto_seam.route(self._routed, self.runtime, iam.Principal(session, machine_role.name))
         events = self.client("events")
         for rule in template.rules():
             events.put_rule(Name=rule.name, EventPattern=json.dumps(rule.pattern), State="ENABLED")
@@ -189,16 +222,44 @@ class MotoStack:
             )
         return Provisioned(self.url, bucket.name, state_machine_arn, functions, topic_queues)
 
+    def _runtime_config(self, function: FunctionSpec, role_arn: str, sagemaker_url: str) -> FunctionConfig:
+        return FunctionConfig(
+            name=function.name,
+            arn=function.arn,
+            handler=function.handler,
+            code_dir=function.code_dir.resolve(),
+            layer_dirs=[self._layer_dir(layer_arn) for layer_arn in function.layers],
+            runtime=function.runtime,
+            timeout=function.timeout,
+            memory=function.memory,
+            environment=lambda_environment(function, self.gateway_url, sagemaker_url, self.region),
+            credentials=lambda: self.assume(role_arn, function.name),
+            concurrency=function.concurrency,
+        )
+
+    def _layer_dir(self, layer_arn: str) -> Path:
+        """What Lambda mounts at /opt/python for a layer: its ContentUri folder as the package it ships."""
+        content = self.template.layer_content(layer_arn)
+        opt_python = self.workdir / "layers" / content.name / "python"
+        opt_python.mkdir(parents=True, exist_ok=True)
+        link = opt_python / content.name
+        if not link.exists():
+            link.symlink_to(content, target_is_directory=True)
+        return opt_python
+
     def _create_roles(self) -> dict[str, str]:
-        """The template's roles by name plus one stand-in for the functions and the state machine."""
-        iam = self.client("iam")
-        names = [self.stand_in_role] + [
-            self.template.physical(logical_id).ref for logical_id in self.template.of_type("AWS::IAM::Role")
-        ]
-        return {
-            name: iam.create_role(RoleName=name, AssumeRolePolicyDocument=_TRUST_POLICY)["Role"]["Arn"]
-            for name in names
-        }
+        """The template's roles with their policies as written (name -> ARN)."""
+        iam_client = self.client("iam")
+        arns = {}
+        for role in self.template.roles().values():
+            arns[role.name] = iam_client.create_role(RoleName=role.name, AssumeRolePolicyDocument=_TRUST_POLICY)[
+                "Role"
+            ]["Arn"]
+            for policy_name, document in role.policies.items():
+                iam_client.put_role_policy(
+                    RoleName=role.name, PolicyName=policy_name, PolicyDocument=json.dumps(document)
+                )
+        return arns
 
     def _create_topics(self) -> list[str]:
         sns = self.client("sns")

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 ACCOUNT_ID = "123456789012"  # moto's default account
+DEFAULT_CONCURRENCY = 10  # Lambda's concurrency quota of a new account (the twin's bound per function)
 PARTITION = "aws"
 NO_VALUE = object()  # AWS::NoValue: the key or list item disappears
 
@@ -347,9 +348,70 @@ class Template:
                 memory=int(setting["MemorySize"] or 128),
                 environment={key: str(value) for key, value in environment.items()},
                 layers=self.resolve(setting["Layers"] or []),
+                concurrency=int(setting["ReservedConcurrentExecutions"] or DEFAULT_CONCURRENCY),
                 events=self.resolve(properties.get("Events", {})),
             )
         return specs
+
+    # --- IAM: the roles SAM and CloudFormation would create, with their policies as written ------------------
+
+    def roles(self) -> dict[str, "RoleSpec"]:
+        """Every role of the stack by logical id: AWS::IAM::Role resources, and the role SAM generates for each
+        function and state machine (``<LogicalId>Role``: its ``Policies`` statements, plus what SAM adds for
+        the function's logs, tracing and dead-letter queue)."""
+        roles = {}
+        for logical_id, resource in self.of_type("AWS::IAM::Role").items():
+            properties = resource.get("Properties", {})
+            if properties.get("ManagedPolicyArns"):
+                raise TemplateError(f"{logical_id}: managed policies are not modelled by the twin's IAM")
+            policies = {
+                policy["PolicyName"]: self.resolve(policy["PolicyDocument"])
+                for policy in properties.get("Policies", [])
+            }
+            physical = self.physical(logical_id)
+            roles[logical_id] = RoleSpec(physical.ref, physical.attributes["Arn"], policies)
+        defaults = self.globals_for("Function")
+        for logical_id, resource in self.of_type("AWS::Serverless::Function", *_STATE_MACHINES).items():
+            properties = resource.get("Properties", {})
+            if "Role" in properties:
+                continue  # an explicit role is one of the AWS::IAM::Role resources above
+            name = f"{self.stack}-{logical_id}Role"
+            policies = self._sam_policies(logical_id, properties.get("Policies", []))
+            if resource["Type"] == "AWS::Serverless::Function":
+                policies |= self._sam_function_extras(properties, defaults)
+            roles[f"{logical_id}Role"] = RoleSpec(name, f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/{name}", policies)
+        return roles
+
+    def role_of(self, logical_id: str) -> "RoleSpec":
+        """The role a function or state machine runs as."""
+        role = self.resources[logical_id].get("Properties", {}).get("Role")
+        if role is None:
+            return self.roles()[f"{logical_id}Role"]
+        arn = self.resolve(role)
+        return next(spec for spec in self.roles().values() if spec.arn == arn)
+
+    def _sam_policies(self, logical_id: str, policies) -> dict[str, dict]:
+        documents = {}
+        for index, policy in enumerate(policies if isinstance(policies, list) else [policies]):
+            if not (isinstance(policy, dict) and "Statement" in policy):
+                raise TemplateError(
+                    f"{logical_id}: only inline policy statements are modelled by the twin's IAM, got {policy!r}"
+                )
+            documents[f"{logical_id}RolePolicy{index}"] = {"Version": "2012-10-17", **self.resolve(policy)}
+        return documents
+
+    def _sam_function_extras(self, properties: dict, defaults: dict) -> dict[str, dict]:
+        """What SAM attaches to every function's generated role beside its Policies."""
+        extras = {"AWSLambdaBasicExecutionRole": _policy(_LOGS_STATEMENT)}
+        if self.resolve(properties.get("Tracing", defaults.get("Tracing"))) == "Active":
+            extras["AWSXrayWriteOnlyAccess"] = _policy(_XRAY_STATEMENT)
+        dead_letters = self.resolve(properties.get("DeadLetterQueue"))
+        if dead_letters:
+            action = "sqs:SendMessage" if dead_letters["Type"] == "SQS" else "sns:Publish"
+            extras["DeadLetterQueuePolicy"] = _policy(
+                {"Effect": "Allow", "Action": action, "Resource": dead_letters["TargetArn"]}
+            )
+        return extras
 
     def state_machine(self) -> "StateMachineSpec":
         (logical_id, resource), *others = self.of_type("AWS::Serverless::StateMachine").items()
@@ -381,13 +443,13 @@ class Template:
             versioned=versioning.get("Status") == "Enabled",
         )
 
-    def layer_import_roots(self) -> list[Path]:
-        """Where each layer's package imports from: a layer ships its ContentUri folder as a package under
-        /opt/python (docs/architecture.md), so the folder's parent stands in for /opt/python."""
-        layers = self.of_type("AWS::Serverless::LayerVersion").values()
-        return sorted(
-            {(self.root / self.resolve(layer["Properties"]["ContentUri"])).resolve().parent for layer in layers}
-        )
+    def layer_content(self, layer_arn: str) -> Path:
+        """The ContentUri folder of the layer a function names by ARN (the layer ships it as a package under
+        /opt/python, docs/architecture.md)."""
+        for logical_id, layer in self.of_type("AWS::Serverless::LayerVersion").items():
+            if self.physical(logical_id).ref == layer_arn:
+                return (self.root / self.resolve(layer["Properties"]["ContentUri"])).resolve()
+        raise TemplateError(f"no layer of the template has the ARN {layer_arn}")
 
     def topics(self) -> dict[str, str]:
         return {logical_id: self.physical(logical_id).ref for logical_id in self.of_type("AWS::SNS::Topic")}
@@ -462,7 +524,9 @@ def _preflight_headers(cors) -> dict[str, str] | None:
 
 
 _STATE_MACHINES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
-_FUNCTION_SETTINGS = ("Handler", "CodeUri", "Runtime", "Timeout", "MemorySize", "Layers")
+_FUNCTION_SETTINGS = (
+    "Handler", "CodeUri", "Runtime", "Timeout", "MemorySize", "Layers", "ReservedConcurrentExecutions",
+)  # fmt: skip
 
 
 def substitute_definition(definition: str, substitutions: dict[str, str]) -> str:
@@ -490,6 +554,30 @@ class FunctionSpec:
     environment: dict[str, str]
     layers: list[str]
     events: dict[str, dict]
+    concurrency: int = DEFAULT_CONCURRENCY  # ReservedConcurrentExecutions, else a new account's quota
+
+
+_LOGS_STATEMENT = {
+    "Effect": "Allow",
+    "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+    "Resource": "*",
+}
+_XRAY_STATEMENT = {
+    "Effect": "Allow",
+    "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"],
+    "Resource": "*",
+}
+
+
+def _policy(*statements: dict) -> dict:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    name: str
+    arn: str
+    policies: dict[str, dict]  # policy name -> document, intrinsics resolved
 
 
 @dataclass(frozen=True)

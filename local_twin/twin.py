@@ -39,7 +39,7 @@ class Twin:
         self.template = Template.load(self.root, profile=profile, overrides=parameters)
         self.region = self.template.region
         self.faults = faults or Faults()  # tests inject failures through it while the twin runs
-        self.moto = MotoStack(self.template, self.faults)
+        self.moto = MotoStack(self.template, self.faults, self.workdir / "aws")
         self.sagemaker: LocalSageMaker | None = None
         self.api: LocalApi | None = None
         self.aws: Provisioned | None = None
@@ -47,9 +47,13 @@ class Twin:
     def start(self) -> "Twin":
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
-            moto_url = self.moto.start()
+            self.moto.start()
             self.sagemaker = LocalSageMaker(
-                self.workdir / "sagemaker", moto_url, region=self.region, faults=self.faults
+                self.workdir / "sagemaker",
+                self.moto.gateway_url,  # jobs and endpoints reach S3 with their execution role's permissions
+                region=self.region,
+                faults=self.faults,
+                assume=self.moto.assume,
             )
             sagemaker_url = self.sagemaker.start()
             self.aws = self.moto.provision(sagemaker_url)
@@ -87,13 +91,12 @@ class Twin:
         return self.moto.client(service)
 
     def invoke_function(self, logical_id: str, event: dict) -> dict:
-        """Invoke a template function through moto's Lambda, as API Gateway or EventBridge would."""
+        """Invoke a template function in its own execution environment, as API Gateway would."""
         function = self.aws.functions[logical_id]
-        response = self.client("lambda").invoke(FunctionName=function.name, Payload=json.dumps(event).encode())
-        payload = json.loads(response["Payload"].read() or b"null")
-        if response.get("FunctionError"):
-            raise TwinError(f"{logical_id} failed: {payload}")
-        return payload
+        payload, errored = self.moto.runtime.invoke(function.name, json.dumps(event).encode())
+        if errored:
+            raise TwinError(f"{logical_id} failed: {payload.decode(errors='replace')}")
+        return json.loads(payload)
 
     def upload_dataset(self, zip_path: Path, name: str | None = None) -> str:
         key = f"{self.upload_prefix}{name or Path(zip_path).name}"

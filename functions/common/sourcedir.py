@@ -10,8 +10,6 @@ import io
 import tarfile
 from pathlib import Path
 
-from botocore.exceptions import ClientError
-
 import model_code.metrics
 
 MODEL_CODE_DIR = Path(model_code.metrics.__file__).resolve().parent
@@ -40,13 +38,14 @@ def build_archive(folder: Path) -> tuple[str, bytes]:
 
 
 def ensure_uploaded(s3, bucket: str, code_prefix: str, folder: Path | None = None) -> str:
-    """The S3 URI of this code's sourcedir.tar.gz, uploading it first if it is not there yet."""
+    """The S3 URI of this code's sourcedir.tar.gz, uploading it first if it is not there yet.
+
+    Whether it is there is asked with a listing of that one key: HeadObject on a missing key answers 403,
+    not 404, to a role without s3:ListBucket, and the roles may list the code prefix only (s3:prefix).
+    """
     content_hash, data = build_archive(folder or MODEL_CODE_DIR)
     key = f"{code_prefix}sourcedir-{content_hash}.tar.gz"
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as error:
-        if error.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
-            raise
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+    if not any(item["Key"] == key for item in listed):
         s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/gzip")
     return f"s3://{bucket}/{key}"

@@ -151,7 +151,8 @@ class Endpoints:
         folder.mkdir(parents=True, exist_ok=True)
         bucket, key = split_s3_uri(model["PrimaryContainer"]["ModelDataUrl"])
         archive = folder.parent / "model.tar.gz"
-        self.service.s3.download_file(bucket, key, str(archive))
+        s3 = self.service.s3_as(model["ExecutionRoleArn"], f"SageMaker-{endpoint}")  # the model's role reads it
+        s3.download_file(bucket, key, str(archive))
         with tarfile.open(archive) as tar:
             tar.extractall(folder, filter="data")
         return folder
@@ -163,7 +164,9 @@ class Endpoints:
             model_dir = model_dir.parent / "broken-model"  # no code, no weights: the process cannot load
             model_dir.mkdir(exist_ok=True)
         log_path = model_dir.parent / "serve.log"
-        server = Server(self.service.python, model_dir, log_path, self.service.job_environment)
+        model = self.models[self.configs[config_name]["ProductionVariants"][0]["ModelName"]]
+        environment = {**self.service.job_environment, **self.service.session(model["ExecutionRoleArn"], endpoint.name)}
+        server = Server(self.service.python, model_dir, log_path, environment)
         if server.healthy():
             return server
         server.stop()

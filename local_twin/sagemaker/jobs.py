@@ -64,7 +64,7 @@ class TrainingJob:
         for folder in (config, ml / "model", ml / "output" / "data", ml / "checkpoints", ml / "code"):
             folder.mkdir(parents=True, exist_ok=True)
         self.secondary = "Downloading"
-        s3 = self.service.s3
+        s3 = self.s3
         for channel in self.request["InputDataConfig"]:
             bucket, prefix = split_s3_uri(channel["DataSource"]["S3DataSource"]["S3Uri"])
             target = ml / "input" / "data" / channel["ChannelName"]
@@ -102,13 +102,42 @@ class TrainingJob:
                 )
             )
 
+        checkpoints = self.request.get("CheckpointConfig")
+        if checkpoints:  # SageMaker copies the checkpoint prefix into /opt/ml/checkpoints before the job starts
+            self._sync_checkpoints(download=True)
+
     @property
     def tensors(self) -> Path:
         return self.folder / "tensors"
 
+    @property
+    def s3(self):
+        """S3 as the job's execution role (RoleArn): channels, code, outputs, checkpoints and Debugger paths."""
+        if not hasattr(self, "_s3"):
+            self._s3 = self.service.s3_as(self.request["RoleArn"], f"SageMaker-{self.name}")
+        return self._s3
+
+    def _sync_checkpoints(self, download: bool) -> None:
+        local = self.folder / "ml" / "checkpoints"
+        bucket, prefix = split_s3_uri(self.request["CheckpointConfig"]["S3Uri"].rstrip("/"))
+        if download:
+            listed = self.s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/").get("Contents", [])
+            for item in listed:
+                destination = local / item["Key"][len(prefix) + 1 :]
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                self.s3.download_file(bucket, item["Key"], str(destination))
+            return
+        for path in sorted(p for p in local.rglob("*") if p.is_file()):
+            self.s3.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(local).as_posix()}")
+
     def _train(self) -> None:
         ml = self.folder / "ml"
-        env = {**self.service.job_environment, "SAGEMAKER_BASE_DIR": str(ml), "PYTHONUNBUFFERED": "1"}
+        env = {
+            **self.service.job_environment,
+            **self.service.session(self.request["RoleArn"], f"SageMaker-{self.name}"),
+            "SAGEMAKER_BASE_DIR": str(ml),
+            "PYTHONUNBUFFERED": "1",
+        }
         if self.request.get("DebugHookConfig"):
             env["SMDEBUG_CONFIG_FILE_PATH"] = str(ml / "input" / "config" / "debughookconfig.json")
         train = Path(self.service.python).parent / "train"
@@ -143,11 +172,13 @@ class TrainingJob:
 
     def _collect(self) -> None:
         self.metrics = self.read_metrics()
+        if self.request.get("CheckpointConfig"):  # kept whatever the outcome: a retried job resumes from them
+            self._sync_checkpoints(download=False)
         if self.status != "InProgress":
             return
         self.secondary = "Uploading"
         ml = self.folder / "ml"
-        s3 = self.service.s3
+        s3 = self.s3
         output = self.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
         bucket, prefix = split_s3_uri(f"{output}/{self.name}/output")
         s3.put_object(Bucket=bucket, Key=f"{prefix}/model.tar.gz", Body=tar_gz(ml / "model"))

@@ -14,16 +14,20 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
+import boto3
 import botocore.session
 from botocore.exceptions import ParamValidationError
 from botocore.validate import validate_parameters
 
+from local_twin import iam
 from local_twin.faults import Faults, Throttled
 from local_twin.loopback import LoopbackHandler
-from local_twin.moto_stack import DUMMY_CREDENTIALS, client
+from local_twin.moto_stack import DUMMY_CREDENTIALS
+from local_twin.sagemaker import authorization
 
 ACCOUNT = "123456789012"
 
@@ -59,7 +63,11 @@ class LocalSageMaker:
         python: str = sys.executable,
         faults: Faults | None = None,
         max_concurrent_jobs: int = 1,
+        assume: Callable[[str, str], dict[str, str]] | None = None,
     ):
+        """``s3_endpoint_url`` is where jobs and endpoints reach S3 (the twin's IAM gateway); ``assume`` gives a
+        session of a role (the twin's STS) to each job and endpoint, which then act with their execution role's
+        permissions. Without it (a standalone local SageMaker) they act as the administrator."""
         from local_twin.sagemaker.endpoints import Endpoints
         from local_twin.sagemaker.jobs import TrainingJobs
         from local_twin.sagemaker.tuning import TuningJobs
@@ -69,11 +77,11 @@ class LocalSageMaker:
         self.python = python
         self.faults = faults or Faults()
         self.s3_endpoint_url = s3_endpoint_url
-        self.s3 = client("s3", s3_endpoint_url, region)
-        # Jobs run with this environment, captured now: Lambdas running in this process change os.environ.
+        self._assume = assume
+        # Jobs and endpoints run with this environment plus their role's session.
         self.job_environment = {
             **{key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "SM_", "SAGEMAKER_"))},
-            **DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": s3_endpoint_url, "AWS_DEFAULT_REGION": region,
+            "AWS_ENDPOINT_URL": s3_endpoint_url, "AWS_DEFAULT_REGION": region,
         }  # fmt: skip
         self.lock = threading.RLock()
         self.model = botocore.session.get_session().get_service_model("sagemaker")
@@ -85,6 +93,35 @@ class LocalSageMaker:
 
     def arn(self, kind: str, name: str) -> str:
         return f"arn:aws:sagemaker:{self.region}:{ACCOUNT}:{kind}/{name.lower()}"
+
+    def session(self, role_arn: str, name: str) -> dict[str, str]:
+        """The credentials a job or an endpoint holds: a session of the execution role it was given."""
+        return self._assume(role_arn, name) if self._assume else dict(DUMMY_CREDENTIALS)
+
+    def s3_as(self, role_arn: str, name: str):
+        """An S3 client acting as ``role_arn`` (SageMaker reads channels and writes outputs with the job's role)."""
+        credentials = self.session(role_arn, name)
+        return boto3.client(
+            "s3",
+            endpoint_url=self.s3_endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=credentials.get("AWS_SESSION_TOKEN"),
+        )
+
+    def authorize(self, headers, operation: str, params: dict) -> None:
+        """The caller's role must allow the call (AccessDeniedException otherwise, as SageMaker answers)."""
+        try:
+            principal = iam.principal_of(headers)
+            alarm_arn = lambda name: f"arn:aws:cloudwatch:{self.region}:{ACCOUNT}:alarm:{name}"  # noqa: E731
+            iam.authorize(principal, authorization.required(operation, params, self.arn, alarm_arn))
+        except iam.InvalidCredentials as error:
+            raise SageMakerError("UnrecognizedClientException", str(error)) from error
+        except iam.AccessDenied as error:
+            raise SageMakerError("AccessDeniedException", error.message) from error
+        except KeyError:
+            return  # the request lacks the name of its resource: call() refuses it with a ValidationException
 
     # ------------------------------------------------------------------ protocol
 
@@ -128,13 +165,16 @@ class LocalSageMaker:
                 match = re.fullmatch(r"/endpoints/([^/]+)/invocations", self.path.split("?")[0])
                 try:
                     if match:
+                        service.authorize(self.headers, "InvokeEndpoint", {"EndpointName": match.group(1)})
                         status, payload, content_type = service.endpoints.invoke(
                             match.group(1), body, self.headers.get("Content-Type"), self.headers.get("Accept")
                         )
                         self._send(status, payload, content_type, {"x-Amzn-Invoked-Production-Variant": "AllTraffic"})
                         return
                     operation = (self.headers.get("X-Amz-Target") or "").removeprefix("SageMaker.")
-                    result = service.call(operation, json.loads(body or b"{}"))
+                    params = json.loads(body or b"{}")
+                    service.authorize(self.headers, operation, params)
+                    result = service.call(operation, params)
                     self._send(200, json.dumps(result, default=_json_default).encode(), "application/x-amz-json-1.1")
                 except SageMakerError as error:
                     payload = {"__type": error.code, "message": error.message, **getattr(error, "fields", {})}

@@ -151,7 +151,8 @@ def test_start_tuning_uploads_sourcedir_once_and_creates_the_job(stubbed):
     from start_tuning import app
 
     s3, sagemaker = stubbed("s3"), stubbed("sagemaker")
-    s3.add_client_error("head_object", service_error_code="404", http_status_code=404)
+    listing = {"Bucket": "dogbreeds-data", "Prefix": ANY, "MaxKeys": 1}
+    s3.add_response("list_objects_v2", {"KeyCount": 0}, listing)  # not uploaded yet (asked without HeadObject)
     s3.add_response(
         "put_object", {}, {"Bucket": "dogbreeds-data", "Key": ANY, "Body": ANY, "ContentType": "application/gzip"}
     )
@@ -160,7 +161,8 @@ def test_start_tuning_uploads_sourcedir_once_and_creates_the_job(stubbed):
     assert result["status"] == "InProgress" and result["polls"] == 0
     assert len(result["name"]) <= 32 and result["name"].startswith("dogbreeds-")
     assert result["source_uri"].startswith("s3://dogbreeds-data/code/sourcedir-")
-    s3.add_response("head_object", {"ContentLength": 10})  # second run: already there, no upload
+    uploaded_key = result["source_uri"].removeprefix("s3://dogbreeds-data/")
+    s3.add_response("list_objects_v2", {"Contents": [{"Key": uploaded_key}]}, listing)  # second run: no upload
     sagemaker.add_client_error("create_hyper_parameter_tuning_job", service_error_code="ResourceInUse")
     again = call(app, load_event("start_tuning"))
     assert again["source_uri"] == result["source_uri"] and again["name"] == result["name"]
@@ -176,11 +178,13 @@ def sent_requests(stub, operation: str) -> list[dict]:
 
 
 def test_start_training_sends_the_runs_choices_to_create_training_job(stubbed):
-    from common import naming
+    from common import naming, sourcedir
     from start_training import app
 
     s3, sagemaker = stubbed("s3"), stubbed("sagemaker")
-    s3.add_response("head_object", {"ContentLength": 10})  # sourcedir already uploaded
+    content_hash, _ = sourcedir.build_archive(sourcedir.MODEL_CODE_DIR)
+    uploaded = {"Contents": [{"Key": f"code/sourcedir-{content_hash}.tar.gz"}]}
+    s3.add_response("list_objects_v2", uploaded)  # sourcedir already uploaded: no put_object
     sagemaker.add_response("create_training_job", {"TrainingJobArn": ARN.format("training-job")})
     sent = sent_requests(sagemaker, "CreateTrainingJob")
     event = load_event("start_training")

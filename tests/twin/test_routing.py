@@ -1,7 +1,7 @@
 """The moto hooks the twin depends on, on a two-function stand-in stack (tests/twin/routing_stack/).
 
 moto has no public way to run a Lambda's real code without docker, nor to deliver EventBridge events to a
-Lambda target: local_twin/moto_lambda.py patches private methods. These tests fail loudly when an upgrade
+Lambda target: local_twin/moto_seam.py patches private methods. These tests fail loudly when an upgrade
 (or a change in that module) stops either route from firing.
 """
 
@@ -21,9 +21,9 @@ REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements" / "dev.txt"
 
 
 @pytest.fixture(scope="module")
-def stack():
+def stack(tmp_path_factory):
     template = Template.load(STACK_DIR)
-    moto = MotoStack(template)
+    moto = MotoStack(template, workdir=tmp_path_factory.mktemp("routing"))
     moto.start()
     try:
         yield moto, moto.provision(sagemaker_url="http://127.0.0.1:9")  # the stand-ins never call SageMaker
@@ -39,6 +39,7 @@ def test_moto_is_the_pinned_minor_version():
 
 
 def test_invoking_a_function_runs_its_real_handler_with_the_template_environment(stack):
+    """Through moto's Invoke API: the route the state machine's tasks take (as the state machine's role)."""
     moto, aws = stack
     response = moto.client("lambda").invoke(
         FunctionName=aws.functions["RecordFunction"].name,

@@ -142,8 +142,10 @@ def test_function_environment_resolves_every_intrinsic(project):
     assert step.arn == "arn:aws:lambda:eu-west-1:123456789012:function:twin-StepFunction"
 
 
-def test_layer_packages_import_from_the_content_folders_parent(project):
-    assert Template.load(project).layer_import_roots() == [(project / "lib").resolve()]
+def test_a_layer_is_found_by_the_arn_functions_name_it_by(project):
+    template = Template.load(project)
+    (layer_arn,) = {arn for function in template.functions().values() for arn in function.layers}
+    assert template.layer_content(layer_arn) == (project / "lib/shared_code").resolve()
 
 
 def test_conditions_drop_resources(project):

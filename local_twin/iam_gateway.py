@@ -1,0 +1,264 @@
+"""The front door the functions and the jobs reach moto through: each call authorized as AWS would, then passed on.
+
+Every Lambda and every SageMaker job of the twin gets this server as its ``AWS_ENDPOINT_URL`` and the
+temporary credentials of its role. For each request the gateway finds the caller (iam.principal_of), the
+IAM action, the resource ARN and the condition keys the call carries (``s3:prefix`` for a listing, the
+source object of a copy, ...), asks iam.authorize, and forwards what is allowed to moto unchanged. A denied
+call gets the service's own error (S3's 403 AccessDenied XML, the JSON services' AccessDeniedException, SNS's
+AuthorizationError).
+
+S3's documented rule for a missing key is kept too: GetObject/HeadObject on a key that does not exist answer
+404 only to a caller that may ``s3:ListBucket`` the bucket, 403 AccessDenied to everyone else.
+
+A call the table below does not know is refused with a message that says so: the twin never lets an
+unmodelled call through unchecked.
+"""
+
+import http.client
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from http.server import ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from local_twin import iam
+from local_twin.iam import AccessDenied, InvalidCredentials, Request
+from local_twin.loopback import LoopbackHandler
+from local_twin.template import ACCOUNT_ID, PARTITION
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
+
+
+class UnknownCall(Exception):
+    """A call whose action or resource the gateway cannot tell (so it cannot be authorized)."""
+
+
+# --- S3 (REST) ------------------------------------------------------------------------------------------------
+
+
+def s3_object_arn(bucket: str, key: str) -> str:
+    return f"arn:{PARTITION}:s3:::{bucket}/{key}"
+
+
+def s3_requests(method: str, path: str, query: dict[str, list[str]], headers) -> list[Request]:
+    """The IAM actions one S3 request needs (path-style addressing, as boto3 uses against an IP endpoint)."""
+    bucket, _, key = unquote(path.lstrip("/")).partition("/")
+    if not bucket:
+        raise UnknownCall(f"S3 {method} {path}: service-level calls (ListBuckets) are not modelled")
+    bucket_arn = f"arn:{PARTITION}:s3:::{bucket}"
+    versioned = "versionId" in query
+    if not key:
+        if method == "GET" and not set(query) - {"list-type", "prefix", "delimiter", "max-keys", "continuation-token",
+                                                  "start-after", "encoding-type", "fetch-owner", "marker"}:  # fmt: skip
+            prefix = query.get("prefix", [None])[0]
+            return [Request("s3:ListBucket", bucket_arn, {"s3:prefix": prefix} if prefix is not None else {})]
+        if method == "GET" and "versions" in query:
+            prefix = query.get("prefix", [None])[0]
+            return [Request("s3:ListBucketVersions", bucket_arn, {"s3:prefix": prefix} if prefix else {})]
+        if method == "GET" and "location" in query:
+            return [Request("s3:GetBucketLocation", bucket_arn)]
+        if method == "HEAD":
+            return [Request("s3:ListBucket", bucket_arn)]
+        raise UnknownCall(f"S3 {method} /{bucket}?{'&'.join(query)} is not modelled by the twin's IAM gateway")
+    object_arn = s3_object_arn(bucket, key)
+    if method in ("GET", "HEAD"):
+        return [Request("s3:GetObjectVersion" if versioned else "s3:GetObject", object_arn)]
+    if method == "DELETE":
+        if "uploadId" in query:
+            return [Request("s3:AbortMultipartUpload", object_arn)]
+        return [Request("s3:DeleteObjectVersion" if versioned else "s3:DeleteObject", object_arn)]
+    if method in ("PUT", "POST"):
+        needed = [Request("s3:PutObject", object_arn)]
+        copy_source = headers.get("x-amz-copy-source")
+        if copy_source:  # CopyObject / UploadPartCopy read the source as well
+            source, _, source_query = unquote(copy_source).lstrip("/").partition("?versionId=")
+            action = "s3:GetObjectVersion" if source_query else "s3:GetObject"
+            needed.append(Request(action, f"arn:{PARTITION}:s3:::{source}"))
+        return needed
+    raise UnknownCall(f"S3 {method} {path} is not modelled by the twin's IAM gateway")
+
+
+# --- JSON and query protocol services -------------------------------------------------------------------------
+
+
+def _arn(service: str, region: str, resource: str) -> str:
+    return f"arn:{PARTITION}:{service}:{region}:{ACCOUNT_ID}:{resource}"
+
+
+def _event_bus_arn(name: str | None, region: str) -> str:
+    return name if name and name.startswith("arn:") else _arn("events", region, f"event-bus/{name or 'default'}")
+
+
+# (service, operation) -> the resource ARN(s) of the call, from its parameters
+_RESOURCES: dict[tuple[str, str], Callable[[dict, str], list[str]]] = {
+    ("states", "StartExecution"): lambda p, r: [p["stateMachineArn"]],
+    ("states", "StartSyncExecution"): lambda p, r: [p["stateMachineArn"]],
+    ("states", "ListExecutions"): lambda p, r: [p["stateMachineArn"]],
+    ("states", "DescribeStateMachine"): lambda p, r: [p["stateMachineArn"]],
+    ("states", "DescribeExecution"): lambda p, r: [p["executionArn"]],
+    ("states", "GetExecutionHistory"): lambda p, r: [p["executionArn"]],
+    ("states", "StopExecution"): lambda p, r: [p["executionArn"]],
+    ("sns", "Publish"): lambda p, r: [p.get("TopicArn") or p["TargetArn"]],
+    ("events", "PutEvents"): lambda p, r: [_event_bus_arn(entry.get("EventBusName"), r) for entry in p["Entries"]],
+    ("sqs", "SendMessage"): lambda p, r: [_arn("sqs", r, p["QueueUrl"].rstrip("/").rsplit("/", 1)[1])],
+}
+_ACTION_PREFIX = {"states": "states", "sns": "sns", "events": "events", "sqs": "sqs"}
+
+
+def service_requests(service: str, operation: str, params: dict, region: str) -> list[Request]:
+    resources = _RESOURCES.get((service, operation))
+    if resources is None:
+        raise UnknownCall(
+            f"{service}:{operation} is not modelled by the twin's IAM gateway (local_twin/iam_gateway.py): "
+            "add its resource there"
+        )
+    return [Request(f"{_ACTION_PREFIX[service]}:{operation}", arn) for arn in resources(params, region)]
+
+
+def credential_scope(headers) -> tuple[str, str]:
+    """(region, service) from the SigV4 credential scope."""
+    scope = (headers.get("Authorization") or "").partition("Credential=")[2].partition(",")[0].split("/")
+    if len(scope) < 4:
+        raise InvalidCredentials("the request is not signed (no SigV4 Authorization header)")
+    return scope[2], scope[3]
+
+
+# --- the server -------------------------------------------------------------------------------------------------
+
+
+class IamGateway:
+    """An HTTP server on 127.0.0.1 in front of moto (``moto_url``)."""
+
+    def __init__(self, moto_url: str):
+        self.moto = urlsplit(moto_url)
+        self._server: ThreadingHTTPServer | None = None
+        self.url = ""
+        self.denials: list[AccessDenied] = []  # what was refused, for the twin's logs and the tests
+        self._lock = threading.Lock()
+
+    def start(self) -> str:
+        gateway = self
+
+        class Handler(LoopbackHandler):
+            def do_GET(self):
+                gateway.handle(self)
+
+            do_HEAD = do_PUT = do_POST = do_DELETE = do_GET
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="iam-gateway", daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def handle(self, handler: LoopbackHandler) -> None:
+        body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+        split = urlsplit(handler.path)
+        query = parse_qs(split.query, keep_blank_values=True)
+        head = handler.command == "HEAD"  # a HEAD answer has headers only
+        try:
+            region, service = credential_scope(handler.headers)
+            principal = iam.principal_of(handler.headers)
+            if service == "s3":
+                needed = s3_requests(handler.command, split.path, query, handler.headers)
+            else:
+                operation, params = _operation(handler.headers, body, query)
+                needed = service_requests(service, operation, params, region)
+            iam.authorize(principal, needed)
+        except InvalidCredentials as error:
+            return _send(handler, *_invalid_credentials(service_of(handler.headers), str(error)), head=head)
+        except AccessDenied as error:
+            with self._lock:
+                self.denials.append(error)
+            return _send(handler, *_denied(service_of(handler.headers), error.message), head=head)
+        except UnknownCall as error:
+            return _send(handler, *_denied(service_of(handler.headers), str(error)), head=head)
+        status, headers, payload = self._forward(handler, body)
+        if status == 404 and needed[0].action in ("s3:GetObject", "s3:GetObjectVersion"):
+            bucket = unquote(split.path.lstrip("/").partition("/")[0])
+            if not iam.allows(principal, Request("s3:ListBucket", f"arn:{PARTITION}:s3:::{bucket}")):
+                return _send(handler, *_denied("s3", "Access Denied"), head=head)
+        _send(handler, status, headers, payload, head=head)
+
+    def _forward(self, handler: LoopbackHandler, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        connection = http.client.HTTPConnection(self.moto.hostname, self.moto.port, timeout=600)
+        try:
+            headers = {k: v for k, v in handler.headers.items() if k.lower() not in _HOP_BY_HOP}
+            connection.request(handler.command, handler.path, body=body or None, headers=headers)
+            response = connection.getresponse()
+            payload = response.read()
+            return response.status, response.getheaders(), payload
+        finally:
+            connection.close()
+
+
+def service_of(headers) -> str:
+    try:
+        return credential_scope(headers)[1]
+    except InvalidCredentials:
+        return "unknown"
+
+
+def _operation(headers, body: bytes, query: dict) -> tuple[str, dict]:
+    target = headers.get("X-Amz-Target")
+    if target:  # awsJson: Service_Version.Operation
+        return target.rsplit(".", 1)[1], json.loads(body or b"{}")
+    form = {key: values[0] for key, values in parse_qs(body.decode(), keep_blank_values=True).items()}
+    form |= {key: values[0] for key, values in query.items()}
+    if "Action" not in form:
+        raise UnknownCall("a request with neither X-Amz-Target nor Action is not modelled by the twin's IAM gateway")
+    return form.pop("Action"), form
+
+
+def _denied(service: str, message: str) -> tuple[int, list, bytes]:
+    request_id = uuid.uuid4().hex.upper()[:16]
+    if service == "s3":
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>{_xml(message)}'
+            f"</Message><RequestId>{request_id}</RequestId></Error>"
+        ).encode()
+        return 403, [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)], body
+    if service in ("sns", "sqs"):
+        code = "AuthorizationError" if service == "sns" else "AccessDenied"
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{_xml(message)}</Message>"
+            f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+        ).encode()
+        return 403, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)], body
+    body = json.dumps({"__type": "AccessDeniedException", "message": message}).encode()
+    return 400, [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", request_id)], body
+
+
+def _invalid_credentials(service: str, message: str) -> tuple[int, list, bytes]:
+    if service == "s3":
+        body = f"<Error><Code>InvalidAccessKeyId</Code><Message>{_xml(message)}</Message></Error>".encode()
+        return 403, [("Content-Type", "application/xml")], body
+    body = json.dumps({"__type": "UnrecognizedClientException", "message": message}).encode()
+    return 400, [("Content-Type", "application/x-amz-json-1.0")], body
+
+
+def _xml(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _send(handler, status: int, headers: list[tuple[str, str]], payload: bytes, head: bool = False) -> None:
+    handler.send_response(status)
+    sent_length = False
+    for key, value in headers:
+        if key.lower() in _HOP_BY_HOP or key.lower() in ("server", "date"):
+            continue
+        if key.lower() == "content-length":
+            sent_length = True
+        handler.send_header(key, value)
+    if not sent_length:
+        handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    if not head and payload:
+        handler.wfile.write(payload)
