@@ -119,6 +119,8 @@ def physical_resource(logical_id: str, resource: dict, stack: str, region: str, 
         return Physical(arn, {"TopicArn": arn, "TopicName": name})
     if kind == "AWS::IAM::Role":
         return Physical(name, {"Arn": f"{base}:iam::{ACCOUNT_ID}:role/{name}", "RoleId": name})
+    if kind == "AWS::CloudWatch::Alarm":
+        return Physical(name, {"Arn": f"{base}:cloudwatch:{region}:{ACCOUNT_ID}:alarm:{name}"})
     if kind == "AWS::Events::Rule":
         return Physical(name, {"Arn": f"{base}:events:{region}:{ACCOUNT_ID}:rule/{name}"})
     if kind in ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion"):

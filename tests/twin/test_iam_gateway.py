@@ -1,0 +1,136 @@
+"""IAM enforced on the twin's AWS calls (local_twin/iam_gateway.py) with the errors AWS gives, on the routing
+stand-in stack: its functions' roles come from its template, and a probe role is made here per test."""
+
+import json
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from local_twin.moto_stack import MotoStack
+from local_twin.template import Template
+
+STACK_DIR = Path(__file__).parent / "routing_stack"
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    moto = MotoStack(Template.load(STACK_DIR), workdir=tmp_path_factory.mktemp("iam"))
+    moto.start()
+    try:
+        aws = moto.provision(sagemaker_url="http://127.0.0.1:9")
+        moto.client("s3").put_object(Bucket=aws.bucket, Key="code/present.txt", Body=b"here")
+        yield moto, aws
+    finally:
+        moto.stop()
+
+
+def client_as(moto, service: str, *statements) -> boto3.client:
+    """A client of ``service`` through the gateway, as a session of a new role with these statements."""
+    name = f"probe-{uuid.uuid4().hex[:8]}"
+    iam = moto.client("iam")
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+    if statements:  # a role without any policy may do nothing
+        document = {"Version": "2012-10-17", "Statement": list(statements)}
+        iam.put_role_policy(RoleName=name, PolicyName="probe", PolicyDocument=json.dumps(document))
+    session = moto.assume(arn, name)
+    return boto3.client(
+        service,
+        endpoint_url=moto.gateway_url,
+        region_name="us-east-1",
+        aws_access_key_id=session["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=session["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=session["AWS_SESSION_TOKEN"],
+    )
+
+
+def error_of(call) -> tuple[str, int, str]:
+    with pytest.raises(ClientError) as caught:
+        call()
+    error = caught.value.response
+    return error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"], error["Error"].get("Message", "")
+
+
+def read_code(aws):
+    return {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{aws.bucket}/code/*"}
+
+
+def test_a_missing_key_is_403_without_list_bucket(stack):
+    moto, aws = stack
+    s3 = client_as(moto, "s3", read_code(aws))
+    assert s3.get_object(Bucket=aws.bucket, Key="code/present.txt")["Body"].read() == b"here"
+    assert error_of(lambda: s3.head_object(Bucket=aws.bucket, Key="code/missing.txt"))[:2] == ("403", 403)
+    code, status, _ = error_of(lambda: s3.get_object(Bucket=aws.bucket, Key="code/missing.txt"))
+    assert (code, status) == ("AccessDenied", 403)
+
+
+def test_a_missing_key_is_404_with_list_bucket(stack):
+    moto, aws = stack
+    listing = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{aws.bucket}"}
+    s3 = client_as(moto, "s3", read_code(aws), listing)
+    assert error_of(lambda: s3.head_object(Bucket=aws.bucket, Key="code/missing.txt"))[:2] == ("404", 404)
+    assert error_of(lambda: s3.get_object(Bucket=aws.bucket, Key="code/missing.txt"))[:2] == ("NoSuchKey", 404)
+
+
+def test_a_call_outside_the_policy_is_denied_with_the_action_and_resource_named(stack):
+    moto, aws = stack
+    s3 = client_as(moto, "s3", read_code(aws))
+    code, status, message = error_of(lambda: s3.put_object(Bucket=aws.bucket, Key="code/new.txt", Body=b"x"))
+    assert (code, status) == ("AccessDenied", 403)
+    assert f"s3:PutObject on resource: arn:aws:s3:::{aws.bucket}/code/new.txt" in message
+    assert "because no identity-based policy allows the s3:PutObject action" in message
+    assert "new.txt" not in {item["Key"] for item in moto.client("s3").list_objects_v2(Bucket=aws.bucket)["Contents"]}
+
+
+def test_a_listing_is_allowed_only_under_the_prefixes_its_condition_names(stack):
+    moto, aws = stack
+    condition = {"StringLike": {"s3:prefix": "code/*"}}
+    listing = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{aws.bucket}",
+               "Condition": condition}  # fmt: skip
+    s3 = client_as(moto, "s3", listing)
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=aws.bucket, Prefix="code/")["Contents"]] == ["code/present.txt"]
+    assert error_of(lambda: s3.list_objects_v2(Bucket=aws.bucket, Prefix="markers/"))[:2] == ("AccessDenied", 403)
+    assert error_of(lambda: s3.list_objects_v2(Bucket=aws.bucket))[:2] == ("AccessDenied", 403)
+
+
+def test_a_copy_needs_read_on_the_source_version_and_write_on_the_target(stack):
+    moto, aws = stack
+    target = {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{aws.bucket}/markers/*"}
+    s3 = client_as(moto, "s3", target)
+    source = {"Bucket": aws.bucket, "Key": "code/present.txt"}
+    code, _, message = error_of(lambda: s3.copy_object(CopySource=source, Bucket=aws.bucket, Key="markers/copy"))
+    assert code == "AccessDenied" and "s3:GetObject on resource" in message
+    s3 = client_as(moto, "s3", target, read_code(aws))
+    s3.copy_object(CopySource=source, Bucket=aws.bucket, Key="markers/copy")
+    assert moto.client("s3").get_object(Bucket=aws.bucket, Key="markers/copy")["Body"].read() == b"here"
+
+
+def test_sns_and_step_functions_answer_their_own_denials(stack):
+    moto, aws = stack
+    (topic,) = aws.topic_queues
+    code, status, message = error_of(lambda: client_as(moto, "sns").publish(TopicArn=topic, Message="x"))
+    assert (code, status) == ("AuthorizationError", 403) and f"sns:Publish on resource: {topic}" in message
+    code, status, message = error_of(
+        lambda: client_as(moto, "stepfunctions").start_execution(stateMachineArn=aws.state_machine_arn, input="{}")
+    )
+    assert (code, status) == ("AccessDeniedException", 400) and "states:StartExecution" in message
+
+
+def test_credentials_the_twin_never_issued_are_refused(stack):
+    moto, aws = stack
+    stranger = boto3.client("s3", endpoint_url=moto.gateway_url, region_name="us-east-1",
+                            aws_access_key_id="ASIANOBODY", aws_secret_access_key="x", aws_session_token="y")  # fmt: skip
+    assert error_of(lambda: stranger.get_object(Bucket=aws.bucket, Key="code/present.txt"))[0] == "InvalidAccessKeyId"
+
+
+def test_the_state_machine_may_invoke_only_the_functions_its_role_names(stack):
+    moto, aws = stack
+    response = moto.client("lambda").invoke(FunctionName=aws.functions["StartFunction"].name, Payload=b"{}")
+    payload = json.loads(response["Payload"].read())
+    assert response.get("FunctionError")
+    assert payload["errorType"] == "Lambda.AWSLambdaException"
+    assert f"lambda:InvokeFunction on resource: {aws.functions['StartFunction'].arn}" in payload["errorMessage"]

@@ -1,0 +1,151 @@
+"""The twin's Lambda runtime (local_twin/lambda_runtime.py): AWS's runtime interface client in a process per
+execution environment, as Lambda runs Python. Stand-in handlers: tests/twin/runtime_probe/."""
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from local_twin.lambda_runtime import PAYLOAD_LIMIT_BYTES, FunctionConfig, LambdaRuntime, RequestTooLarge, Throttled
+
+PROBE = Path(__file__).with_name("runtime_probe")
+SESSION = {"AWS_ACCESS_KEY_ID": "ASIAPROBE", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "token"}
+
+
+@pytest.fixture
+def runtime(tmp_path):
+    running = LambdaRuntime(tmp_path / "logs")
+    yield running
+    running.stop()
+
+
+def register(runtime, name: str, handler: str, timeout: int = 10, concurrency: int = 10) -> str:
+    runtime.register(
+        FunctionConfig(
+            name=name,
+            arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
+            handler=handler,
+            code_dir=PROBE,
+            layer_dirs=[],
+            runtime="python3.12",
+            timeout=timeout,
+            memory=256,
+            environment={"TEMPLATE_VARIABLE": "from-template", "AWS_REGION": "eu-west-1"},
+            credentials=lambda: dict(SESSION),
+            concurrency=concurrency,
+        )
+    )
+    return name
+
+
+def invoke(runtime, name: str, event: dict) -> tuple[object, bool]:
+    payload, errored = runtime.invoke(name, json.dumps(event).encode())
+    return json.loads(payload), errored
+
+
+def test_a_function_runs_in_its_own_process_with_lambdas_environment_and_context(runtime):
+    os.environ["TWIN_PROCESS_ONLY"] = "leaks"
+    try:
+        name = register(runtime, "probe-describe", "probe.describe", timeout=7)
+        seen, errored = invoke(runtime, name, {"x": 1})
+    finally:
+        del os.environ["TWIN_PROCESS_ONLY"]
+    assert not errored, seen
+    assert seen["pid"] != os.getpid()
+    assert seen["environment"] == {
+        "AWS_LAMBDA_FUNCTION_NAME": "probe-describe",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "LAMBDA_TASK_ROOT": str(PROBE),
+        "AWS_ACCESS_KEY_ID": "ASIAPROBE",  # the role's session, not the twin's credentials
+        "AWS_SESSION_TOKEN": "token",
+        "AWS_REGION": "eu-west-1",
+        "TEMPLATE_VARIABLE": "from-template",
+        "TWIN_PROCESS_ONLY": None,  # nothing of the twin's own environment reaches the function
+    }
+    assert seen["function_name"] == "probe-describe" and seen["event"] == {"x": 1}
+    assert 0 < seen["remaining_ms"] <= 7000
+
+
+def test_a_warm_environment_is_reused(runtime):
+    name = register(runtime, "probe-warm", "probe.describe")
+    first, _ = invoke(runtime, name, {})
+    second, _ = invoke(runtime, name, {})
+    assert first["pid"] == second["pid"] and first["request_id"] != second["request_id"]
+    assert runtime.pool(name).started == 1
+
+
+def test_two_concurrent_invocations_run_in_two_environments(runtime):
+    name = register(runtime, "probe-concurrent", "probe.describe")
+    results = []
+    calls = [threading.Thread(target=lambda: results.append(invoke(runtime, name, {"sleep": 1.5}))) for _ in range(2)]
+    for call in calls:
+        call.start()
+    for call in calls:
+        call.join()
+    assert {errored for _, errored in results} == {False}
+    assert len({seen["pid"] for seen, _ in results}) == 2
+    assert runtime.pool(name).started == 2 and runtime.pool(name).environments == 2
+
+
+def test_past_its_concurrency_a_synchronous_call_is_throttled(runtime):
+    name = register(runtime, "probe-throttled", "probe.sleep", concurrency=1)
+    busy = threading.Thread(target=lambda: invoke(runtime, name, {"seconds": 2}))
+    busy.start()
+    try:
+        while runtime.pool(name).environments == 0:
+            threading.Event().wait(0.05)
+        with pytest.raises(Throttled, match="Rate Exceeded"):
+            invoke(runtime, name, {"seconds": 0})
+    finally:
+        busy.join()
+
+
+def test_a_handler_that_outlives_its_timeout_is_killed_with_lambdas_error(runtime):
+    name = register(runtime, "probe-timeout", "probe.sleep", timeout=1)
+    payload, errored = invoke(runtime, name, {"seconds": 30})
+    assert errored
+    assert payload["errorType"] == "Sandbox.Timedout"
+    assert payload["errorMessage"].endswith("Task timed out after 1.00 seconds")
+    assert runtime.pool(name).environments == 0  # the killed environment is gone: the next call starts anew
+    again, _ = invoke(runtime, name, {"seconds": 0})
+    assert again == "woke up" and runtime.pool(name).started == 2
+
+
+def test_an_exception_is_the_functions_error_and_the_environment_stays_warm(runtime):
+    name = register(runtime, "probe-fail", "probe.fail")
+    payload, errored = invoke(runtime, name, {"value": 7})
+    assert errored
+    assert (payload["errorType"], payload["errorMessage"]) == ("ValueError", "bad input: 7")
+    invoke(runtime, name, {"value": 8})
+    assert runtime.pool(name).started == 1
+
+
+def test_a_module_that_fails_at_import_gets_lambdas_init_error(runtime):
+    name = register(runtime, "probe-broken", "broken_at_import.handler")
+    payload, errored = invoke(runtime, name, {})
+    assert errored
+    assert payload["errorType"] == "Runtime.ImportModuleError"
+    assert payload["errorMessage"] == (
+        "Unable to import module 'broken_at_import': No module named 'module_that_is_not_installed'"
+    )
+
+
+def test_a_process_that_exits_mid_invocation_is_a_runtime_exit_error(runtime):
+    name = register(runtime, "probe-exit", "probe.exit_process")
+    payload, errored = invoke(runtime, name, {})
+    assert errored and payload["errorType"] == "Runtime.ExitError"
+    assert payload["errorMessage"].endswith("Runtime exited with error: exit status 3")
+
+
+def test_a_request_over_lambdas_synchronous_limit_is_refused(runtime):
+    name = register(runtime, "probe-large", "probe.describe")
+    with pytest.raises(RequestTooLarge, match=str(PAYLOAD_LIMIT_BYTES)):
+        runtime.invoke(name, b'"' + b"x" * PAYLOAD_LIMIT_BYTES + b'"')
+
+
+def test_each_functions_output_is_in_its_log(runtime, tmp_path):
+    name = register(runtime, "probe-logged", "probe.fail")
+    invoke(runtime, name, {"value": "logged"})
+    assert "bad input: logged" in (tmp_path / "logs" / "probe-logged.log").read_text()
