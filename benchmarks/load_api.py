@@ -3,11 +3,10 @@
 Goal: 0 errors (every answer a 200 with predictions).
 
 Each client is a thread with its own requests.Session, posting the same dog-sized JPEG to the local API
-front -> moto's Lambda -> the Predict handler -> the endpoint serving model_code/inference.py over a seeded
-untrained ResNet18 (local_twin.serving). Loopback only. What this measures is the twin, not AWS: the
-twin runs one handler call at a time (moto_lambda's lock, where Lambda would start more instances), and
-the clients share this process (and its GIL) with the API front, moto and the local SageMaker; only the
-model runs in its own process.
+front -> the Predict function (its own execution environments, up to 10 at once as on a new account) -> the
+endpoint serving model_code/inference.py over a seeded untrained ResNet18 (local_twin.serving). Loopback only.
+What this measures is the twin, not AWS: the clients share this process (and its GIL) with the API front,
+moto and the local SageMaker; the handlers and the model run in processes of their own.
 """
 
 import argparse

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from benchmarks.common import ROOT, interleaved, percentile, print_table
 from benchmarks.inference_latency import dog_sized_jpeg
@@ -70,7 +71,6 @@ def main(argv: list[str] | None = None) -> None:
 
     import requests
 
-    from local_twin.moto_lambda import LambdaContext
     from local_twin.moto_stack import lambda_environment
     from local_twin.serving import PREDICT_FUNCTION, serve_model, untrained_model_dir
     from local_twin.twin import Twin
@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> None:
         model_dir = untrained_model_dir(Path(scratch) / "model", [f"Breed {i}" for i in range(133)], args.image_size)
         endpoint = serve_model(twin, model_dir)
         spec = twin.template.functions()[PREDICT_FUNCTION]
-        os.environ.update(lambda_environment(spec, twin.moto.url, twin.sagemaker.url, twin.region))
+        os.environ.update(lambda_environment(spec, twin.moto.gateway_url, twin.sagemaker.url, twin.region))
+        os.environ.update(twin.moto.assume(twin.template.role_of(PREDICT_FUNCTION).arn, "benchmark"))
         os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # keep the table readable; the twin's copy still logs
         from predict import app
         from predict.request import parse_request
@@ -98,7 +99,11 @@ def main(argv: list[str] | None = None) -> None:
             )["Body"].read()
 
         def handler():
-            context = LambdaContext(spec.name, spec.memory, spec.arn, "bench", time.monotonic() + spec.timeout)
+            deadline = time.monotonic() + spec.timeout
+            context = SimpleNamespace(
+                function_name=spec.name, memory_limit_in_mb=spec.memory, invoked_function_arn=spec.arn,
+                aws_request_id="bench", get_remaining_time_in_millis=lambda: int((deadline - time.monotonic()) * 1000),
+            )  # fmt: skip
             answer = app.lambda_handler(event, context)
             assert answer["statusCode"] == 200, answer
 

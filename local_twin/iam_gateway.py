@@ -15,12 +15,15 @@ unmodelled call through unchecked.
 """
 
 import http.client
+import io
 import json
 import threading
 import uuid
 from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from botocore.parsers import BaseCBORParser
 
 from local_twin import iam
 from local_twin.iam import AccessDenied, InvalidCredentials, Request
@@ -86,6 +89,10 @@ def _arn(service: str, region: str, resource: str) -> str:
     return f"arn:{PARTITION}:{service}:{region}:{ACCOUNT_ID}:{resource}"
 
 
+def _alarm_arns(names: list[str], region: str) -> list[str]:
+    return [_arn("cloudwatch", region, f"alarm:{name}") for name in names] or ["*"]
+
+
 def _event_bus_arn(name: str | None, region: str) -> str:
     return name if name and name.startswith("arn:") else _arn("events", region, f"event-bus/{name or 'default'}")
 
@@ -102,8 +109,16 @@ _RESOURCES: dict[tuple[str, str], Callable[[dict, str], list[str]]] = {
     ("sns", "Publish"): lambda p, r: [p.get("TopicArn") or p["TargetArn"]],
     ("events", "PutEvents"): lambda p, r: [_event_bus_arn(entry.get("EventBusName"), r) for entry in p["Entries"]],
     ("sqs", "SendMessage"): lambda p, r: [_arn("sqs", r, p["QueueUrl"].rstrip("/").rsplit("/", 1)[1])],
+    ("monitoring", "PutMetricData"): lambda p, r: ["*"],  # no resource-level scope: cloudwatch:namespace
+    ("monitoring", "GetMetricData"): lambda p, r: ["*"],
+    ("monitoring", "GetMetricStatistics"): lambda p, r: ["*"],
+    ("monitoring", "ListMetrics"): lambda p, r: ["*"],
+    ("monitoring", "DescribeAlarms"): lambda p, r: _alarm_arns(p.get("AlarmNames", []), r),
 }
-_ACTION_PREFIX = {"states": "states", "sns": "sns", "events": "events", "sqs": "sqs"}
+_CONTEXT: dict[tuple[str, str], Callable[[dict], dict]] = {
+    ("monitoring", "PutMetricData"): lambda p: {"cloudwatch:namespace": p["Namespace"]},
+}
+_ACTION_PREFIX = {"states": "states", "sns": "sns", "events": "events", "sqs": "sqs", "monitoring": "cloudwatch"}
 
 
 def service_requests(service: str, operation: str, params: dict, region: str) -> list[Request]:
@@ -113,7 +128,9 @@ def service_requests(service: str, operation: str, params: dict, region: str) ->
             f"{service}:{operation} is not modelled by the twin's IAM gateway (local_twin/iam_gateway.py): "
             "add its resource there"
         )
-    return [Request(f"{_ACTION_PREFIX[service]}:{operation}", arn) for arn in resources(params, region)]
+    context = _CONTEXT.get((service, operation), lambda p: {})(params)
+    action = f"{_ACTION_PREFIX[service]}:{operation}"
+    return [Request(action, arn, context) for arn in resources(params, region)]
 
 
 def credential_scope(headers) -> tuple[str, str]:
@@ -163,13 +180,14 @@ class IamGateway:
         split = urlsplit(handler.path)
         query = parse_qs(split.query, keep_blank_values=True)
         head = handler.command == "HEAD"  # a HEAD answer has headers only
+        cbor = handler.headers.get("smithy-protocol") == "rpc-v2-cbor"
         try:
             region, service = credential_scope(handler.headers)
             principal = iam.principal_of(handler.headers)
             if service == "s3":
                 needed = s3_requests(handler.command, split.path, query, handler.headers)
             else:
-                operation, params = _operation(handler.headers, body, query)
+                operation, params = _operation(handler.headers, body, query, split.path)
                 needed = service_requests(service, operation, params, region)
             iam.authorize(principal, needed)
         except InvalidCredentials as error:
@@ -177,9 +195,9 @@ class IamGateway:
         except AccessDenied as error:
             with self._lock:
                 self.denials.append(error)
-            return _send(handler, *_denied(service_of(handler.headers), error.message), head=head)
+            return _send(handler, *_denied(service_of(handler.headers), error.message, cbor), head=head)
         except UnknownCall as error:
-            return _send(handler, *_denied(service_of(handler.headers), str(error)), head=head)
+            return _send(handler, *_denied(service_of(handler.headers), str(error), cbor), head=head)
         status, headers, payload = self._forward(handler, body)
         if status == 404 and needed[0].action in ("s3:GetObject", "s3:GetObjectVersion"):
             bucket = unquote(split.path.lstrip("/").partition("/")[0])
@@ -206,10 +224,12 @@ def service_of(headers) -> str:
         return "unknown"
 
 
-def _operation(headers, body: bytes, query: dict) -> tuple[str, dict]:
+def _operation(headers, body: bytes, query: dict, path: str) -> tuple[str, dict]:
     target = headers.get("X-Amz-Target")
     if target:  # awsJson: Service_Version.Operation
         return target.rsplit(".", 1)[1], json.loads(body or b"{}")
+    if headers.get("smithy-protocol") == "rpc-v2-cbor":  # /service/<Service>/operation/<Operation> (CloudWatch)
+        return path.rsplit("/", 1)[1], (BaseCBORParser().parse_data_item(io.BytesIO(body)) if body else {})
     form = {key: values[0] for key, values in parse_qs(body.decode(), keep_blank_values=True).items()}
     form |= {key: values[0] for key, values in query.items()}
     if "Action" not in form:
@@ -217,8 +237,11 @@ def _operation(headers, body: bytes, query: dict) -> tuple[str, dict]:
     return form.pop("Action"), form
 
 
-def _denied(service: str, message: str) -> tuple[int, list, bytes]:
+def _denied(service: str, message: str, cbor: bool = False) -> tuple[int, list, bytes]:
     request_id = uuid.uuid4().hex.upper()[:16]
+    if cbor:
+        body = _cbor_map({"__type": "AccessDeniedException", "message": message})
+        return 400, [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")], body
     if service == "s3":
         body = (
             f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>{_xml(message)}'
@@ -242,6 +265,22 @@ def _invalid_credentials(service: str, message: str) -> tuple[int, list, bytes]:
         return 403, [("Content-Type", "application/xml")], body
     body = json.dumps({"__type": "UnrecognizedClientException", "message": message}).encode()
     return 400, [("Content-Type", "application/x-amz-json-1.0")], body
+
+
+def _cbor_map(fields: dict[str, str]) -> bytes:
+    """A CBOR map of text strings (RFC 8949 major types 5 and 3): an error body for an rpc-v2-cbor client."""
+
+    def head(major: int, length: int) -> bytes:
+        if length < 24:
+            return bytes([major << 5 | length])
+        size = 1 if length < 0x100 else 2 if length < 0x10000 else 4
+        return bytes([major << 5 | {1: 24, 2: 25, 4: 26}[size]]) + length.to_bytes(size, "big")
+
+    def text(value: str) -> bytes:
+        data = value.encode()
+        return head(3, len(data)) + data
+
+    return head(5, len(fields)) + b"".join(text(key) + text(value) for key, value in fields.items())
 
 
 def _xml(text: str) -> str:

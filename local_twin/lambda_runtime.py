@@ -156,8 +156,9 @@ class ExecutionEnvironment:
                 if self.path != f"{_RUNTIME_PATH}/invocation/next":
                     return self._answer(404)
                 invocation = environment.pending.get()
-                if invocation is None:  # the environment is shutting down
-                    return self._answer(500)
+                if invocation is None:  # the environment is shutting down: its process is gone
+                    self.close_connection = True
+                    return
                 invocation.fetched_at = time.monotonic()
                 environment.current = invocation
                 deadline_ms = int((time.time() + environment.config.timeout) * 1000)

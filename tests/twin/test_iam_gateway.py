@@ -122,8 +122,8 @@ def test_sns_and_step_functions_answer_their_own_denials(stack):
 
 def test_credentials_the_twin_never_issued_are_refused(stack):
     moto, aws = stack
-    stranger = boto3.client("s3", endpoint_url=moto.gateway_url, region_name="us-east-1",
-                            aws_access_key_id="ASIANOBODY", aws_secret_access_key="x", aws_session_token="y")  # fmt: skip
+    unknown = {"aws_access_key_id": "ASIANOBODY", "aws_secret_access_key": "x", "aws_session_token": "y"}
+    stranger = boto3.client("s3", endpoint_url=moto.gateway_url, region_name="us-east-1", **unknown)
     assert error_of(lambda: stranger.get_object(Bucket=aws.bucket, Key="code/present.txt"))[0] == "InvalidAccessKeyId"
 
 
@@ -134,3 +134,19 @@ def test_the_state_machine_may_invoke_only_the_functions_its_role_names(stack):
     assert response.get("FunctionError")
     assert payload["errorType"] == "Lambda.AWSLambdaException"
     assert f"lambda:InvokeFunction on resource: {aws.functions['StartFunction'].arn}" in payload["errorMessage"]
+
+
+def test_cloudwatch_calls_are_authorized_with_their_namespace_and_alarm(stack):
+    moto, _ = stack
+    namespace = {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}
+    metrics = {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*", "Condition": namespace}
+    alarm = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:errors"
+    cloudwatch = client_as(moto, "cloudwatch", metrics, {"Effect": "Allow", "Action": "cloudwatch:DescribeAlarms",
+                                                         "Resource": alarm})  # fmt: skip
+    datum = [{"MetricName": "Loss", "Value": 1.0}]
+    cloudwatch.put_metric_data(Namespace="/aws/sagemaker/TrainingJobs", MetricData=datum)
+    code, _, message = error_of(lambda: cloudwatch.put_metric_data(Namespace="Elsewhere", MetricData=datum))
+    assert code == "AccessDeniedException" and "cloudwatch:PutMetricData on resource: *" in message
+    assert cloudwatch.describe_alarms(AlarmNames=["errors"])["MetricAlarms"] == []
+    code, _, message = error_of(lambda: cloudwatch.describe_alarms(AlarmNames=["other"]))
+    assert code == "AccessDeniedException" and "alarm:other" in message

@@ -12,7 +12,8 @@ def policy(*statements):
 
 
 def allow(action, resource, condition=None):
-    return {"Effect": "Allow", "Action": action, "Resource": resource, **({"Condition": condition} if condition else {})}
+    statement = {"Effect": "Allow", "Action": action, "Resource": resource}
+    return statement | ({"Condition": condition} if condition else {})
 
 
 def test_actions_match_case_insensitively_with_wildcards_and_resources_case_sensitively():
@@ -46,7 +47,8 @@ def test_pass_role_needs_the_passed_to_service_it_names():
 
 
 def test_if_exists_holds_when_the_key_is_absent_and_negated_operators_need_no_match():
-    policies = policy(allow("cloudwatch:PutMetricData", "*", {"StringLikeIfExists": {"cloudwatch:namespace": "/aws/*"}}))
+    namespace = {"StringLikeIfExists": {"cloudwatch:namespace": "/aws/*"}}
+    policies = policy(allow("cloudwatch:PutMetricData", "*", namespace))
     assert evaluate(policies, Request("cloudwatch:PutMetricData", "*")) == "Allow"
     assert evaluate(policies, Request("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "Mine"})) != "Allow"
     denied = policy(allow("s3:*", "*", {"StringNotLike": {"s3:prefix": ["secret/*", "private/*"]}}))
