@@ -16,7 +16,9 @@ match, the signature itself is not recomputed).
 """
 
 import json
+import logging
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +28,7 @@ from moto.sts.models import sts_backends
 
 from local_twin.template import ACCOUNT_ID, PARTITION
 
+log = logging.getLogger(__name__)
 ADMIN_ACCESS_KEY = "testing"  # the twin's own calls and the user's (make up): an account administrator
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/")
 
@@ -42,6 +45,27 @@ class AccessDenied(Exception):
         self.principal, self.action, self.resource = principal, action, resource
         self.message = f"User: {principal} is not authorized to perform: {action} on resource: {resource} {reason}"
         super().__init__(self.message)
+
+
+class DenialLog:
+    """Every call the twin refused, in order: logged as it happens, listed for the tests and the user."""
+
+    def __init__(self) -> None:
+        self._denials: list[AccessDenied] = []
+        self._lock = threading.Lock()
+
+    def add(self, denied: AccessDenied) -> None:
+        log.warning("IAM denied: %s", denied.message)
+        with self._lock:
+            self._denials.append(denied)
+
+    def __iter__(self):
+        with self._lock:
+            return iter(list(self._denials))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._denials)
 
 
 class InvalidCredentials(Exception):
@@ -97,15 +121,18 @@ def role_policies(role_name: str) -> list[dict]:
     return documents
 
 
-def authorize(principal: Principal, requests: Iterable[Request]) -> None:
-    """Raise AccessDenied for the first request the principal's role does not allow."""
+def authorize(principal: Principal, requests: Iterable[Request], denials: DenialLog | None = None) -> None:
+    """Raise AccessDenied for the first request the principal's role does not allow (kept in ``denials``)."""
     if principal.is_admin:
         return
     policies = role_policies(principal.role_name)
     for request in requests:
         decision = evaluate(policies, request)
         if decision != "Allow":
-            raise AccessDenied(principal.arn, request.action, request.resource, explicit=decision == "Deny")
+            denied = AccessDenied(principal.arn, request.action, request.resource, explicit=decision == "Deny")
+            if denials is not None:
+                denials.add(denied)
+            raise denied
 
 
 def allows(principal: Principal, request: Request) -> bool:

@@ -147,12 +147,11 @@ def credential_scope(headers) -> tuple[str, str]:
 class IamGateway:
     """An HTTP server on 127.0.0.1 in front of moto (``moto_url``)."""
 
-    def __init__(self, moto_url: str):
+    def __init__(self, moto_url: str, denials: iam.DenialLog):
         self.moto = urlsplit(moto_url)
         self._server: ThreadingHTTPServer | None = None
         self.url = ""
-        self.denials: list[AccessDenied] = []  # what was refused, for the twin's logs and the tests
-        self._lock = threading.Lock()
+        self.denials = denials
 
     def start(self) -> str:
         gateway = self
@@ -189,12 +188,10 @@ class IamGateway:
             else:
                 operation, params = _operation(handler.headers, body, query, split.path)
                 needed = service_requests(service, operation, params, region)
-            iam.authorize(principal, needed)
+            iam.authorize(principal, needed, self.denials)
         except InvalidCredentials as error:
             return _send(handler, *_invalid_credentials(service_of(handler.headers), str(error)), head=head)
         except AccessDenied as error:
-            with self._lock:
-                self.denials.append(error)
             return _send(handler, *_denied(service_of(handler.headers), error.message, cbor), head=head)
         except UnknownCall as error:
             return _send(handler, *_denied(service_of(handler.headers), str(error), cbor), head=head)

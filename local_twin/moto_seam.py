@@ -33,15 +33,16 @@ _original_send_to_targets = Rule.send_to_targets
 class Route:
     runtime: LambdaRuntime
     invoker: iam.Principal  # the state machine's role: the only caller of moto's Invoke API in the twin
+    denials: iam.DenialLog
 
 
 _routes: dict[str, Route] = {}  # function ARN -> how to run it
 _lock = threading.Lock()
 
 
-def route(function_arns: list[str], runtime: LambdaRuntime, invoker: iam.Principal) -> None:
+def route(function_arns: list[str], runtime: LambdaRuntime, invoker: iam.Principal, denials: iam.DenialLog) -> None:
     with _lock:
-        _routes.update({arn: Route(runtime, invoker) for arn in function_arns})
+        _routes.update({arn: Route(runtime, invoker, denials) for arn in function_arns})
 
 
 def unroute(function_arns: list[str]) -> None:
@@ -69,7 +70,7 @@ def _invoke_lambda(self: LambdaFunction, event=None) -> tuple[str, bool, str]:
     self.logs_backend.ensure_log_group(self.logs_group_name)
     target = _route(self.function_arn)
     try:
-        iam.authorize(target.invoker, [iam.Request("lambda:InvokeFunction", self.function_arn)])
+        iam.authorize(target.invoker, [iam.Request("lambda:InvokeFunction", self.function_arn)], target.denials)
         payload, errored = target.runtime.invoke(self.function_arn, _as_bytes(event))
     except iam.AccessDenied as denied:
         message = f"{denied.message} (Service: Lambda, Status Code: 403, Error Code: AccessDeniedException)"

@@ -126,6 +126,7 @@ class MotoStack:
         self._previous_moto_port: str | None = None
         self.gateway: IamGateway | None = None
         self.runtime = LambdaRuntime(self.workdir / "logs" / "lambda", self.faults)
+        self.denials = iam.DenialLog()  # every call IAM refused: the gateway's, the state machine's, SageMaker's
         self._routed: list[str] = []
         self.url = ""
 
@@ -148,7 +149,7 @@ class MotoStack:
             f"{self.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
         )
         response.raise_for_status()
-        self.gateway = IamGateway(self.url)
+        self.gateway = IamGateway(self.url, self.denials)
         self.gateway.start()
         return self.url
 
@@ -212,7 +213,7 @@ class MotoStack:
         expect_same_arn(state_machine_arn, template.get_att(machine.logical_id, "Arn"))
         session = machine_role.arn.replace(":iam::", ":sts::").replace(":role/", ":assumed-role/") + "/execution"
         self._routed = [function.arn for function in functions.values()]
-        moto_seam.route(self._routed, self.runtime, iam.Principal(session, machine_role.name))
+        moto_seam.route(self._routed, self.runtime, iam.Principal(session, machine_role.name), self.denials)
         events = self.client("events")
         for rule in template.rules():
             events.put_rule(Name=rule.name, EventPattern=json.dumps(rule.pattern), State="ENABLED")

@@ -54,6 +54,7 @@ class Twin:
                 region=self.region,
                 faults=self.faults,
                 assume=self.moto.assume,
+                denials=self.moto.denials,
             )
             sagemaker_url = self.sagemaker.start()
             self.aws = self.moto.provision(sagemaker_url)

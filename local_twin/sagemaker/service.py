@@ -64,6 +64,7 @@ class LocalSageMaker:
         faults: Faults | None = None,
         max_concurrent_jobs: int = 1,
         assume: Callable[[str, str], dict[str, str]] | None = None,
+        denials: iam.DenialLog | None = None,
     ):
         """``s3_endpoint_url`` is where jobs and endpoints reach S3 (the twin's IAM gateway); ``assume`` gives a
         session of a role (the twin's STS) to each job and endpoint, which then act with their execution role's
@@ -78,6 +79,7 @@ class LocalSageMaker:
         self.faults = faults or Faults()
         self.s3_endpoint_url = s3_endpoint_url
         self._assume = assume
+        self.denials = denials if denials is not None else iam.DenialLog()
         # Jobs and endpoints run with this environment plus their role's session.
         self.job_environment = {
             **{key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "SM_", "SAGEMAKER_"))},
@@ -115,7 +117,7 @@ class LocalSageMaker:
         try:
             principal = iam.principal_of(headers)
             alarm_arn = lambda name: f"arn:aws:cloudwatch:{self.region}:{ACCOUNT}:alarm:{name}"  # noqa: E731
-            iam.authorize(principal, authorization.required(operation, params, self.arn, alarm_arn))
+            iam.authorize(principal, authorization.required(operation, params, self.arn, alarm_arn), self.denials)
         except iam.InvalidCredentials as error:
             raise SageMakerError("UnrecognizedClientException", str(error)) from error
         except iam.AccessDenied as error:

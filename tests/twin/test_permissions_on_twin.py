@@ -39,7 +39,7 @@ def test_a_removed_statement_fails_the_run_with_access_denied(tmp_path):
     with Twin(root=project, workdir=tmp_path / "twin", parameters={"PollIntervalSeconds": "0"}) as twin:
         twin.upload_dataset(zip_path)
         execution = twin.follow(twin.wait_for_new_execution(set()), timeout=300, poll_seconds=0.2)
-        denials = [(d.action, d.resource) for d in twin.moto.gateway.denials]
+        denials = [(d.action, d.resource) for d in twin.moto.denials]
     assert execution["status"] == "FAILED"
     cause = json.loads(execution.get("cause") or "{}")
     assert "AccessDenied" in json.dumps(cause), execution

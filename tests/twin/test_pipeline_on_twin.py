@@ -54,6 +54,13 @@ def test_upload_trains_deploys_and_the_api_answers(twin, first_run, digits_datas
     assert response.json()["predictions"][0]["label"] == sample.label
 
 
+def test_a_whole_run_needs_no_permission_the_template_does_not_grant(twin, first_run):
+    """IAM is enforced on the twin: every call of the functions, the jobs, the endpoint and the state machine
+    was allowed by the roles as template.yaml writes them."""
+    assert first_run.execution["status"] == "SUCCEEDED"
+    assert [denied.message for denied in twin.moto.denials] == []
+
+
 def test_the_final_training_job_was_debugged(twin, first_run):
     """Its losses reached the DebugHookConfig path in S3, and each rule has its own status."""
     sagemaker = twin.client("sagemaker")
