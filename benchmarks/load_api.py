@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         serve_model(twin, model_dir)
         url = f"{twin.api.url}{twin.template.api().routes[0].path}"
         headers = {"Content-Type": "image/jpeg", "x-api-key": twin.api.api_key}
-        # The handler runs in this process and prints a log line and metrics per request: not into the table.
+        # The twin's own log lines stay out of the table.
         with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
             for _ in range(WARMUP_REQUESTS):
                 requests.post(url, data=image, headers=headers, timeout=120).raise_for_status()

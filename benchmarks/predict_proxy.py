@@ -5,7 +5,7 @@ Goals: the proxy adds <= 3 ms at p50 to the endpoint call; importing the proxy m
 Three paths to the same endpoint with the same JPEG, interleaved so drift hits them alike:
 - InvokeEndpoint with the body the proxy would send (boto3 against the local SageMaker runtime);
 - the Predict handler called in-process with an API Gateway proxy event (what Lambda adds on AWS);
-- the whole local route: HTTP to the local API front -> moto's Lambda Invoke -> the handler -> the endpoint.
+- the whole local route: HTTP to the local API front -> the Predict function's runtime process -> the endpoint.
 The last row also pays the twin's own hops (a second HTTP server and moto's request parsing), which
 API Gateway and the Lambda service replace on AWS.
 """
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
         paths = {
             "InvokeEndpoint directly": direct,
             "Predict handler -> endpoint": handler,
-            "API front -> moto Lambda -> endpoint": local_route,
+            "API front -> Lambda runtime -> endpoint": local_route,
         }
         samples = interleaved(paths, args.requests, warmup=5)
 

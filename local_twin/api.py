@@ -1,8 +1,8 @@
 """The local front for the REST API: real HTTP requests in, API Gateway REST proxy events to the handler.
 
 Routes, methods, binary media types and the API-key requirement are read from template.yaml; the event is
-the proxy-integration (payload 1.0) shape, and the handler runs through the moto Lambda (so the function's
-own environment applies), exactly as API Gateway invokes it.
+the proxy-integration (payload 1.0) shape, and the handler runs in the function's own execution environment
+(local_twin/lambda_runtime.py: its process, environment and role), as API Gateway invokes it.
 """
 
 import base64

@@ -1,4 +1,4 @@
-"""Failures the twin can inject (issue: hardening), shared by the local SageMaker and moto's Lambda hook.
+"""Failures the twin can inject (issue: hardening), shared by the local SageMaker and the Lambda runtime.
 
 Tests flip these on a running twin (``twin.faults``) and watch the pipeline retry, roll back or fail.
 """

@@ -1,6 +1,6 @@
 """The API's bad-input corpus and a fuzz run on the whole local twin.
 
-Real HTTP to the local API front, the real Predict Lambda through moto's Lambda, and a live endpoint serving
+Real HTTP to the local API front, the real Predict Lambda in its own runtime process, and a live endpoint serving
 the real model_code/inference.py over a seeded untrained ResNet18 (local_twin.serving): every refusal is
 checked for its exact status, Content-Type and message, whichever layer gives it.
 """
