@@ -10,7 +10,6 @@ import fnmatch
 import json
 import re
 import secrets
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from local_twin.loopback import LoopbackHandler
+from local_twin.loopback import LoopbackHandler, serve_in_background, shut_down, url_of
 from local_twin.template import ApiSpec, Route
 
 Invoke = Callable[[str, dict], dict]  # (function logical id, event) -> the handler's proxy response
@@ -133,23 +132,16 @@ class LocalApi:
         # API Gateway checks x-api-key on routes that require one; the twin makes one key per run.
         self.api_key = api_key or secrets.token_urlsafe(24)
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.url = ""
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="twin-api", daemon=True)
-        self._thread.start()
-        bound_host, bound_port = self._server.server_address[:2]
-        self.url = f"http://{bound_host}:{bound_port}"
+        self._server = serve_in_background(self._handler_class(), "twin-api", host, port)
+        self.url = url_of(self._server)
         return self.url
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        shut_down(self._server)
+        self._server = None
 
     def handle(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, source_ip: str):
         path = urlsplit(raw_path).path

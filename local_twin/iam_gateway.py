@@ -17,7 +17,6 @@ unmodelled call through unchecked.
 import http.client
 import io
 import json
-import threading
 import uuid
 from collections.abc import Callable
 from http.server import ThreadingHTTPServer
@@ -27,7 +26,7 @@ from botocore.parsers import BaseCBORParser
 
 from local_twin import iam
 from local_twin.iam import AccessDenied, InvalidCredentials, Request
-from local_twin.loopback import LoopbackHandler
+from local_twin.loopback import LoopbackHandler, serve_in_background, shut_down, url_of
 from local_twin.template import ACCOUNT_ID, PARTITION
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
@@ -162,17 +161,13 @@ class IamGateway:
 
             do_HEAD = do_PUT = do_POST = do_DELETE = do_GET
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="iam-gateway", daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._server = serve_in_background(Handler, "iam-gateway")
+        self.url = url_of(self._server)
         return self.url
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        shut_down(self._server)
+        self._server = None
 
     def handle(self, handler: LoopbackHandler) -> None:
         body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))

@@ -35,7 +35,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from local_twin.faults import Faults
-from local_twin.loopback import LoopbackHandler
+from local_twin.loopback import LoopbackHandler, serve_in_background, shut_down
 from local_twin.template import DEFAULT_CONCURRENCY
 
 log = logging.getLogger(__name__)
@@ -197,10 +197,7 @@ class ExecutionEnvironment:
                     return self._answer(404)
                 self._answer(202, b'{"status":"OK"}')
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), RuntimeApi)
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, name=f"runtime-api-{self.config.name}", daemon=True).start()
-        return server
+        return serve_in_background(RuntimeApi, f"runtime-api-{self.config.name}")
 
     def invoke(self, invocation: Invocation) -> None:
         """Run one invocation to its end (a result, an error, a timeout or a crash); always finishes it."""
@@ -241,8 +238,7 @@ class ExecutionEnvironment:
     def stop(self) -> None:
         self.kill()
         self.pending.put(None)
-        self._server.shutdown()
-        self._server.server_close()
+        shut_down(self._server)
         self._log.close()
 
 

@@ -1,6 +1,7 @@
 """What the twin's three HTTP servers share (the API front, the local SageMaker, a serving container)."""
 
-from http.server import BaseHTTPRequestHandler
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class LoopbackHandler(BaseHTTPRequestHandler):
@@ -13,3 +14,22 @@ class LoopbackHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args) -> None:
         pass  # the twin prints its own progress and logs; a line per request would drown them
+
+
+def serve_in_background(handler: type[BaseHTTPRequestHandler], name: str, host: str = "127.0.0.1", port: int = 0):
+    """A threaded HTTP server on ``host`` (a free port by default), serving from a daemon thread."""
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
+    return server
+
+
+def url_of(server: ThreadingHTTPServer) -> str:
+    host, port = server.server_address[:2]
+    return f"http://{host}:{port}"
+
+
+def shut_down(server: ThreadingHTTPServer | None) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()

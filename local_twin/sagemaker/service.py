@@ -25,7 +25,7 @@ from botocore.validate import validate_parameters
 
 from local_twin import iam
 from local_twin.faults import Faults, Throttled
-from local_twin.loopback import LoopbackHandler
+from local_twin.loopback import LoopbackHandler, serve_in_background, shut_down, url_of
 from local_twin.moto_stack import DUMMY_CREDENTIALS
 from local_twin.sagemaker import authorization
 
@@ -183,20 +183,16 @@ class LocalSageMaker:
                     self._send(error.status, json.dumps(payload).encode(), "application/x-amz-json-1.1",
                                {"x-amzn-ErrorType": error.code})  # fmt: skip
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="local-sagemaker", daemon=True).start()
-        self.url = f"http://{host}:{self._server.server_address[1]}"
+        self._server = serve_in_background(Handler, "local-sagemaker", host, port)
+        self.url = url_of(self._server)
         return self.url
 
     def stop(self) -> None:
         self.tuning.stop_all()
         self.training.stop_all()
         self.endpoints.stop_all()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        shut_down(self._server)
+        self._server = None
 
     # ------------------------------------------------------------------ operations
 
