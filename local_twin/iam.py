@@ -112,8 +112,10 @@ def principal_of(headers) -> Principal:
 
 
 def role_policies(role_name: str) -> list[dict]:
-    """The role's inline policy documents, as stored in moto's IAM."""
+    """The role's inline policy documents, as stored in moto's IAM (none once the role is deleted)."""
     backend = iam_backends[ACCOUNT_ID][PARTITION]
+    if role_name not in {role.name for role in backend.roles.values()}:
+        return []
     documents = []
     for name in backend.list_role_policies(role_name):
         _, document = backend.get_role_policy(role_name, name)
@@ -133,6 +135,21 @@ def authorize(principal: Principal, requests: Iterable[Request], denials: Denial
             if denials is not None:
                 denials.add(denied)
             raise denied
+
+
+def trusts(role_arn: str, service: str) -> bool:
+    """Whether the role exists and its trust policy lets ``service`` (e.g. sagemaker.amazonaws.com) assume it."""
+    backend = iam_backends[ACCOUNT_ID][PARTITION]
+    role = next((role for role in backend.roles.values() if role.arn == role_arn), None)
+    if role is None:
+        return False
+    document = role.assume_role_policy_document
+    statements = json.loads(document).get("Statement", []) if isinstance(document, str) else document["Statement"]
+    for statement in [statements] if isinstance(statements, dict) else statements:
+        principals = statement.get("Principal", {}).get("Service", [])
+        if statement.get("Effect") == "Allow" and service in _as_list(principals):
+            return True
+    return False
 
 
 def allows(principal: Principal, request: Request) -> bool:

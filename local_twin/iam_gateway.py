@@ -17,6 +17,7 @@ unmodelled call through unchecked.
 import http.client
 import io
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from http.server import ThreadingHTTPServer
@@ -29,6 +30,7 @@ from local_twin.iam import AccessDenied, InvalidCredentials, Request
 from local_twin.loopback import LoopbackHandler, serve_in_background, shut_down, url_of
 from local_twin.template import ACCOUNT_ID, PARTITION
 
+log = logging.getLogger(__name__)
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
 
 
@@ -190,6 +192,10 @@ class IamGateway:
             return _send(handler, *_denied(service_of(handler.headers), error.message, cbor), head=head)
         except UnknownCall as error:
             return _send(handler, *_denied(service_of(handler.headers), str(error), cbor), head=head)
+        except Exception as error:  # a bug of the twin's, not a denial: say so rather than drop the connection
+            log.exception("IAM gateway failed on %s %s", handler.command, handler.path)
+            message = json.dumps({"__type": "InternalFailure", "message": f"twin IAM gateway: {error!r}"}).encode()
+            return _send(handler, 500, [("Content-Type", "application/json")], message, head=head)
         status, headers, payload = self._forward(handler, body)
         if status == 404 and needed[0].action in ("s3:GetObject", "s3:GetObjectVersion"):
             bucket = unquote(split.path.lstrip("/").partition("/")[0])

@@ -31,18 +31,6 @@ from local_twin.lambda_runtime import FunctionConfig, LambdaRuntime
 from local_twin.template import FunctionSpec, Template
 
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": iam.ADMIN_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": "testing"}
-_TRUST_POLICY = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com", "sagemaker.amazonaws.com"]},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-)
 
 
 @dataclass
@@ -253,9 +241,8 @@ class MotoStack:
         iam_client = self.client("iam")
         arns = {}
         for role in self.template.roles().values():
-            arns[role.name] = iam_client.create_role(RoleName=role.name, AssumeRolePolicyDocument=_TRUST_POLICY)[
-                "Role"
-            ]["Arn"]
+            created = iam_client.create_role(RoleName=role.name, AssumeRolePolicyDocument=json.dumps(role.trust))
+            arns[role.name] = created["Role"]["Arn"]
             for policy_name, document in role.policies.items():
                 iam_client.put_role_policy(
                     RoleName=role.name, PolicyName=policy_name, PolicyDocument=json.dumps(document)

@@ -43,7 +43,8 @@ def api_endpoint_name(twin: Twin) -> str:
 def serve_model(twin: Twin, model_dir: Path, timeout: float = 300) -> str:
     """Upload model_dir as model.tar.gz and put it behind the API's endpoint; returns the endpoint name."""
     endpoint = api_endpoint_name(twin)
-    key = f"twin-served-models/{endpoint}/model.tar.gz"
+    models_prefix = twin.template.functions()[PREDICT_FUNCTION].environment["MODELS_PREFIX"]
+    key = f"{models_prefix}twin-served/{endpoint}/model.tar.gz"  # where the execution role may read models
     with tempfile.TemporaryDirectory() as scratch:
         archive = Path(scratch) / "model.tar.gz"
         with tarfile.open(archive, "w:gz") as tar:
@@ -54,7 +55,7 @@ def serve_model(twin: Twin, model_dir: Path, timeout: float = 300) -> str:
     name = f"{endpoint}-served-{int(time.time())}"
     sagemaker.create_model(
         ModelName=name,
-        ExecutionRoleArn="arn:aws:iam::123456789012:role/twin-served-model",
+        ExecutionRoleArn=twin.template.get_att("SageMakerExecutionRole", "Arn"),  # the role Deploy passes too
         PrimaryContainer={
             "Image": "local",
             "ModelDataUrl": f"s3://{twin.aws.bucket}/{key}",

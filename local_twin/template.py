@@ -371,7 +371,8 @@ class Template:
                 for policy in properties.get("Policies", [])
             }
             physical = self.physical(logical_id)
-            roles[logical_id] = RoleSpec(physical.ref, physical.attributes["Arn"], policies)
+            trust = self.resolve(properties["AssumeRolePolicyDocument"])
+            roles[logical_id] = RoleSpec(physical.ref, physical.attributes["Arn"], policies, trust)
         defaults = self.globals_for("Function")
         for logical_id, resource in self.of_type("AWS::Serverless::Function", *_STATE_MACHINES).items():
             properties = resource.get("Properties", {})
@@ -379,9 +380,13 @@ class Template:
                 continue  # an explicit role is one of the AWS::IAM::Role resources above
             name = f"{self.stack}-{logical_id}Role"
             policies = self._sam_policies(logical_id, properties.get("Policies", []))
+            service = "states.amazonaws.com"
             if resource["Type"] == "AWS::Serverless::Function":
                 policies |= self._sam_function_extras(properties, defaults)
-            roles[f"{logical_id}Role"] = RoleSpec(name, f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/{name}", policies)
+                service = "lambda.amazonaws.com"
+            trust = _policy({"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"})
+            arn = f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/{name}"
+            roles[f"{logical_id}Role"] = RoleSpec(name, arn, policies, trust)
         return roles
 
     def role_of(self, logical_id: str) -> "RoleSpec":
@@ -580,6 +585,7 @@ class RoleSpec:
     name: str
     arn: str
     policies: dict[str, dict]  # policy name -> document, intrinsics resolved
+    trust: dict  # AssumeRolePolicyDocument: who may assume it
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,14 @@ class LocalSageMaker:
         try:
             principal = iam.principal_of(headers)
             alarm_arn = lambda name: f"arn:aws:cloudwatch:{self.region}:{ACCOUNT}:alarm:{name}"  # noqa: E731
-            iam.authorize(principal, authorization.required(operation, params, self.arn, alarm_arn), self.denials)
+            needed = authorization.required(operation, params, self.arn, alarm_arn)
+            iam.authorize(principal, needed, self.denials)
+            for role in (request.resource for request in needed if request.action == "iam:PassRole"):
+                if not iam.trusts(role, "sagemaker.amazonaws.com"):
+                    raise validation(
+                        f"Could not assume role {role}. Please ensure that the role exists and allows principal "
+                        "'sagemaker.amazonaws.com' to assume the role."
+                    )
         except iam.InvalidCredentials as error:
             raise SageMakerError("UnrecognizedClientException", str(error)) from error
         except iam.AccessDenied as error:

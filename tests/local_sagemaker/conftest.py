@@ -1,6 +1,7 @@
 """A moto S3 and a local SageMaker on loopback, with tiny fake model code (fast, no torch)."""
 
 import io
+import json
 import tarfile
 import textwrap
 
@@ -93,6 +94,10 @@ def moto_url():
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key="code/sourcedir.tar.gz", Body=sourcedir())
     s3.put_object(Bucket=BUCKET, Key="datasets/dataset.zip", Body=b"PK fake zip")
+    trust = {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    client("iam", url, "us-east-1").create_role(  # SageMaker refuses a role it cannot assume
+        RoleName=ROLE.rsplit("/", 1)[1], AssumeRolePolicyDocument=json.dumps({"Statement": [trust]})
+    )
     yield url
     server.stop()
 

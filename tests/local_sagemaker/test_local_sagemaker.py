@@ -251,3 +251,15 @@ def test_throttling_faults_answer_like_aws(local_sagemaker):
 )
 def test_rules_follow_their_documented_semantics(rule, losses, issues):
     assert rules.EVALUATORS[rule](losses, {}) is issues
+
+
+def test_a_role_sagemaker_cannot_assume_is_refused_as_sagemaker_does(local_sagemaker):
+    _, sagemaker, _ = local_sagemaker
+    request = training_request("lsm-no-such-role", epochs=1)
+    request["RoleArn"] = "arn:aws:iam::123456789012:role/does-not-exist"
+    with pytest.raises(ClientError) as raised:
+        sagemaker.create_training_job(**request)
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+    assert raised.value.response["Error"]["Message"].startswith(
+        "Could not assume role arn:aws:iam::123456789012:role/does-not-exist."
+    )
