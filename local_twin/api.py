@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from local_twin.lambda_runtime import RequestTooLarge
 from local_twin.loopback import LoopbackHandler, serve_in_background, shut_down, url_of
 from local_twin.template import ApiSpec, Route
 
@@ -156,7 +157,10 @@ class LocalApi:
         if matched.route.api_key_required and not (given_key and secrets.compare_digest(given_key, self.api_key)):
             return self._refusal(403, FORBIDDEN)
         event = proxy_event(matched, method, raw_path, headers, body, self.api, source_ip, given_key)
-        return response_parts(self.invoke(matched.route.function, event))
+        try:
+            return response_parts(self.invoke(matched.route.function, event))
+        except RequestTooLarge:  # Lambda refused the event (6 MB, the body base64-encoded in it): never ran
+            return self._refusal(413, {"message": "Request Too Long"})
 
     def _is_route(self, path: str) -> bool:
         return any(route_pattern(route.path).fullmatch(path) for route in self.api.routes)

@@ -41,7 +41,8 @@ from local_twin.template import DEFAULT_CONCURRENCY
 log = logging.getLogger(__name__)
 
 INIT_LIMIT_SECONDS = 10  # Lambda's init phase; past it, init is retried inside the invocation's own timeout
-PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024  # synchronous invocation request and response
+PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024  # a synchronous invocation's request
+RESPONSE_LIMIT_BYTES = PAYLOAD_LIMIT_BYTES + 100  # and its response (what Lambda enforces: 6 MiB + 100 bytes)
 _RUNTIME_PATH = "/2018-06-01/runtime"
 
 
@@ -183,10 +184,10 @@ class ExecutionEnvironment:
                 if current is None or not path.startswith(f"/invocation/{current.request_id}/"):
                     return self._answer(400, error_payload("InvalidRequestID", "no such invocation"))
                 if path.endswith("/response"):
-                    if len(body) > PAYLOAD_LIMIT_BYTES:
+                    if len(body) > RESPONSE_LIMIT_BYTES:
                         message = (
                             f"Response payload size ({len(body)} bytes) exceeded maximum allowed payload size "
-                            f"({PAYLOAD_LIMIT_BYTES} bytes)."
+                            f"({RESPONSE_LIMIT_BYTES} bytes)."
                         )
                         current.finish(error_payload("Function.ResponseSizeTooLarge", message), True)
                     else:
@@ -329,7 +330,7 @@ class LambdaRuntime:
         if not asynchronous and len(event) > PAYLOAD_LIMIT_BYTES:
             raise RequestTooLarge(
                 f"Request must be smaller than {PAYLOAD_LIMIT_BYTES} bytes for the InvokeFunction operation"
-            )
+            )  # Lambda's RequestEntityTooLargeException
         pool = self.pool(name_or_arn)
         invocation = Invocation(event)
         if self.faults.times_out(pool.config.name):  # an injected timeout: as if the handler had hung
