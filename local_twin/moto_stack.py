@@ -148,6 +148,8 @@ class MotoStack:
             self.gateway.stop()
             self.gateway = None
         if self._server is not None:
+            # moto's state lives in this process: a stopped stack leaves nothing behind for the next one
+            requests.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
             self._server.stop()
             self._server = None
             # moto's state is per process: another server started earlier (a twin) serves it again

@@ -50,15 +50,11 @@ def api(tmp_path_factory):
     from local_twin.twin import Twin
 
     folder = tmp_path_factory.mktemp("api-hardening")
-    with Twin(workdir=folder / "twin") as twin:
-        try:
-            endpoint = serve_model(twin, untrained_model_dir(folder / "model", CLASSES, IMAGE_SIZE))
-            route = twin.template.api().routes[0]
-            with requests.Session() as session:
-                yield Api(f"{twin.api.url}{route.path}", twin.api.api_key, endpoint, session)
-        finally:
-            # moto's state lives in this process: the next twin must start from nothing
-            requests.post(f"{twin.moto.url}/moto-api/reset", timeout=10).raise_for_status()
+    with Twin(workdir=folder / "twin") as twin:  # stopping it resets moto's in-process state for the next twin
+        endpoint = serve_model(twin, untrained_model_dir(folder / "model", CLASSES, IMAGE_SIZE))
+        route = twin.template.api().routes[0]
+        with requests.Session() as session:
+            yield Api(f"{twin.api.url}{route.path}", twin.api.api_key, endpoint, session)
 
 
 def answer_of(response: requests.Response) -> dict:
