@@ -17,6 +17,8 @@ TRAIN_PROGRAM = "train_model.py"
 DEBUGGER_RULES = ("LossNotDecreasing", "Overfit", "Overtraining")
 PROFILER_REPORT = "ProfilerReport"
 LOSS_SAVE_INTERVAL = "1"  # every step: the loss curve and the rules see the whole run
+CONTAINER_LOG_LEVEL = 20  # logging.INFO, the SageMaker SDK's default container_log_level
+SPOT_WAIT_FACTOR = 2  # a spot job may wait for capacity as long as it may run
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class JobSettings:
     jobs_prefix: str
     models_prefix: str
     role_arn: str
+    region: str
     image_uri: str
     instance_type: str
     use_spot: bool
@@ -62,7 +65,9 @@ def encode_hyperparameters(values: dict) -> dict[str, str]:
     return {key: json.dumps(value) for key, value in values.items()}
 
 
-def static_hyperparameters(settings: JobSettings, program: str, source_uri: str) -> dict[str, str]:
+def static_hyperparameters(settings: JobSettings, program: str, source_uri: str, job_name: str) -> dict[str, str]:
+    """The script's settings plus the reserved ones the SageMaker SDK's Framework estimators send (the
+    sagemaker-training toolkit reads them: entry point, code, log level, SAGEMAKER_JOB_NAME, SAGEMAKER_REGION)."""
     values = {
         "epochs": settings.epochs,
         "image-size": settings.image_size,
@@ -70,14 +75,23 @@ def static_hyperparameters(settings: JobSettings, program: str, source_uri: str)
         **settings.extra_hyperparameters,
         "sagemaker_program": program,
         "sagemaker_submit_directory": source_uri,
+        "sagemaker_container_log_level": CONTAINER_LOG_LEVEL,
+        "sagemaker_job_name": job_name,
+        "sagemaker_region": settings.region,
     }
     return encode_hyperparameters(values)
+
+
+def longest_job_seconds(max_runtime_seconds: int, use_spot: bool) -> int:
+    """How long SageMaker lets one job last before it stops it: MaxWaitTimeInSeconds on spot (waiting for
+    capacity included), MaxRuntimeInSeconds otherwise."""
+    return SPOT_WAIT_FACTOR * max_runtime_seconds if use_spot else max_runtime_seconds
 
 
 def _stopping_condition(settings: JobSettings) -> dict:
     condition = {"MaxRuntimeInSeconds": settings.max_runtime_seconds}
     if settings.use_spot:  # spot waits for capacity on top of the run itself
-        condition["MaxWaitTimeInSeconds"] = 2 * settings.max_runtime_seconds
+        condition["MaxWaitTimeInSeconds"] = longest_job_seconds(settings.max_runtime_seconds, use_spot=True)
     return condition
 
 
@@ -99,7 +113,7 @@ def tuning_job_request(
     """CreateHyperParameterTuningJob: Bayesian over lr (log) and batch size, maximising validation accuracy."""
     prefix = f"s3://{settings.bucket}/{settings.jobs_prefix}{name}"
     definition = {
-        "StaticHyperParameters": static_hyperparameters(settings, HPO_PROGRAM, source_uri),
+        "StaticHyperParameters": static_hyperparameters(settings, HPO_PROGRAM, source_uri, name),
         "AlgorithmSpecification": {
             "TrainingImage": settings.image_uri,
             "TrainingInputMode": "File",
@@ -184,7 +198,7 @@ def training_job_request(
             "MetricDefinitions": METRIC_DEFINITIONS,
         },
         "RoleArn": settings.role_arn,
-        "HyperParameters": static_hyperparameters(settings, TRAIN_PROGRAM, source_uri)
+        "HyperParameters": static_hyperparameters(settings, TRAIN_PROGRAM, source_uri, name)
         | encode_hyperparameters(hyperparameters),
         "InputDataConfig": _input_channel(dataset_uri),
         "OutputDataConfig": {"S3OutputPath": f"s3://{settings.bucket}/{settings.models_prefix}"},

@@ -11,6 +11,7 @@ EVENTS = Path(__file__).resolve().parents[2] / "events" / "pipeline"
 
 ENVIRONMENT = {
     "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "POWERTOOLS_SERVICE_NAME": "dogbreeds",
@@ -24,7 +25,6 @@ ENVIRONMENT = {
     "SAGEMAKER_NAME_PREFIX": "dogbreeds",
     "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:dogbreeds-pipeline",
     "POLL_INTERVAL_SECONDS": "60",
-    "MAX_POLLS": "720",
     "SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/dogbreeds-sagemaker",
     "TRAINING_IMAGE_URI": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.6-cpu-py312",
     "RULE_EVALUATOR_IMAGE_URI": "503895931360.dkr.ecr.us-east-1.amazonaws.com/sagemaker-debugger-rules:latest",
