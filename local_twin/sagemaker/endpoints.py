@@ -200,12 +200,24 @@ class Endpoints:
         threading.Thread(target=self._deploy, args=(endpoint, config_name), daemon=True).start()
         return self.service.arn("endpoint", name)
 
+    def is_serverless(self, config_name: str) -> bool:
+        return "ServerlessConfig" in self.configs[config_name]["ProductionVariants"][0]
+
     def update(self, request: dict) -> str:
         name, config_name = request["EndpointName"], request["EndpointConfigName"]
         endpoint = self.get(name)
         self._check_config(config_name)
         if endpoint.status != "InService":
             raise validation(f'Cannot update in-progress endpoint "{self.service.arn("endpoint", name)}".')
+        if endpoint.config_name in self.configs and self.is_serverless(endpoint.config_name) != self.is_serverless(
+            config_name
+        ):
+            # AWS documents the rule ("updating a real-time inference endpoint to ... serverless ... is not
+            # supported", and back); its exact message is not published: this one says what happened.
+            raise validation(
+                f'Cannot update endpoint "{self.service.arn("endpoint", name)}" between a real-time (instance-based) '
+                "and a serverless configuration: create a new endpoint instead."
+            )
         endpoint.status, endpoint.modified = "Updating", now()
         threading.Thread(target=self._deploy, args=(endpoint, config_name), daemon=True).start()
         return self.service.arn("endpoint", name)

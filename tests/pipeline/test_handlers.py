@@ -301,6 +301,7 @@ def test_deploy_losing_the_race_to_update_waits_its_turn(stubbed):
     sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
     sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
     sagemaker.add_response("describe_endpoint", described_endpoint("InService"))
+    sagemaker.add_response("describe_endpoint_config", live_config(serverless=False))
     sagemaker.add_client_error(
         "update_endpoint", "ValidationException", 'Cannot update in-progress endpoint "arn:...:endpoint/x".'
     )
@@ -336,6 +337,9 @@ def test_deploy_updates_the_live_endpoint_with_the_gated_model(stubbed):
     sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
     sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
     sagemaker.add_response("describe_endpoint", described_endpoint("InService"))
+    sagemaker.add_response(
+        "describe_endpoint_config", live_config(serverless=False), {"EndpointConfigName": "old-config"}
+    )
     sagemaker.add_response("update_endpoint", {"EndpointArn": ARN.format("endpoint")})
     sent = {op: sent_requests(sagemaker, op) for op in ("CreateModel", "CreateEndpointConfig", "UpdateEndpoint")}
     run_id = "dogImages-4f0c2a9d1e7b3c55"
@@ -354,6 +358,45 @@ def test_deploy_updates_the_live_endpoint_with_the_gated_model(stubbed):
     rollback_alarms = update["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
     assert rollback_alarms == [{"AlarmName": ENVIRONMENT["ROLLBACK_ALARM_NAME"]}]
     assert result["action"] == "update"
+
+
+def live_config(serverless: bool) -> dict:
+    """DescribeEndpointConfig of the configuration the endpoint serves (old-config)."""
+    variant = {"VariantName": "AllTraffic", "ModelName": "old-model"}
+    if serverless:
+        variant["ServerlessConfig"] = {"MemorySizeInMB": 3072, "MaxConcurrency": 2}
+    else:
+        variant |= {"InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+    return {
+        "EndpointConfigName": "old-config", "EndpointConfigArn": ARN.format("endpoint-config"),
+        "CreationTime": datetime.datetime.now(), "ProductionVariants": [variant],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("serving_serverless", [True, False])
+def test_deploy_replaces_an_endpoint_whose_type_changed(stubbed, monkeypatch, serving_serverless):
+    """ServerlessInference flipped since the endpoint was made: SageMaker cannot update across types, so the
+    endpoint is deleted and, on the state machine's retry, created again under its name with the new config."""
+    from deploy import app
+
+    monkeypatch.setenv("SERVERLESS_INFERENCE", "false" if serving_serverless else "true")
+    sagemaker = stubbed("sagemaker")
+
+    def model_and_config():
+        sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
+        sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
+
+    model_and_config()
+    sagemaker.add_response("describe_endpoint", described_endpoint("InService"))
+    sagemaker.add_response("describe_endpoint_config", live_config(serving_serverless))
+    sagemaker.add_response("delete_endpoint", {}, {"EndpointName": "dogbreeds-endpoint"})
+    model_and_config()  # the state machine's retry
+    sagemaker.add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint")
+    sagemaker.add_response("create_endpoint", {"EndpointArn": ARN.format("endpoint")})
+    kind = "instance-based" if serving_serverless else "serverless"
+    with pytest.raises(app.EndpointBusy, match=f"cannot be updated to {kind}: deleted, to be created again"):
+        call(app, load_event("deploy"))
+    assert call(app, load_event("deploy"))["action"] == "create"
 
 
 def described_endpoint(status: str) -> dict:

@@ -346,3 +346,41 @@ def test_an_aborted_run_stops_its_tuning_job_and_trials(twin, dataset):
     )
     assert {trial["TrainingJobStatus"] for trial in trials["TrainingJobSummaries"]} == {"Stopped"}
     assert len(twin.notifications()) == 1
+
+
+def test_switching_to_serverless_replaces_the_endpoint(twin, dataset):
+    """ServerlessInference flipped on a deployed stack: the twin refuses UpdateEndpoint across types as AWS does,
+    and Deploy replaces the endpoint instead, so the run succeeds and the API answers from a serverless config."""
+    sagemaker = twin.client("sagemaker")
+    if not sagemaker.list_endpoints()["Endpoints"]:
+        assert run_pipeline(twin, dataset("first.zip"), "first.zip").execution["status"] == "SUCCEEDED"
+    (endpoint,) = sagemaker.list_endpoints()["Endpoints"]
+    live = sagemaker.describe_endpoint(EndpointName=endpoint["EndpointName"])["EndpointConfigName"]
+    (variant,) = sagemaker.describe_endpoint_config(EndpointConfigName=live)["ProductionVariants"]
+    assert "ServerlessConfig" not in variant  # the local profile serves from an instance
+    probe = {"VariantName": "AllTraffic", "ModelName": variant["ModelName"],
+             "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 1}}  # fmt: skip
+    sagemaker.create_endpoint_config(EndpointConfigName="type-switch-probe", ProductionVariants=[probe])
+    with pytest.raises(sagemaker.exceptions.ClientError, match=r"between a real-time .* and a serverless"):
+        sagemaker.update_endpoint(EndpointName=endpoint["EndpointName"], EndpointConfigName="type-switch-probe")
+    sagemaker.delete_endpoint_config(EndpointConfigName="type-switch-probe")
+
+    deploy = twin.client("lambda")
+    name = twin.aws.functions["DeployFunction"].name
+    variables = deploy.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    deploy.update_function_configuration(  # what `sam deploy` with ServerlessInference=true changes
+        FunctionName=name, Environment={"Variables": variables | {"SERVERLESS_INFERENCE": "true"}}
+    )
+    try:
+        run = run_pipeline(twin, dataset("now-serverless.zip"), "now-serverless.zip")
+    finally:
+        deploy.update_function_configuration(FunctionName=name, Environment={"Variables": variables})
+    assert run.execution["status"] == "SUCCEEDED", run.execution
+    assert failed_attempts(twin, run, "EndpointBusy") >= 1  # deleted on the first try, created on a retry
+    replaced = sagemaker.describe_endpoint(EndpointName=endpoint["EndpointName"])
+    (variant,) = sagemaker.describe_endpoint_config(EndpointConfigName=replaced["EndpointConfigName"])[
+        "ProductionVariants"
+    ]
+    assert replaced["EndpointStatus"] == "InService" and "ServerlessConfig" in variant
+    assert served_dataset(twin) == "now-serverless.zip"
+    assert twin.notifications() == []
