@@ -19,6 +19,7 @@ import requests
 from moto.events.models import EventPattern
 
 from local_twin.progress import state_progress
+from local_twin.twin import TwinError
 from tests.twin.conftest import ApiProbe, PipelineRun, run_pipeline
 
 from .conftest import load_event
@@ -384,3 +385,14 @@ def test_switching_to_serverless_replaces_the_endpoint(twin, dataset):
     assert replaced["EndpointStatus"] == "InService" and "ServerlessConfig" in variant
     assert served_dataset(twin) == "now-serverless.zip"
     assert twin.notifications() == []
+
+
+def test_an_upper_case_zip_starts_a_run_and_other_suffixes_do_not(twin, dataset):
+    """The upload rule, matched by the twin's EventBridge (moto), and StartPipeline agree: `.zip` in any case."""
+    known = {execution["executionArn"] for execution in twin.executions()}
+    twin.upload_dataset(dataset("not-a-dataset.zip"), "not-a-dataset.zip.txt")
+    with pytest.raises(TwinError, match="no execution started"):
+        twin.wait_for_new_execution(known, timeout=5)
+    run = run_pipeline(twin, dataset("SHOUTING.ZIP"), "SHOUTING.ZIP")
+    assert run.execution["status"] == "SUCCEEDED", run.execution
+    assert run.key.endswith("SHOUTING.ZIP") and twin.notifications() == []
