@@ -12,7 +12,7 @@ worst case outlives the execution's own timeout is refused.
 import math
 from dataclasses import dataclass
 
-from common.sagemaker_requests import BAKING_SECONDS, longest_job_seconds
+from common.job_limits import BAKING_SECONDS, longest_job_seconds
 
 HISTORY_EVENT_LIMIT = 25_000  # Step Functions quota: history events of one Standard execution
 # WaitStateEntered/Exited, TaskStateEntered, LambdaFunctionScheduled/Started/Succeeded, TaskStateExited,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import smdebug_rulesconfig
 
+from common.job_limits import BAKING_SECONDS, longest_job_seconds
 from model_code.metrics import METRIC_DEFINITIONS, OBJECTIVE_METRIC, OBJECTIVE_TYPE
 
 TRAINING_CHANNEL = "training"
@@ -18,7 +19,6 @@ DEBUGGER_RULES = ("LossNotDecreasing", "Overfit", "Overtraining")
 PROFILER_REPORT = "ProfilerReport"
 LOSS_SAVE_INTERVAL = "1"  # every step: the loss curve and the rules see the whole run
 CONTAINER_LOG_LEVEL = 20  # logging.INFO, the SageMaker SDK's default container_log_level
-SPOT_WAIT_FACTOR = 2  # a spot job may wait for capacity as long as it may run
 
 
 @dataclass(frozen=True)
@@ -80,12 +80,6 @@ def static_hyperparameters(settings: JobSettings, program: str, source_uri: str,
         "sagemaker_region": settings.region,
     }
     return encode_hyperparameters(values)
-
-
-def longest_job_seconds(max_runtime_seconds: int, use_spot: bool) -> int:
-    """How long SageMaker lets one job last before it stops it: MaxWaitTimeInSeconds on spot (waiting for
-    capacity included), MaxRuntimeInSeconds otherwise."""
-    return SPOT_WAIT_FACTOR * max_runtime_seconds if use_spot else max_runtime_seconds
 
 
 def _stopping_condition(settings: JobSettings) -> dict:
@@ -269,7 +263,6 @@ def endpoint_config_request(*, name: str, model_name: str, settings: EndpointSet
 
 
 VARIANT_NAME = "AllTraffic"  # template.yaml's rollback alarm watches this variant
-BAKING_SECONDS = 300  # the old fleet is kept this long after the switch, watched by the rollback alarm
 
 
 def update_endpoint_request(*, endpoint_name: str, config_name: str, serverless: bool, rollback_alarm: str) -> dict:
