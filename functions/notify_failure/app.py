@@ -10,11 +10,10 @@ import contextlib
 import json
 import os
 
-from botocore.exceptions import ClientError
-
-from common import aws, naming
-from common.aws import error_code, transient_errors
+from common import aws
+from common.aws import transient_errors
 from common.powertools import logger, step_handler
+from common.run_jobs import stop_running_jobs
 
 MAX_SUBJECT = 100  # SNS's limit
 
@@ -44,48 +43,17 @@ def from_status_change(event: dict) -> dict:
     }
 
 
-def described_status(kind: str, name: str) -> str | None:
-    """The job's status, or None when the run never created it (SageMaker: ResourceNotFound for tuning jobs,
-    ValidationException for training jobs)."""
-    sagemaker = aws.client("sagemaker")
-    try:
-        with transient_errors():
-            if kind == "tuning":
-                described = sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
-                return described["HyperParameterTuningJobStatus"]
-            return sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"]
-    except ClientError as error:
-        if error_code(error) in ("ResourceNotFound", "ValidationException"):
-            return None
-        raise
-
-
-def stop_running_jobs(run_id: str) -> list[str]:
-    """Stop the run's tuning job (SageMaker stops its trials with it) and its final training job where they are
-    still InProgress; returns the names of the jobs asked to stop."""
-    prefix = os.environ["SAGEMAKER_NAME_PREFIX"]
-    tuning, training = naming.tuning_job_name(prefix, run_id), naming.training_job_name(prefix, run_id)
-    sagemaker = aws.client("sagemaker")
-    stopped = []
-    with transient_errors():
-        if described_status("tuning", tuning) == "InProgress":
-            sagemaker.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuning)
-            stopped.append(tuning)
-        if described_status("training", training) == "InProgress":
-            sagemaker.stop_training_job(TrainingJobName=training)
-            stopped.append(training)
-    if stopped:
-        logger.warning("stopped the failed run's jobs", extra={"jobs": stopped})
-    return stopped
-
-
 @step_handler
 def lambda_handler(event: dict) -> dict:
     if event.get("detail-type") == STATUS_CHANGE:
         event = from_status_change(event)
         logger.append_keys(run_id=event["run_id"])
     message = failure_message(event["execution"], event["failed_state"], event["error"])
-    message["stopped_jobs"] = stop_running_jobs(event["run_id"])
+    message["stopped_jobs"] = stop_running_jobs(
+        aws.client("sagemaker"), os.environ["SAGEMAKER_NAME_PREFIX"], event["run_id"]
+    )
+    if message["stopped_jobs"]:
+        logger.warning("stopped the failed run's jobs", extra={"jobs": message["stopped_jobs"]})
     subject = f"Dog-breed pipeline failed in {message['failed_state']}: {message['error']}"[:MAX_SUBJECT]
     with transient_errors():
         topic = os.environ["FAILURE_TOPIC_ARN"]
