@@ -122,6 +122,21 @@ class Endpoints:
         self.describe_model(name)
         del self.models[name]
 
+    def model_summaries(self, name_contains: str = "") -> list[dict]:
+        return [
+            {"ModelName": name, "ModelArn": model["ModelArn"], "CreationTime": model["CreationTime"]}
+            for name, model in self.models.items()
+            if name_contains in name
+        ]
+
+    def config_summaries(self, name_contains: str = "") -> list[dict]:
+        return [
+            {"EndpointConfigName": name, "EndpointConfigArn": config["EndpointConfigArn"],
+             "CreationTime": config["CreationTime"]}
+            for name, config in self.configs.items()
+            if name_contains in name
+        ]  # fmt: skip
+
     def create_config(self, request: dict) -> str:
         name = request["EndpointConfigName"]
         if name in self.configs:

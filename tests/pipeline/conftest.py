@@ -8,6 +8,7 @@ import pytest
 from botocore.stub import Stubber
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "pipeline"
+FAKE_MODEL_CODE = Path(__file__).with_name("fake_model_code")
 
 ENVIRONMENT = {
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -83,3 +84,16 @@ def stubbed(monkeypatch, environment):
     for stub in stubs.values():
         stub.assert_no_pending_responses()
         stub.deactivate()
+
+
+def plant_stand_in_model_code(twin, sourcedir) -> None:
+    """The stand-in code stored where the steps look for the real model code's sourcedir.tar.gz.
+
+    The steps upload the archive only when its content-hash key is missing, so they find and use this one.
+    """
+    real_hash, _ = sourcedir.build_archive(sourcedir.MODEL_CODE_DIR)
+    _, stand_in = sourcedir.build_archive(FAKE_MODEL_CODE)
+    code_prefix = twin.template.functions()["StartTuningFunction"].environment["CODE_PREFIX"]
+    twin.client("s3").put_object(
+        Bucket=twin.template.bucket().name, Key=f"{code_prefix}sourcedir-{real_hash}.tar.gz", Body=stand_in
+    )

@@ -12,7 +12,6 @@ import base64
 import json
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -22,10 +21,9 @@ from local_twin.progress import state_progress
 from local_twin.twin import TwinError
 from tests.twin.conftest import ApiProbe, PipelineRun, run_pipeline
 
-from .conftest import load_event
+from .conftest import load_event, plant_stand_in_model_code
 from .zips import JPEG, bad_zips, build, good_zip, layout
 
-FAKE_MODEL_CODE = Path(__file__).with_name("fake_model_code")
 pytestmark = pytest.mark.slow
 TEST_PARAMETERS = {
     "PollIntervalSeconds": "0",  # as often as the history allows (common/poll_budget.py): a few seconds
@@ -43,19 +41,6 @@ def twin(tmp_path_factory):
         yield running
         # moto's state lives in this process: the next twin (tests/twin) must start from nothing
         requests.post(f"{running.moto.url}/moto-api/reset", timeout=10).raise_for_status()
-
-
-def plant_stand_in_model_code(twin, sourcedir) -> None:
-    """The stand-in code stored where the steps look for the real model code's sourcedir.tar.gz.
-
-    The steps upload the archive only when its content-hash key is missing, so they find and use this one.
-    """
-    real_hash, _ = sourcedir.build_archive(sourcedir.MODEL_CODE_DIR)
-    _, stand_in = sourcedir.build_archive(FAKE_MODEL_CODE)
-    code_prefix = twin.template.functions()["StartTuningFunction"].environment["CODE_PREFIX"]
-    twin.client("s3").put_object(
-        Bucket=twin.template.bucket().name, Key=f"{code_prefix}sourcedir-{real_hash}.tar.gz", Body=stand_in
-    )
 
 
 @pytest.fixture(scope="module")
