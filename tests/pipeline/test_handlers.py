@@ -309,21 +309,24 @@ def test_deploy_losing_the_race_to_update_waits_its_turn(stubbed):
         call(app, load_event("deploy"))
 
 
+def expect_replacement(sagemaker, *live: tuple[str, dict]) -> None:
+    """Deploy's first try reads the live endpoint (``live``: operation, response) and deletes it; the state
+    machine's retry finds it gone and creates it."""
+    for attempt in ("first try", "retry"):
+        sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
+        sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
+        if attempt == "first try":
+            for operation, response in live:
+                sagemaker.add_response(operation, response)
+            sagemaker.add_response("delete_endpoint", {}, {"EndpointName": "dogbreeds-endpoint"})
+    sagemaker.add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint")
+    sagemaker.add_response("create_endpoint", {"EndpointArn": ARN.format("endpoint")})
+
+
 def test_deploy_deletes_a_failed_endpoint_and_creates_it_on_the_retry(stubbed):
     from deploy import app
 
-    sagemaker = stubbed("sagemaker")
-
-    def model_and_config():
-        sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
-        sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
-
-    model_and_config()
-    sagemaker.add_response("describe_endpoint", described_endpoint("Failed"))
-    sagemaker.add_response("delete_endpoint", {}, {"EndpointName": "dogbreeds-endpoint"})
-    model_and_config()  # the state machine's retry
-    sagemaker.add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint")
-    sagemaker.add_response("create_endpoint", {"EndpointArn": ARN.format("endpoint")})
+    expect_replacement(stubbed("sagemaker"), ("describe_endpoint", described_endpoint("Failed")))
     with pytest.raises(app.EndpointBusy, match="was Failed: deleted, to be created again"):
         call(app, load_event("deploy"))
     assert call(app, load_event("deploy"))["action"] == "create"
@@ -380,19 +383,11 @@ def test_deploy_replaces_an_endpoint_whose_type_changed(stubbed, monkeypatch, se
     from deploy import app
 
     monkeypatch.setenv("SERVERLESS_INFERENCE", "false" if serving_serverless else "true")
-    sagemaker = stubbed("sagemaker")
-
-    def model_and_config():
-        sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
-        sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
-
-    model_and_config()
-    sagemaker.add_response("describe_endpoint", described_endpoint("InService"))
-    sagemaker.add_response("describe_endpoint_config", live_config(serving_serverless))
-    sagemaker.add_response("delete_endpoint", {}, {"EndpointName": "dogbreeds-endpoint"})
-    model_and_config()  # the state machine's retry
-    sagemaker.add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint")
-    sagemaker.add_response("create_endpoint", {"EndpointArn": ARN.format("endpoint")})
+    expect_replacement(
+        stubbed("sagemaker"),
+        ("describe_endpoint", described_endpoint("InService")),
+        ("describe_endpoint_config", live_config(serving_serverless)),
+    )
     kind = "instance-based" if serving_serverless else "serverless"
     with pytest.raises(app.EndpointBusy, match=f"cannot be updated to {kind}: deleted, to be created again"):
         call(app, load_event("deploy"))
