@@ -113,14 +113,15 @@ def function_modules(container: tuple[str, str], path: Path):
     def ours(name: str) -> bool:
         return name.partition(".")[0] in provided
 
-    host = {name: module for name, module in sys.modules.items() if ours(name)}
+    # a copy: the local SageMaker's job threads import modules while a handler runs
+    host = {name: module for name, module in list(sys.modules.items()) if ours(name)}
     for name in host:
         del sys.modules[name]
     sys.modules.update(_FUNCTION_MODULES.get((container, path), {}))
     try:
         yield
     finally:
-        own = _FUNCTION_MODULES[(container, path)] = {n: m for n, m in sys.modules.items() if ours(n)}
+        own = _FUNCTION_MODULES[(container, path)] = {n: m for n, m in list(sys.modules.items()) if ours(n)}
         for name in own:
             del sys.modules[name]
         sys.modules.update(host)
