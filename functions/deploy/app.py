@@ -132,6 +132,7 @@ def lambda_handler(event: dict) -> dict:
         "config_name": config_name,
         "model_name": model_name,
         "action": action,
+        "replaced_config": endpoint["EndpointConfigName"] if endpoint else None,  # what a rollback serves again
         "status": "InProgress",
         "polls": 0,
     }

@@ -280,6 +280,12 @@ def test_endpoint_rolled_back_is_a_failure():
         )
     with pytest.raises(status.EndpointDeploymentFailed, match="image not found"):
         status.endpoint_status({"EndpointStatus": "Failed", "FailureReason": "image not found"}, "new")
+    # back on the configuration the update replaced: rolled back, with or without a reason
+    with pytest.raises(status.EndpointDeploymentFailed, match=r"the update was rolled back \(still serving old\)"):
+        status.endpoint_status({"EndpointStatus": "InService", "EndpointConfigName": "old"}, "new", "old")
+    # on a later run's configuration: that run waited for ours to be InService, then updated again
+    later = {"EndpointStatus": "InService", "EndpointConfigName": "later"}
+    assert status.endpoint_status(later, "new", "old") == "Completed"
 
 
 @pytest.mark.parametrize("status", ["Creating", "Updating", "SystemUpdating"])
