@@ -8,7 +8,7 @@ SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: test lint demo up tools bench openapi image-uris clean
+.PHONY: test lint demo up tools bench openapi image-uris aws-smoke clean
 
 $(VENV)/.installed: requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ demo: $(VENV)/.installed
 up: $(VENV)/.installed
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m local_twin up
 
+# The acceptance run on your own AWS account (credentials and region from your AWS configuration): deploys the
+# [smoke] profile, runs the digits through it, POSTs an image, prints the cost, and deletes everything it made.
+aws-smoke: $(VENV)/.installed $(SAM_VENV)/.installed
+	$(PY) scripts/aws_smoke.py --sam $(CURDIR)/$(SAM_VENV)/bin/sam $(if $(AWS_REGION),--region $(AWS_REGION))
+
 bench: $(VENV)/.installed
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m benchmarks
 
@@ -57,4 +62,4 @@ image-uris: $(VENV)/.installed
 	$(PY) scripts/image_uris.py --write
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .twin .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .aws-smoke .twin .pytest_cache .ruff_cache

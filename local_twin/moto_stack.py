@@ -89,7 +89,7 @@ def session_environment(credentials: dict) -> dict[str, str]:
 
 
 def code_zip(code_dir: Path) -> bytes:
-    """The CodeUri folder zipped as ``sam build`` would ship it (moto_lambda runs the handler from this zip)."""
+    """The CodeUri folder zipped as ``sam build`` would ship it (moto keeps it as the function's code)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(Path(code_dir).rglob("*")):

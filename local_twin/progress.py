@@ -1,7 +1,12 @@
-"""An execution's history read as one progress line per state (poll loops collapse into visit counts)."""
+"""An execution's history read as one progress line per state (poll loops collapse into visit counts), and an
+execution followed to its end through any Step Functions client (the twin's, or AWS's in scripts/aws_smoke.py)."""
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+
+TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
 @dataclass(frozen=True)
@@ -39,3 +44,37 @@ def state_progress(events: list[dict]) -> list[StateProgress]:
         elif kind.endswith(("Failed", "TimedOut", "Aborted")) and current is not None:
             states[current] = StateProgress(current, "FAILED", elapsed, states[current].visits)
     return list(states.values())
+
+
+def execution_history(stepfunctions, execution_arn: str) -> list[dict]:
+    paginator = stepfunctions.get_paginator("get_execution_history")
+    return [event for page in paginator.paginate(executionArn=execution_arn) for event in page["events"]]
+
+
+def follow_execution(
+    stepfunctions,
+    execution_arn: str,
+    on_progress: Callable[[StateProgress], None] = lambda progress: None,
+    timeout: float = 600,
+    poll_seconds: float = 1.0,
+) -> dict:
+    """Wait for the execution to end, reporting each state once when it ends (and poll loops once more at the
+    end with their visit count); returns describe_execution's answer. TimeoutError when it outlives ``timeout``."""
+    reported: dict[str, StateProgress] = {}
+    deadline = time.monotonic() + timeout
+    while True:
+        description = stepfunctions.describe_execution(executionArn=execution_arn)
+        finished = description["status"] in TERMINAL_STATUSES
+        for progress in state_progress(execution_history(stepfunctions, execution_arn)):
+            seen = reported.get(progress.name)
+            ended = progress.status != "RUNNING"
+            if ended and (
+                seen is None or seen.status != progress.status or (finished and seen.visits != progress.visits)
+            ):
+                on_progress(progress)
+                reported[progress.name] = progress
+        if finished:
+            return description
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"execution {execution_arn} still {description['status']} after {timeout:.0f} s")
+        time.sleep(poll_seconds)

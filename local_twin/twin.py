@@ -10,13 +10,12 @@ from pathlib import Path
 from local_twin.api import LocalApi
 from local_twin.faults import Faults
 from local_twin.moto_stack import MotoStack, Provisioned, client
-from local_twin.progress import StateProgress, state_progress
+from local_twin.progress import StateProgress, execution_history, follow_execution
 from local_twin.sagemaker import LocalSageMaker
 from local_twin.template import Template
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WORKDIR = REPO_ROOT / ".twin"
-TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
 class TwinError(RuntimeError):
@@ -125,8 +124,7 @@ class Twin:
         )
 
     def history(self, execution_arn: str) -> list[dict]:
-        paginator = self.client("stepfunctions").get_paginator("get_execution_history")
-        return [event for page in paginator.paginate(executionArn=execution_arn) for event in page["events"]]
+        return execution_history(self.client("stepfunctions"), execution_arn)
 
     def follow(
         self,
@@ -137,25 +135,10 @@ class Twin:
     ) -> dict:
         """Wait for the execution to end, reporting each state once when it ends (and poll loops once more at the
         end with their visit count); returns describe_execution's answer."""
-        stepfunctions = self.client("stepfunctions")
-        reported: dict[str, StateProgress] = {}
-        deadline = time.monotonic() + timeout
-        while True:
-            description = stepfunctions.describe_execution(executionArn=execution_arn)
-            finished = description["status"] in TERMINAL_STATUSES
-            for progress in state_progress(self.history(execution_arn)):
-                seen = reported.get(progress.name)
-                ended = progress.status != "RUNNING"
-                if ended and (
-                    seen is None or seen.status != progress.status or (finished and seen.visits != progress.visits)
-                ):
-                    on_progress(progress)
-                    reported[progress.name] = progress
-            if finished:
-                return description
-            if time.monotonic() > deadline:
-                raise TwinError(f"execution {execution_arn} still {description['status']} after {timeout:.0f} s")
-            time.sleep(poll_seconds)
+        try:
+            return follow_execution(self.client("stepfunctions"), execution_arn, on_progress, timeout, poll_seconds)
+        except TimeoutError as error:
+            raise TwinError(str(error)) from error
 
     def notifications(self) -> list[str]:
         """Messages published to the template's topics since the last call."""

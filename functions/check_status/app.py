@@ -20,7 +20,7 @@ def describe(kind: str, job: dict) -> str:
             return status.training_status(sagemaker.describe_training_job(TrainingJobName=job["name"]))
         if kind == "endpoint":
             described = sagemaker.describe_endpoint(EndpointName=job["endpoint_name"])
-            return status.endpoint_status(described, job["config_name"])
+            return status.endpoint_status(described, job["config_name"], job.get("replaced_config"))
     raise ValueError(f"unknown kind {kind!r}: tuning, training or endpoint")
 
 

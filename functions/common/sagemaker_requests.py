@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import smdebug_rulesconfig
 
+from common.job_limits import BAKING_SECONDS, longest_job_seconds
 from model_code.metrics import METRIC_DEFINITIONS, OBJECTIVE_METRIC, OBJECTIVE_TYPE
 
 TRAINING_CHANNEL = "training"
@@ -17,6 +18,7 @@ TRAIN_PROGRAM = "train_model.py"
 DEBUGGER_RULES = ("LossNotDecreasing", "Overfit", "Overtraining")
 PROFILER_REPORT = "ProfilerReport"
 LOSS_SAVE_INTERVAL = "1"  # every step: the loss curve and the rules see the whole run
+CONTAINER_LOG_LEVEL = 20  # logging.INFO, the SageMaker SDK's default container_log_level
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class JobSettings:
     jobs_prefix: str
     models_prefix: str
     role_arn: str
+    region: str
     image_uri: str
     instance_type: str
     use_spot: bool
@@ -62,7 +65,9 @@ def encode_hyperparameters(values: dict) -> dict[str, str]:
     return {key: json.dumps(value) for key, value in values.items()}
 
 
-def static_hyperparameters(settings: JobSettings, program: str, source_uri: str) -> dict[str, str]:
+def static_hyperparameters(settings: JobSettings, program: str, source_uri: str, job_name: str) -> dict[str, str]:
+    """The script's settings plus the reserved ones the SageMaker SDK's Framework estimators send (the
+    sagemaker-training toolkit reads them: entry point, code, log level, SAGEMAKER_JOB_NAME, SAGEMAKER_REGION)."""
     values = {
         "epochs": settings.epochs,
         "image-size": settings.image_size,
@@ -70,6 +75,9 @@ def static_hyperparameters(settings: JobSettings, program: str, source_uri: str)
         **settings.extra_hyperparameters,
         "sagemaker_program": program,
         "sagemaker_submit_directory": source_uri,
+        "sagemaker_container_log_level": CONTAINER_LOG_LEVEL,
+        "sagemaker_job_name": job_name,
+        "sagemaker_region": settings.region,
     }
     return encode_hyperparameters(values)
 
@@ -77,7 +85,7 @@ def static_hyperparameters(settings: JobSettings, program: str, source_uri: str)
 def _stopping_condition(settings: JobSettings) -> dict:
     condition = {"MaxRuntimeInSeconds": settings.max_runtime_seconds}
     if settings.use_spot:  # spot waits for capacity on top of the run itself
-        condition["MaxWaitTimeInSeconds"] = 2 * settings.max_runtime_seconds
+        condition["MaxWaitTimeInSeconds"] = longest_job_seconds(settings.max_runtime_seconds, use_spot=True)
     return condition
 
 
@@ -99,7 +107,7 @@ def tuning_job_request(
     """CreateHyperParameterTuningJob: Bayesian over lr (log) and batch size, maximising validation accuracy."""
     prefix = f"s3://{settings.bucket}/{settings.jobs_prefix}{name}"
     definition = {
-        "StaticHyperParameters": static_hyperparameters(settings, HPO_PROGRAM, source_uri),
+        "StaticHyperParameters": static_hyperparameters(settings, HPO_PROGRAM, source_uri, name),
         "AlgorithmSpecification": {
             "TrainingImage": settings.image_uri,
             "TrainingInputMode": "File",
@@ -184,7 +192,7 @@ def training_job_request(
             "MetricDefinitions": METRIC_DEFINITIONS,
         },
         "RoleArn": settings.role_arn,
-        "HyperParameters": static_hyperparameters(settings, TRAIN_PROGRAM, source_uri)
+        "HyperParameters": static_hyperparameters(settings, TRAIN_PROGRAM, source_uri, name)
         | encode_hyperparameters(hyperparameters),
         "InputDataConfig": _input_channel(dataset_uri),
         "OutputDataConfig": {"S3OutputPath": f"s3://{settings.bucket}/{settings.models_prefix}"},
@@ -255,7 +263,6 @@ def endpoint_config_request(*, name: str, model_name: str, settings: EndpointSet
 
 
 VARIANT_NAME = "AllTraffic"  # template.yaml's rollback alarm watches this variant
-BAKING_SECONDS = 300  # the old fleet is kept this long after the switch, watched by the rollback alarm
 
 
 def update_endpoint_request(*, endpoint_name: str, config_name: str, serverless: bool, rollback_alarm: str) -> dict:

@@ -12,6 +12,7 @@ def job_settings(instance_type: str) -> JobSettings:
         jobs_prefix=os.environ["JOBS_PREFIX"],
         models_prefix=os.environ["MODELS_PREFIX"],
         role_arn=os.environ["SAGEMAKER_ROLE_ARN"],
+        region=os.environ["AWS_REGION"],  # set by Lambda: the region the jobs run in
         image_uri=os.environ["TRAINING_IMAGE_URI"],
         instance_type=instance_type,
         use_spot=os.environ["USE_SPOT_INSTANCES"] == "true",

@@ -49,14 +49,18 @@ def training_status(described: dict) -> str:
     return IN_PROGRESS
 
 
-def endpoint_status(described: dict, expected_config: str) -> str:
-    """InService on the new configuration is done; InService on another one means the update rolled back."""
+def endpoint_status(described: dict, expected_config: str, replaced_config: str | None = None) -> str:
+    """InService on the new configuration is done; InService on the one it replaced means the update rolled
+    back; InService on a third one means a later run's deployment followed ours (two runs deploying at once: the
+    later one waits for ours to be InService, and a poll may first see the endpoint on its configuration)."""
     status = described["EndpointStatus"]
+    serving = described.get("EndpointConfigName")
     if status == "InService":
-        if described.get("EndpointConfigName") != expected_config:
-            reason = described.get("FailureReason") or "the update was rolled back"
-            raise EndpointDeploymentFailed(f"{reason} (still serving {described.get('EndpointConfigName')})")
-        return COMPLETED
+        superseded = serving not in (expected_config, replaced_config, None) and not described.get("FailureReason")
+        if serving == expected_config or superseded:
+            return COMPLETED
+        reason = described.get("FailureReason") or "the update was rolled back"
+        raise EndpointDeploymentFailed(f"{reason} (still serving {serving})")
     if status in ("Failed", "OutOfService", "Deleting"):
         raise EndpointDeploymentFailed(described.get("FailureReason") or f"endpoint is {status}")
     return IN_PROGRESS

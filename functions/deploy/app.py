@@ -1,7 +1,11 @@
 """Step 7: CreateModel and CreateEndpointConfig for the accepted model, then CreateEndpoint when the
 stable endpoint does not exist yet, else UpdateEndpoint (blue/green: the old model serves until the new
 one is healthy, and a failed update rolls back). While another run changes the endpoint, or a Failed one is
-being deleted, EndpointBusy makes the state machine retry the step later."""
+being deleted, EndpointBusy makes the state machine retry the step later.
+
+SageMaker cannot update an endpoint between instance-based and serverless: when ServerlessInference was
+switched since the endpoint was made, it is deleted and created again under its fixed name (the API, the
+alarm and the IAM policies name it), so it answers nothing until the new one is InService."""
 
 import contextlib
 import os
@@ -38,15 +42,21 @@ class EndpointBusy(Exception):
     """The endpoint is being changed by another run: the state machine retries Deploy later."""
 
 
-def endpoint_status(sagemaker, name: str) -> str | None:
-    """The endpoint's status, or None when it does not exist."""
+def described_endpoint(sagemaker, name: str) -> dict | None:
+    """DescribeEndpoint's answer, or None when the endpoint does not exist."""
     try:
         with transient_errors():
-            return sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"]
+            return sagemaker.describe_endpoint(EndpointName=name)
     except ClientError as error:
         if error_code(error) == "ValidationException":
             return None
         raise
+
+
+def serves_serverless(sagemaker, config_name: str) -> bool:
+    with transient_errors():
+        variants = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)["ProductionVariants"]
+    return "ServerlessConfig" in variants[0]
 
 
 @contextlib.contextmanager
@@ -85,7 +95,8 @@ def lambda_handler(event: dict) -> dict:
         sagemaker.create_endpoint_config,
         **endpoint_config_request(name=config_name, model_name=model_name, settings=settings, tags=tags),
     )
-    status = endpoint_status(sagemaker, endpoint_name)
+    endpoint = described_endpoint(sagemaker, endpoint_name)
+    status = endpoint["EndpointStatus"] if endpoint else None
     if status in BUSY_STATUSES:
         raise EndpointBusy(f"endpoint {endpoint_name} is {status}: another run is changing it")
     if status == "Failed":
@@ -94,6 +105,12 @@ def lambda_handler(event: dict) -> dict:
             sagemaker.delete_endpoint(EndpointName=endpoint_name)
         logger.warning("deleted a failed endpoint", extra={"endpoint": endpoint_name})
         raise EndpointBusy(f"endpoint {endpoint_name} was Failed: deleted, to be created again")
+    if endpoint and serves_serverless(sagemaker, endpoint["EndpointConfigName"]) != settings.serverless:
+        with transient_errors():
+            sagemaker.delete_endpoint(EndpointName=endpoint_name)
+        kind = "serverless" if settings.serverless else "instance-based"
+        logger.warning("replacing the endpoint to change its type", extra={"endpoint": endpoint_name, "to": kind})
+        raise EndpointBusy(f"endpoint {endpoint_name} cannot be updated to {kind}: deleted, to be created again")
     if status is not None:
         action = "update"
         with busy_is_retried(endpoint_name), transient_errors():
@@ -115,6 +132,7 @@ def lambda_handler(event: dict) -> dict:
         "config_name": config_name,
         "model_name": model_name,
         "action": action,
+        "replaced_config": endpoint["EndpointConfigName"] if endpoint else None,  # what a rollback serves again
         "status": "InProgress",
         "polls": 0,
     }

@@ -1,7 +1,9 @@
-"""On any failure: publish the execution, the failed state and the cause to the failure topic.
+"""On any failure: stop the run's tuning and training jobs if they still run, then publish the execution, the
+failed state, the cause and what was stopped to the failure topic.
 
 Two callers: the state machine's Catch (every failure inside the run), and an EventBridge rule for runs that
-end without reaching it: timed out (the execution's own TimeoutSeconds) or aborted.
+end without reaching it: timed out (the execution's own TimeoutSeconds) or aborted. Both know the run id (the
+execution's name), and the job names are derived from it (common/naming.py), so no history has to be read.
 """
 
 import contextlib
@@ -11,6 +13,7 @@ import os
 from common import aws
 from common.aws import transient_errors
 from common.powertools import logger, step_handler
+from common.run_jobs import stop_running_jobs
 
 MAX_SUBJECT = 100  # SNS's limit
 
@@ -46,6 +49,11 @@ def lambda_handler(event: dict) -> dict:
         event = from_status_change(event)
         logger.append_keys(run_id=event["run_id"])
     message = failure_message(event["execution"], event["failed_state"], event["error"])
+    message["stopped_jobs"] = stop_running_jobs(
+        aws.client("sagemaker"), os.environ["SAGEMAKER_NAME_PREFIX"], event["run_id"]
+    )
+    if message["stopped_jobs"]:
+        logger.warning("stopped the failed run's jobs", extra={"jobs": message["stopped_jobs"]})
     subject = f"Dog-breed pipeline failed in {message['failed_state']}: {message['error']}"[:MAX_SUBJECT]
     with transient_errors():
         topic = os.environ["FAILURE_TOPIC_ARN"]

@@ -14,7 +14,19 @@ from botocore.exceptions import ClientError
 from common import aws
 from common.aws import error_code, transient_errors
 from common.naming import execution_name
+from common.poll_budget import phase_seconds, poll_plan
 from common.powertools import logger, metrics, tracer
+
+
+def poll_settings() -> dict:
+    """The wait loops' interval and budgets, from the same settings the jobs are created with."""
+    phases = phase_seconds(
+        max_runtime_seconds=int(os.environ["MAX_RUNTIME_SECONDS"]),
+        use_spot=os.environ["USE_SPOT_INSTANCES"] == "true",
+        max_tuning_jobs=int(os.environ["MAX_TUNING_JOBS"]),
+        max_parallel_jobs=int(os.environ["MAX_PARALLEL_TUNING_JOBS"]),
+    )
+    return poll_plan(int(os.environ["POLL_INTERVAL_SECONDS"]), phases)
 
 
 def execution_input(bucket: str, key: str, version: str | None, etag: str, size: int | None, run_id: str) -> dict:
@@ -22,15 +34,15 @@ def execution_input(bucket: str, key: str, version: str | None, etag: str, size:
     return {
         "run_id": run_id,
         "dataset": {"bucket": bucket, "key": key, "version_id": version, "etag": etag, "size": size},
-        "poll": {
-            "interval_seconds": int(os.environ["POLL_INTERVAL_SECONDS"]),
-            "max_polls": int(os.environ["MAX_POLLS"]),
-        },
+        "poll": poll_settings(),
     }
 
 
+DATASET_SUFFIX = ".zip"  # in any case; the upload rule in template.yaml matches the same keys
+
+
 def is_dataset_upload(key: str) -> bool:
-    return key.startswith(os.environ["DATASETS_PREFIX"]) and key.lower().endswith(".zip")
+    return key.startswith(os.environ["DATASETS_PREFIX"]) and key.lower().endswith(DATASET_SUFFIX)
 
 
 @logger.inject_lambda_context(log_event=True)

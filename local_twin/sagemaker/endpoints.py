@@ -122,6 +122,21 @@ class Endpoints:
         self.describe_model(name)
         del self.models[name]
 
+    def model_summaries(self, name_contains: str = "") -> list[dict]:
+        return [
+            {"ModelName": name, "ModelArn": model["ModelArn"], "CreationTime": model["CreationTime"]}
+            for name, model in self.models.items()
+            if name_contains in name
+        ]
+
+    def config_summaries(self, name_contains: str = "") -> list[dict]:
+        return [
+            {"EndpointConfigName": name, "EndpointConfigArn": config["EndpointConfigArn"],
+             "CreationTime": config["CreationTime"]}
+            for name, config in self.configs.items()
+            if name_contains in name
+        ]  # fmt: skip
+
     def create_config(self, request: dict) -> str:
         name = request["EndpointConfigName"]
         if name in self.configs:
@@ -203,12 +218,24 @@ class Endpoints:
         threading.Thread(target=self._deploy, args=(endpoint, config_name), daemon=True).start()
         return self.service.arn("endpoint", name)
 
+    def is_serverless(self, config_name: str) -> bool:
+        return "ServerlessConfig" in self.configs[config_name]["ProductionVariants"][0]
+
     def update(self, request: dict) -> str:
         name, config_name = request["EndpointName"], request["EndpointConfigName"]
         endpoint = self.get(name)
         self._check_config(config_name)
         if endpoint.status != "InService":
             raise validation(f'Cannot update in-progress endpoint "{self.service.arn("endpoint", name)}".')
+        if endpoint.config_name in self.configs and self.is_serverless(endpoint.config_name) != self.is_serverless(
+            config_name
+        ):
+            # AWS documents the rule ("updating a real-time inference endpoint to ... serverless ... is not
+            # supported", and back); its exact message is not published: this one says what happened.
+            raise validation(
+                f'Cannot update endpoint "{self.service.arn("endpoint", name)}" between a real-time (instance-based) '
+                "and a serverless configuration: create a new endpoint instead."
+            )
         endpoint.status, endpoint.modified = "Updating", now()
         threading.Thread(target=self._deploy, args=(endpoint, config_name), daemon=True).start()
         return self.service.arn("endpoint", name)

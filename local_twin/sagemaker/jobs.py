@@ -8,7 +8,9 @@ training image is recorded, not run: the twin runs the code with this machine's 
 
 import io
 import json
+import os
 import re
+import signal
 import subprocess
 import tarfile
 import threading
@@ -144,11 +146,14 @@ class TrainingJob:
         limit = self.request["StoppingCondition"].get("MaxRuntimeInSeconds", 86400)
         self.started, self.secondary = now(), "Training"
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen([str(train)], env=env, stdout=log, stderr=subprocess.STDOUT)
+            # a session of its own: a stop ends the toolkit and the script it started, as the container's end does
+            self.process = subprocess.Popen(
+                [str(train)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
             try:
                 code = self.process.wait(timeout=limit)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self.signal(signal.SIGKILL)
                 self.process.wait()
                 self.status, self.failure_reason = "Stopped", f"MaxRuntimeInSeconds ({limit} s) exceeded"
                 return
@@ -160,6 +165,11 @@ class TrainingJob:
             toolkit = " ".join(failure.read_text().split())[-400:] if failure.exists() else f"exit code {code}"
             self.status = "Failed"
             self.failure_reason = f"AlgorithmError: {toolkit}; last output: {self._log_tail()}"
+
+    def signal(self, number: int) -> None:
+        """Send ``number`` to every process of the job (the toolkit, the script and its data loaders)."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, number)
 
     def _log_tail(self) -> str:
         toolkit_words = ("sagemaker-training-toolkit", "ExitCode", "ErrorMessage", "Command ", "ExecuteUserScriptError")
@@ -240,6 +250,8 @@ class TrainingJob:
             described["TrainingStartTime"] = self.started
         if self.ended:
             described["TrainingEndTime"] = self.ended
+        if self.started and self.ended:  # no spot discount here: billed as long as it trained
+            described["TrainingTimeInSeconds"] = described["BillableTimeInSeconds"] = round(self.ended - self.started)
         if self.tuning_job:
             described["TuningJobArn"] = self.service.arn("hyper-parameter-tuning-job", self.tuning_job)
         return described
@@ -293,14 +305,12 @@ class TrainingJobs:
             raise validation(f"The training job {name} is not in progress (status {job.status}).")
         job.stop_requested = True
         job.secondary = "Stopping"
-        if job.process and job.process.poll() is None:
-            job.process.terminate()
+        job.signal(signal.SIGTERM)
 
     def stop_all(self) -> None:
         for job in list(self.jobs.values()):
             job.stop_requested = True
-            if job.process and job.process.poll() is None:
-                job.process.kill()
+            job.signal(signal.SIGKILL)
 
     def wait(self, name: str, timeout: float = 3600) -> TrainingJob:
         job = self.get(name)

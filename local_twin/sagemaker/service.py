@@ -238,6 +238,9 @@ class LocalSageMaker:
     def op_describe_model(self, params):
         return self.endpoints.describe_model(params["ModelName"])
 
+    def op_list_models(self, params):
+        return {"Models": self.endpoints.model_summaries(params.get("NameContains", ""))}
+
     def op_delete_model(self, params):
         self.endpoints.delete_model(params["ModelName"])
         return {}
@@ -247,6 +250,9 @@ class LocalSageMaker:
 
     def op_describe_endpoint_config(self, params):
         return self.endpoints.describe_config(params["EndpointConfigName"])
+
+    def op_list_endpoint_configs(self, params):
+        return {"EndpointConfigs": self.endpoints.config_summaries(params.get("NameContains", ""))}
 
     def op_delete_endpoint_config(self, params):
         self.endpoints.delete_config(params["EndpointConfigName"])

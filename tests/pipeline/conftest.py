@@ -8,9 +8,11 @@ import pytest
 from botocore.stub import Stubber
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "pipeline"
+FAKE_MODEL_CODE = Path(__file__).with_name("fake_model_code")
 
 ENVIRONMENT = {
     "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "POWERTOOLS_SERVICE_NAME": "dogbreeds",
@@ -24,7 +26,6 @@ ENVIRONMENT = {
     "SAGEMAKER_NAME_PREFIX": "dogbreeds",
     "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:dogbreeds-pipeline",
     "POLL_INTERVAL_SECONDS": "60",
-    "MAX_POLLS": "720",
     "SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/dogbreeds-sagemaker",
     "TRAINING_IMAGE_URI": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.6-cpu-py312",
     "RULE_EVALUATOR_IMAGE_URI": "503895931360.dkr.ecr.us-east-1.amazonaws.com/sagemaker-debugger-rules:latest",
@@ -83,3 +84,16 @@ def stubbed(monkeypatch, environment):
     for stub in stubs.values():
         stub.assert_no_pending_responses()
         stub.deactivate()
+
+
+def plant_stand_in_model_code(twin, sourcedir) -> None:
+    """The stand-in code stored where the steps look for the real model code's sourcedir.tar.gz.
+
+    The steps upload the archive only when its content-hash key is missing, so they find and use this one.
+    """
+    real_hash, _ = sourcedir.build_archive(sourcedir.MODEL_CODE_DIR)
+    _, stand_in = sourcedir.build_archive(FAKE_MODEL_CODE)
+    code_prefix = twin.template.functions()["StartTuningFunction"].environment["CODE_PREFIX"]
+    twin.client("s3").put_object(
+        Bucket=twin.template.bucket().name, Key=f"{code_prefix}sourcedir-{real_hash}.tar.gz", Body=stand_in
+    )

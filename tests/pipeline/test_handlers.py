@@ -64,7 +64,8 @@ def test_execution_input_carries_dataset_and_poll_budget(stubbed):
     assert payload == {
         "run_id": "run",
         "dataset": {"bucket": "b", "key": "datasets/d.zip", "version_id": "v1", "etag": "e", "size": 10},
-        "poll": {"interval_seconds": 60, "max_polls": 720},
+        # 4 spot trials of at most 2 x 7200 s in 2 waves, the final job, the endpoint (test_poll_budget.py)
+        "poll": {"interval_seconds": 60, "max_polls": {"tuning": 511, "training": 256, "endpoint": 66}},
     }
 
 
@@ -283,6 +284,12 @@ def test_endpoint_rolled_back_is_a_failure():
         )
     with pytest.raises(status.EndpointDeploymentFailed, match="image not found"):
         status.endpoint_status({"EndpointStatus": "Failed", "FailureReason": "image not found"}, "new")
+    # back on the configuration the update replaced: rolled back, with or without a reason
+    with pytest.raises(status.EndpointDeploymentFailed, match=r"the update was rolled back \(still serving old\)"):
+        status.endpoint_status({"EndpointStatus": "InService", "EndpointConfigName": "old"}, "new", "old")
+    # on a later run's configuration: that run waited for ours to be InService, then updated again
+    later = {"EndpointStatus": "InService", "EndpointConfigName": "later"}
+    assert status.endpoint_status(later, "new", "old") == "Completed"
 
 
 @pytest.mark.parametrize("status", ["Creating", "Updating", "SystemUpdating"])
@@ -304,6 +311,7 @@ def test_deploy_losing_the_race_to_update_waits_its_turn(stubbed):
     sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
     sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
     sagemaker.add_response("describe_endpoint", described_endpoint("InService"))
+    sagemaker.add_response("describe_endpoint_config", live_config(serverless=False))
     sagemaker.add_client_error(
         "update_endpoint", "ValidationException", 'Cannot update in-progress endpoint "arn:...:endpoint/x".'
     )
@@ -311,21 +319,24 @@ def test_deploy_losing_the_race_to_update_waits_its_turn(stubbed):
         call(app, load_event("deploy"))
 
 
+def expect_replacement(sagemaker, *live: tuple[str, dict]) -> None:
+    """Deploy's first try reads the live endpoint (``live``: operation, response) and deletes it; the state
+    machine's retry finds it gone and creates it."""
+    for attempt in ("first try", "retry"):
+        sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
+        sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
+        if attempt == "first try":
+            for operation, response in live:
+                sagemaker.add_response(operation, response)
+            sagemaker.add_response("delete_endpoint", {}, {"EndpointName": "dogbreeds-endpoint"})
+    sagemaker.add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint")
+    sagemaker.add_response("create_endpoint", {"EndpointArn": ARN.format("endpoint")})
+
+
 def test_deploy_deletes_a_failed_endpoint_and_creates_it_on_the_retry(stubbed):
     from deploy import app
 
-    sagemaker = stubbed("sagemaker")
-
-    def model_and_config():
-        sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
-        sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
-
-    model_and_config()
-    sagemaker.add_response("describe_endpoint", described_endpoint("Failed"))
-    sagemaker.add_response("delete_endpoint", {}, {"EndpointName": "dogbreeds-endpoint"})
-    model_and_config()  # the state machine's retry
-    sagemaker.add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint")
-    sagemaker.add_response("create_endpoint", {"EndpointArn": ARN.format("endpoint")})
+    expect_replacement(stubbed("sagemaker"), ("describe_endpoint", described_endpoint("Failed")))
     with pytest.raises(app.EndpointBusy, match="was Failed: deleted, to be created again"):
         call(app, load_event("deploy"))
     assert call(app, load_event("deploy"))["action"] == "create"
@@ -339,6 +350,9 @@ def test_deploy_updates_the_live_endpoint_with_the_gated_model(stubbed):
     sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
     sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
     sagemaker.add_response("describe_endpoint", described_endpoint("InService"))
+    sagemaker.add_response(
+        "describe_endpoint_config", live_config(serverless=False), {"EndpointConfigName": "old-config"}
+    )
     sagemaker.add_response("update_endpoint", {"EndpointArn": ARN.format("endpoint")})
     sent = {op: sent_requests(sagemaker, op) for op in ("CreateModel", "CreateEndpointConfig", "UpdateEndpoint")}
     run_id = "dogImages-4f0c2a9d1e7b3c55"
@@ -357,6 +371,37 @@ def test_deploy_updates_the_live_endpoint_with_the_gated_model(stubbed):
     rollback_alarms = update["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
     assert rollback_alarms == [{"AlarmName": ENVIRONMENT["ROLLBACK_ALARM_NAME"]}]
     assert result["action"] == "update"
+
+
+def live_config(serverless: bool) -> dict:
+    """DescribeEndpointConfig of the configuration the endpoint serves (old-config)."""
+    variant = {"VariantName": "AllTraffic", "ModelName": "old-model"}
+    if serverless:
+        variant["ServerlessConfig"] = {"MemorySizeInMB": 3072, "MaxConcurrency": 2}
+    else:
+        variant |= {"InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+    return {
+        "EndpointConfigName": "old-config", "EndpointConfigArn": ARN.format("endpoint-config"),
+        "CreationTime": datetime.datetime.now(), "ProductionVariants": [variant],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("serving_serverless", [True, False])
+def test_deploy_replaces_an_endpoint_whose_type_changed(stubbed, monkeypatch, serving_serverless):
+    """ServerlessInference flipped since the endpoint was made: SageMaker cannot update across types, so the
+    endpoint is deleted and, on the state machine's retry, created again under its name with the new config."""
+    from deploy import app
+
+    monkeypatch.setenv("SERVERLESS_INFERENCE", "false" if serving_serverless else "true")
+    expect_replacement(
+        stubbed("sagemaker"),
+        ("describe_endpoint", described_endpoint("InService")),
+        ("describe_endpoint_config", live_config(serving_serverless)),
+    )
+    kind = "instance-based" if serving_serverless else "serverless"
+    with pytest.raises(app.EndpointBusy, match=f"cannot be updated to {kind}: deleted, to be created again"):
+        call(app, load_event("deploy"))
+    assert call(app, load_event("deploy"))["action"] == "create"
 
 
 def described_endpoint(status: str) -> dict:
@@ -464,6 +509,52 @@ def test_quality_gate_reads_the_served_models_accuracy_back_from_sagemaker(stubb
     assert verdict["model_data"] == TRAINED["ModelArtifacts"]["S3ModelArtifacts"]
 
 
+RUN_ID = "dogImages-4f0c2a9d1e7b3c55"  # the run of events/pipeline/notify_failure.json and execution_timed_out.json
+
+
+def run_jobs(stubbed, tuning: str | None, training: str | None) -> list[str]:
+    """The run's jobs as SageMaker describes them (None: never created); the stops expected of NotifyFailure."""
+    from common import naming
+
+    sagemaker = stubbed("sagemaker")
+    tuning_name = naming.tuning_job_name("dogbreeds", RUN_ID)
+    training_name = naming.training_job_name("dogbreeds", RUN_ID)
+    if tuning is None:
+        sagemaker.add_client_error("describe_hyper_parameter_tuning_job", "ResourceNotFound", http_status_code=400)
+    else:
+        sagemaker.add_response(
+            "describe_hyper_parameter_tuning_job",
+            {
+                "HyperParameterTuningJobName": tuning_name, "HyperParameterTuningJobArn": ARN.format("tuning"),
+                "HyperParameterTuningJobConfig": {
+                    "Strategy": "Bayesian", "ResourceLimits": {"MaxParallelTrainingJobs": 1}
+                },
+                "HyperParameterTuningJobStatus": tuning, "CreationTime": datetime.datetime.now(),
+                "TrainingJobStatusCounters": {}, "ObjectiveStatusCounters": {},
+            },
+            {"HyperParameterTuningJobName": tuning_name},
+        )  # fmt: skip
+    if tuning == "InProgress":
+        sagemaker.add_response("stop_hyper_parameter_tuning_job", {}, {"HyperParameterTuningJobName": tuning_name})
+    if training is None:
+        sagemaker.add_client_error(
+            "describe_training_job", "ValidationException", "Requested resource not found.", http_status_code=400
+        )
+    else:
+        sagemaker.add_response(
+            "describe_training_job",
+            {"TrainingJobName": training_name, "TrainingJobArn": ARN.format("training-job"),
+             "TrainingJobStatus": training, "SecondaryStatus": "Training",
+             "AlgorithmSpecification": {"TrainingInputMode": "File"},
+             "ModelArtifacts": {"S3ModelArtifacts": "s3://b/m"}, "ResourceConfig": {"VolumeSizeInGB": 1},
+             "StoppingCondition": {}, "CreationTime": datetime.datetime.now()},
+            {"TrainingJobName": training_name},
+        )  # fmt: skip
+    if training == "InProgress":
+        sagemaker.add_response("stop_training_job", {}, {"TrainingJobName": training_name})
+    return [name for name, status in ((tuning_name, tuning), (training_name, training)) if status == "InProgress"]
+
+
 def test_notify_failure_publishes_execution_state_and_cause(stubbed):
     from notify_failure import app
 
@@ -472,7 +563,9 @@ def test_notify_failure_publishes_execution_state_and_cause(stubbed):
         "failed_state": "CheckTraining",
         "error": "TrainingJobFailed",
         "cause": "AlgorithmError: ExecuteUserScriptError: exit code 1",
+        "stopped_jobs": run_jobs(stubbed, tuning="Completed", training="Failed"),
     }
+    assert expected["stopped_jobs"] == []
     stubbed("sns").add_response(
         "publish",
         {"MessageId": "m-1"},
@@ -485,7 +578,21 @@ def test_notify_failure_publishes_execution_state_and_cause(stubbed):
     assert call(app, load_event("notify_failure")) == expected
 
 
+@pytest.mark.parametrize(
+    ("tuning", "training"), [("InProgress", None), ("Completed", "InProgress"), (None, None), ("Stopping", None)]
+)
+def test_notify_failure_stops_what_the_run_still_runs(stubbed, tuning, training):
+    """Only InProgress jobs are stopped (a tuning job takes its trials with it); a job never created is skipped."""
+    from notify_failure import app
+
+    stopped = run_jobs(stubbed, tuning, training)
+    stubbed("sns").add_response("publish", {"MessageId": "m-3"})
+    assert call(app, load_event("notify_failure"))["stopped_jobs"] == stopped
+    assert len(stopped) == [tuning, training].count("InProgress")
+
+
 def test_notify_failure_reports_a_run_that_timed_out_outside_the_catch(stubbed):
+    """EventBridge's event names the execution; the run id is its name, and the job names follow from it."""
     from notify_failure import app
 
     event = load_event("execution_timed_out")
@@ -494,7 +601,9 @@ def test_notify_failure_reports_a_run_that_timed_out_outside_the_catch(stubbed):
         "failed_state": "TIMED_OUT",
         "error": "States.Timeout",
         "cause": "the execution ended TIMED_OUT before any step failed",
+        "stopped_jobs": run_jobs(stubbed, tuning="Completed", training="InProgress"),
     }
+    assert len(expected["stopped_jobs"]) == 1 and expected["stopped_jobs"][0].endswith("-train")
     stubbed("sns").add_response(
         "publish",
         {"MessageId": "m-2"},

@@ -23,8 +23,8 @@ from model_code import metrics
 
 SETTINGS = JobSettings(
     bucket="data", jobs_prefix="jobs/", models_prefix="models/", role_arn="arn:aws:iam::123456789012:role/sm",
-    image_uri="img:cpu", instance_type="ml.m5.large", use_spot=True, max_runtime_seconds=3600, epochs=5,
-    image_size=224, weights="imagenet", extra_hyperparameters={"fine-tune": "full"},
+    region="eu-west-1", image_uri="img:cpu", instance_type="ml.m5.large", use_spot=True, max_runtime_seconds=3600,
+    epochs=5, image_size=224, weights="imagenet", extra_hyperparameters={"fine-tune": "full"},
 )  # fmt: skip
 TUNING = TuningSettings(
     max_jobs=4, max_parallel_jobs=2, learning_rate_min=1e-4, learning_rate_max=1e-2, batch_sizes=(32, 64)
@@ -64,6 +64,9 @@ def test_tuning_job_request():
     assert definition["StaticHyperParameters"] == {
         "epochs": "5", "image-size": "224", "weights": '"imagenet"', "fine-tune": '"full"',
         "sagemaker_program": '"hpo.py"', "sagemaker_submit_directory": json.dumps(SOURCE),
+        # the reserved hyperparameters the SageMaker SDK's Framework estimators add
+        "sagemaker_container_log_level": "20", "sagemaker_job_name": '"dogbreeds-1a2b3c4d5e-hpo"',
+        "sagemaker_region": '"eu-west-1"',
     }  # fmt: skip
     assert definition["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == "s3://data/datasets/d.zip"
     assert definition["EnableManagedSpotTraining"] is True
@@ -83,6 +86,8 @@ def test_training_job_request_has_debugger_rules_and_profiler():
     )
     assert request["HyperParameters"]["lr"] == "0.003" and request["HyperParameters"]["batch-size"] == "64"
     assert request["HyperParameters"]["sagemaker_program"] == '"train_model.py"'
+    assert request["HyperParameters"]["sagemaker_region"] == '"eu-west-1"'
+    assert request["HyperParameters"]["sagemaker_job_name"] == '"dogbreeds-1a2b3c4d5e-train"'
     assert request["DebugHookConfig"] == {
         "S3OutputPath": "s3://data/jobs/dogbreeds-1a2b3c4d5e-train/debug-output",
         "CollectionConfigurations": [{"CollectionName": "losses", "CollectionParameters": {"save_interval": "1"}}],

@@ -12,21 +12,21 @@ import base64
 import json
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
+from moto.events.models import EventPattern
 
+from local_twin.progress import state_progress
+from local_twin.twin import TwinError
 from tests.twin.conftest import ApiProbe, PipelineRun, run_pipeline
 
-from .conftest import load_event
+from .conftest import load_event, plant_stand_in_model_code
 from .zips import JPEG, bad_zips, build, good_zip, layout
 
-FAKE_MODEL_CODE = Path(__file__).with_name("fake_model_code")
 pytestmark = pytest.mark.slow
 TEST_PARAMETERS = {
-    "PollIntervalSeconds": "0",  # waits do not wait: each loop polls until the stand-in job is done
-    "MaxPolls": "100000",
+    "PollIntervalSeconds": "0",  # as often as the history allows (common/poll_budget.py): a few seconds
     "CriticalRules": "",  # the stand-in training records no losses: no Debugger rule can vouch for it
 }
 
@@ -39,19 +39,6 @@ def twin(tmp_path_factory):
     with Twin(workdir=tmp_path_factory.mktemp("asl-twin"), parameters=TEST_PARAMETERS) as running:
         plant_stand_in_model_code(running, sourcedir)
         yield running  # stopping it resets moto's in-process state for the next twin
-
-
-def plant_stand_in_model_code(twin, sourcedir) -> None:
-    """The stand-in code stored where the steps look for the real model code's sourcedir.tar.gz.
-
-    The steps upload the archive only when its content-hash key is missing, so they find and use this one.
-    """
-    real_hash, _ = sourcedir.build_archive(sourcedir.MODEL_CODE_DIR)
-    _, stand_in = sourcedir.build_archive(FAKE_MODEL_CODE)
-    code_prefix = twin.template.functions()["StartTuningFunction"].environment["CODE_PREFIX"]
-    twin.client("s3").put_object(
-        Bucket=twin.template.bucket().name, Key=f"{code_prefix}sourcedir-{real_hash}.tar.gz", Body=stand_in
-    )
 
 
 @pytest.fixture(scope="module")
@@ -271,3 +258,124 @@ def test_a_zip_of_ten_thousand_tiny_entries_goes_through(twin, tmp_path):
     assert run.states["ValidateDataset"] == "SUCCEEDED"
     assert served_dataset(twin) == "many-entries.zip"
     assert twin.notifications() == []
+
+
+def started_run(twin, name: str, dataset) -> str:
+    known = {execution["executionArn"] for execution in twin.executions()}
+    twin.upload_dataset(dataset(name), name)
+    return twin.wait_for_new_execution(known)
+
+
+def wait_for_state(twin, execution_arn: str, state: str, status: str = "SUCCEEDED", timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not any(p.name == state and p.status == status for p in state_progress(twin.history(execution_arn))):
+        assert time.monotonic() < deadline, f"{state} never {status}"
+        time.sleep(0.2)
+
+
+def job_status(twin, kind: str, name: str) -> str:
+    """The job's status once it ended (a stop takes the twin a moment, as it takes SageMaker)."""
+    jobs = twin.sagemaker.training if kind == "training" else twin.sagemaker.tuning
+    deadline = time.monotonic() + 60
+    while jobs.get(name).status == "InProgress" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return jobs.get(name).status
+
+
+def test_a_run_that_fails_while_its_training_runs_stops_the_job(twin, dataset):
+    """CheckTraining keeps timing out while the final job trains: the run fails, and that job does not go on."""
+    from common import naming
+
+    endpoints = sagemaker_names(twin)["endpoints"]
+    execution_arn = started_run(twin, "slow-training.zip", dataset)
+    wait_for_state(twin, execution_arn, "StartTraining")  # the job runs (for 10 minutes) from now on
+    twin.faults.lambda_timeouts[twin.aws.functions["CheckStatusFunction"].name] = 3  # the try and its 2 retries
+    try:
+        execution = twin.follow(execution_arn, timeout=300)
+    finally:
+        twin.faults.lambda_timeouts.clear()
+    assert execution["status"] == "FAILED", execution
+    training = naming.training_job_name(twin.template.parameters["SageMakerNamePrefix"], execution["name"])
+    (message,) = twin.notifications()
+    published = json.loads(message)
+    assert (published["failed_state"], published["stopped_jobs"]) == ("CheckTraining", [training])
+    assert job_status(twin, "training", training) == "Stopped"
+    assert sagemaker_names(twin)["endpoints"] == endpoints
+
+
+def test_an_aborted_run_stops_its_tuning_job_and_trials(twin, dataset):
+    """A run aborted while tuning never reaches the Catch: the EventBridge rule on its ABORTED status calls
+    NotifyFailure (moto's Step Functions emits no status events: the twin delivers that rule's event here)."""
+    from common import naming
+
+    execution_arn = started_run(twin, "slow-tuning.zip", dataset)
+    wait_for_state(twin, execution_arn, "CheckTuning")  # the tuning job and its first trial run
+    stepfunctions = twin.client("stepfunctions")
+    stepfunctions.stop_execution(executionArn=execution_arn)
+    execution = stepfunctions.describe_execution(executionArn=execution_arn)
+    assert execution["status"] == "ABORTED"
+    event = load_event("execution_timed_out")
+    event["detail"] |= {
+        "executionArn": execution_arn, "stateMachineArn": twin.aws.state_machine_arn, "name": execution["name"],
+        "status": "ABORTED", "error": None,
+    }  # fmt: skip
+    (rule,) = [rule for rule in twin.template.rules() if rule.pattern.get("source") == ["aws.states"]]
+    assert EventPattern(json.dumps(rule.pattern), rule.pattern).matches_event(event)  # as EventBridge routes it
+    published = twin.invoke_function("NotifyFailureFunction", event)
+    tuning = naming.tuning_job_name(twin.template.parameters["SageMakerNamePrefix"], execution["name"])
+    assert published["stopped_jobs"] == [tuning]
+    assert job_status(twin, "tuning", tuning) == "Stopped"
+    trials = twin.client("sagemaker").list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=tuning
+    )
+    assert {trial["TrainingJobStatus"] for trial in trials["TrainingJobSummaries"]} == {"Stopped"}
+    assert len(twin.notifications()) == 1
+
+
+def test_switching_to_serverless_replaces_the_endpoint(twin, dataset):
+    """ServerlessInference flipped on a deployed stack: the twin refuses UpdateEndpoint across types as AWS does,
+    and Deploy replaces the endpoint instead, so the run succeeds and the API answers from a serverless config."""
+    sagemaker = twin.client("sagemaker")
+    if not sagemaker.list_endpoints()["Endpoints"]:
+        assert run_pipeline(twin, dataset("first.zip"), "first.zip").execution["status"] == "SUCCEEDED"
+    (endpoint,) = sagemaker.list_endpoints()["Endpoints"]
+    live = sagemaker.describe_endpoint(EndpointName=endpoint["EndpointName"])["EndpointConfigName"]
+    (variant,) = sagemaker.describe_endpoint_config(EndpointConfigName=live)["ProductionVariants"]
+    assert "ServerlessConfig" not in variant  # the local profile serves from an instance
+    probe = {"VariantName": "AllTraffic", "ModelName": variant["ModelName"],
+             "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 1}}  # fmt: skip
+    sagemaker.create_endpoint_config(EndpointConfigName="type-switch-probe", ProductionVariants=[probe])
+    with pytest.raises(sagemaker.exceptions.ClientError, match=r"between a real-time .* and a serverless"):
+        sagemaker.update_endpoint(EndpointName=endpoint["EndpointName"], EndpointConfigName="type-switch-probe")
+    sagemaker.delete_endpoint_config(EndpointConfigName="type-switch-probe")
+
+    deploy = twin.client("lambda")
+    name = twin.aws.functions["DeployFunction"].name
+    variables = deploy.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    deploy.update_function_configuration(  # what `sam deploy` with ServerlessInference=true changes
+        FunctionName=name, Environment={"Variables": variables | {"SERVERLESS_INFERENCE": "true"}}
+    )
+    try:
+        run = run_pipeline(twin, dataset("now-serverless.zip"), "now-serverless.zip")
+    finally:
+        deploy.update_function_configuration(FunctionName=name, Environment={"Variables": variables})
+    assert run.execution["status"] == "SUCCEEDED", run.execution
+    assert failed_attempts(twin, run, "EndpointBusy") >= 1  # deleted on the first try, created on a retry
+    replaced = sagemaker.describe_endpoint(EndpointName=endpoint["EndpointName"])
+    (variant,) = sagemaker.describe_endpoint_config(EndpointConfigName=replaced["EndpointConfigName"])[
+        "ProductionVariants"
+    ]
+    assert replaced["EndpointStatus"] == "InService" and "ServerlessConfig" in variant
+    assert served_dataset(twin) == "now-serverless.zip"
+    assert twin.notifications() == []
+
+
+def test_an_upper_case_zip_starts_a_run_and_other_suffixes_do_not(twin, dataset):
+    """The upload rule, matched by the twin's EventBridge (moto), and StartPipeline agree: `.zip` in any case."""
+    known = {execution["executionArn"] for execution in twin.executions()}
+    twin.upload_dataset(dataset("not-a-dataset.zip"), "not-a-dataset.zip.txt")
+    with pytest.raises(TwinError, match="no execution started"):
+        twin.wait_for_new_execution(known, timeout=5)
+    run = run_pipeline(twin, dataset("SHOUTING.ZIP"), "SHOUTING.ZIP")
+    assert run.execution["status"] == "SUCCEEDED", run.execution
+    assert run.key.endswith("SHOUTING.ZIP") and twin.notifications() == []

@@ -1,8 +1,9 @@
 """What the issue asks of the resources: the upload rule, the bucket, the API, the outputs."""
 
-from fnmatch import fnmatchcase
+import json
 
 import pytest
+from moto.events.models import EventPattern
 
 UPLOADED = "datasets/dogImages.zip"
 PIPELINE_OUTPUTS = [
@@ -21,9 +22,32 @@ def upload_rule(template):
     return rule
 
 
-def rule_matches(pattern: dict, key: str) -> bool:
-    """EventBridge's wildcard filter on detail.object.key (``*`` matches any run of characters, ``/`` included)."""
-    return any(fnmatchcase(key, condition["wildcard"]) for condition in pattern["detail"]["object"]["key"])
+def rule_matches(pattern: dict, key: str, bucket: str | None = None) -> bool:
+    """Whether an upload of ``key`` fires the rule, by the matcher of the twin's EventBridge (moto)."""
+    bucket = bucket or pattern["detail"]["bucket"]["name"][0]
+    event = {
+        "source": "aws.s3",
+        "detail-type": "Object Created",
+        "detail": {"bucket": {"name": bucket}, "object": {"key": key, "size": 1, "etag": "e"}},
+    }
+    return EventPattern(json.dumps(pattern), pattern).matches_event(event)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "datasets/dogImages.zip", "datasets/dogImages.ZIP", "datasets/a.Zip", "datasets/b.zIp", "datasets/sub/c.ziP",
+        "datasets/.zip", "datasets/x.zip.txt", "datasets/x.zipx", "datasets/xzip", "Datasets/x.zip", "x/datasets/a.zip",
+        "models/export.ZIP", "datasets/notes.txt",
+    ],
+)  # fmt: skip
+def test_the_rule_and_start_pipeline_agree_on_what_starts_a_run(upload_rule, template, key, monkeypatch):
+    """`.zip` in any case under the upload prefix, and nothing else: EventBridge's pattern and the handler's check."""
+    from start_pipeline import app
+
+    monkeypatch.setenv("DATASETS_PREFIX", template.mappings["BucketLayout"]["Prefixes"]["Datasets"])
+    assert rule_matches(upload_rule.pattern, key) == app.is_dataset_upload(key)
+    assert rule_matches(upload_rule.pattern, key) == (key.startswith("datasets/") and key.lower().endswith(".zip"))
 
 
 def test_upload_rule_takes_zips_under_the_upload_prefix_only(upload_rule, template):
@@ -32,6 +56,7 @@ def test_upload_rule_takes_zips_under_the_upload_prefix_only(upload_rule, templa
     assert pattern["detail-type"] == ["Object Created"]
     assert pattern["detail"]["bucket"]["name"] == [template.bucket().name]
     assert rule_matches(pattern, UPLOADED)
+    assert not rule_matches(pattern, UPLOADED, bucket="another-bucket")
     assert not rule_matches(pattern, "datasets/notes.txt")
     for key in PIPELINE_OUTPUTS:
         assert not rule_matches(pattern, key), f"{key} would start another run"

@@ -1,8 +1,11 @@
 """The SAM CLI's own checks: cfn-lint (`sam validate --lint`), the SAM transform (`sam validate`), `sam build`."""
 
 import json
+import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +14,8 @@ from tests.template.conftest import ROOT, SAM, TOOL_ENV, functions_of, handler_f
 
 BUILD_DIR = ROOT / ".aws-sam" / "test-build"
 CACHE_DIR = ROOT / ".aws-sam" / "test-cache"  # kept between runs: `--cached` reuses unchanged builds
-PYTHON_3_12 = "3.12.1"  # the runtime's interpreter, from pyenv (sam build refuses another minor version)
+# What the builds may run: this Python (not the runtime's 3.12) as python/python3, and the Makefiles' tools
+BUILD_TOOLS = ("make", "cp", "mkdir", "find", "rm", "sh")
 
 
 def test_cfn_lint_passes():
@@ -51,12 +55,22 @@ def test_api_authorizer_parameter_reaches_the_method(authorizer, security):
     assert (int(throttle["RateLimit"]), int(throttle["BurstLimit"])) == (7, 9)
 
 
+def only_this_python(folder: Path) -> str:
+    """A PATH with this interpreter as the only Python (no pyenv shims, no python3.12 or python3.13)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("python", "python3"):
+        (folder / name).symlink_to(sys.executable)
+    for name in BUILD_TOOLS:
+        (folder / name).symlink_to(shutil.which(name))
+    return str(folder)
+
+
 @pytest.fixture(scope="module")
-def build() -> dict:
-    """`sam build` of every function and the layer; returns the built template (JSON)."""
-    env_python = {
-        "PYENV_VERSION": f"{sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro}:{PYTHON_3_12}"
-    }
+def build(tmp_path_factory) -> dict:
+    """`sam build` of every function and the layer, with only the project's Python; returns the built template."""
+    path = only_this_python(tmp_path_factory.mktemp("bin"))
+    for other in ("python3.12", "python3.13"):
+        assert shutil.which(other, path=path) is None
     result = subprocess.run(
         [
             str(tool(SAM)),
@@ -69,7 +83,7 @@ def build() -> dict:
             "--parallel",
         ],
         cwd=ROOT,
-        env={**TOOL_ENV, **env_python},
+        env={**TOOL_ENV, "PATH": path},
         capture_output=True,
         text=True,
         timeout=600,
@@ -122,3 +136,17 @@ def test_functions_that_import_model_code_get_the_layer(document):
         assert ({"Ref": "ModelCodeLayer"} in layers) == needs, (
             f"{logical_id}: layer {layers}, imports model_code {needs}"
         )
+
+
+def test_the_functions_makefile_builds_for_the_runtime(document):
+    """functions/Makefile asks pip for the wheels of the template's runtime and architecture."""
+    makefile = (ROOT / "functions" / "Makefile").read_text()
+    function_globals = document["Globals"]["Function"]
+    version = re.search(r"^LAMBDA_PYTHON_VERSION := (\S+)$", makefile, re.MULTILINE).group(1)
+    platform = re.search(r"^LAMBDA_PLATFORM := (\S+)$", makefile, re.MULTILINE).group(1)
+    assert function_globals["Runtime"] == f"python{version}"
+    assert {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}[
+        function_globals["Architectures"][0]
+    ] == platform
+    for logical_id, resource in functions_of(document).items():
+        assert resource["Metadata"]["BuildMethod"] == "makefile", logical_id

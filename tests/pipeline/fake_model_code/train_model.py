@@ -4,10 +4,13 @@ import json
 import os
 import shutil
 import sys
+import time
 
 dataset = os.listdir(os.environ["SM_CHANNEL_TRAINING"])[0]
 if "training-fails" in dataset:
     sys.exit(f"final training failed on purpose for {dataset}")
+if "slow-training" in dataset:
+    time.sleep(600)  # still running when the test makes the run fail
 accuracy = 0.10 if "rejected" in dataset else 0.95
 print(f"test_loss=0.2000 test_accuracy={accuracy:.4f}", flush=True)
 model_dir = os.environ["SM_MODEL_DIR"]

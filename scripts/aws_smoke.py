@@ -1,0 +1,383 @@
+"""`make aws-smoke`: the acceptance run on your own AWS account, start to finish, and nothing left behind.
+
+`sam build` and `sam deploy` with samconfig.toml's [smoke] profile (small budgets), the digits dataset the demo
+makes uploaded under the stack's UploadPrefix, the run followed state by state, one held-out digit POSTed to the
+API, what it cost in instance-minutes (the jobs' BillableTimeInSeconds and TrainingTimeInSeconds, the endpoint's
+lifetime), then the teardown, which runs whatever happened before it: the run stopped with its jobs, the
+endpoint, the endpoint configurations and models of the stack's SageMakerNamePrefix, every object version in the
+bucket, `sam delete`, and the bucket itself (the stack retains it).
+
+Only `sam deploy` and `sam delete` need AWS itself: everything else uses the AWS clients it is given, so
+tests/pipeline/test_aws_smoke.py runs this same code against the local twin.
+"""
+
+import argparse
+import contextlib
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+for path in (ROOT, ROOT / "functions"):  # the twin's data and progress helpers; the pipeline's own naming
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from common import naming  # noqa: E402
+from common.run_jobs import stop_running_jobs  # noqa: E402
+from local_twin import digits  # noqa: E402
+from local_twin.progress import StateProgress, follow_execution  # noqa: E402
+from local_twin.template import load_profile  # noqa: E402
+
+PROFILE = "smoke"
+FOLLOW_TIMEOUT_SECONDS = 3 * 3600  # a hang guard: the smoke profile's run takes well under an hour
+PREDICT_ATTEMPTS = 10  # a serverless endpoint's first request may meet a cold start (503, Retry-After)
+DELETE_TIMEOUT_SECONDS = 900
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What the run needs from the deployed stack (its outputs and SageMakerNamePrefix)."""
+
+    bucket: str
+    upload_prefix: str  # a key prefix, e.g. "datasets/"
+    api_url: str
+    api_key: str
+    state_machine_arn: str
+    endpoint_name: str
+    name_prefix: str
+
+
+@dataclass(frozen=True)
+class Clients:
+    s3: object
+    stepfunctions: object
+    sagemaker: object
+
+
+class Stack(Protocol):
+    def deploy(self) -> Deployment: ...
+
+    def delete(self) -> None: ...
+
+
+@dataclass
+class Outcome:
+    status: int = 0
+    run_id: str | None = None
+    failures: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------- the run
+
+
+def upload_digits(s3, deployment: Deployment, workdir: Path, name: str) -> tuple[str, list[digits.HeldOutImage]]:
+    """Write the demo's digits zip and upload it; returns the run id its object version starts, and the held-out
+    images."""
+    held_out = digits.write_digits_dataset(workdir / "digits")
+    zip_path = digits.zip_dataset(workdir / "digits", workdir / name)
+    key = f"{deployment.upload_prefix}{name}"
+    with zip_path.open("rb") as body:
+        stored = s3.put_object(Bucket=deployment.bucket, Key=key, Body=body)
+    # StartPipeline names the execution after bucket, key and version (common/naming.py)
+    version = stored.get("VersionId") or stored["ETag"].strip('"')
+    return naming.execution_name(deployment.bucket, key, version), held_out
+
+
+def execution_arn(state_machine_arn: str, run_id: str) -> str:
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{run_id}"
+
+
+def wait_for_execution(stepfunctions, arn: str, timeout: float = 300) -> None:
+    """EventBridge delivers the upload within seconds to minutes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            stepfunctions.describe_execution(executionArn=arn)
+            return
+        except stepfunctions.exceptions.ExecutionDoesNotExist:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the upload started no execution within {timeout:.0f} s ({arn})") from None
+            time.sleep(2)
+
+
+def post_image(api_url: str, api_key: str, image: Path, attempts: int = PREDICT_ATTEMPTS) -> dict:
+    headers = {"Content-Type": "image/jpeg", "x-api-key": api_key}
+    for attempt in range(1, attempts + 1):
+        answer = requests.post(api_url, data=image.read_bytes(), headers=headers, timeout=60)
+        if answer.status_code == 200:
+            return answer.json()
+        if answer.status_code not in (429, 503, 504) or attempt == attempts:
+            break
+        time.sleep(int(answer.headers.get("Retry-After", "10")))
+    raise RuntimeError(f"POST {api_url} answered {answer.status_code}: {answer.text[:300]}")
+
+
+# --------------------------------------------------------------------------------------------- what it cost
+
+
+@dataclass(frozen=True)
+class JobCost:
+    name: str
+    instance_type: str
+    billable_seconds: int
+    training_seconds: int
+
+
+def job_costs(sagemaker, prefix: str, run_id: str) -> list[JobCost]:
+    """The run's tuning trials and final training job, as SageMaker bills them (jobs never created: none)."""
+    names = []
+    tuning = naming.tuning_job_name(prefix, run_id)
+    with contextlib.suppress(sagemaker.exceptions.ResourceNotFound):
+        paginator = sagemaker.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job")
+        for page in paginator.paginate(HyperParameterTuningJobName=tuning):
+            names += [summary["TrainingJobName"] for summary in page["TrainingJobSummaries"]]
+    names.append(naming.training_job_name(prefix, run_id))
+    costs = []
+    for name in names:
+        try:
+            job = sagemaker.describe_training_job(TrainingJobName=name)
+        except sagemaker.exceptions.ClientError:
+            continue  # the final job was never started
+        costs.append(
+            JobCost(
+                name,
+                job["ResourceConfig"]["InstanceType"],
+                job.get("BillableTimeInSeconds", 0),
+                job.get("TrainingTimeInSeconds", 0),
+            )
+        )
+    return costs
+
+
+def cost_lines(jobs: list[JobCost], final_job: str, endpoint: str | None) -> list[str]:
+    lines = ["what it cost, in instance-minutes (times each instance's price per minute):"]
+    trials = [job for job in jobs if job.name != final_job]
+    for label, group in (("tuning trials", trials), ("final training", [j for j in jobs if j.name == final_job])):
+        for instance_type in sorted({job.instance_type for job in group}):
+            same = [job for job in group if job.instance_type == instance_type]
+            billable = sum(job.billable_seconds for job in same) / 60
+            trained = sum(job.training_seconds for job in same) / 60
+            lines.append(
+                f"  {label:<15} {len(same)} x {instance_type}: {billable:.1f} billable ({trained:.1f} trained)"
+            )
+    lines.append(f"  {'endpoint':<15} {endpoint or 'none was created'}")
+    return lines
+
+
+def endpoint_line(described: dict, config: dict, deleted_at: datetime) -> str:
+    minutes = (deleted_at - described["CreationTime"]).total_seconds() / 60
+    variant = config["ProductionVariants"][0]
+    if "ServerlessConfig" in variant:
+        memory = variant["ServerlessConfig"]["MemorySizeInMB"]
+        return f"serverless ({memory} MB): lived {minutes:.1f} minutes, billed per request duration only"
+    return f"{variant['InitialInstanceCount']} x {variant['InstanceType']}: {minutes:.1f} instance-minutes"
+
+
+# --------------------------------------------------------------------------------------------- teardown
+
+
+def delete_endpoint(sagemaker, name: str) -> str | None:
+    """Delete the endpoint and wait until it is gone; returns what it cost (None when there was none)."""
+    try:
+        described = sagemaker.describe_endpoint(EndpointName=name)
+    except sagemaker.exceptions.ClientError:
+        return None
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
+    if described["EndpointStatus"] != "Deleting":
+        sagemaker.delete_endpoint(EndpointName=name)
+    deadline = time.monotonic() + DELETE_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            sagemaker.describe_endpoint(EndpointName=name)
+        except sagemaker.exceptions.ClientError:
+            return endpoint_line(described, config, datetime.now(UTC))
+        time.sleep(5)
+    raise TimeoutError(f"endpoint {name} still exists {DELETE_TIMEOUT_SECONDS} s after DeleteEndpoint")
+
+
+def delete_prefixed(sagemaker, prefix: str) -> list[str]:
+    """The stack's endpoint configurations and models: every name the pipeline gave starts with the prefix."""
+    deleted = []
+    configs = sagemaker.get_paginator("list_endpoint_configs").paginate(NameContains=prefix)
+    for name in [c["EndpointConfigName"] for page in configs for c in page["EndpointConfigs"]]:
+        if name.startswith(f"{prefix}-"):
+            sagemaker.delete_endpoint_config(EndpointConfigName=name)
+            deleted.append(name)
+    models = sagemaker.get_paginator("list_models").paginate(NameContains=prefix)
+    for name in [m["ModelName"] for page in models for m in page["Models"]]:
+        if name.startswith(f"{prefix}-"):
+            sagemaker.delete_model(ModelName=name)
+            deleted.append(name)
+    return deleted
+
+
+def empty_bucket(s3, bucket: str) -> int:
+    """Every object version and delete marker (the bucket is versioned); returns how many were deleted."""
+    deleted = 0
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        entries = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", [])]
+        entries += [{"Key": m["Key"], "VersionId": m["VersionId"]} for m in page.get("DeleteMarkers", [])]
+        for start in range(0, len(entries), 1000):  # DeleteObjects takes 1,000 keys at most
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": entries[start : start + 1000], "Quiet": True})
+        deleted += len(entries)
+    return deleted
+
+
+def teardown(clients: Clients, stack: Stack, deployment: Deployment | None, outcome: Outcome, say) -> None:
+    """Each step is tried whatever failed before it; what could not be removed is said, and fails the run."""
+
+    @contextlib.contextmanager
+    def step(what: str):
+        try:
+            yield
+        except Exception as error:  # the next step must still run
+            outcome.failures.append(f"{what}: {type(error).__name__}: {error}")
+            say(f"  could not {what}: {error}")
+
+    say("tearing down:")
+    if deployment is not None:
+        if outcome.run_id:
+            arn = execution_arn(deployment.state_machine_arn, outcome.run_id)
+            never_started = clients.stepfunctions.exceptions.ExecutionDoesNotExist
+            with step("stop the run"), contextlib.suppress(never_started):
+                if clients.stepfunctions.describe_execution(executionArn=arn)["status"] == "RUNNING":
+                    clients.stepfunctions.stop_execution(executionArn=arn, error="AcceptanceRunTeardown")
+                    say(f"  stopped execution {outcome.run_id}")
+            with step("stop the run's jobs"):
+                stopped = stop_running_jobs(clients.sagemaker, deployment.name_prefix, outcome.run_id)
+                say(f"  stopped jobs: {', '.join(stopped) or 'none was running'}")
+        endpoint = None
+        with step("delete the endpoint"):
+            endpoint = delete_endpoint(clients.sagemaker, deployment.endpoint_name)
+            say(f"  endpoint {deployment.endpoint_name}: {'deleted' if endpoint else 'none'}")
+        with step("delete the endpoint configurations and models"):
+            say(
+                f"  deleted {len(delete_prefixed(clients.sagemaker, deployment.name_prefix))} configurations and models"
+            )
+        if outcome.run_id:
+            with step("read the jobs' billing"):
+                final_job = naming.training_job_name(deployment.name_prefix, outcome.run_id)
+                jobs = job_costs(clients.sagemaker, deployment.name_prefix, outcome.run_id)
+                for line in cost_lines(jobs, final_job, endpoint):
+                    say(line)
+        with step("empty the bucket"):
+            say(f"  deleted {empty_bucket(clients.s3, deployment.bucket)} object versions from {deployment.bucket}")
+    with step("delete the stack"):
+        stack.delete()
+        say("  stack deleted")
+    if deployment is not None:
+        with step("delete the bucket"):
+            clients.s3.delete_bucket(Bucket=deployment.bucket)  # retained by the stack: removed here
+            say(f"  bucket {deployment.bucket} deleted")
+    if outcome.failures:
+        outcome.status = 1
+        say("LEFT BEHIND, remove by hand: " + "; ".join(outcome.failures))
+
+
+def acceptance_run(
+    stack: Stack,
+    clients: Callable[[], Clients],
+    workdir: Path,
+    say: Callable[[str], None] = print,
+    dataset_name: str = "digits.zip",
+    follow_timeout: float = FOLLOW_TIMEOUT_SECONDS,
+) -> int:
+    """Deploy, run, predict, tear down; 0 when the run deployed a model that answered and nothing was left."""
+    outcome = Outcome()
+    deployment = None
+    aws = None
+    try:
+        say("deploying the stack ...")
+        deployment = stack.deploy()
+        aws = clients()
+        outcome.run_id, held_out = upload_digits(aws.s3, deployment, workdir, dataset_name)
+        say(f"uploaded s3://{deployment.bucket}/{deployment.upload_prefix}{dataset_name}; run {outcome.run_id}:")
+        arn = execution_arn(deployment.state_machine_arn, outcome.run_id)
+        wait_for_execution(aws.stepfunctions, arn)
+
+        def report(progress: StateProgress) -> None:
+            loops = f" ({progress.visits} visits)" if progress.visits > 1 else ""
+            say(f"  {progress.name:<28} {progress.status:<10} {progress.elapsed:8.1f} s{loops}")
+
+        execution = follow_execution(aws.stepfunctions, arn, report, timeout=follow_timeout, poll_seconds=5)
+        if execution["status"] != "SUCCEEDED":
+            raise RuntimeError(
+                f"the run ended {execution['status']}: {execution.get('error')}: {execution.get('cause')}"
+            )
+        sample = held_out[0]
+        top = post_image(deployment.api_url, deployment.api_key, sample.path)["predictions"][0]
+        verdict = "right" if sample.label in top["label"] else "wrong"
+        say(f"POST {sample.path.name} (a {sample.label}): {top['label']} ({top['probability']:.3f}, {verdict})")
+    except Exception as error:  # reported, then everything is torn down all the same
+        outcome.status = 1
+        say(f"FAILED: {type(error).__name__}: {error}")
+    finally:
+        teardown(aws or clients(), stack, deployment, outcome, say)
+    say("acceptance run passed" if outcome.status == 0 else "acceptance run FAILED")
+    return outcome.status
+
+
+# --------------------------------------------------------------------------------------------- on AWS
+
+
+class SamStack:
+    """`sam build` + `sam deploy` of the [smoke] profile, its outputs read back; `sam delete` at the end."""
+
+    def __init__(self, sam: str, region: str | None):
+        self.sam, self.region = sam, region
+        self.stack_name = load_profile(ROOT / "samconfig.toml", PROFILE).stack_name
+
+    def _sam(self, *arguments: str) -> None:
+        region = ("--region", self.region) if self.region else ()
+        subprocess.run([self.sam, *arguments, *region], cwd=ROOT, check=True)
+
+    def deploy(self) -> Deployment:
+        self._sam("build", "--config-env", PROFILE)
+        self._sam("deploy", "--config-env", PROFILE, "--no-confirm-changeset")
+        import boto3
+
+        stack = boto3.client("cloudformation", region_name=self.region).describe_stacks(StackName=self.stack_name)
+        described = stack["Stacks"][0]
+        outputs = {output["OutputKey"]: output["OutputValue"] for output in described["Outputs"]}
+        parameters = {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]}
+        api_key = boto3.client("apigateway", region_name=self.region).get_api_key(
+            apiKey=outputs["ApiKeyId"], includeValue=True
+        )["value"]
+        return Deployment(
+            bucket=outputs["BucketName"],
+            upload_prefix=outputs["UploadPrefix"].removeprefix(f"s3://{outputs['BucketName']}/"),
+            api_url=outputs["ApiUrl"],
+            api_key=api_key,
+            state_machine_arn=outputs["StateMachineArn"],
+            endpoint_name=outputs["EndpointName"],
+            name_prefix=parameters["SageMakerNamePrefix"],
+        )
+
+    def delete(self) -> None:
+        self._sam("delete", "--stack-name", self.stack_name, "--no-prompts")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make aws-smoke", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--region", help="the AWS region (default: your AWS configuration's)")
+    parser.add_argument("--sam", default="sam", help="the SAM CLI (make aws-smoke passes .venv-sam's)")
+    parser.add_argument("--workdir", type=Path, default=ROOT / ".aws-smoke")
+    args = parser.parse_args(argv)
+    import boto3
+
+    def clients() -> Clients:
+        session = boto3.Session(region_name=args.region)
+        return Clients(session.client("s3"), session.client("stepfunctions"), session.client("sagemaker"))
+
+    return acceptance_run(SamStack(args.sam, args.region), clients, args.workdir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
