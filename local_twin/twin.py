@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from dogbreeds_cli.timeline import StateProgress, loops, settled
 from local_twin.api import LocalApi
 from local_twin.faults import Faults
 from local_twin.moto_stack import MotoStack, Provisioned, client
-from local_twin.progress import StateProgress, state_progress
 from local_twin.sagemaker import LocalSageMaker
 from local_twin.template import Template
 
@@ -131,27 +131,42 @@ class Twin:
         timeout: float = 600,
         poll_seconds: float = 1.0,
     ) -> dict:
-        """Wait for the execution to end, reporting each state once when it ends (and poll loops once more at the
-        end with their visit count); returns describe_execution's answer."""
+        """Wait for the execution to end, reporting each state once, in the order first entered, when it can no
+        longer change (a poll loop once the run has left it); returns describe_execution's answer."""
         stepfunctions = self.client("stepfunctions")
-        reported: dict[str, StateProgress] = {}
+        definition = stepfunctions.describe_state_machine(stateMachineArn=self.aws.state_machine_arn)["definition"]
+        state_loops = loops(definition)
+        reported: set[str] = set()
         deadline = time.monotonic() + timeout
         while True:
             description = stepfunctions.describe_execution(executionArn=execution_arn)
             finished = description["status"] in TERMINAL_STATUSES
-            for progress in state_progress(self.history(execution_arn)):
-                seen = reported.get(progress.name)
-                ended = progress.status != "RUNNING"
-                if ended and (
-                    seen is None or seen.status != progress.status or (finished and seen.visits != progress.visits)
-                ):
+            for progress in settled(self.history(execution_arn), state_loops, finished):
+                if progress.name not in reported:
+                    reported.add(progress.name)
                     on_progress(progress)
-                    reported[progress.name] = progress
             if finished:
                 return description
             if time.monotonic() > deadline:
                 raise TwinError(f"execution {execution_arn} still {description['status']} after {timeout:.0f} s")
             time.sleep(poll_seconds)
+
+    def connection(self) -> dict:
+        """How a client outside this process reaches the running twin (`make up` writes it for `dogbreeds`)."""
+        route = next(route for route in self.template.api().routes if route.method == "POST")
+        return {
+            "region": self.region,
+            "endpoints": {
+                "stepfunctions": self.moto.url,
+                "s3": self.moto.url,
+                "sagemaker": self.sagemaker.url,
+                "sagemaker-runtime": self.sagemaker.url,
+            },
+            "state_machine_arn": self.aws.state_machine_arn,
+            "bucket": self.aws.bucket,
+            "api_url": f"{self.api.url}{route.path}",
+            "api_key": self.api.api_key,
+        }
 
     def notifications(self) -> list[str]:
         """Messages published to the template's topics since the last call."""

@@ -112,7 +112,7 @@ def test_model_code_layer_is_the_package_model_code(build):
     )
     result = subprocess.run([sys.executable, "-I", "-c", probe], cwd=layer, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["5", "valid_accuracy"]
+    assert result.stdout.split() == ["6", "valid_accuracy"]
 
 
 def test_functions_that_import_model_code_get_the_layer(document):
