@@ -27,6 +27,7 @@ def tuning_figure(trials: Sequence[dict], best: dict | None, title: str):
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     figure, axes = plt.subplots(figsize=(7, 4.5))
     scored = [trial for trial in trials if objective(trial) is not None]
@@ -52,6 +53,11 @@ def tuning_figure(trials: Sequence[dict], best: dict | None, title: str):
             gid="best",
         )
     axes.set_xscale("log")
+    # a tuning range spans a decade or two: label 1, 2 and 5 of each decade, plainly
+    axes.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.margins(0.12)
     axes.set_xlabel("learning rate (log scale)")
     axes.set_ylabel(f"{OBJECTIVE_METRIC} (objective)")
     axes.set_title(title)
@@ -66,7 +72,9 @@ def write_tuning_plot(snapshot: RunSnapshot, out_dir: Path) -> Path | None:
         return None
     from matplotlib import pyplot as plt
 
-    title = f"Tuning job {snapshot.tuning['HyperParameterTuningJobName']}: {len(snapshot.trials)} trials"
+    scored = sum(objective(trial) is not None for trial in snapshot.trials)
+    name = snapshot.tuning["HyperParameterTuningJobName"]
+    title = f"Tuning job {name}: {len(snapshot.trials)} trials, {scored} scored"
     figure = tuning_figure(snapshot.trials, best_trial(snapshot), title)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / TUNING_PLOT
