@@ -33,15 +33,17 @@ def transformed(*overrides: str) -> dict:
 
 
 @pytest.mark.parametrize(
-    ("authorizer", "security"),
-    [("NONE", [{"api_key": []}]), ("AWS_IAM", [{"AWS_IAM": []}, {"api_key": []}])],
+    ("authorizer", "security", "page_security"),
+    [("NONE", [{"api_key": []}], []), ("AWS_IAM", [{"AWS_IAM": []}, {"api_key": []}], [{"AWS_IAM": []}])],
 )
-def test_api_authorizer_parameter_reaches_the_method(authorizer, security):
+def test_api_authorizer_parameter_reaches_the_method(authorizer, security, page_security):
     resources = transformed(f"ApiAuthorizer={authorizer}", "ApiThrottleRateLimit=7", "ApiThrottleBurstLimit=9")[
         "Resources"
     ]
     body = resources["PredictApi"]["Properties"]["Body"]
     assert body["paths"]["/predict"]["post"]["security"] == security
+    # the try-it page needs no key (and, with a key-only API, nothing at all)
+    assert body["paths"]["/"]["get"]["security"] == page_security
     # the browser's preflight carries neither key nor signature: API Gateway's mock answers it, unauthenticated
     preflight = body["paths"]["/predict"]["options"]
     assert "security" not in preflight and preflight["x-amazon-apigateway-integration"]["type"] == "mock"
