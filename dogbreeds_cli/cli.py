@@ -51,7 +51,7 @@ def command_runs(args, where: target.Target, console: Console) -> int:
     listed = stepfunctions.list_executions(stateMachineArn=where.state_machine_arn, maxResults=args.limit)
     table = Table(title=f"Runs of {where.state_machine_arn.rsplit(':', 1)[-1]}, newest first", title_justify="left")
     for column in ("run", "dataset", "status", "took", "test accuracy", "endpoint model"):
-        table.add_column(column, justify="right" if column in ("took", "test accuracy") else "left")
+        table.add_column(column, justify="right" if column in ("took", "test accuracy") else "left", overflow="fold")
     for execution in listed["executions"]:
         described = stepfunctions.describe_execution(executionArn=execution["executionArn"])
         document = json.loads(described.get("input") or "{}")

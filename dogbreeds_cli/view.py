@@ -73,7 +73,7 @@ def tuning_table(snapshot: RunSnapshot) -> Table:
     limit = tuning["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"]
     best = best_trial(snapshot)
     best_text = f"best {OBJECTIVE_METRIC} so far {objective(best):.4f}" if best else "no trial scored yet"
-    done = counters.get("Completed", 0) + counters.get("NonRetryableError", 0) + counters.get("RetryableError", 0)
+    done = sum(counters.get(status, 0) for status in ("Completed", "NonRetryableError", "RetryableError", "Stopped"))
     title = (
         f"Tuning {tuning['HyperParameterTuningJobName']}: {tuning['HyperParameterTuningJobStatus']}, "
         f"{done}/{limit} trials done, {best_text}"
