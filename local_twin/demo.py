@@ -34,7 +34,7 @@ def run_demo(on_line=lambda line: None, on_progress=lambda progress: None) -> in
     with log_path.open("w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         try:
             status = demo(twin, say, on_progress, Console(file=terminal))
-        except (TwinError, LookupError, TimeoutError) as error:
+        except (TwinError, TimeoutError) as error:
             say(f"demo failed: {error}")
             status = 1
     say(f"logs of the Lambdas, moto and the local SageMaker: {log_path}")
@@ -74,7 +74,7 @@ def demo(twin: Twin, say, on_progress=lambda progress: None, console: Console | 
         top = response.json()["predictions"][0]
         accuracy = metric_values(snapshot.training).get(TEST_ACCURACY)
         target_accuracy = float(twin.template.parameters["AccuracyThreshold"])
-        right = sample.label in top["label"]
+        right = top["label"] == sample.label
         accurate = accuracy is not None and accuracy >= target_accuracy
         best = best_trial(snapshot)
         written = plots.write_run_plots(where.clients, snapshot, twin.workdir / "plots" / snapshot.execution["name"])
