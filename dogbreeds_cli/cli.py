@@ -10,6 +10,7 @@ from pathlib import Path
 import requests
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from dogbreeds_cli import plots, target
 from dogbreeds_cli.snapshot import collect
@@ -78,7 +79,8 @@ def command_predict(args, where: target.Target, console: Console) -> int:
         if response.status_code == 200:
             console.print(predictions_table(image, answer))
         else:
-            console.print(f"[red]{image}: {response.status_code} {answer.get('message', response.text[:200])}[/red]")
+            reason = answer.get("message", response.text[:200])
+            console.print(Text(f"{image}: {response.status_code} {reason}", style="red"))
             worst = 1
     return worst
 
@@ -127,8 +129,10 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
         where = target.from_stack(args.stack, args.region) if args.stack else target.from_twin_file(args.twin)
         return COMMANDS[args.command](args, where, console)
     except target.TargetError as error:
-        console.print(f"[red]{error}[/red]")
+        console.print(Text(str(error), style="red"))
         return 2
+    except KeyboardInterrupt:  # Ctrl-C ends a watch; the run itself goes on
+        return 130
 
 
 if __name__ == "__main__":
