@@ -138,10 +138,18 @@ def loss_figure(curves: dict[str, tuple[list[int], list[float]]]):
 
     figure, axes = plt.subplots(figsize=(8, 4.5))
     for mode, (steps, losses) in curves.items():
-        axes.plot(steps, losses, label=mode.lower(), linewidth=1, marker="." if mode == "EVAL" else None)
+        xs, ys = [], []
+        for index, (step, loss) in enumerate(zip(steps, losses, strict=True)):
+            if index and step != steps[index - 1] + 1:  # the other mode ran in between: no line across the gap
+                xs.append(float("nan"))
+                ys.append(float("nan"))
+            xs.append(step)
+            ys.append(loss)
+        axes.plot(xs, ys, label=mode.lower(), linewidth=1, marker="." if mode == "EVAL" else None)
     axes.set_xlabel("global step (batches of training and evaluation, in the order run)")
-    axes.set_ylabel("cross-entropy loss (log scale)")
-    axes.set_yscale("log")
+    # symlog: a loss can round to 0 on an easy batch, which a log axis cannot show
+    axes.set_ylabel("cross-entropy loss (symmetric log scale)")
+    axes.set_yscale("symlog", linthresh=0.01)
     axes.set_title("Training and evaluation loss recorded by SageMaker Debugger")
     axes.legend()
     axes.grid(alpha=0.3)
