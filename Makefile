@@ -15,7 +15,7 @@ $(VENV)/.installed: requirements/dev.txt pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements/dev.txt
 	# the project itself, editable: puts the `dogbreeds` command in $(VENV)/bin
-	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
+	$(PY) -m pip install -q --no-deps -e .
 	# smdebug pins protobuf<=3.20.3, which sagemaker-training cannot live with: install it without its pins
 	# (model_code/debugger.py sets PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python for it).
 	$(PY) -m pip install -q --no-deps smdebug==1.0.34
