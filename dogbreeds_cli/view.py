@@ -72,7 +72,8 @@ def tuning_table(snapshot: RunSnapshot) -> Table:
     counters = tuning.get("TrainingJobStatusCounters", {})
     limit = tuning["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"]
     best = best_trial(snapshot)
-    best_text = f"best {OBJECTIVE_METRIC} so far {objective(best):.4f}" if best else "no trial scored yet"
+    so_far = " so far" if tuning["HyperParameterTuningJobStatus"] == "InProgress" else ""
+    best_text = f"best {OBJECTIVE_METRIC}{so_far} {objective(best):.4f}" if best else "no trial scored yet"
     done = sum(counters.get(status, 0) for status in ("Completed", "NonRetryableError", "RetryableError", "Stopped"))
     title = (
         f"Tuning {tuning['HyperParameterTuningJobName']}: {tuning['HyperParameterTuningJobStatus']}, "
