@@ -1,5 +1,5 @@
 """`dogbreeds watch`'s view of recorded runs (snapshots recorded on the twin by dogbreeds_cli.snapshot.collect;
-event inputs, outputs but the latest, and Lambda stack traces left out to keep them small)."""
+only the events the view reads, without inputs, outputs but the latest, or Lambda stack traces)."""
 
 from pathlib import Path
 
@@ -26,6 +26,36 @@ def shown(snapshot: RunSnapshot) -> list[str]:
 def state_rows(lines: list[str]) -> list[list[str]]:
     """The states table's rows as cells."""
     return [[cell.strip() for cell in line.split("│")[1:-1]] for line in lines if line.startswith("│ ")]
+
+
+def test_a_succeeded_run_shows_each_state_once_the_trials_training_gate_and_endpoint():
+    lines = shown(recorded("succeeded"))
+    assert (
+        lines[0] == "Run digits-5988c32ffa6612f8  dataset s3://twin-databucket/datasets/digits.zip  SUCCEEDED  2476.3 s"
+    )
+    rows = state_rows(lines)
+    assert [row[0] for row in rows[:16]] == [
+        "ValidateDataset", "StartTuning", "WaitForTuning", "CheckTuning", "TuningDone", "PickBest",
+        "StartTraining", "WaitForTraining", "CheckTraining", "TrainingDone", "QualityGate", "Deploy",
+        "WaitForEndpoint", "CheckEndpoint", "EndpointDone", "Deployed",
+    ]  # fmt: skip
+    assert {row[1] for row in rows[:16]} == {"SUCCEEDED"}
+    assert rows[2] == ["WaitForTuning", "SUCCEEDED", "1484.9 s", "295"]
+    assert rows[16:] == [
+        ["twin-b95e2a5d0c-hpo-001-8334d821", "Completed", "0.00365", "64", "0.9667", ""],
+        ["twin-b95e2a5d0c-hpo-002-ce3db011", "Completed", "0.00439", "64", "0.9852", "★"],
+    ]
+    start = lines.index("Training twin-b95e2a5d0c-train: Completed (Completed), epoch 4/4")
+    assert lines[start + 1 : start + 3] == [
+        "  train_loss=0.1982 valid_loss=0.0625 valid_accuracy=0.9852 test_loss=0.0826 test_accuracy=0.9778",
+        "  Debugger rules: LossNotDecreasing NoIssuesFound, Overfit NoIssuesFound, Overtraining IssuesFound",
+    ]
+    assert " ".join(lines[start + 3 : start + 5]) == (
+        "Quality gate: passed: test accuracy 0.9778 (nothing served before); rules: LossNotDecreasing "
+        "NoIssuesFound, Overfit NoIssuesFound, Overtraining IssuesFound"
+    )
+    assert lines[-1] == "Endpoint twin-endpoint: InService (config twin-b95e2a5d0c-config)"
+    assert "Tuning twin-b95e2a5d0c-hpo: Completed, 2/2 trials done, best valid_accuracy 0.9852" in lines
 
 
 def test_a_failed_run_names_the_failed_state_and_its_cause():
@@ -74,7 +104,7 @@ def test_the_log_tells_each_ended_trial_once():
     assert news(snapshot, told) == []
 
 
-@pytest.mark.parametrize("name", ["failed", "mid_tuning"])
+@pytest.mark.parametrize("name", ["succeeded", "failed", "mid_tuning"])
 def test_a_recording_reads_back_as_it_was_written(name):
     snapshot = recorded(name)
     assert RunSnapshot.from_json(snapshot.to_json()) == snapshot
