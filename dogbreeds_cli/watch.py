@@ -34,7 +34,9 @@ def news(snapshot: RunSnapshot, told: set) -> list[Text]:
         key = ("epoch", snapshot.training["TrainingJobName"], epoch)
         if epoch is not None and key not in told:
             told.add(key)
-            lines.append(Text("  " + training_line(snapshot.training).plain.split("\n  Debugger")[0]))
+            # one line: the epoch and its metrics (the rules come with the final view)
+            progress, metrics, *_ = [*training_line(snapshot.training).plain.split("\n  "), ""]
+            lines.append(Text(f"  {progress}: {metrics}"))
     return lines
 
 

@@ -104,6 +104,16 @@ def test_the_log_tells_each_ended_trial_once():
     assert news(snapshot, told) == []
 
 
+def test_the_log_tells_the_final_jobs_epoch_with_its_metrics_on_one_line():
+    told: set = set()
+    *trials, training = news(recorded("succeeded"), told)
+    assert len(trials) == 2
+    assert training.plain == (
+        "  Training twin-b95e2a5d0c-train: Completed (Completed), epoch 4/4: train_loss=0.1982 valid_loss=0.0625 "
+        "valid_accuracy=0.9852 test_loss=0.0826 test_accuracy=0.9778"
+    )
+
+
 @pytest.mark.parametrize("name", ["succeeded", "failed", "mid_tuning"])
 def test_a_recording_reads_back_as_it_was_written(name):
     snapshot = recorded(name)
