@@ -8,12 +8,14 @@ SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: test lint demo up tools bench openapi image-uris aws-smoke clean
+.PHONY: test quick lint demo up tools browser bench openapi image-uris aws-smoke clean
 
-$(VENV)/.installed: requirements/dev.txt
+$(VENV)/.installed: requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements/dev.txt
+	# the project itself, editable: puts the `dogbreeds` command in $(VENV)/bin
+	$(PY) -m pip install -q --no-deps -e .
 	# smdebug pins protobuf<=3.20.3, which sagemaker-training cannot live with: install it without its pins
 	# (model_code/debugger.py sets PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python for it).
 	$(PY) -m pip install -q --no-deps smdebug==1.0.34
@@ -34,12 +36,24 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.txt
 
 tools: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
+# The try-it page's test drives Debian's chromium through Debian's chromedriver (selenium downloads nothing).
+# Installed once; later runs only find both commands.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: $(VENV)/.installed tools lint
+test: $(VENV)/.installed tools browser lint
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest
+
+# The fast tier (a few minutes): everything but the tests marked slow (model training, whole twin runs).
+quick: $(VENV)/.installed tools lint
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -m "not slow"
 
 demo: $(VENV)/.installed
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m local_twin demo

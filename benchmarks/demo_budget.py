@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.monotonic()
     marks: dict[str, float] = {}
-    states = {}  # name -> its last report (a poll loop is reported again at the end with its visit count)
+    states = {}  # name -> its report, once it is over (a poll loop with its visit count)
 
     def mark(line: str) -> None:
         for prefix in ("uploaded", "prediction for"):
@@ -26,10 +26,10 @@ def main(argv: list[str] | None = None) -> int:
 
     status = run_demo(on_line=mark, on_progress=lambda progress: states.update({progress.name: progress}))
     total = time.monotonic() - started
-    rows, previous_end = [], 0.0
-    for state in sorted(states.values(), key=lambda state: state.elapsed):
-        rows.append([state.name, state.status, state.visits, state.elapsed - previous_end, state.elapsed])
-        previous_end = state.elapsed
+    rows = [
+        [state.name, state.status, state.visits, state.seconds, state.ended]
+        for state in sorted(states.values(), key=lambda state: state.started)
+    ]
     upload, prediction = marks.get("uploaded"), marks.get("prediction for")
     rows.append(["(dataset written, twin started)", "", "", upload or float("nan"), 0.0])
     if upload is not None and prediction is not None:

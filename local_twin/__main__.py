@@ -2,6 +2,7 @@
 
 import argparse
 import contextlib
+import json
 import signal
 import sys
 import threading
@@ -17,6 +18,8 @@ def serve(args: argparse.Namespace) -> int:
     with Twin(workdir=args.workdir) as twin:
         prefix = twin.upload_prefix
         route = twin.template.api().routes[0]
+        connection_file = args.workdir / "up.json"
+        connection_file.write_text(json.dumps(twin.connection(), indent=1))
         print(
             f"S3 endpoint  {twin.moto.url}\n"
             f"bucket       {twin.aws.bucket}\n"
@@ -27,7 +30,10 @@ def serve(args: argparse.Namespace) -> int:
             f"\n  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={twin.region} \\\n"
             f"    aws --endpoint-url {twin.moto.url} s3 cp my.zip s3://{twin.aws.bucket}/{prefix}\n"
             f"  curl --data-binary @img.jpg -H 'Content-Type: image/jpeg' -H 'x-api-key: {twin.api.api_key}' "
-            f"{twin.api.url}{route.path}\n\nserving; Ctrl-C stops everything.",
+            f"{twin.api.url}{route.path}\n"
+            f"  try-it page: {twin.api.url}/ (paste the API key above)\n"
+            f"  dogbreeds --twin {connection_file} watch      # follow the newest run live; also: runs, predict IMG\n"
+            f"\nserving; Ctrl-C stops everything.",
             flush=True,
         )
         with contextlib.suppress(KeyboardInterrupt):

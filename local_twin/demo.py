@@ -4,66 +4,17 @@ import contextlib
 import json
 import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
-import requests
+from rich.console import Console
+from rich.table import Table
 
+from dogbreeds_cli import plots, target
+from dogbreeds_cli.cli import post_image, predictions_table
+from dogbreeds_cli.view import best_trial, failure_cause, metric_values
+from dogbreeds_cli.watch import watch
 from local_twin import digits
-from local_twin.progress import StateProgress
 from local_twin.twin import Twin, TwinError
-from model_code.debugger import LOSS_PLOT  # train_model.py writes it into the final job's output data
-
-
-@dataclass(frozen=True)
-class Prediction:
-    status: int
-    body: dict
-
-
-def progress_line(progress: StateProgress) -> str:
-    loops = f" ({progress.visits} visits)" if progress.visits > 1 else ""
-    return f"  {progress.name:<28} {progress.status:<10} {progress.elapsed:7.1f} s{loops}"
-
-
-def post_image(api_url: str, path: str, image: Path, api_key: str) -> Prediction:
-    response = requests.post(
-        f"{api_url}{path}",
-        data=image.read_bytes(),
-        headers={"Content-Type": "image/jpeg", "x-api-key": api_key},
-        timeout=60,
-    )
-    return Prediction(response.status_code, response.json())
-
-
-def final_training_job(twin: Twin) -> dict:
-    """The newest training job that is not a tuning trial: the debugged final training."""
-    sagemaker = twin.client("sagemaker")
-    summaries = sagemaker.list_training_jobs(SortBy="CreationTime", SortOrder="Descending")["TrainingJobSummaries"]
-    for summary in summaries:
-        job = sagemaker.describe_training_job(TrainingJobName=summary["TrainingJobName"])
-        if "TuningJobArn" not in job:
-            return job
-    raise LookupError("the local SageMaker ran no final training job")
-
-
-def best_hyperparameters(twin: Twin) -> dict:
-    sagemaker = twin.client("sagemaker")
-    tuning_jobs = sagemaker.list_hyper_parameter_tuning_jobs(SortBy="CreationTime", SortOrder="Descending")
-    name = tuning_jobs["HyperParameterTuningJobSummaries"][0]["HyperParameterTuningJobName"]
-    return sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)["BestTrainingJob"][
-        "TunedHyperParameters"
-    ]
-
-
-def final_metric(job: dict, name: str) -> float | None:
-    return next(
-        (metric["Value"] for metric in job.get("FinalMetricDataList", []) if metric["MetricName"] == name), None
-    )
-
-
-def newest(paths: list[Path]) -> Path | None:
-    return max(paths, key=lambda path: path.stat().st_mtime, default=None)
+from model_code.metrics import TEST_ACCURACY
 
 
 def run_demo(on_line=lambda line: None, on_progress=lambda progress: None) -> int:
@@ -82,16 +33,18 @@ def run_demo(on_line=lambda line: None, on_progress=lambda progress: None) -> in
 
     with log_path.open("w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         try:
-            status = demo(twin, say, on_progress)
-        except (TwinError, LookupError) as error:
+            status = demo(twin, say, on_progress, Console(file=terminal))
+        except (TwinError, TimeoutError) as error:
             say(f"demo failed: {error}")
             status = 1
     say(f"logs of the Lambdas, moto and the local SageMaker: {log_path}")
     return status
 
 
-def demo(twin: Twin, say, on_progress=lambda progress: None) -> int:
-    """The main job; ``say`` gets the terminal's lines, ``on_progress`` each state as it ends."""
+def demo(twin: Twin, say, on_progress=lambda progress: None, console: Console | None = None) -> int:
+    """The main job; ``say`` gets the terminal's lines, ``on_progress`` each state once it is over, ``console``
+    shows the run as `dogbreeds watch` does (the same code)."""
+    console = console or Console()
     started = time.monotonic()
     demo_dir = twin.workdir / "demo"
     say(f"writing the digits dataset under {demo_dir} ...")
@@ -99,36 +52,40 @@ def demo(twin: Twin, say, on_progress=lambda progress: None) -> int:
     zip_path = digits.zip_dataset(demo_dir / "digits", demo_dir / "digits.zip")
     say("starting the twin (moto, local SageMaker, local API) ...")
     with twin:
+        where = target.from_connection(twin.connection())
         known = {execution["executionArn"] for execution in twin.executions()}
         key = twin.upload_dataset(zip_path)
-        say(f"uploaded s3://{twin.aws.bucket}/{key}; following the pipeline:")
+        say(f"uploaded s3://{twin.aws.bucket}/{key}; following the pipeline (as `dogbreeds watch` does):")
         execution_arn = twin.wait_for_new_execution(known)
-
         # A hang guard, not a target: the run takes ~5 minutes on 2 idle cores.
-        def report(progress: StateProgress) -> None:
-            say(progress_line(progress))
-            on_progress(progress)
-
-        description = twin.follow(execution_arn, report, timeout=1800)
-        if description["status"] != "SUCCEEDED":
-            say(f"pipeline {description['status']}: {description.get('error')}: {description.get('cause')}")
+        snapshot = watch(where.clients, execution_arn, console, poll_seconds=1, timeout=1800, on_state=on_progress)
+        summary = Table(title="make demo: summary", title_justify="left", show_header=False)
+        summary.add_row("run", f"{snapshot.execution['name']}: {snapshot.execution['status']}")
+        if snapshot.execution["status"] != "SUCCEEDED":
+            summary.add_row("cause", failure_cause(snapshot))
+            console.print(summary)
             return 1
-        route = twin.template.api().routes[0]
         sample = held_out[0]
-        prediction = post_image(twin.api.url, route.path, sample.path, twin.api.api_key)
-        if prediction.status != 200:
-            say(f"POST {route.path} answered {prediction.status}: {prediction.body}")
+        response = post_image(where.api_url, where.api_key(), sample.path)
+        if response.status_code != 200:
+            say(f"POST {where.api_url} answered {response.status_code}: {response.text}")
             return 1
-        top = prediction.body["predictions"][0]
-        job = final_training_job(twin)
-        accuracy = final_metric(job, "test_accuracy")
-        sagemaker_dir = twin.workdir / "sagemaker"
-        verdict = "right" if sample.label in top["label"] else "WRONG"
-        answer = f"{top['label']} (probability {top['probability']:.3f}, {verdict})"
-        say(f"prediction for {sample.path.name}, a {sample.label}: {answer}")
-        say(f"best hyperparameters: {json.dumps(best_hyperparameters(twin), sort_keys=True)}")
-        say(f"test accuracy: {accuracy}")
-        say(f"loss curves: {newest(list(sagemaker_dir.rglob(LOSS_PLOT)))}")
-        say(f"training job output: {job.get('OutputDataConfig', {}).get('S3OutputPath')}; local files: {sagemaker_dir}")
-    say(f"done in {time.monotonic() - started:.0f} s")
-    return 0 if accuracy is not None else 1
+        console.print(predictions_table(sample.path, response.json()))
+        top = response.json()["predictions"][0]
+        accuracy = metric_values(snapshot.training).get(TEST_ACCURACY)
+        target_accuracy = float(twin.template.parameters["AccuracyThreshold"])
+        right = top["label"] == sample.label
+        accurate = accuracy is not None and accuracy >= target_accuracy
+        best = best_trial(snapshot)
+        written = plots.write_run_plots(where.clients, snapshot, twin.workdir / "plots" / snapshot.execution["name"])
+        summary.add_row("best trial", json.dumps(best["TunedHyperParameters"], sort_keys=True) if best else "none")
+        summary.add_row("test accuracy", f"{accuracy} (target {target_accuracy}: {'met' if accurate else 'MISSED'})")
+        summary.add_row(
+            f"prediction for {sample.path.name}, a {sample.label}",
+            f"{top['label']} (probability {top['probability']:.3f}, {'right' if right else 'WRONG'})",
+        )
+        summary.add_row("plots", "\n".join(str(path) for path in written) or "none")
+        summary.add_row("took", f"{time.monotonic() - started:.0f} s")
+        console.print(summary)
+        say(f"prediction for {sample.path.name}: {'right' if right else 'WRONG'}")
+    return 0 if right and accurate else 1

@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from dogbreeds_cli.timeline import StateProgress, follow_execution, history
 from local_twin.api import LocalApi
 from local_twin.faults import Faults
 from local_twin.moto_stack import MotoStack, Provisioned, client
-from local_twin.progress import StateProgress, execution_history, follow_execution
 from local_twin.sagemaker import LocalSageMaker
 from local_twin.template import Template
 
@@ -124,7 +124,7 @@ class Twin:
         )
 
     def history(self, execution_arn: str) -> list[dict]:
-        return execution_history(self.client("stepfunctions"), execution_arn)
+        return history(self.client("stepfunctions"), execution_arn)
 
     def follow(
         self,
@@ -133,12 +133,29 @@ class Twin:
         timeout: float = 600,
         poll_seconds: float = 1.0,
     ) -> dict:
-        """Wait for the execution to end, reporting each state once when it ends (and poll loops once more at the
-        end with their visit count); returns describe_execution's answer."""
+        """Wait for the execution to end, reporting each state once, in the order first entered, when it can no
+        longer change (a poll loop once the run has left it); returns describe_execution's answer."""
         try:
             return follow_execution(self.client("stepfunctions"), execution_arn, on_progress, timeout, poll_seconds)
         except TimeoutError as error:
             raise TwinError(str(error)) from error
+
+    def connection(self) -> dict:
+        """How a client outside this process reaches the running twin (`make up` writes it for `dogbreeds`)."""
+        route = next(route for route in self.template.api().routes if route.method == "POST")
+        return {
+            "region": self.region,
+            "endpoints": {
+                "stepfunctions": self.moto.url,
+                "s3": self.moto.url,
+                "sagemaker": self.sagemaker.url,
+                "sagemaker-runtime": self.sagemaker.url,
+            },
+            "state_machine_arn": self.aws.state_machine_arn,
+            "bucket": self.aws.bucket,
+            "api_url": f"{self.api.url}{route.path}",
+            "api_key": self.api.api_key,
+        }
 
     def notifications(self) -> list[str]:
         """Messages published to the template's topics since the last call."""

@@ -105,7 +105,11 @@ def create_loss_recorder(local_out_dir: str | None, model, criterion) -> LossRec
 
 
 def read_losses(out_dir: str) -> dict[str, tuple[list[int], list[float]]]:
-    """``{"TRAIN": (steps, losses), "EVAL": (...)}`` read back through smdebug's trial API."""
+    """``{"TRAIN": (global steps, losses), "EVAL": (...)}`` read back through smdebug's trial API.
+
+    Each mode counts its own steps; the global step is when the loss was recorded in the whole run, so the
+    evaluation losses of an epoch sit right after that epoch's training losses on one shared axis.
+    """
     from smdebug import modes
     from smdebug.trials import create_trial
 
@@ -120,11 +124,13 @@ def read_losses(out_dir: str) -> dict[str, tuple[list[int], list[float]]]:
     for mode in (modes.TRAIN, modes.EVAL):
         steps = tensor.steps(mode=mode)
         if steps:
-            curves[mode.name] = (steps, [float(tensor.value(step, mode=mode)) for step in steps])
+            values = [float(tensor.value(step, mode=mode)) for step in steps]
+            curves[mode.name] = ([trial.global_step(mode, step) for step in steps], values)
     return curves
 
 
-def plot_losses(curves: dict[str, tuple[list[int], list[float]]], path: Path) -> Path:
+def loss_figure(curves: dict[str, tuple[list[int], list[float]]]):
+    """Train and eval losses against the global step at which each was recorded (one shared axis)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -132,15 +138,30 @@ def plot_losses(curves: dict[str, tuple[list[int], list[float]]], path: Path) ->
 
     figure, axes = plt.subplots(figsize=(8, 4.5))
     for mode, (steps, losses) in curves.items():
-        axes.plot(steps, losses, label=mode.lower(), linewidth=1)
-    axes.set_xlabel("step (batches, per mode)")
-    axes.set_ylabel("cross-entropy loss (log scale)")
-    axes.set_yscale("log")
+        xs, ys = [], []
+        for index, (step, loss) in enumerate(zip(steps, losses, strict=True)):
+            if index and step != steps[index - 1] + 1:  # the other mode ran in between: no line across the gap
+                xs.append(float("nan"))
+                ys.append(float("nan"))
+            xs.append(step)
+            ys.append(loss)
+        axes.plot(xs, ys, label=mode.lower(), linewidth=1, marker="." if mode == "EVAL" else None)
+    axes.set_xlabel("global step (batches of training and evaluation, in the order run)")
+    # symlog: a loss can round to 0 on an easy batch, which a log axis cannot show
+    axes.set_ylabel("cross-entropy loss (symmetric log scale)")
+    axes.set_yscale("symlog", linthresh=0.01)
     axes.set_title("Training and evaluation loss recorded by SageMaker Debugger")
     axes.legend()
     axes.grid(alpha=0.3)
-    path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
+    return figure
+
+
+def plot_losses(curves: dict[str, tuple[list[int], list[float]]], path: Path) -> Path:
+    from matplotlib import pyplot as plt
+
+    figure = loss_figure(curves)
+    path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path

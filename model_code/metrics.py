@@ -22,6 +22,9 @@ OBJECTIVE_TYPE = "Maximize"
 _NUMBER = r"([0-9]+\.?[0-9]*(?:[eE][-+]?[0-9]+)?)"
 
 METRIC_DEFINITIONS = [{"Name": name, "Regex": rf"\b{name}={_NUMBER}"} for name in METRIC_NAMES]
+# Not a quality metric: it tells a watcher (`dogbreeds watch`) which epoch a running job has finished.
+EPOCH = "epoch"
+METRIC_DEFINITIONS.append({"Name": EPOCH, "Regex": rf"\b{EPOCH}=([0-9]+)\b"})
 
 
 def format_metric_line(epoch: int | None = None, **values: float) -> str:

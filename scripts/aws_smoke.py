@@ -31,8 +31,8 @@ for path in (ROOT, ROOT / "functions"):  # the twin's data and progress helpers;
 
 from common import naming  # noqa: E402
 from common.run_jobs import stop_running_jobs  # noqa: E402
+from dogbreeds_cli.timeline import StateProgress, follow_execution  # noqa: E402
 from local_twin import digits  # noqa: E402
-from local_twin.progress import StateProgress, follow_execution  # noqa: E402
 from local_twin.template import load_profile  # noqa: E402
 
 PROFILE = "smoke"
@@ -304,7 +304,7 @@ def acceptance_run(
 
         def report(progress: StateProgress) -> None:
             loops = f" ({progress.visits} visits)" if progress.visits > 1 else ""
-            say(f"  {progress.name:<28} {progress.status:<10} {progress.elapsed:8.1f} s{loops}")
+            say(f"  {progress.name:<28} {progress.status:<10} {progress.ended:8.1f} s{loops}")
 
         execution = follow_execution(aws.stepfunctions, arn, report, timeout=follow_timeout, poll_seconds=5)
         if execution["status"] != "SUCCEEDED":

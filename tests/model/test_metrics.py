@@ -10,7 +10,12 @@ import metrics
 def test_line_round_trips_through_the_sagemaker_regexes():
     line = metrics.format_metric_line(3, train_loss=0.81, valid_loss=0.64, valid_accuracy=0.812)
     assert line == "epoch=3 train_loss=0.8100 valid_loss=0.6400 valid_accuracy=0.8120"
-    assert metrics.parse_metric_lines(line) == {"train_loss": [0.81], "valid_loss": [0.64], "valid_accuracy": [0.812]}
+    assert metrics.parse_metric_lines(line) == {
+        "train_loss": [0.81],
+        "valid_loss": [0.64],
+        "valid_accuracy": [0.812],
+        "epoch": [3.0],
+    }
 
 
 def test_each_regex_captures_only_its_own_metric():

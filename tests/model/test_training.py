@@ -51,6 +51,20 @@ def test_train_model_records_losses_writes_artifacts_and_plot(colour_dataset, tm
     train_steps, train_losses = curves["TRAIN"]
     assert len(train_steps) == 3 * 6  # 3 epochs of 48 images in batches of 8
     assert all(loss > 0 for loss in train_losses)
+    # one shared axis, the global step: each epoch's evaluation sits between its training and the next epoch's
+    eval_steps, _ = curves["EVAL"]
+    assert set(train_steps).isdisjoint(eval_steps) and sorted(train_steps + eval_steps) == list(
+        range(len(train_steps) + len(eval_steps))
+    )
+    assert train_steps[5] < eval_steps[0] < train_steps[6] and eval_steps[-1] > train_steps[-1]
+    figure = debugger.loss_figure(curves)
+    plotted = {line.get_label(): list(line.get_xdata()) for line in figure.axes[0].get_lines()}
+    assert {label: [x for x in xs if x == x] for label, xs in plotted.items()} == {  # NaN breaks a line
+        "train": train_steps,
+        "eval": eval_steps,
+    }
+    assert sum(x != x for x in plotted["train"]) == 2  # two evaluations interrupt three epochs of training
+    assert figure.axes[0].get_xlabel().startswith("global step")
 
     with Image.open(tmp_path / "output" / debugger.LOSS_PLOT) as plot:
         plot.verify()

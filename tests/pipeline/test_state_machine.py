@@ -17,7 +17,7 @@ import pytest
 import requests
 from moto.events.models import EventPattern
 
-from local_twin.progress import state_progress
+from dogbreeds_cli.timeline import state_progress
 from local_twin.twin import TwinError
 from tests.twin.conftest import ApiProbe, PipelineRun, run_pipeline
 

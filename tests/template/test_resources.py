@@ -96,7 +96,8 @@ def test_api_takes_images_needs_a_key_and_is_throttled(template, document):
     api = template.api()
     assert {"image/jpeg", "image/png"} <= set(api.binary_media_types)
     assert [(route.method, route.path, route.function, route.api_key_required) for route in api.routes] == [
-        ("POST", "/predict", "PredictFunction", True)
+        ("POST", "/predict", "PredictFunction", True),
+        ("GET", "/", "TryItPageFunction", False),  # the try-it page; its POST carries the key
     ]
     # browsers' preflights carry neither key nor signature: the gateway answers them with the function's origin
     assert api.cors_headers["Access-Control-Allow-Origin"] == template.parameters["CorsAllowOrigin"] == "*"
@@ -130,6 +131,7 @@ def test_outputs_name_what_a_user_needs(document):
         "UploadPrefix",
         "ApiUrl",
         "ApiKeyId",
+        "TryItPageUrl",
         "StateMachineArn",
         "EndpointName",
     }

@@ -37,15 +37,17 @@ def transformed(*overrides: str) -> dict:
 
 
 @pytest.mark.parametrize(
-    ("authorizer", "security"),
-    [("NONE", [{"api_key": []}]), ("AWS_IAM", [{"AWS_IAM": []}, {"api_key": []}])],
+    ("authorizer", "security", "page_security"),
+    [("NONE", [{"api_key": []}], []), ("AWS_IAM", [{"AWS_IAM": []}, {"api_key": []}], [{"AWS_IAM": []}])],
 )
-def test_api_authorizer_parameter_reaches_the_method(authorizer, security):
+def test_api_authorizer_parameter_reaches_the_method(authorizer, security, page_security):
     resources = transformed(f"ApiAuthorizer={authorizer}", "ApiThrottleRateLimit=7", "ApiThrottleBurstLimit=9")[
         "Resources"
     ]
     body = resources["PredictApi"]["Properties"]["Body"]
     assert body["paths"]["/predict"]["post"]["security"] == security
+    # the try-it page needs no key (and, with a key-only API, nothing at all)
+    assert body["paths"]["/"]["get"]["security"] == page_security
     # the browser's preflight carries neither key nor signature: API Gateway's mock answers it, unauthenticated
     preflight = body["paths"]["/predict"]["options"]
     assert "security" not in preflight and preflight["x-amazon-apigateway-integration"]["type"] == "mock"
@@ -126,7 +128,7 @@ def test_model_code_layer_is_the_package_model_code(build):
     )
     result = subprocess.run([sys.executable, "-I", "-c", probe], cwd=layer, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["5", "valid_accuracy"]
+    assert result.stdout.split() == ["6", "valid_accuracy"]
 
 
 def test_functions_that_import_model_code_get_the_layer(document):

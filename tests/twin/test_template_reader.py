@@ -5,7 +5,15 @@ import textwrap
 
 import pytest
 
-from local_twin.template import Profile, Template, TemplateError, load_profile, load_yaml, substitute_definition
+from local_twin.template import (
+    Profile,
+    RuleSpec,
+    Template,
+    TemplateError,
+    load_profile,
+    load_yaml,
+    substitute_definition,
+)
 
 TEMPLATE = textwrap.dedent(
     """
@@ -195,3 +203,12 @@ def test_disallowed_value_is_rejected(project):
     (project / "samconfig.toml").write_text('[local.deploy.parameters]\nparameter_overrides = ["Stage=qa"]\n')
     with pytest.raises(TemplateError, match="Stage='qa'"):
         Template.load(project)
+
+
+def test_upload_prefix_from_the_rule_pattern():
+    def prefix(pattern: dict) -> str:
+        return RuleSpec("rule", pattern, []).upload_prefix
+
+    assert prefix({"detail": {"object": {"key": [{"prefix": "datasets/"}, {"suffix": ".zip"}]}}}) == "datasets/"
+    assert prefix({"detail": {"object": {"key": [{"wildcard": "uploads/*.zip"}]}}}) == "uploads/"
+    assert prefix({"source": ["aws.s3"]}) == ""

@@ -1,0 +1,139 @@
+"""`dogbreeds`: follow runs, list them and try the API, on a deployed stack (--stack) or the local twin (--twin)."""
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import requests
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from dogbreeds_cli import plots, target
+from dogbreeds_cli.snapshot import collect
+from dogbreeds_cli.watch import watch
+
+DEFAULT_TWIN_FILE = Path(".twin") / "up.json"
+MEDIA_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
+
+
+def post_image(api_url: str, api_key: str, image: Path, timeout: float = 60) -> requests.Response:
+    media_type = MEDIA_TYPES.get(image.suffix.lower(), "application/x-image")
+    return requests.post(
+        api_url, data=image.read_bytes(), headers={"Content-Type": media_type, "x-api-key": api_key}, timeout=timeout
+    )
+
+
+def predictions_table(image: Path, answer: dict) -> Table:
+    table = Table(title=str(image), title_justify="left")
+    table.add_column("label")
+    table.add_column("probability", justify="right")
+    table.add_column("")
+    for prediction in answer["predictions"]:
+        table.add_row(
+            prediction["label"], f"{prediction['probability']:.3f}", "█" * round(prediction["probability"] * 20)
+        )
+    return table
+
+
+def command_watch(args, where: target.Target, console: Console) -> int:
+    snapshot = watch(where.clients, where.execution_arn(args.execution), console, poll_seconds=args.poll)
+    figure = args.plots and plots.write_run_plots(where.clients, snapshot, args.plots)
+    if figure:
+        console.print(f"plots: {', '.join(str(path) for path in figure)}")
+    return 0 if snapshot.execution["status"] == "SUCCEEDED" else 1
+
+
+def command_runs(args, where: target.Target, console: Console) -> int:
+    stepfunctions = where.clients("stepfunctions")
+    listed = stepfunctions.list_executions(stateMachineArn=where.state_machine_arn, maxResults=args.limit)
+    table = Table(title=f"Runs of {where.state_machine_arn.rsplit(':', 1)[-1]}, newest first", title_justify="left")
+    for column in ("run", "dataset", "status", "took", "test accuracy", "endpoint model"):
+        table.add_column(column, justify="right" if column in ("took", "test accuracy") else "left", overflow="fold")
+    for execution in listed["executions"]:
+        described = stepfunctions.describe_execution(executionArn=execution["executionArn"])
+        document = json.loads(described.get("input") or "{}")
+        output = json.loads(described.get("output") or "{}")
+        end = described.get("stopDate") or datetime.now(described["startDate"].tzinfo)
+        accuracy = output.get("gate", {}).get("test_accuracy")
+        table.add_row(
+            described["name"],
+            document.get("dataset", {}).get("key", "?"),
+            described["status"],
+            f"{(end - described['startDate']).total_seconds():.0f} s",
+            "" if accuracy is None else f"{accuracy:.4f}",
+            output.get("deployment", {}).get("model_name", ""),
+        )
+    console.print(table)
+    return 0
+
+
+def command_predict(args, where: target.Target, console: Console) -> int:
+    key, worst = where.api_key(), 0
+    for image in args.images:
+        response = post_image(where.api_url, key, image)
+        answer = response.json() if response.headers.get("Content-Type", "").startswith("application/json") else {}
+        if response.status_code == 200:
+            console.print(predictions_table(image, answer))
+        else:
+            reason = answer.get("message", response.text[:200])
+            console.print(Text(f"{image}: {response.status_code} {reason}", style="red"))
+            worst = 1
+    return worst
+
+
+def command_plots(args, where: target.Target, console: Console) -> int:
+    snapshot = collect(where.clients, where.execution_arn(args.execution))
+    written = plots.write_run_plots(where.clients, snapshot, args.out)
+    for path in written:
+        console.print(str(path))
+    return 0 if written else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dogbreeds", description=__doc__)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--stack", default=os.environ.get("DOGBREEDS_STACK"), help="a deployed stack's name")
+    where.add_argument(
+        "--twin",
+        type=Path,
+        default=Path(os.environ.get("DOGBREEDS_TWIN", DEFAULT_TWIN_FILE)),
+        help=f"the file `make up` writes (default {DEFAULT_TWIN_FILE})",
+    )
+    parser.add_argument("--region", help="the stack's region (default: your AWS configuration's)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    watch_parser = commands.add_parser("watch", help="follow a run live; exits 1 when it fails")
+    watch_parser.add_argument("execution", nargs="?", help="execution name or ARN (default: the newest run)")
+    watch_parser.add_argument("--poll", type=float, default=5.0, help="seconds between two looks (default 5)")
+    watch_parser.add_argument("--plots", type=Path, help="when it ends, write the loss and tuning plots here")
+    runs_parser = commands.add_parser("runs", help="recent runs with dataset, status, duration and accuracy")
+    runs_parser.add_argument("--limit", type=int, default=10)
+    predict_parser = commands.add_parser("predict", help="post images to the API and print the top breeds")
+    predict_parser.add_argument("images", nargs="+", type=Path)
+    plots_parser = commands.add_parser("plots", help="write a run's loss curves and tuning chart")
+    plots_parser.add_argument("execution", nargs="?", help="execution name or ARN (default: the newest run)")
+    plots_parser.add_argument("--out", type=Path, default=Path("plots"))
+    return parser
+
+
+COMMANDS = {"watch": command_watch, "runs": command_runs, "predict": command_predict, "plots": command_plots}
+
+
+def main(argv: list[str] | None = None, console: Console | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = console or Console()
+    try:
+        where = target.from_stack(args.stack, args.region) if args.stack else target.from_twin_file(args.twin)
+        return COMMANDS[args.command](args, where, console)
+    except target.TargetError as error:
+        console.print(Text(str(error), style="red"))
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C ends a watch; the run itself goes on
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

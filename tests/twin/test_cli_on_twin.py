@@ -1,0 +1,84 @@
+"""`dogbreeds watch`, `runs`, `predict` and `plots` against the running twin, through the file `make up` writes."""
+
+import json
+
+import pytest
+from PIL import Image
+from rich.console import Console
+
+from dogbreeds_cli.cli import main
+from model_code.debugger import LOSS_PLOT
+from tests.twin.test_pipeline_on_twin import clear_digit
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def twin_file(twin, tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "up.json"
+    path.write_text(json.dumps(twin.connection()))
+    return path
+
+
+def run_cli(*argv) -> tuple[int, str]:
+    console = Console(record=True, width=200, force_terminal=False)
+    status = main([str(arg) for arg in argv], console=console)
+    return status, console.export_text()
+
+
+def test_watch_shows_each_state_once_in_time_order_and_exits_0(twin_file, first_run, tmp_path):
+    name = first_run.execution["name"]
+    status, text = run_cli("--twin", twin_file, "watch", name, "--poll", "0.2", "--plots", tmp_path)
+    assert status == 0, text
+    log = text.split(f"Run {name}")[0]  # the lines printed as states settle, before the final view
+    news = ("  trial ", "  Training ")
+    state_lines = [line for line in log.splitlines() if line.strip() and not line.startswith(news)]
+    names = [line.split()[0] for line in state_lines]
+    expected = ["ValidateDataset", "StartTuning", "WaitForTuning", "CheckTuning", "TuningDone", "PickBest"]
+    expected += ["StartTraining", "WaitForTraining", "CheckTraining", "TrainingDone", "QualityGate", "Deploy"]
+    expected += ["WaitForEndpoint", "CheckEndpoint", "EndpointDone", "Deployed"]
+    assert names == expected
+    assert all(" SUCCEEDED " in line for line in state_lines)
+    assert sum(line.startswith("  trial ") for line in log.splitlines()) == 2  # the local profile's MaxTuningJobs
+    assert "Quality gate: passed: test accuracy 0." in text and "Endpoint twin-endpoint: InService" in text
+    assert f"plots: {tmp_path / 'tuning.png'}, {tmp_path / LOSS_PLOT}" in text
+    for picture in ("tuning.png", LOSS_PLOT):
+        with Image.open(tmp_path / picture) as image:
+            assert image.format == "PNG" and image.size[0] > 400
+
+
+def test_runs_lists_the_run_with_its_accuracy_and_model(twin_file, first_run):
+    status, text = run_cli("--twin", twin_file, "runs")
+    assert status == 0
+    (row,) = [line for line in text.splitlines() if first_run.execution["name"] in line]
+    output = json.loads(first_run.execution["output"])
+    assert "datasets/digits.zip" in row and "SUCCEEDED" in row
+    assert f"{output['gate']['test_accuracy']:.4f}" in row and output["deployment"]["model_name"] in row
+
+
+def test_predict_prints_the_top_labels(twin_file, first_run, digits_dataset):
+    _, held_out = digits_dataset
+    sample = clear_digit(held_out)
+    status, text = run_cli("--twin", twin_file, "predict", sample.path)
+    assert status == 0, text
+    first_row = next(line for line in text.splitlines() if line.startswith("│"))
+    assert first_row.split("│")[1].strip() == sample.label
+
+
+def test_predict_of_a_non_image_says_why_and_exits_1(twin_file, first_run, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("no photo")
+    status, text = run_cli("--twin", twin_file, "predict", notes)
+    assert status == 1
+    assert text.startswith(f"{notes}: 400 ") or text.startswith(f"{notes}: 415 "), text
+
+
+def test_watch_of_a_failed_run_names_the_state_and_cause_and_exits_1(twin, twin_file, tmp_path):
+    from tests.twin.conftest import run_pipeline
+
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"PK\x03\x04 this is not a zip archive")
+    run = run_pipeline(twin, broken, "broken-for-cli.zip")
+    status, text = run_cli("--twin", twin_file, "watch", run.execution["name"], "--poll", "0.2")
+    assert status == 1
+    assert "Run FAILED in ValidateDataset: " in text
