@@ -152,8 +152,10 @@ def test_function_environment_resolves_every_intrinsic(project):
 
 def test_a_layer_is_found_by_the_arn_functions_name_it_by(project):
     template = Template.load(project)
-    (layer_arn,) = {arn for function in template.functions().values() for arn in function.layers}
+    layer_arn = template.resolve({"Ref": "CodeLayer"})  # what a function's Layers: [!Ref CodeLayer] holds
     assert template.layer_content(layer_arn) == (project / "lib/shared_code").resolve()
+    with pytest.raises(TemplateError, match="no layer of the template"):
+        template.layer_content("arn:aws:lambda:us-east-1:123456789012:layer:elsewhere:1")
 
 
 def test_conditions_drop_resources(project):
