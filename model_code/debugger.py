@@ -14,11 +14,14 @@ import sys
 import warnings
 from pathlib import Path
 
+from rule_settings import ERROR, LOSS_SAVE_INTERVAL, LOSSES_COLLECTION, RULE_PARAMETERS, format_verdict_line
+
 os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 
 SMDEBUG_REQUIREMENT = "smdebug==1.0.34"
 SAGEMAKER_HOOK_CONFIG = "/opt/ml/input/config/debughookconfig.json"
 LOSS_PLOT = "loss_curves.png"
+EPOCH_LOSS = "EpochLoss"  # smdebug saves it as EpochLoss_output_0, in the losses collection
 
 
 def _patch_numpy2_tensor_proto() -> None:
@@ -54,27 +57,62 @@ def _import_smdebug():
 
 
 class LossRecorder:
-    """Wraps an smdebug hook: registers the model and loss, switches TRAIN/EVAL modes."""
+    """Wraps an smdebug hook: records ONE loss per pass over a split, the pass's per-sample mean.
+
+    The rules judge training, not batch noise: a per-batch loss swings with each batch's content (the
+    validation loader is unshuffled and class-sorted), so LossNotDecreasing and Overtraining, which compare
+    single saved values, would flag healthy runs. The hook's step is therefore one pass, not one batch: it
+    watches a marker module called once at the end of each pass, then saves the pass's mean as ``EpochLoss``
+    in the ``losses`` collection. TRAIN step n is the training of epoch n + 1, EVAL step n the validation
+    after it, so the rules' step parameters count epochs; the final test pass runs in PREDICT mode.
+    """
 
     def __init__(self, hook, modes):
+        import torch
+
         self.hook = hook
-        self.modes = modes
+        self.modes = {"train": modes.TRAIN, "eval": modes.EVAL, "test": modes.PREDICT}
         self.out_dir = hook.out_dir
+        self._pass_marker = torch.nn.Identity()
+        self._loss_sum = 0.0
+        self._samples = 0
 
     def register(self, model, criterion) -> None:
-        self.hook.register_module(model)
-        self.hook.register_loss(criterion)
+        """``model`` is not hooked (the losses are all that is recorded): only ``criterion``'s outputs are summed."""
+        self.hook.register_module(self._pass_marker)
+        criterion.register_forward_hook(self._add_batch)
+
+    def _add_batch(self, criterion, inputs, loss) -> None:
+        batch = len(inputs[1])  # (outputs, targets)
+        self._loss_sum += float(loss.detach()) * batch
+        self._samples += batch
+
+    def _record_pass(self) -> None:
+        if self._samples:
+            import torch
+
+            self._pass_marker(torch.zeros(1))  # the hook's next step: this pass
+            self.hook.record_tensor_value(EPOCH_LOSS, torch.tensor(self._loss_sum / self._samples))
+        self._loss_sum, self._samples = 0.0, 0
 
     def set_phase(self, phase: str) -> None:
-        self.hook.set_mode(self.modes.TRAIN if phase == "train" else self.modes.EVAL)
+        """``train``, ``eval`` (validation) or ``test``: closes the pass before it."""
+        self._record_pass()
+        self.hook.set_mode(self.modes[phase])
 
     def close(self) -> None:
+        self._record_pass()
         self.hook.close()
 
 
-def create_loss_recorder(local_out_dir: str | None, model, criterion) -> LossRecorder | None:
-    """A hook recording ``criterion``'s losses on ``model``: from SageMaker's Debugger hook configuration
-    when present, else writing to ``local_out_dir``.
+def default_out_dir(output_data_dir: str) -> str:
+    """Without the Debugger service the trial goes with the job's output data (output.tar.gz): the job's record."""
+    return str(Path(output_data_dir) / "debug-output")
+
+
+def create_loss_recorder(local_out_dir: str, model, criterion) -> LossRecorder | None:
+    """A hook recording ``criterion``'s losses on ``model``: from the Debugger service's hook configuration
+    when the job has one, else writing to ``local_out_dir``.
 
     Returns None (after one warning) when smdebug is missing or no hook can be made.
     """
@@ -84,18 +122,15 @@ def create_loss_recorder(local_out_dir: str | None, model, criterion) -> LossRec
         config = os.environ.get("SMDEBUG_CONFIG_FILE_PATH", SAGEMAKER_HOOK_CONFIG)
         if Path(config).is_file():
             hook = smd.Hook.create_from_json_file(config)
-        elif local_out_dir:
+        else:
             if Path(local_out_dir).exists() and any(Path(local_out_dir).iterdir()):
                 # smdebug refuses a non-empty out_dir with a misleading AttributeError.
                 raise ValueError(f"debugger output folder {local_out_dir} is not empty")
             hook = smd.Hook(
                 out_dir=local_out_dir,
-                save_config=smd.SaveConfig(save_interval=1),
-                include_collections=["losses"],
+                save_config=smd.SaveConfig(save_interval=LOSS_SAVE_INTERVAL),
+                include_collections=[LOSSES_COLLECTION],
             )
-        else:
-            warnings.warn("no Debugger hook configuration, no --debug-out-dir: losses not recorded", stacklevel=2)
-            return None
         recorder = LossRecorder(hook, smd.modes)
         recorder.register(model, criterion)  # can fail, e.g. on frozen parameters: training goes on
         return recorder
@@ -104,53 +139,48 @@ def create_loss_recorder(local_out_dir: str | None, model, criterion) -> LossRec
         return None
 
 
-def read_losses(out_dir: str) -> dict[str, tuple[list[int], list[float]]]:
-    """``{"TRAIN": (global steps, losses), "EVAL": (...)}`` read back through smdebug's trial API.
-
-    Each mode counts its own steps; the global step is when the loss was recorded in the whole run, so the
-    evaluation losses of an epoch sit right after that epoch's training losses on one shared axis.
-    """
-    from smdebug import modes
+def open_trial(out_dir: str):
+    """The finished trial under ``out_dir``, or None when the hook saved nothing there."""
     from smdebug.trials import create_trial
 
     if not any(Path(out_dir).glob("collections/*/*.json")):
-        return {}  # create_trial would wait forever for collection files that will never come
-    trial = create_trial(out_dir)
+        return None  # create_trial would wait forever for collection files that will never come
+    return create_trial(out_dir)
+
+
+def read_losses(out_dir: str) -> dict[str, tuple[list[int], list[float]]]:
+    """``{"TRAIN": (steps, losses), "EVAL": (...)}`` read back through smdebug's trial API."""
+    from smdebug import modes
+
+    trial = open_trial(out_dir)
+    if trial is None:
+        return {}
     names = trial.tensor_names(collection="losses")
     if not names:
         return {}
     tensor = trial.tensor(names[0])
     curves = {}
     for mode in (modes.TRAIN, modes.EVAL):
-        steps = tensor.steps(mode=mode)
+        steps = tensor.steps(mode=mode)  # one per pass: step n is epoch n + 1 in either mode
         if steps:
-            values = [float(tensor.value(step, mode=mode)) for step in steps]
-            curves[mode.name] = ([trial.global_step(mode, step) for step in steps], values)
+            curves[mode.name] = (steps, [float(tensor.value(step, mode=mode)) for step in steps])
     return curves
 
 
 def loss_figure(curves: dict[str, tuple[list[int], list[float]]]):
-    """Train and eval losses against the global step at which each was recorded (one shared axis)."""
+    """The mean training and validation loss of each epoch on one shared epoch axis (a step per pass)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
     figure, axes = plt.subplots(figsize=(8, 4.5))
-    for mode, (steps, losses) in curves.items():
-        xs, ys = [], []
-        for index, (step, loss) in enumerate(zip(steps, losses, strict=True)):
-            if index and step != steps[index - 1] + 1:  # the other mode ran in between: no line across the gap
-                xs.append(float("nan"))
-                ys.append(float("nan"))
-            xs.append(step)
-            ys.append(loss)
-        axes.plot(xs, ys, label=mode.lower(), linewidth=1, marker="." if mode == "EVAL" else None)
-    axes.set_xlabel("global step (batches of training and evaluation, in the order run)")
-    # symlog: a loss can round to 0 on an easy batch, which a log axis cannot show
-    axes.set_ylabel("cross-entropy loss (symmetric log scale)")
-    axes.set_yscale("symlog", linthresh=0.01)
-    axes.set_title("Training and evaluation loss recorded by SageMaker Debugger")
+    for mode, (_, losses) in curves.items():
+        axes.plot(range(1, len(losses) + 1), losses, "o-", label=mode.lower(), linewidth=1)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("cross-entropy loss (log scale)")
+    axes.set_yscale("log")
+    axes.set_title("Mean training and validation loss per epoch, recorded by smdebug")
     axes.legend()
     axes.grid(alpha=0.3)
     figure.tight_layout()
@@ -165,3 +195,17 @@ def plot_losses(curves: dict[str, tuple[list[int], list[float]]], path: Path) ->
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def judge_losses(recorder: LossRecorder | None, output_data_dir: Path) -> None:
+    """Evaluate the loss rules on the closed trial (loss_rules.py) and report their verdicts: one metric line
+    each and a JSON file. Without a trial every rule is an ``Error``, which the quality gate refuses."""
+    try:
+        if recorder is None:
+            raise RuntimeError("the losses were not recorded (no smdebug hook)")
+        import loss_rules
+
+        loss_rules.report(loss_rules.evaluate_rules(recorder.out_dir), output_data_dir)
+    except Exception as error:  # the model is exported already: the verdicts say what went wrong
+        for rule in RULE_PARAMETERS:
+            print(format_verdict_line(rule, ERROR, f"{type(error).__name__}: {error}"), flush=True)

@@ -31,7 +31,8 @@ def build_parser():
     parser.add_argument(
         "--debug-out-dir",
         default=None,
-        help="where smdebug writes the losses when SageMaker gives no Debugger hook configuration",
+        help="where smdebug writes the losses when the Debugger service gives no hook configuration "
+        "(default: <output-data-dir>/debug-output)",
     )
     return parser
 
@@ -78,7 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     checkpoint_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else None
     start_epoch = resume(run, checkpoint_dir)
 
-    recorder = debugger.create_loss_recorder(args.debug_out_dir, run.model, run.criterion)
+    debug_out_dir = args.debug_out_dir or debugger.default_out_dir(args.output_data_dir)
+    recorder = debugger.create_loss_recorder(debug_out_dir, run.model, run.criterion)
 
     def on_epoch_end(run: training.Run, epoch: int) -> None:
         if checkpoint_dir:
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
         on_epoch_end=on_epoch_end,
     )
     if recorder:
-        recorder.set_phase("eval")
+        recorder.set_phase("test")
     test = training.evaluate(run.model, run.loaders["test"], run.criterion, run.device)
     print(format_metric_line(**{TEST_LOSS: test.loss, TEST_ACCURACY: test.accuracy}), flush=True)
     export_model(run, Path(args.model_dir), test)
@@ -99,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     if recorder:
         recorder.close()
         write_loss_plot(recorder.out_dir, Path(args.output_data_dir))
+    debugger.judge_losses(recorder, Path(args.output_data_dir))
 
 
 def write_loss_plot(tensors: str, output_data_dir: Path) -> None:

@@ -60,8 +60,8 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -
     args = parser.parse_args(argv)
     if not args.data_dir:
         parser.error("--data-dir is required outside SageMaker (SM_CHANNEL_TRAINING is not set)")
-    if args.lr <= 0 or args.batch_size < 1 or args.epochs < 1 or args.image_size < 16:
-        parser.error("lr must be > 0, batch-size >= 1, epochs >= 1, image-size >= 16")
+    if args.lr < 0 or args.batch_size < 1 or args.epochs < 1 or args.image_size < 16:
+        parser.error("lr must be >= 0, batch-size >= 1, epochs >= 1, image-size >= 16")
     if not 0 < args.crop_scale_min <= 1 or not 0 <= args.hflip <= 1:
         parser.error("crop-scale-min must be in (0, 1] and hflip in [0, 1]")
     return args

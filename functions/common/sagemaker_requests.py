@@ -11,13 +11,12 @@ import smdebug_rulesconfig
 
 from common.job_limits import BAKING_SECONDS, longest_job_seconds
 from model_code.metrics import METRIC_DEFINITIONS, OBJECTIVE_METRIC, OBJECTIVE_TYPE
+from model_code.rule_settings import LOSS_SAVE_INTERVAL, LOSSES_COLLECTION, RULE_METRIC_DEFINITIONS, RULE_PARAMETERS
 
 TRAINING_CHANNEL = "training"
 HPO_PROGRAM = "hpo.py"
 TRAIN_PROGRAM = "train_model.py"
-DEBUGGER_RULES = ("LossNotDecreasing", "Overfit", "Overtraining")
 PROFILER_REPORT = "ProfilerReport"
-LOSS_SAVE_INTERVAL = "1"  # every step: the loss curve and the rules see the whole run
 CONTAINER_LOG_LEVEL = 20  # logging.INFO, the SageMaker SDK's default container_log_level
 
 
@@ -153,23 +152,50 @@ def tuning_job_request(
 
 
 def debugger_rules(rule_image: str) -> list[dict]:
-    """LossNotDecreasing, Overfit, Overtraining as smdebug_rulesconfig defines them, on the region's image."""
-    rules = []
+    """The service's rule jobs for LossNotDecreasing, Overfit, Overtraining: smdebug_rulesconfig's configurations
+    with the parameters the job's own evaluation uses (rule_settings.py), so both judge alike."""
     configurations = (
         smdebug_rulesconfig.loss_not_decreasing(),
         smdebug_rulesconfig.overfit(),
         smdebug_rulesconfig.overtraining(),
     )
+    rules = []
     for rule in configurations:
         configuration = rule["DebugRuleConfiguration"]
+        name = configuration["RuleConfigurationName"]
         rules.append(
             {
-                "RuleConfigurationName": configuration["RuleConfigurationName"],
+                "RuleConfigurationName": name,
                 "RuleEvaluatorImage": rule_image,
-                "RuleParameters": configuration["RuleParameters"],
+                "RuleParameters": configuration["RuleParameters"] | RULE_PARAMETERS[name],
             }
         )
     return rules
+
+
+def debugger_service_configuration(jobs_uri: str, rule_image: str) -> dict:
+    """What an account that still has SageMaker Debugger adds: the hook configuration, the rule jobs and
+    the profiler with its report (Debugger closed to new customers on 2026-07-30)."""
+    return {
+        "DebugHookConfig": {
+            "S3OutputPath": f"{jobs_uri}/debug-output",
+            "CollectionConfigurations": [
+                {
+                    "CollectionName": LOSSES_COLLECTION,
+                    "CollectionParameters": {"save_interval": str(LOSS_SAVE_INTERVAL)},
+                }
+            ],
+        },
+        "DebugRuleConfigurations": debugger_rules(rule_image),
+        "ProfilerConfig": {"S3OutputPath": f"{jobs_uri}/profiler-output", "ProfilingIntervalInMilliseconds": 500},
+        "ProfilerRuleConfigurations": [
+            {
+                "RuleConfigurationName": PROFILER_REPORT,
+                "RuleEvaluatorImage": rule_image,
+                "RuleParameters": {"rule_to_invoke": PROFILER_REPORT},
+            }
+        ],
+    }
 
 
 def training_job_request(
@@ -179,17 +205,20 @@ def training_job_request(
     hyperparameters: dict,
     dataset_uri: str,
     source_uri: str,
+    debugger_service: bool,
     rule_image: str,
     tags: list[dict],
 ) -> dict:
-    """CreateTrainingJob for train_model.py with the tuned hyperparameters, Debugger and the profiler."""
+    """CreateTrainingJob for train_model.py with the tuned hyperparameters. The job evaluates the loss rules
+    itself and prints their verdicts, which its MetricDefinitions capture; ``debugger_service`` adds the
+    Debugger service's hook configuration, rule jobs and profiler."""
     jobs = f"s3://{settings.bucket}/{settings.jobs_prefix}{name}"
     request = {
         "TrainingJobName": name,
         "AlgorithmSpecification": {
             "TrainingImage": settings.image_uri,
             "TrainingInputMode": "File",
-            "MetricDefinitions": METRIC_DEFINITIONS,
+            "MetricDefinitions": METRIC_DEFINITIONS + RULE_METRIC_DEFINITIONS,
         },
         "RoleArn": settings.role_arn,
         "HyperParameters": static_hyperparameters(settings, TRAIN_PROGRAM, source_uri, name)
@@ -199,23 +228,10 @@ def training_job_request(
         "ResourceConfig": {"InstanceType": settings.instance_type, "InstanceCount": 1, "VolumeSizeInGB": 30},
         "StoppingCondition": _stopping_condition(settings),
         "EnableManagedSpotTraining": settings.use_spot,
-        "DebugHookConfig": {
-            "S3OutputPath": f"{jobs}/debug-output",
-            "CollectionConfigurations": [
-                {"CollectionName": "losses", "CollectionParameters": {"save_interval": LOSS_SAVE_INTERVAL}}
-            ],
-        },
-        "DebugRuleConfigurations": debugger_rules(rule_image),
-        "ProfilerConfig": {"S3OutputPath": f"{jobs}/profiler-output", "ProfilingIntervalInMilliseconds": 500},
-        "ProfilerRuleConfigurations": [
-            {
-                "RuleConfigurationName": PROFILER_REPORT,
-                "RuleEvaluatorImage": rule_image,
-                "RuleParameters": {"rule_to_invoke": PROFILER_REPORT},
-            }
-        ],
         "Tags": tags,
     }
+    if debugger_service:
+        request |= debugger_service_configuration(jobs, rule_image)
     if settings.use_spot:
         request["CheckpointConfig"] = {"S3Uri": f"{jobs}/checkpoints"}
     return request

@@ -2,7 +2,10 @@
 
 Rejects (ModelRejected, with the reason) when the test accuracy is under the threshold, when a
 configured-critical Debugger rule found issues or could not be evaluated, or when the model serving now
-scored better. What is served is read back from SageMaker itself (endpoint -> config -> model, whose
+scored better. A rule's verdicts come from the training job itself (its metric lines, in FinalMetricDataList:
+every account) and, when the stack asks for the Debugger service, from the service's rule job
+(DebugRuleEvaluationStatuses): a critical rule vouches for the model only when every verdict it has says
+NoIssuesFound. What is served is read back from SageMaker itself (endpoint -> config -> model, whose
 environment carries its test accuracy), so the record survives everything and always describes what really
 answers.
 """
@@ -15,6 +18,7 @@ from common import aws
 from common.aws import error_code, transient_errors
 from common.powertools import logger, metrics, step_handler
 from model_code.metrics import TEST_ACCURACY
+from model_code.rule_settings import RULE_NAMES, verdict_from_metric, verdict_metric
 
 SERVED_ACCURACY_VARIABLE = "MODEL_TEST_ACCURACY"
 
@@ -47,11 +51,28 @@ def served_accuracy(endpoint_name: str) -> float | None:
     return float(value) if value is not None else None
 
 
-def _rule_outcome(name: str, evaluation: dict | None) -> str:
-    if evaluation is None:
+def rule_verdicts(described: dict) -> dict[str, dict[str, dict]]:
+    """``{rule: {"job": evaluation, "service": evaluation}}``, each evaluation shaped as DescribeTrainingJob's
+    DebugRuleEvaluationStatuses items; a source that did not judge the rule is absent."""
+    verdicts: dict[str, dict[str, dict]] = {}
+    for rule in RULE_NAMES:
+        value = final_metric(described, verdict_metric(rule))
+        if value is not None:
+            verdicts.setdefault(rule, {})["job"] = {"RuleEvaluationStatus": verdict_from_metric(value)}
+    for evaluation in described.get("DebugRuleEvaluationStatuses", []):
+        verdicts.setdefault(evaluation["RuleConfigurationName"], {})["service"] = evaluation
+    return verdicts
+
+
+def _rule_outcome(name: str, sources: dict[str, dict]) -> str:
+    if not sources:
         return f"{name}: not configured on the training job"
-    outcome = f"{name}: {evaluation.get('RuleEvaluationStatus', 'Unknown')}"
-    return f"{outcome} ({evaluation['StatusDetails']})" if evaluation.get("StatusDetails") else outcome
+    outcomes = []
+    for source, evaluation in sorted(sources.items()):
+        outcome = f"{name} ({source}): {evaluation.get('RuleEvaluationStatus', 'Unknown')}"
+        details = evaluation.get("StatusDetails")
+        outcomes.append(f"{outcome} ({details})" if details else outcome)
+    return ", ".join(outcomes)
 
 
 def decide(described: dict, threshold: float, critical_rules: set[str], served: float | None) -> dict:
@@ -61,16 +82,24 @@ def decide(described: dict, threshold: float, critical_rules: set[str], served: 
         raise ModelRejected(f"the training job reported no {TEST_ACCURACY}")
     if accuracy < threshold:
         raise ModelRejected(f"test accuracy {accuracy:.4f} is below the threshold {threshold:.4f}")
-    evaluations = {rule["RuleConfigurationName"]: rule for rule in described.get("DebugRuleEvaluationStatuses", [])}
-    rules = {name: rule.get("RuleEvaluationStatus", "Unknown") for name, rule in evaluations.items()}
-    failed = sorted(name for name in critical_rules if rules.get(name) == "IssuesFound")
+    verdicts = rule_verdicts(described)
+    statuses = {
+        name: {source: evaluation.get("RuleEvaluationStatus", "Unknown") for source, evaluation in sources.items()}
+        for name, sources in verdicts.items()
+    }
+    failed = sorted(name for name in critical_rules if "IssuesFound" in statuses.get(name, {}).values())
     if failed:
-        raise ModelRejected(f"critical Debugger rule(s) found issues: {', '.join(failed)}")
-    # A critical rule vouches for the model only by finishing with NoIssuesFound: one that errored (no losses
-    # recorded, say), was stopped or never ran proves nothing.
-    unproven = [name for name in sorted(critical_rules) if rules.get(name) != "NoIssuesFound"]
+        details = "; ".join(_rule_outcome(name, verdicts[name]) for name in failed)
+        raise ModelRejected(f"critical Debugger rule(s) found issues: {details}")
+    # A critical rule vouches for the model only by finishing with NoIssuesFound wherever it ran: one that
+    # errored (no losses recorded, say), was stopped or never ran proves nothing.
+    unproven = [
+        name
+        for name in sorted(critical_rules)
+        if not statuses.get(name) or set(statuses[name].values()) != {"NoIssuesFound"}
+    ]
     if unproven:
-        details = "; ".join(_rule_outcome(name, evaluations.get(name)) for name in unproven)
+        details = "; ".join(_rule_outcome(name, verdicts.get(name, {})) for name in unproven)
         raise ModelRejected(f"critical Debugger rule(s) did not evaluate to NoIssuesFound: {details}")
     if served is not None and accuracy < served:
         raise ModelRejected(f"test accuracy {accuracy:.4f} is worse than the served model's {served:.4f}")
@@ -78,7 +107,7 @@ def decide(described: dict, threshold: float, critical_rules: set[str], served: 
         "model_data": described["ModelArtifacts"]["S3ModelArtifacts"],
         "test_accuracy": accuracy,
         "served_accuracy": served,
-        "rules": rules,
+        "rules": statuses,
     }
 
 

@@ -1,5 +1,6 @@
-"""Step 5: the final training job (train_model.py) with the best hyperparameters, SageMaker Debugger
-(losses hook + LossNotDecreasing, Overfit, Overtraining rules) and the profiler (ProfilerReport)."""
+"""Step 5: the final training job (train_model.py) with the best hyperparameters; it records its losses with
+smdebug and evaluates LossNotDecreasing, Overfit and Overtraining itself. With DEBUGGER_SERVICE=true the
+SageMaker Debugger service's hook configuration, rule jobs and profiler (ProfilerReport) are added."""
 
 import os
 
@@ -22,6 +23,7 @@ def lambda_handler(event: dict) -> dict:
         hyperparameters=event["best"]["hyperparameters"],
         dataset_uri=event["manifest"]["dataset_uri"],
         source_uri=source_uri,
+        debugger_service=os.environ["DEBUGGER_SERVICE"] == "true",
         rule_image=os.environ["RULE_EVALUATOR_IMAGE_URI"],
         tags=naming.run_tags(event["run_id"]),
     )

@@ -198,7 +198,7 @@ class TrainingJob:
             hook_bucket, hook_prefix = split_s3_uri(f"{hook['S3OutputPath'].rstrip('/')}/{self.name}/debug-output")
             for path in sorted(p for p in self.tensors.rglob("*") if p.is_file()):
                 s3.upload_file(str(path), hook_bucket, f"{hook_prefix}/{path.relative_to(self.tensors).as_posix()}")
-        self.rule_statuses = rules.evaluate(self.request, self.tensors)
+        self.rule_statuses = rules.evaluate(self.request, self.tensors, self.service.python)
         self.status = "Completed"
 
     def read_metrics(self) -> list[dict]:

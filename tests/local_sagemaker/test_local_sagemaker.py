@@ -10,7 +10,6 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from local_twin.moto_stack import client
-from local_twin.sagemaker import rules
 
 from .conftest import BUCKET, ROLE, training_request
 
@@ -232,25 +231,6 @@ def test_throttling_faults_answer_like_aws(local_sagemaker):
         no_retries.list_endpoints()
     assert raised.value.response["Error"]["Code"] == "ThrottlingException"
     assert "Endpoints" in sagemaker.list_endpoints()  # botocore's retry gets through the second throttle
-
-
-@pytest.mark.parametrize(
-    ("rule", "losses", "issues"),
-    [
-        ("LossNotDecreasing", {"TRAIN": [2.0 - i * 0.05 for i in range(30)]}, False),
-        ("LossNotDecreasing", {"TRAIN": [1.0] * 10 + [1.5] * 10 + [1.6] * 10}, True),
-        ("Overfit", {"TRAIN": [0.2] * 10, "EVAL": [0.21] * 10}, False),
-        ("Overfit", {"TRAIN": [0.2] * 10, "EVAL": [0.5] * 10}, True),
-        (
-            "Overtraining",
-            {"TRAIN": [1.0 / (i + 1) for i in range(30)], "EVAL": [1.0 / (i + 1) for i in range(30)]},
-            False,
-        ),
-        ("Overtraining", {"TRAIN": [0.5] * 30, "EVAL": [0.5] * 30}, True),
-    ],
-)
-def test_rules_follow_their_documented_semantics(rule, losses, issues):
-    assert rules.EVALUATORS[rule](losses, {}) is issues
 
 
 def test_a_role_sagemaker_cannot_assume_is_refused_as_sagemaker_does(local_sagemaker):

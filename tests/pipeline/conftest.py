@@ -29,6 +29,7 @@ ENVIRONMENT = {
     "SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/dogbreeds-sagemaker",
     "TRAINING_IMAGE_URI": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.6-cpu-py312",
     "RULE_EVALUATOR_IMAGE_URI": "503895931360.dkr.ecr.us-east-1.amazonaws.com/sagemaker-debugger-rules:latest",
+    "DEBUGGER_SERVICE": "false",
     "TUNING_INSTANCE_TYPE": "ml.m5.large",
     "TRAINING_INSTANCE_TYPE": "ml.m5.xlarge",
     "MAX_TUNING_JOBS": "4",

@@ -197,13 +197,28 @@ def test_start_training_sends_the_runs_choices_to_create_training_job(stubbed):
     assert (request["HyperParameters"]["lr"], request["HyperParameters"]["batch-size"]) == ("0.0031", "64")
     (channel,) = request["InputDataConfig"]
     assert channel["DataSource"]["S3DataSource"]["S3Uri"] == event["manifest"]["dataset_uri"]  # the pinned copy
-    assert {rule["RuleEvaluatorImage"] for rule in request["DebugRuleConfigurations"]} == {
-        "503895931360.dkr.ecr.us-east-1.amazonaws.com/sagemaker-debugger-rules:latest"
-    }
+    assert "DebugRuleConfigurations" not in request  # DEBUGGER_SERVICE=false, the default
     assert request["ResourceConfig"]["InstanceType"] == "ml.m5.xlarge"
     assert request["RoleArn"] == "arn:aws:iam::123456789012:role/dogbreeds-sagemaker"
     assert request["EnableManagedSpotTraining"] is True
     assert {"Key": "pipeline-run", "Value": "dogImages-4f0c2a9d1e7b3c55"} in request["Tags"]
+
+
+def test_start_training_adds_the_debugger_service_when_asked(stubbed, monkeypatch):
+    from start_training import app
+
+    monkeypatch.setenv("DEBUGGER_SERVICE", "true")
+    s3, sagemaker = stubbed("s3"), stubbed("sagemaker")
+    s3.add_response("list_objects_v2", {"KeyCount": 0})  # the sourcedir is not there yet
+    s3.add_response("put_object", {})
+    sagemaker.add_response("create_training_job", {"TrainingJobArn": ARN.format("training-job")})
+    sent = sent_requests(sagemaker, "CreateTrainingJob")
+    call(app, load_event("start_training"))
+    (request,) = sent
+    assert {rule["RuleEvaluatorImage"] for rule in request["DebugRuleConfigurations"]} == {
+        "503895931360.dkr.ecr.us-east-1.amazonaws.com/sagemaker-debugger-rules:latest"
+    }
+    assert request["DebugHookConfig"]["S3OutputPath"].endswith("/debug-output")
 
 
 def test_sourcedir_is_reproducible(tmp_path):
@@ -465,12 +480,12 @@ def test_quality_gate_decisions():
 
     verdict = decide(TRAINED, 0.6, {"LossNotDecreasing", "Overfit"}, served=0.8)
     assert verdict["test_accuracy"] == 0.83 and verdict["model_data"].endswith("model.tar.gz")
-    assert verdict["rules"]["Overtraining"] == "IssuesFound"  # not configured as critical
+    assert verdict["rules"]["Overtraining"] == {"service": "IssuesFound"}  # not configured as critical
     with pytest.raises(ModelRejected, match=r"below the threshold 0\.9000"):
         decide(TRAINED, 0.9, set(), None)
     with pytest.raises(ModelRejected, match=r"critical Debugger rule.*Overtraining"):
         decide(TRAINED, 0.6, {"Overtraining"}, None)
-    with pytest.raises(ModelRejected, match=r"ProfilerReport: Error \(the trial holds no data\)"):
+    with pytest.raises(ModelRejected, match=r"ProfilerReport \(service\): Error \(the trial holds no data\)"):
         decide(TRAINED, 0.6, {"Overfit", "ProfilerReport"}, None)
     with pytest.raises(ModelRejected, match="PoorWeightInitialization: not configured on the training job"):
         decide(TRAINED, 0.6, {"PoorWeightInitialization"}, None)
@@ -478,6 +493,51 @@ def test_quality_gate_decisions():
         decide(TRAINED, 0.6, set(), 0.9)
     with pytest.raises(ModelRejected, match="reported no test_accuracy"):
         decide({"FinalMetricDataList": []}, 0.6, set(), None)
+
+
+def judged_by_the_job(**codes: int) -> dict:
+    """A job without the Debugger service: its verdicts are metric lines (0 NoIssuesFound, 1 IssuesFound, 2 Error)."""
+    verdicts = [{"MetricName": f"debugger_rule_{rule}", "Value": float(code)} for rule, code in codes.items()]
+    return {
+        **TRAINED,
+        "FinalMetricDataList": TRAINED["FinalMetricDataList"] + verdicts,
+        "DebugRuleEvaluationStatuses": [],
+    }
+
+
+def test_quality_gate_reads_the_jobs_own_rule_verdicts():
+    from quality_gate.app import ModelRejected, decide
+
+    healthy = judged_by_the_job(LossNotDecreasing=0, Overfit=0, Overtraining=1)
+    verdict = decide(healthy, 0.6, {"LossNotDecreasing", "Overfit"}, None)
+    assert verdict["rules"] == {
+        "LossNotDecreasing": {"job": "NoIssuesFound"}, "Overfit": {"job": "NoIssuesFound"},
+        "Overtraining": {"job": "IssuesFound"},
+    }  # fmt: skip
+    with pytest.raises(ModelRejected, match=r"found issues: Overfit \(job\): IssuesFound"):
+        decide(judged_by_the_job(LossNotDecreasing=0, Overfit=1), 0.6, {"LossNotDecreasing", "Overfit"}, None)
+    with pytest.raises(ModelRejected, match=r"LossNotDecreasing \(job\): Error"):
+        decide(judged_by_the_job(LossNotDecreasing=2, Overfit=0), 0.6, {"LossNotDecreasing", "Overfit"}, None)
+    with pytest.raises(ModelRejected, match="Overfit: not configured on the training job"):
+        decide(judged_by_the_job(LossNotDecreasing=0), 0.6, {"LossNotDecreasing", "Overfit"}, None)
+
+
+def test_quality_gate_needs_the_job_and_the_service_to_agree():
+    from quality_gate.app import ModelRejected, decide
+
+    both = {
+        **judged_by_the_job(LossNotDecreasing=0, Overfit=0),
+        "DebugRuleEvaluationStatuses": TRAINED["DebugRuleEvaluationStatuses"],
+    }
+    assert decide(both, 0.6, {"LossNotDecreasing", "Overfit"}, None)["rules"]["Overfit"] == {
+        "job": "NoIssuesFound", "service": "NoIssuesFound",
+    }  # fmt: skip
+    service_flags = [{"RuleConfigurationName": "Overfit", "RuleEvaluationStatus": "IssuesFound"}]
+    with pytest.raises(ModelRejected, match=r"Overfit \(job\): NoIssuesFound, Overfit \(service\): IssuesFound"):
+        decide({**both, "DebugRuleEvaluationStatuses": service_flags}, 0.6, {"Overfit"}, None)
+    service_running = [{"RuleConfigurationName": "Overfit", "RuleEvaluationStatus": "Stopped"}]
+    with pytest.raises(ModelRejected, match="did not evaluate to NoIssuesFound"):
+        decide({**both, "DebugRuleEvaluationStatuses": service_running}, 0.6, {"Overfit"}, None)
 
 
 def test_quality_gate_reads_the_served_models_accuracy_back_from_sagemaker(stubbed):

@@ -19,7 +19,7 @@ from common.sagemaker_requests import (
     tuning_job_request,
     update_endpoint_request,
 )
-from model_code import metrics
+from model_code import metrics, rule_settings
 
 SETTINGS = JobSettings(
     bucket="data", jobs_prefix="jobs/", models_prefix="models/", role_arn="arn:aws:iam::123456789012:role/sm",
@@ -76,18 +76,42 @@ def test_tuning_job_request():
     assert request["Tags"] == [{"Key": "pipeline-run", "Value": "run-1"}]
 
 
-def test_training_job_request_has_debugger_rules_and_profiler():
-    request = training_job_request(
-        name="dogbreeds-1a2b3c4d5e-train", settings=SETTINGS, hyperparameters={"lr": 0.003, "batch-size": 64},
-        dataset_uri="s3://data/datasets/d.zip", source_uri=SOURCE, rule_image="rules:latest", tags=TAGS,
+def training_request(debugger_service: bool, settings: JobSettings = SETTINGS) -> dict:
+    return training_job_request(
+        name="dogbreeds-1a2b3c4d5e-train", settings=settings, hyperparameters={"lr": 0.003, "batch-size": 64},
+        dataset_uri="s3://data/datasets/d.zip", source_uri=SOURCE, debugger_service=debugger_service,
+        rule_image="rules:latest", tags=TAGS,
     )  # fmt: skip
+
+
+DEBUGGER_SERVICE_KEYS = {"DebugHookConfig", "DebugRuleConfigurations", "ProfilerConfig", "ProfilerRuleConfigurations"}
+
+
+def test_training_job_request_without_the_debugger_service():
+    """The default, for accounts opened after Debugger closed: no Debugger field at all; the job judges its
+    losses itself and its MetricDefinitions capture the verdicts."""
+    request = training_request(debugger_service=False)
     accepted_by_botocore(
         "create_training_job", request, {"TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:x/y"}
     )
+    assert not DEBUGGER_SERVICE_KEYS & set(request)
     assert request["HyperParameters"]["lr"] == "0.003" and request["HyperParameters"]["batch-size"] == "64"
     assert request["HyperParameters"]["sagemaker_program"] == '"train_model.py"'
     assert request["HyperParameters"]["sagemaker_region"] == '"eu-west-1"'
     assert request["HyperParameters"]["sagemaker_job_name"] == '"dogbreeds-1a2b3c4d5e-train"'
+    definitions = request["AlgorithmSpecification"]["MetricDefinitions"]
+    assert definitions == metrics.METRIC_DEFINITIONS + rule_settings.RULE_METRIC_DEFINITIONS
+    assert {"Name": "debugger_rule_Overfit", "Regex": r"\bdebugger_rule_Overfit=([0-9])"} in definitions
+    assert request["OutputDataConfig"] == {"S3OutputPath": "s3://data/models/"}
+    assert request["CheckpointConfig"]["S3Uri"] == "s3://data/jobs/dogbreeds-1a2b3c4d5e-train/checkpoints"
+
+
+def test_training_job_request_with_the_debugger_service_has_its_rules_and_profiler():
+    request = training_request(debugger_service=True)
+    accepted_by_botocore(
+        "create_training_job", request, {"TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:x/y"}
+    )
+    assert request == training_request(debugger_service=False) | {key: request[key] for key in DEBUGGER_SERVICE_KEYS}
     assert request["DebugHookConfig"] == {
         "S3OutputPath": "s3://data/jobs/dogbreeds-1a2b3c4d5e-train/debug-output",
         "CollectionConfigurations": [{"CollectionName": "losses", "CollectionParameters": {"save_interval": "1"}}],
@@ -95,19 +119,21 @@ def test_training_job_request_has_debugger_rules_and_profiler():
     rules = {rule["RuleConfigurationName"]: rule for rule in request["DebugRuleConfigurations"]}
     assert set(rules) == {"LossNotDecreasing", "Overfit", "Overtraining"}
     assert all(rule["RuleEvaluatorImage"] == "rules:latest" for rule in rules.values())
-    assert rules["Overfit"]["RuleParameters"] == {"rule_to_invoke": "Overfit"}
+    # the service's rule jobs judge with the parameters the job's own evaluation uses
+    assert rules["Overfit"]["RuleParameters"] == {
+        "rule_to_invoke": "Overfit", "start_step": "0", "patience": "3", "ratio_threshold": "1",
+    }  # fmt: skip
+    assert rules["LossNotDecreasing"]["RuleParameters"] == {
+        "rule_to_invoke": "LossNotDecreasing",
+        **rule_settings.RULE_PARAMETERS["LossNotDecreasing"],
+    }
     assert request["ProfilerRuleConfigurations"][0]["RuleParameters"] == {"rule_to_invoke": "ProfilerReport"}
     assert request["ProfilerConfig"]["S3OutputPath"] == "s3://data/jobs/dogbreeds-1a2b3c4d5e-train/profiler-output"
-    assert request["OutputDataConfig"] == {"S3OutputPath": "s3://data/models/"}
-    assert request["CheckpointConfig"]["S3Uri"] == "s3://data/jobs/dogbreeds-1a2b3c4d5e-train/checkpoints"
 
 
 def test_no_spot_means_no_checkpoints_or_wait_time():
     on_demand = JobSettings(**{**SETTINGS.__dict__, "use_spot": False})
-    request = training_job_request(
-        name="x-train", settings=on_demand, hyperparameters={}, dataset_uri="s3://d/x.zip", source_uri=SOURCE,
-        rule_image="r", tags=TAGS,
-    )  # fmt: skip
+    request = training_request(debugger_service=False, settings=on_demand)
     assert "CheckpointConfig" not in request and request["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600}
     assert request["EnableManagedSpotTraining"] is False
 

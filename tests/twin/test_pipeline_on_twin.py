@@ -5,12 +5,14 @@ One twin per session (tests/twin/conftest.py); small budgets from samconfig.toml
 
 import io
 import json
+import tarfile
 import zipfile
 
 import pytest
 import requests
 
 from local_twin.twin import TwinError
+from model_code import rule_settings
 from tests.twin.conftest import ApiProbe, run_pipeline
 
 pytestmark = pytest.mark.slow
@@ -61,18 +63,63 @@ def test_a_whole_run_needs_no_permission_the_template_does_not_grant(twin, first
     assert [denied.message for denied in twin.moto.denials] == []
 
 
-def test_the_final_training_job_was_debugged(twin, first_run):
-    """Its losses reached the DebugHookConfig path in S3, and each rule has its own status."""
+def final_training_job(twin) -> dict:
     sagemaker = twin.client("sagemaker")
     (name,) = [name for name in sagemaker_job_names(twin) if name.endswith("-train")]
-    described = sagemaker.describe_training_job(TrainingJobName=name)
+    return sagemaker.describe_training_job(TrainingJobName=name)
+
+
+def job_verdicts(described: dict) -> dict[str, str]:
+    return {
+        rule: rule_settings.verdict_from_metric(metric["Value"])
+        for metric in described["FinalMetricDataList"]
+        for rule in rule_settings.RULE_NAMES
+        if metric["MetricName"] == rule_settings.verdict_metric(rule)
+    }
+
+
+def test_the_default_gate_deployed_a_model_the_job_judged_itself(twin, first_run):
+    """The template's defaults (CriticalRules=LossNotDecreasing,Overfit; DebuggerService=false), not a profile
+    override: no Debugger service field was sent, the job evaluated every loss rule on its own trial, and
+    the gate deployed on those verdicts."""
+    assert twin.template.parameters["CriticalRules"] == "LossNotDecreasing,Overfit"
+    assert twin.template.parameters["DebuggerService"] == "false"
+    assert first_run.execution["status"] == "SUCCEEDED", first_run.execution
+    described = final_training_job(twin)
+    assert not {"DebugHookConfig", "DebugRuleConfigurations", "ProfilerConfig"} & set(described)
+    assert job_verdicts(described) == dict.fromkeys(rule_settings.RULE_NAMES, "NoIssuesFound")
+    bucket, _, key = described["ModelArtifacts"]["S3ModelArtifacts"].removeprefix("s3://").partition("/")
+    output = twin.client("s3").get_object(Bucket=bucket, Key=key.replace("model.tar.gz", "output.tar.gz"))
+    with tarfile.open(fileobj=io.BytesIO(output["Body"].read())) as archive:
+        names = archive.getnames()
+        verdicts = json.loads(archive.extractfile(rule_settings.VERDICTS_FILE).read())
+    assert any(name.startswith("debug-output/events/") for name in names), names  # the trial, in the job's record
+    assert {rule: verdict["verdict"] for rule, verdict in verdicts.items()} == job_verdicts(described)
+
+
+def test_with_the_debugger_service_its_rule_jobs_agree_with_the_jobs_own(twin, first_run):
+    """The same final training job, asked with DebuggerService=true: the hook configuration is honoured (the
+    trial reaches DebugHookConfig's S3 path), the service's rule jobs and the job's own evaluation judge
+    the healthy run alike."""
+    from common.sagemaker_requests import debugger_service_configuration
+
+    sagemaker = twin.client("sagemaker")
+    first = final_training_job(twin)
+    name = first["TrainingJobName"].replace("-train", "-svc")
+    jobs = first["OutputDataConfig"]["S3OutputPath"].replace("/models/", "/jobs/") + name
+    keep = ("AlgorithmSpecification", "RoleArn", "HyperParameters", "InputDataConfig", "OutputDataConfig",
+            "ResourceConfig", "StoppingCondition")  # fmt: skip
+    request = {key: first[key] for key in keep} | debugger_service_configuration(jobs, "rules:latest")
+    request["HyperParameters"] = first["HyperParameters"] | {"epochs": "3"}  # enough for every rule to judge
+    sagemaker.create_training_job(TrainingJobName=name, **request)
+    described = twin.sagemaker.training.wait(name).describe()
+    assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
     bucket, _, prefix = described["DebugHookConfig"]["S3OutputPath"].removeprefix("s3://").partition("/")
     listed = twin.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix.rstrip("/") + "/")
-    keys = [item["Key"] for item in listed.get("Contents", [])]
-    assert any("/events/" in key for key in keys) and any("/index/" in key for key in keys), keys[:10]
-    statuses = {rule["RuleConfigurationName"]: rule for rule in described["DebugRuleEvaluationStatuses"]}
-    for rule in ("LossNotDecreasing", "Overfit", "Overtraining"):  # evaluated on the recorded losses
-        assert statuses[rule]["RuleEvaluationStatus"] in ("NoIssuesFound", "IssuesFound"), statuses[rule]
+    assert any("/events/" in item["Key"] for item in listed.get("Contents", []))
+    rule_jobs = described["DebugRuleEvaluationStatuses"]
+    service = {rule["RuleConfigurationName"]: rule["RuleEvaluationStatus"] for rule in rule_jobs}
+    assert service == job_verdicts(described) == dict.fromkeys(rule_settings.RULE_NAMES, "NoIssuesFound")
     profiler = {rule["RuleConfigurationName"]: rule for rule in described["ProfilerRuleEvaluationStatuses"]}
     assert profiler["ProfilerReport"]["RuleEvaluationStatus"] == "Error"  # needs AWS's container: said so
     assert "not evaluated" in profiler["ProfilerReport"]["StatusDetails"]
