@@ -21,6 +21,7 @@ def lambda_handler(event: dict) -> dict:
         settings=settings,
         hyperparameters=event["best"]["hyperparameters"],
         dataset_uri=event["manifest"]["dataset_uri"],
+        dataset_fingerprint=event["manifest"]["fingerprint"],
         source_uri=source_uri,
         rule_image=os.environ["RULE_EVALUATOR_IMAGE_URI"],
         tags=naming.run_tags(event["run_id"]),
