@@ -321,10 +321,12 @@ class TuningJobs:
             summaries.append(summary)
         return summaries
 
-    def summaries(self, status: str | None = None) -> list[dict]:
+    def summaries(self, status: str | None = None, name_contains: str | None = None) -> list[dict]:
         result = []
         for job in sorted(self.jobs.values(), key=lambda j: j.created, reverse=True):
             if status is not None and job.status != status:
+                continue
+            if name_contains and name_contains.lower() not in job.name.lower():
                 continue
             training, objective = job.counters()
             result.append({

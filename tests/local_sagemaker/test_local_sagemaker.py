@@ -200,6 +200,12 @@ def test_warm_start_seeds_the_search_with_the_parents_trials(local_sagemaker):
     scores = {t["TrainingJobName"]: t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
               for t in parent_trials + trials}  # fmt: skip
     assert scores[described["BestTrainingJob"]["TrainingJobName"]] == max(scores.values())
+    # how StartTuning finds parents: NameContains (any case), newest first
+    newest = sagemaker.list_hyper_parameter_tuning_jobs(
+        NameContains="LSM-", StatusEquals="Completed", SortBy="CreationTime", SortOrder="Descending"
+    )["HyperParameterTuningJobSummaries"]
+    assert [job["HyperParameterTuningJobName"] for job in newest[:2]] == ["lsm-child", "lsm-parent"]
+    assert not sagemaker.list_hyper_parameter_tuning_jobs(NameContains="other-")["HyperParameterTuningJobSummaries"]
 
 
 def test_warm_start_is_refused_as_aws_refuses_it(local_sagemaker):
