@@ -102,8 +102,8 @@ class TuningJob:
         try:
             study = optuna.create_study(direction="maximize" if self.objective["Type"] == "Maximize" else "minimize",
                                         sampler=self._sampler())  # fmt: skip
-            self.study = study
             self._seed(study)
+            self.study = study  # seeded: what a warm start's search starts from
             max_jobs = self.limits["MaxNumberOfTrainingJobs"]
             if self.strategy == "Grid":
                 # optuna's GridSampler stops the study from inside tell(), which ask-and-tell does not allow
