@@ -135,10 +135,11 @@ def main(argv: list[str] | None = None) -> None:
                 ceiling.append(steps * args.batch_size / (time.perf_counter() - started))
 
             model, optimizer, criterion, scaler = fresh()
+            schedule = training.warmup_cosine_schedule(optimizer, len(loader), args.epochs, warmup_epochs=0)
             ours = []
             for _ in range(args.epochs):
                 started = time.perf_counter()
-                result = training.train_one_epoch(model, loader, criterion, optimizer, device, scaler)
+                result = training.train_one_epoch(model, loader, criterion, optimizer, schedule, device, scaler)
                 synchronize(device)
                 ours.append(result.samples / (time.perf_counter() - started))
             ours_accuracy = accuracy(model, valid, device)

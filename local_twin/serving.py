@@ -24,7 +24,7 @@ def untrained_model_dir(folder: Path, classes: list[str], image_size: int = 224,
     torch.manual_seed(seed)
     model = dogbreeds.build_model(len(classes), weights="none").eval()
     metadata = {
-        "architecture": dogbreeds.ARCHITECTURE,
+        "architecture": dogbreeds.DEFAULT_ARCHITECTURE,
         "image_size": image_size,
         "mean": list(dogbreeds.IMAGENET_MEAN),
         "std": list(dogbreeds.IMAGENET_STD),

@@ -24,7 +24,9 @@ SPLITS = ("train", "valid", "test")
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-ARCHITECTURE = "resnet18"
+# ResNets of torchvision: resnet18 is the default (cheapest); resnet34/50 trade cost for accuracy.
+ARCHITECTURES = ("resnet18", "resnet34", "resnet50")
+DEFAULT_ARCHITECTURE = "resnet18"
 FINE_TUNE_MODES = ("full", "frozen")
 
 # Decompression-bomb guard for every image we open (training and serving): PIL raises
@@ -159,7 +161,12 @@ def extract_zip_safely(
 
 
 def prepare_dataset(channel: Path, work_dir: Path | None = None) -> Path:
-    """The dataset root inside a training channel holding either the split folders or one zip."""
+    """The dataset root inside a training channel holding either the split folders or one zip.
+
+    A zip is extracted beside the channel by default (``/opt/ml/input/data/<channel>-extracted`` in a job):
+    on the job's ML storage volume (VolumeSizeInGB), where SageMaker keeps the training data in File mode,
+    not on the container's small root disk (/tmp).
+    """
     channel = Path(channel)
     zips = sorted(p for p in channel.iterdir() if p.suffix.lower() == ".zip" and p.is_file())
     try:
@@ -167,7 +174,7 @@ def prepare_dataset(channel: Path, work_dir: Path | None = None) -> Path:
     except DatasetError:
         if len(zips) != 1:
             raise
-    work_dir = Path(work_dir or tempfile.mkdtemp(prefix="dataset-"))
+    work_dir = Path(work_dir or channel.parent / f"{channel.name}-extracted")
     return find_dataset_root(extract_zip_safely(zips[0], work_dir / zips[0].stem))
 
 
@@ -239,7 +246,7 @@ def eval_preset(image_size: int) -> T.Compose:
 
 
 def _load_state_dict(location: str) -> dict:
-    """A resnet18 state_dict from a local path or an s3:// URI (network-isolated jobs)."""
+    """A state_dict of the chosen architecture from a local path or an s3:// URI (network-isolated jobs)."""
     if location.startswith("s3://"):
         import boto3  # only needed for this case; the inference container may lack it
 
@@ -251,22 +258,29 @@ def _load_state_dict(location: str) -> dict:
     return torch.load(location, map_location="cpu", weights_only=True)
 
 
-def build_model(num_classes: int, weights: str = "none", fine_tune: str = "full") -> nn.Module:
-    """ResNet18 with a new ``num_classes`` head.
+def check_architecture(arch: str) -> str:
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {arch!r}")
+    return arch
 
-    weights: ``imagenet`` (torchvision's ImageNet weights, downloaded), ``none``, or a path / s3:// URI
-    of a resnet18 state_dict. fine_tune: ``full`` trains everything, ``frozen`` only the head.
+
+def build_model(
+    num_classes: int, weights: str = "none", fine_tune: str = "full", arch: str = DEFAULT_ARCHITECTURE
+) -> nn.Module:
+    """A torchvision ResNet (``arch``) with a new ``num_classes`` head.
+
+    weights: ``imagenet`` (torchvision's best ImageNet weights for ``arch``, downloaded), ``none``, or a
+    path / s3:// URI of a state_dict of the same architecture. fine_tune: ``full`` trains everything,
+    ``frozen`` only the head.
     """
+    check_architecture(arch)
     if fine_tune not in FINE_TUNE_MODES:
         raise ValueError(f"fine_tune must be one of {FINE_TUNE_MODES}, got {fine_tune!r}")
-    if weights == "imagenet":
-        model = models.resnet18(weights=models.ResNet18_Weights.IMAGENET1K_V1)
-    else:
-        model = models.resnet18(weights=None)
-        if weights != "none":
-            state = _load_state_dict(weights)
-            state = {key: value for key, value in state.items() if not key.startswith("fc.")}
-            model.load_state_dict(state, strict=False)
+    model = models.get_model(arch, weights="DEFAULT" if weights == "imagenet" else None)
+    if weights not in ("imagenet", "none"):
+        state = _load_state_dict(weights)
+        state = {key: value for key, value in state.items() if not key.startswith("fc.")}
+        model.load_state_dict(state, strict=False)
     if fine_tune == "frozen":
         for parameter in model.parameters():
             parameter.requires_grad = False
@@ -274,14 +288,36 @@ def build_model(num_classes: int, weights: str = "none", fine_tune: str = "full"
     return model
 
 
-def parameter_groups(model: nn.Module, lr: float, backbone_lr_factor: float, weight_decay: float) -> list[dict]:
-    """The head at ``lr``; a trainable backbone at ``lr * backbone_lr_factor``."""
-    head = list(model.fc.parameters())
-    head_ids = {id(p) for p in head}
-    backbone = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
-    groups = [{"params": head, "lr": lr, "weight_decay": weight_decay}]
-    if backbone:
-        groups.append({"params": backbone, "lr": lr * backbone_lr_factor, "weight_decay": weight_decay})
+def set_training_mode(model: nn.Module, training: bool) -> None:
+    """``model.train(training)``, except that BatchNorm layers whose parameters are frozen stay in eval mode:
+    a frozen backbone keeps the running statistics it was pretrained with (torchvision's fine-tuning advice)."""
+    model.train(training)
+    if training:
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(
+                p.requires_grad for p in module.parameters()
+            ):
+                module.eval()
+
+
+def parameter_groups(
+    model: nn.Module, lr: float, backbone_lr_factor: float, weight_decay: float, norm_weight_decay: float = 0.0
+) -> list[dict]:
+    """The head at ``lr``, a trainable backbone at ``lr * backbone_lr_factor``; within each, normalisation
+    weights and all biases decay by ``norm_weight_decay`` (0 in torchvision's recipes), the rest by ``weight_decay``."""
+    norm_types = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
+    norm_ids = {id(p) for m in model.modules() if isinstance(m, norm_types) for p in m.parameters(recurse=False)}
+    head_ids = {id(p) for p in model.fc.parameters()}
+    groups = []
+    for is_head, part_lr in ((True, lr), (False, lr * backbone_lr_factor)):
+        decayed, exempt = [], []
+        for name, parameter in model.named_parameters():
+            if parameter.requires_grad and (id(parameter) in head_ids) == is_head:
+                no_decay = id(parameter) in norm_ids or name.endswith(".bias")
+                (exempt if no_decay else decayed).append(parameter)
+        for params, decay in ((decayed, weight_decay), (exempt, norm_weight_decay)):
+            if params:
+                groups.append({"params": params, "lr": part_lr, "weight_decay": decay})
     return groups
 
 
@@ -313,7 +349,7 @@ def load_artifacts(model_dir: Path, device: str = "cpu") -> tuple[nn.Module, lis
     model_dir = Path(model_dir)
     classes = json.loads((model_dir / CLASSES_FILE).read_text())
     metadata = json.loads((model_dir / METADATA_FILE).read_text())
-    model = build_model(len(classes), weights="none")
+    model = build_model(len(classes), weights="none", arch=metadata.get("architecture", DEFAULT_ARCHITECTURE))
     state = torch.load(model_dir / MODEL_FILE, map_location=device, weights_only=True)
     model.load_state_dict(state)
     return model.to(device).eval(), classes, metadata

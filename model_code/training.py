@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import os
 import random
 from collections.abc import Callable
@@ -31,12 +32,35 @@ def _env_path(name: str, default: str | None = None) -> str | None:
 def build_parser(description: str) -> argparse.ArgumentParser:
     """Hyperparameters (SageMaker passes them as ``--<key> <value>``) and SageMaker's folders."""
     parser = argparse.ArgumentParser(description=description)
-    hp = parser.add_argument_group("hyperparameters")
-    hp.add_argument("--lr", type=float, default=1e-3, help="learning rate of the new head")
+    hp = parser.add_argument_group("hyperparameters (defaults: the dog-breed fine-tuning recipe, docs/model.md)")
+    hp.add_argument(
+        "--arch", choices=dogbreeds.ARCHITECTURES, default=dogbreeds.DEFAULT_ARCHITECTURE, help="the ResNet to train"
+    )
+    hp.add_argument("--lr", type=float, default=1e-3, help="learning rate of the new head (AdamW)")
     hp.add_argument("--batch-size", type=int, default=32)
-    hp.add_argument("--epochs", type=int, default=5)
-    hp.add_argument("--weight-decay", type=float, default=1e-4)
-    hp.add_argument("--fine-tune", choices=dogbreeds.FINE_TUNE_MODES, default="full")
+    hp.add_argument("--epochs", type=int, default=5, help="epochs of this job (the template sets trials' and final's)")
+    hp.add_argument(
+        "--warmup-epochs",
+        type=float,
+        default=1.0,
+        help="linear learning-rate warm-up before the per-step cosine decay (at most half the run)",
+    )
+    hp.add_argument("--weight-decay", type=float, default=0.05, help="AdamW's decoupled weight decay of the weights")
+    hp.add_argument(
+        "--norm-weight-decay",
+        type=float,
+        default=0.0,
+        help="weight decay of BatchNorm parameters and of every bias (0: none, as torchvision's recipes)",
+    )
+    hp.add_argument(
+        "--label-smoothing", type=float, default=0.1, help="cross-entropy label smoothing (torchvision's recipes: 0.1)"
+    )
+    hp.add_argument(
+        "--fine-tune",
+        choices=dogbreeds.FINE_TUNE_MODES,
+        default="full",
+        help="full: train everything; frozen: only the head (the backbone's BatchNorm stays in eval mode)",
+    )
     hp.add_argument(
         "--backbone-lr-factor",
         type=float,
@@ -45,15 +69,32 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     )
     hp.add_argument("--image-size", type=int, default=224)
     hp.add_argument("--weights", default="imagenet", help="imagenet | none | path or s3:// URI of a state_dict")
-    hp.add_argument("--crop-scale-min", type=float, default=0.08, help="smallest random-resized-crop area")
+    hp.add_argument(
+        "--crop-scale-min",
+        type=float,
+        default=0.25,
+        help="smallest random-resized-crop area: 0.25 keeps most of the dog (0.08 is ImageNet-from-scratch strength)",
+    )
     hp.add_argument("--hflip", type=float, default=0.5, help="horizontal flip probability")
     hp.add_argument("--workers", type=int, default=dogbreeds.default_workers(), help="DataLoader workers")
     hp.add_argument("--seed", type=int, default=0)
+    hp.add_argument(
+        "--dataset-fingerprint",
+        default="",
+        help="content hash of the dataset zip (set by the pipeline): recorded in the model's metadata",
+    )
     paths = parser.add_argument_group("folders (SageMaker sets them through SM_* variables)")
     paths.add_argument("--data-dir", default=_env_path("SM_CHANNEL_TRAINING"), help="the training channel")
     paths.add_argument("--model-dir", default=_env_path("SM_MODEL_DIR", "model"))
     paths.add_argument("--output-data-dir", default=_env_path("SM_OUTPUT_DATA_DIR", "output"))
+    paths.add_argument("--checkpoint-dir", default=default_checkpoint_dir(), help="resume from / save to here")
     return parser
+
+
+def default_checkpoint_dir() -> str | None:
+    """SageMaker mounts checkpoints at <base>/checkpoints only when the job asks for them (CheckpointConfig)."""
+    folder = Path(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml")) / "checkpoints"
+    return str(folder) if folder.is_dir() else None
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,6 +105,10 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -
         parser.error("lr must be >= 0, batch-size >= 1, epochs >= 1, image-size >= 16")
     if not 0 < args.crop_scale_min <= 1 or not 0 <= args.hflip <= 1:
         parser.error("crop-scale-min must be in (0, 1] and hflip in [0, 1]")
+    if not 0 <= args.label_smoothing < 1 or args.warmup_epochs < 0:
+        parser.error("label-smoothing must be in [0, 1) and warmup-epochs >= 0")
+    if args.weight_decay < 0 or args.norm_weight_decay < 0:
+        parser.error("weight-decay and norm-weight-decay must be >= 0")
     return args
 
 
@@ -104,10 +149,11 @@ class EpochResult:
     skipped: int
 
 
-def _run_epoch(model, loader, criterion, device, optimizer=None, scaler=None) -> EpochResult:
-    """One pass; trains when an optimizer is given. Per-sample averages, no graphs kept alive."""
+def _run_epoch(model, loader, criterion, device, optimizer=None, scaler=None, scheduler=None) -> EpochResult:
+    """One pass; trains when an optimizer is given (the scheduler steps per batch). Per-sample averages, no
+    graphs kept alive."""
     training = optimizer is not None
-    model.train(training)
+    dogbreeds.set_training_mode(model, training)
     total_loss, correct, seen, skipped = 0.0, 0, 0, 0
     use_cuda = device.type == "cuda"
     grad_context = contextlib.nullcontext() if training else torch.inference_mode()
@@ -132,6 +178,7 @@ def _run_epoch(model, loader, criterion, device, optimizer=None, scaler=None) ->
                 else:
                     loss.backward()
                     optimizer.step()
+                scheduler.step()
             batch = len(targets)
             total_loss += loss.item() * batch
             correct += (outputs.argmax(dim=1) == targets).sum().item()
@@ -141,8 +188,8 @@ def _run_epoch(model, loader, criterion, device, optimizer=None, scaler=None) ->
     return EpochResult(loss=total_loss / seen, accuracy=correct / seen, samples=seen, skipped=skipped)
 
 
-def train_one_epoch(model, loader, criterion, optimizer, device, scaler=None) -> EpochResult:
-    return _run_epoch(model, loader, criterion, device, optimizer=optimizer, scaler=scaler)
+def train_one_epoch(model, loader, criterion, optimizer, scheduler, device, scaler=None) -> EpochResult:
+    return _run_epoch(model, loader, criterion, device, optimizer=optimizer, scaler=scaler, scheduler=scheduler)
 
 
 def evaluate(model, loader, criterion, device) -> EpochResult:
@@ -182,6 +229,8 @@ class Run:
     scaler: torch.amp.GradScaler | None
     history: list[dict] = field(default_factory=list)
     skipped_images: int = 0
+    best_epoch: dict | None = None  # the history entry of the best validation accuracy so far
+    best_state: dict | None = None  # its weights (on the CPU): what the job exports
 
 
 def prepare_run(args: argparse.Namespace, work_dir: Path | None = None) -> Run:
@@ -202,12 +251,14 @@ def prepare_run(args: argparse.Namespace, work_dir: Path | None = None) -> Run:
         "valid": make_loader(dataset["valid"], eval_tf, args, shuffle=False, device=device),
         "test": make_loader(dataset["test"], eval_tf, args, shuffle=False, device=device),
     }
-    model = dogbreeds.build_model(len(classes), args.weights, args.fine_tune).to(device)
+    model = dogbreeds.build_model(len(classes), args.weights, args.fine_tune, args.arch).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    groups = dogbreeds.parameter_groups(model, args.lr, args.backbone_lr_factor, args.weight_decay)
+    groups = dogbreeds.parameter_groups(
+        model, args.lr, args.backbone_lr_factor, args.weight_decay, args.norm_weight_decay
+    )
     optimizer = torch.optim.AdamW(groups)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
+    scheduler = warmup_cosine_schedule(optimizer, len(loaders["train"]), args.epochs, args.warmup_epochs)
     scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
     return Run(
         args=args,
@@ -215,52 +266,118 @@ def prepare_run(args: argparse.Namespace, work_dir: Path | None = None) -> Run:
         classes=classes,
         loaders=loaders,
         model=model,
-        criterion=nn.CrossEntropyLoss(),
+        criterion=nn.CrossEntropyLoss(label_smoothing=args.label_smoothing),
         optimizer=optimizer,
         scheduler=scheduler,
         scaler=scaler,
     )
 
 
-def fit(
-    run: Run,
-    start_epoch: int = 1,
-    on_phase: Callable[[str], None] = lambda phase: None,
-    on_epoch_end: Callable[[Run, int], None] = lambda run, epoch: None,
-) -> None:
-    """Train, and evaluate on VALIDATION after every epoch (never on test), printing one metric line."""
+def warmup_cosine_schedule(optimizer, steps_per_epoch: int, epochs: int, warmup_epochs: float):
+    """Per step: a linear warm-up (capped at half the run) from lr/steps to lr, then cosine decay to 0."""
+    total = max(1, steps_per_epoch * epochs)
+    warmup = min(round(warmup_epochs * steps_per_epoch), total // 2)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+CHECKPOINT_FILE = "checkpoint.pth"
+
+
+def job_name() -> str | None:
+    """SageMaker names the job in the container; a spot restart keeps the name, another trial has its own."""
+    return os.environ.get("TRAINING_JOB_NAME")
+
+
+def save_checkpoint(run: Run, epoch: int, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {
+        "job": job_name(),
+        "epoch": epoch,
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "history": run.history,
+        "skipped_images": run.skipped_images,
+        "best_epoch": run.best_epoch,
+        "best_state": run.best_state,
+    }
+    partial = folder / (CHECKPOINT_FILE + ".partial")
+    torch.save(state, partial)
+    partial.replace(folder / CHECKPOINT_FILE)  # atomic: a spot interruption never leaves half a file
+
+
+def resume(run: Run) -> int:
+    """Restore the last checkpoint of ``--checkpoint-dir``, if any; returns the first epoch still to train."""
+    path = Path(run.args.checkpoint_dir) / CHECKPOINT_FILE if run.args.checkpoint_dir else None
+    if not path or not path.is_file():
+        return 1
+    state = torch.load(path, map_location=run.device, weights_only=False)
+    if state["job"] != job_name():  # e.g. trials sharing a checkpoint prefix: never continue another job's run
+        print(f"ignoring {path}: it is job {state['job']}'s, not {job_name()}'s", flush=True)
+        return 1
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.history = state["history"]
+    run.skipped_images = state["skipped_images"]
+    run.best_epoch, run.best_state = state["best_epoch"], state["best_state"]
+    print(f"resumed from {path} after epoch {state['epoch']}", flush=True)
+    return state["epoch"] + 1
+
+
+def fit(run: Run, start_epoch: int = 1, on_phase: Callable[[str], None] = lambda phase: None) -> None:
+    """Train, and evaluate on VALIDATION after every epoch (never on test), printing one metric line; checkpoint
+    each epoch when there is a checkpoint folder. Ends with the best validation epoch's weights in the model
+    and a ``best_epoch=N valid_accuracy=...`` line (the tuning objective: the accuracy of what is exported)."""
     for epoch in range(start_epoch, run.args.epochs + 1):
         on_phase("train")
-        train = train_one_epoch(run.model, run.loaders["train"], run.criterion, run.optimizer, run.device, run.scaler)
+        train = train_one_epoch(
+            run.model, run.loaders["train"], run.criterion, run.optimizer, run.scheduler, run.device, run.scaler
+        )
         on_phase("eval")
         valid = evaluate(run.model, run.loaders["valid"], run.criterion, run.device)
-        run.scheduler.step()
         # the same unreadable files are skipped every epoch: count them once
         run.skipped_images = max(run.skipped_images, train.skipped + valid.skipped)
         metrics = {TRAIN_LOSS: train.loss, VALID_LOSS: valid.loss, VALID_ACCURACY: valid.accuracy}
         run.history.append({"epoch": epoch, **metrics})
         print(format_metric_line(epoch, **metrics), flush=True)
-        on_epoch_end(run, epoch)
+        if run.best_epoch is None or valid.accuracy > run.best_epoch[VALID_ACCURACY]:
+            run.best_epoch = run.history[-1]
+            run.best_state = {key: value.detach().to("cpu", copy=True) for key, value in run.model.state_dict().items()}
+        if run.args.checkpoint_dir:
+            save_checkpoint(run, epoch, Path(run.args.checkpoint_dir))
     if run.skipped_images:
         print(f"skipped_images={run.skipped_images} (unreadable or truncated files)", flush=True)
+    run.model.load_state_dict(run.best_state)
+    best = run.best_epoch
+    print(f"best_epoch={best['epoch']} " + format_metric_line(**{VALID_ACCURACY: best[VALID_ACCURACY]}), flush=True)
 
 
 def hyperparameters_of(args: argparse.Namespace) -> dict:
-    keep = ("lr", "batch_size", "epochs", "weight_decay", "fine_tune", "backbone_lr_factor", "image_size")
-    keep += ("weights", "crop_scale_min", "hflip", "seed")
+    keep = ("arch", "lr", "batch_size", "epochs", "warmup_epochs", "weight_decay", "norm_weight_decay")
+    keep += ("label_smoothing", "fine_tune", "backbone_lr_factor", "image_size", "weights", "crop_scale_min", "hflip")
+    keep += ("seed", "dataset_fingerprint")
     return {name: getattr(args, name) for name in keep}
 
 
 def model_metadata(run: Run, **extra) -> dict:
     """What a model folder says about its model (inference.py reads the image size from it)."""
     return {
-        "architecture": dogbreeds.ARCHITECTURE,
+        "architecture": run.args.arch,
         "image_size": run.args.image_size,
         "mean": list(dogbreeds.IMAGENET_MEAN),
         "std": list(dogbreeds.IMAGENET_STD),
         "num_classes": len(run.classes),
         "hyperparameters": hyperparameters_of(run.args),
         "history": run.history,
+        "best_epoch": run.best_epoch["epoch"],  # the exported weights are this epoch's
         "skipped_images": run.skipped_images,
         **extra,
     }

@@ -173,9 +173,15 @@ def top_level_functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:
 
 
 def downloads_in(node: ast.AST) -> set[str]:
-    """What in ``node`` can download: a network-capable import or a torchvision pretrained-weights enum."""
+    """What in ``node`` can download: a network-capable import, a torchvision pretrained-weights enum, or
+    torchvision's ``get_model`` given weights."""
     found = network_names(code_scan.imported_names(node), DOWNLOADING_MODULES)
     found |= {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute) and n.attr.endswith("_Weights")}
+    found |= {
+        n.func.attr
+        for n in ast.walk(node)
+        if isinstance(n, ast.Call) and getattr(n.func, "attr", None) == "get_model" and n.keywords
+    }
     return found
 
 
@@ -207,7 +213,7 @@ def test_the_endpoint_code_can_download_only_through_the_training_weights_option
     assert downloads_in(module_level) == set()
     downloading = {name: found for name, function in top_level_functions(dogbreeds).items()
                    if (found := downloads_in(function))}  # fmt: skip
-    assert downloading == {"_load_state_dict": {"boto3"}, "build_model": {"ResNet18_Weights"}}
+    assert downloading == {"_load_state_dict": {"boto3"}, "build_model": {"get_model"}}
     serving = serving_functions(inference, dogbreeds)
     assert {"load_artifacts", "load_rgb", "eval_preset", "build_model"} <= serving
     builds = [

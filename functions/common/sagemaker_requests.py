@@ -18,6 +18,15 @@ HPO_PROGRAM = "hpo.py"
 TRAIN_PROGRAM = "train_model.py"
 PROFILER_REPORT = "ProfilerReport"
 CONTAINER_LOG_LEVEL = 20  # logging.INFO, the SageMaker SDK's default container_log_level
+# Warm start (AWS's documented restrictions): at most 5 parents; their training jobs and the new job's
+# together at most 500; the same objective; the same hyperparameter names (static plus tunable) with the
+# same range types; at most 10 changes (a static value changed counts 2, a tuned range made static counts
+# its values, one for a continuous or integer range).
+MAX_WARM_START_PARENTS = 5
+MAX_TRAINING_JOBS_PER_TUNING_JOB = 500
+MAX_WARM_START_CHANGES = 10
+IDENTICAL_DATA_AND_ALGORITHM = "IdenticalDataAndAlgorithm"
+TRANSFER_LEARNING = "TransferLearning"
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,7 @@ class JobSettings:
     epochs: int
     image_size: int
     weights: str
+    arch: str
     extra_hyperparameters: dict[str, str] = field(default_factory=dict)
 
 
@@ -64,20 +74,25 @@ def encode_hyperparameters(values: dict) -> dict[str, str]:
     return {key: json.dumps(value) for key, value in values.items()}
 
 
-def static_hyperparameters(settings: JobSettings, program: str, source_uri: str, job_name: str) -> dict[str, str]:
+def static_hyperparameters(
+    settings: JobSettings, program: str, source_uri: str, dataset_fingerprint: str, job_name: str | None = None
+) -> dict[str, str]:
     """The script's settings plus the reserved ones the SageMaker SDK's Framework estimators send (the
-    sagemaker-training toolkit reads them: entry point, code, log level, SAGEMAKER_JOB_NAME, SAGEMAKER_REGION)."""
+    sagemaker-training toolkit reads them: entry point, code, log level, SAGEMAKER_REGION and, for a training
+    job, SAGEMAKER_JOB_NAME). A tuning job's static values leave the job name out: SageMaker names each trial,
+    and a name that changes every run would make no two runs' static values alike (warm starts compare them)."""
     values = {
+        "arch": settings.arch,
         "epochs": settings.epochs,
         "image-size": settings.image_size,
         "weights": settings.weights,
+        "dataset-fingerprint": dataset_fingerprint,  # the dataset's identity, for warm starts and the metadata
         **settings.extra_hyperparameters,
         "sagemaker_program": program,
         "sagemaker_submit_directory": source_uri,
         "sagemaker_container_log_level": CONTAINER_LOG_LEVEL,
-        "sagemaker_job_name": job_name,
         "sagemaker_region": settings.region,
-    }
+    } | ({"sagemaker_job_name": job_name} if job_name else {})
     return encode_hyperparameters(values)
 
 
@@ -100,13 +115,14 @@ def tuning_job_request(
     settings: JobSettings,
     tuning: TuningSettings,
     dataset_uri: str,
+    dataset_fingerprint: str,
     source_uri: str,
     tags: list[dict],
 ) -> dict:
     """CreateHyperParameterTuningJob: Bayesian over lr (log) and batch size, maximising validation accuracy."""
     prefix = f"s3://{settings.bucket}/{settings.jobs_prefix}{name}"
     definition = {
-        "StaticHyperParameters": static_hyperparameters(settings, HPO_PROGRAM, source_uri, name),
+        "StaticHyperParameters": static_hyperparameters(settings, HPO_PROGRAM, source_uri, dataset_fingerprint),
         "AlgorithmSpecification": {
             "TrainingImage": settings.image_uri,
             "TrainingInputMode": "File",
@@ -149,6 +165,76 @@ def tuning_job_request(
         "TrainingJobDefinition": definition,
         "Tags": tags,
     }
+
+
+def _tuned_ranges(config: dict) -> dict[str, tuple[str, int]]:
+    """name -> (range type, changes it counts when made static) of a HyperParameterTuningJobConfig."""
+    ranges = config.get("ParameterRanges", {})
+    tuned = {}
+    for kind in ("ContinuousParameterRanges", "IntegerParameterRanges", "CategoricalParameterRanges"):
+        for r in ranges.get(kind, []):
+            tuned[r["Name"]] = (kind, len(r["Values"]) if kind == "CategoricalParameterRanges" else 1)
+    return tuned
+
+
+def warm_start_changes(request: dict, parent: dict) -> int | None:
+    """How many warm-start changes ``request`` makes to ``parent`` (a DescribeHyperParameterTuningJob answer),
+    or None when AWS refuses the pair whatever the count (objective, hyperparameter names or range types differ)."""
+    config, parent_config = request["HyperParameterTuningJobConfig"], parent["HyperParameterTuningJobConfig"]
+    if config["HyperParameterTuningJobObjective"] != parent_config["HyperParameterTuningJobObjective"]:
+        return None
+    tuned, parent_tuned = _tuned_ranges(config), _tuned_ranges(parent_config)
+    static = request["TrainingJobDefinition"].get("StaticHyperParameters", {})
+    parent_static = parent["TrainingJobDefinition"].get("StaticHyperParameters", {})
+    if set(tuned) | set(static) != set(parent_tuned) | set(parent_static):
+        return None
+    if any(tuned[name][0] != parent_tuned[name][0] for name in set(tuned) & set(parent_tuned)):
+        return None
+    made_static = sum(parent_tuned[name][1] for name in set(parent_tuned) & set(static))
+    changed = sum(2 for name in set(static) & set(parent_static) if static[name] != parent_static[name])
+    return made_static + changed
+
+
+def _same_data_and_algorithm(request: dict, parent: dict) -> bool:
+    """Same image and the same static hyperparameters: the same code (content-hashed sourcedir), the same
+    dataset (its fingerprint) and the same training settings."""
+    definition, parent_definition = request["TrainingJobDefinition"], parent["TrainingJobDefinition"]
+    return definition["AlgorithmSpecification"]["TrainingImage"] == parent_definition["AlgorithmSpecification"][
+        "TrainingImage"
+    ] and definition.get("StaticHyperParameters") == parent_definition.get("StaticHyperParameters")
+
+
+def _trials(described: dict) -> int:
+    return sum(described.get("TrainingJobStatusCounters", {}).values())
+
+
+def warm_start_config(request: dict, earlier: list[dict]) -> dict | None:
+    """The WarmStartConfig for a tuning job ``request`` from earlier Completed tuning jobs (Describe answers,
+    newest first): IdenticalDataAndAlgorithm over the ones with the same data and code when there are any,
+    else TransferLearning over the compatible ones; at most MAX_WARM_START_PARENTS, within AWS's limits.
+    None when no earlier job qualifies."""
+    budget = (
+        MAX_TRAINING_JOBS_PER_TUNING_JOB
+        - request["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"]
+    )
+    compatible = [
+        parent
+        for parent in earlier
+        if parent["HyperParameterTuningJobStatus"] == "Completed"
+        and (changes := warm_start_changes(request, parent)) is not None
+        and changes <= MAX_WARM_START_CHANGES
+    ]
+    identical = [parent for parent in compatible if _same_data_and_algorithm(request, parent)]
+    warm_start_type = IDENTICAL_DATA_AND_ALGORITHM if identical else TRANSFER_LEARNING
+    parents = []
+    for parent in identical or compatible:
+        if len(parents) == MAX_WARM_START_PARENTS or _trials(parent) > budget:
+            break
+        budget -= _trials(parent)
+        parents.append({"HyperParameterTuningJobName": parent["HyperParameterTuningJobName"]})
+    if not parents:
+        return None
+    return {"ParentHyperParameterTuningJobs": parents, "WarmStartType": warm_start_type}
 
 
 def debugger_rules(rule_image: str) -> list[dict]:
@@ -204,6 +290,7 @@ def training_job_request(
     settings: JobSettings,
     hyperparameters: dict,
     dataset_uri: str,
+    dataset_fingerprint: str,
     source_uri: str,
     debugger_service: bool,
     rule_image: str,
@@ -221,7 +308,7 @@ def training_job_request(
             "MetricDefinitions": METRIC_DEFINITIONS + RULE_METRIC_DEFINITIONS,
         },
         "RoleArn": settings.role_arn,
-        "HyperParameters": static_hyperparameters(settings, TRAIN_PROGRAM, source_uri, name)
+        "HyperParameters": static_hyperparameters(settings, TRAIN_PROGRAM, source_uri, dataset_fingerprint, name)
         | encode_hyperparameters(hyperparameters),
         "InputDataConfig": _input_channel(dataset_uri),
         "OutputDataConfig": {"S3OutputPath": f"s3://{settings.bucket}/{settings.models_prefix}"},

@@ -20,5 +20,6 @@ def job_settings(instance_type: str) -> JobSettings:
         epochs=int(os.environ["EPOCHS"]),
         image_size=int(os.environ["IMAGE_SIZE"]),
         weights=os.environ["WEIGHTS"],
+        arch=os.environ["ARCHITECTURE"],
         extra_hyperparameters=json.loads(os.environ.get("EXTRA_HYPERPARAMETERS") or "{}"),
     )

@@ -22,6 +22,7 @@ def lambda_handler(event: dict) -> dict:
         settings=settings,
         hyperparameters=event["best"]["hyperparameters"],
         dataset_uri=event["manifest"]["dataset_uri"],
+        dataset_fingerprint=event["manifest"]["fingerprint"],
         source_uri=source_uri,
         debugger_service=os.environ["DEBUGGER_SERVICE"] == "true",
         rule_image=os.environ["RULE_EVALUATOR_IMAGE_URI"],

@@ -7,6 +7,7 @@ compression ratio (zip bombs); train/valid/test under an optional wrapper folder
 every split; every class holds images. The result is a small manifest.
 """
 
+import hashlib
 import io
 import posixpath
 import stat
@@ -168,7 +169,17 @@ def inspect_zip(reader: RangedReader, uri: str, limits: Limits = Limits()) -> di
         "images": {split: sum(images[split].values()) for split in SPLITS},
         "uncompressed_bytes": total,
         "bytes_read": reader.bytes_read,
+        "fingerprint": fingerprint(files),
     }
+
+
+def fingerprint(files: list[zipfile.ZipInfo]) -> str:
+    """The dataset's identity from its central directory (names, CRC-32s and sizes of the files): the same
+    images give the same fingerprint however they were zipped, any changed image another one."""
+    digest = hashlib.sha256()
+    for info in sorted(files, key=lambda entry: entry.filename):
+        digest.update(f"{info.filename}\0{info.CRC:08x}\0{info.file_size}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def _parents(directory: str) -> list[str]:

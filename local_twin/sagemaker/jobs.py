@@ -140,6 +140,7 @@ class TrainingJob:
             "SAGEMAKER_BASE_DIR": str(ml),
             "PYTHONUNBUFFERED": "1",
         }
+        env["TRAINING_JOB_NAME"] = self.name  # as SageMaker sets it in the container
         if self.request.get("DebugHookConfig"):
             env["SMDEBUG_CONFIG_FILE_PATH"] = str(ml / "input" / "config" / "debughookconfig.json")
         train = Path(self.service.python).parent / "train"

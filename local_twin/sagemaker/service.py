@@ -223,7 +223,13 @@ class LocalSageMaker:
         return self.tuning.describe(params["HyperParameterTuningJobName"])
 
     def op_list_hyper_parameter_tuning_jobs(self, params):
-        return {"HyperParameterTuningJobSummaries": self.tuning.summaries(params.get("StatusEquals"))}
+        summaries = self.tuning.summaries(params.get("StatusEquals"), params.get("NameContains"))
+        # AWS's defaults: sorted by Name, Ascending; at most MaxResults (default 10)
+        key = {"Name": "HyperParameterTuningJobName", "Status": "HyperParameterTuningJobStatus"}.get(
+            params.get("SortBy", "Name"), "CreationTime"
+        )
+        summaries.sort(key=lambda summary: summary[key], reverse=params.get("SortOrder") == "Descending")
+        return {"HyperParameterTuningJobSummaries": summaries[: params.get("MaxResults", 10)]}
 
     def op_list_training_jobs_for_hyper_parameter_tuning_job(self, params):
         return {"TrainingJobSummaries": self.tuning.trials(params["HyperParameterTuningJobName"])}

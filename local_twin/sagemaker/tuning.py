@@ -5,6 +5,11 @@ each trial); Random is optuna's random sampler; Grid walks every combination of 
 (as SageMaker's Grid allows only those). Early stopping ("Auto") is accepted and not applied.
 MaxNumberOfTrainingJobs and MaxParallelTrainingJobs hold; the objective is read from the trial's log with
 the declared metric's regex (its last value).
+
+WarmStartConfig is checked as AWS documents it (at most 5 terminal parents, the same objective, the same
+hyperparameter names and range types, at most 10 changes, at most 500 training jobs with the parents') and
+honoured: the parents' scored trials seed the study (optuna's add_trial), so the sampler starts from what
+they found; with IdenticalDataAndAlgorithm the best job may be a parent's, as on AWS.
 """
 
 import itertools
@@ -13,10 +18,16 @@ import threading
 import uuid
 
 import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from local_twin.sagemaker.service import SageMakerError, not_found, now, validation
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+MAX_PARENTS = 5
+MAX_TRAINING_JOBS = 500
+MAX_CHANGES = 10
+TERMINAL = ("Completed", "Stopped", "Failed")
 
 
 class TuningJob:
@@ -35,6 +46,9 @@ class TuningJob:
         self.ended = None
         self.trials: list[dict] = []  # {"name", "hyperparameters", "objective"}
         self.stop_requested = False
+        self.warm_start = request.get("WarmStartConfig")
+        self.parents: list[TuningJob] = []  # resolved and checked by TuningJobs.create
+        self.study: optuna.Study | None = None
 
     # ------------------------------------------------------------------ search
 
@@ -47,24 +61,49 @@ class TuningJob:
             return optuna.samplers.RandomSampler(seed=0)
         raise validation(f"strategy {self.strategy} is not supported by the local SageMaker")
 
-    def _suggest(self, trial: optuna.Trial) -> dict[str, str]:
-        values = {}
+    def distributions(self) -> dict:
+        """The declared ranges as optuna distributions (the values travel as strings, as SageMaker's do)."""
+        found = {}
         for r in self.ranges.get("ContinuousParameterRanges", []):
             log = r.get("ScalingType") in ("Logarithmic", "ReverseLogarithmic")
-            values[r["Name"]] = repr(
-                trial.suggest_float(r["Name"], float(r["MinValue"]), float(r["MaxValue"]), log=log)
-            )
+            found[r["Name"]] = FloatDistribution(float(r["MinValue"]), float(r["MaxValue"]), log=log)
         for r in self.ranges.get("IntegerParameterRanges", []):
             log = r.get("ScalingType") == "Logarithmic"
-            values[r["Name"]] = str(trial.suggest_int(r["Name"], int(r["MinValue"]), int(r["MaxValue"]), log=log))
+            found[r["Name"]] = IntDistribution(int(r["MinValue"]), int(r["MaxValue"]), log=log)
         for r in self.ranges.get("CategoricalParameterRanges", []):
-            values[r["Name"]] = trial.suggest_categorical(r["Name"], r["Values"])
+            found[r["Name"]] = CategoricalDistribution(r["Values"])
+        return found
+
+    def _suggest(self, trial: optuna.Trial) -> dict[str, str]:
+        values = {}
+        for name, dist in self.distributions().items():
+            if isinstance(dist, FloatDistribution):
+                values[name] = repr(trial.suggest_float(name, dist.low, dist.high, log=dist.log))
+            elif isinstance(dist, IntDistribution):
+                values[name] = str(trial.suggest_int(name, dist.low, dist.high, log=dist.log))
+            else:
+                values[name] = trial.suggest_categorical(name, dist.choices)
         return values
+
+    def _seed(self, study: optuna.Study) -> None:
+        """The parents' scored trials as finished trials of this study, where they fit the current ranges."""
+        distributions = self.distributions()
+        for parent in self.parents:
+            for trial in parent.trials:
+                if trial["objective"] is None or set(trial["hyperparameters"]) != set(distributions):
+                    continue
+                params = {name: _typed(distributions[name], text) for name, text in trial["hyperparameters"].items()}
+                if all(_fits(distributions[name], value) for name, value in params.items()):
+                    study.add_trial(
+                        optuna.trial.create_trial(params=params, distributions=distributions, value=trial["objective"])
+                    )
 
     def run(self) -> None:
         try:
             study = optuna.create_study(direction="maximize" if self.objective["Type"] == "Maximize" else "minimize",
                                         sampler=self._sampler())  # fmt: skip
+            self._seed(study)
+            self.study = study  # seeded: what a warm start's search starts from
             max_jobs = self.limits["MaxNumberOfTrainingJobs"]
             if self.strategy == "Grid":
                 # optuna's GridSampler stops the study from inside tell(), which ask-and-tell does not allow
@@ -132,7 +171,11 @@ class TuningJob:
     # ------------------------------------------------------------------ describing
 
     def best(self) -> dict | None:
-        scored = [t for t in self.trials if t["objective"] is not None]
+        """The best scored trial; with IdenticalDataAndAlgorithm the parents' best compete, as on AWS."""
+        jobs = [self]
+        if self.warm_start and self.warm_start["WarmStartType"] == "IdenticalDataAndAlgorithm":
+            jobs += self.parents
+        scored = [t for job in jobs for t in job.trials if t["objective"] is not None]
         if not scored:
             return None
         pick = max if self.objective["Type"] == "Maximize" else min
@@ -177,6 +220,7 @@ class TuningJob:
             "HyperParameterTuningJobArn": self.service.arn("hyper-parameter-tuning-job", self.name),
             "HyperParameterTuningJobConfig": self.request["HyperParameterTuningJobConfig"],
             "TrainingJobDefinition": self.request["TrainingJobDefinition"],
+            **({"WarmStartConfig": self.warm_start} if self.warm_start else {}),
             "HyperParameterTuningJobStatus": self.status,
             "CreationTime": self.created,
             "TrainingJobStatusCounters": training,
@@ -204,9 +248,31 @@ class TuningJobs:
         with self.service.lock:
             if name in self.jobs:
                 raise SageMakerError("ResourceInUse", f"Hyperparameter tuning job {name} already exists")
-            job = self.jobs[name] = TuningJob(self.service, request)
+            job = TuningJob(self.service, request)
+            if job.warm_start:
+                job.parents = self._checked_parents(job)
+            self.jobs[name] = job
         threading.Thread(target=job.run, name=f"tuning-{name}", daemon=True).start()
         return self.service.arn("hyper-parameter-tuning-job", name)
+
+    def _checked_parents(self, job: TuningJob) -> list[TuningJob]:
+        """The warm-start parents, refused as AWS documents (ValidationException with the reason)."""
+        names = [p["HyperParameterTuningJobName"] for p in job.warm_start["ParentHyperParameterTuningJobs"]]
+        if len(names) > MAX_PARENTS:
+            raise validation(f"A warm start tuning job can have at most {MAX_PARENTS} parent jobs, got {len(names)}")
+        parents = [self.get(name) for name in names]
+        total = job.limits["MaxNumberOfTrainingJobs"] + sum(len(parent.trials) for parent in parents)
+        if total > MAX_TRAINING_JOBS:
+            raise validation(f"The parents' and the new job's training jobs ({total}) exceed {MAX_TRAINING_JOBS}")
+        for parent in parents:
+            if parent.status not in TERMINAL:
+                raise validation(f"Parent tuning job {parent.name} is {parent.status}, not in a terminal state")
+            if parent.objective != job.objective:
+                raise validation(f"The objective metric differs from that of parent tuning job {parent.name}")
+            changes = _hyperparameter_changes(parent, job)
+            if changes > MAX_CHANGES:
+                raise validation(f"{changes} hyperparameter changes from parent {parent.name}, more than {MAX_CHANGES}")
+        return parents
 
     def get(self, name: str) -> TuningJob:
         if name not in self.jobs:
@@ -255,10 +321,12 @@ class TuningJobs:
             summaries.append(summary)
         return summaries
 
-    def summaries(self, status: str | None = None) -> list[dict]:
+    def summaries(self, status: str | None = None, name_contains: str | None = None) -> list[dict]:
         result = []
         for job in sorted(self.jobs.values(), key=lambda j: j.created, reverse=True):
             if status is not None and job.status != status:
+                continue
+            if name_contains and name_contains.lower() not in job.name.lower():
                 continue
             training, objective = job.counters()
             result.append({
@@ -271,3 +339,33 @@ class TuningJobs:
                 "ObjectiveStatusCounters": objective,
             })  # fmt: skip
         return result
+
+
+def _hyperparameter_changes(parent: TuningJob, job: TuningJob) -> int:
+    """AWS's count of warm-start changes; ValidationException when names or range types differ."""
+    tuned, parent_tuned = job.distributions(), parent.distributions()
+    static = job.request["TrainingJobDefinition"].get("StaticHyperParameters", {})
+    parent_static = parent.request["TrainingJobDefinition"].get("StaticHyperParameters", {})
+    if tuned.keys() | static.keys() != parent_tuned.keys() | parent_static.keys():
+        raise validation(f"The static plus tunable hyperparameters differ from those of parent {parent.name}")
+    for name in tuned.keys() & parent_tuned.keys():
+        if type(tuned[name]) is not type(parent_tuned[name]):
+            raise validation(f"Hyperparameter {name} changed its type from parent {parent.name}")
+    made_static = sum(
+        len(d.choices) if isinstance(d, CategoricalDistribution) else 1
+        for name, d in parent_tuned.items()
+        if name in static
+    )
+    return made_static + 2 * sum(static[name] != parent_static[name] for name in static.keys() & parent_static.keys())
+
+
+def _typed(distribution, text: str):
+    if isinstance(distribution, CategoricalDistribution):
+        return text
+    return int(float(text)) if isinstance(distribution, IntDistribution) else float(text)
+
+
+def _fits(distribution, value) -> bool:
+    if isinstance(distribution, CategoricalDistribution):
+        return value in distribution.choices
+    return distribution.low <= value <= distribution.high

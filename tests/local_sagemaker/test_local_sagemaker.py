@@ -117,20 +117,25 @@ def test_tuning_respects_its_limits_and_picks_the_best(local_sagemaker):
     assert best["TrainingJobName"].startswith("lsm-hpo-00")
 
 
-def run_tuning(sagemaker, name: str, strategy: str, limits: dict, ranges: dict) -> tuple[dict, list[dict]]:
+def tuning_request(name: str, strategy: str, limits: dict, ranges: dict, **extra) -> dict:
     definition = training_request("ignored")
     del definition["TrainingJobName"]
     static = definition.pop("HyperParameters")
-    sagemaker.create_hyper_parameter_tuning_job(
-        HyperParameterTuningJobName=name,
-        HyperParameterTuningJobConfig={
+    return {
+        "HyperParameterTuningJobName": name,
+        "HyperParameterTuningJobConfig": {
             "Strategy": strategy,
             "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "valid_accuracy"},
             "ResourceLimits": limits,
             "ParameterRanges": ranges,
         },
-        TrainingJobDefinition={"StaticHyperParameters": static | {"epochs": "1"}, **definition},
-    )
+        "TrainingJobDefinition": {"StaticHyperParameters": static | {"epochs": "1"}, **definition},
+        **extra,
+    }
+
+
+def run_tuning(sagemaker, name: str, strategy: str, limits: dict, ranges: dict, **extra) -> tuple[dict, list[dict]]:
+    sagemaker.create_hyper_parameter_tuning_job(**tuning_request(name, strategy, limits, ranges, **extra))
     described = wait(lambda: sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name),
                      "HyperParameterTuningJobStatus")  # fmt: skip
     assert described["HyperParameterTuningJobStatus"] == "Completed", described.get("FailureReason")
@@ -164,6 +169,75 @@ def test_bayesian_runs_one_trial_at_a_time_when_told_and_keeps_the_best(local_sa
     assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(spans)), spans  # one at a time
     scores = {t["TrainingJobName"]: t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for t in trials}
     assert scores[described["BestTrainingJob"]["TrainingJobName"]] == max(scores.values())
+
+
+BAYES_RANGES = {
+    "ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0.001", "MaxValue": "0.1", "ScalingType": "Auto"}],
+    "CategoricalParameterRanges": [{"Name": "batch-size", "Values": ["8", "64"]}],
+}
+
+
+def test_warm_start_seeds_the_search_with_the_parents_trials(local_sagemaker):
+    service, sagemaker, _ = local_sagemaker
+    limits = {"MaxNumberOfTrainingJobs": 3, "MaxParallelTrainingJobs": 1}
+    _, parent_trials = run_tuning(sagemaker, "lsm-parent", "Bayesian", limits, BAYES_RANGES)
+    warm_start = {
+        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "lsm-parent"}],
+        "WarmStartType": "IdenticalDataAndAlgorithm",
+    }
+    described, trials = run_tuning(
+        sagemaker, "lsm-child", "Bayesian", limits | {"MaxNumberOfTrainingJobs": 2}, BAYES_RANGES,
+        WarmStartConfig=warm_start,
+    )  # fmt: skip
+    assert described["WarmStartConfig"] == warm_start and len(trials) == 2
+    seeded = service.tuning.get("lsm-child").study.trials[:3]  # before its own: the parent's, as finished trials
+    objective = "FinalHyperParameterTuningJobObjectiveMetric"
+    expected = sorted((t["TunedHyperParameters"]["batch-size"], t[objective]["Value"]) for t in parent_trials)
+    assert sorted((t.params["batch-size"], t.value) for t in seeded) == expected
+    assert all(t.state.name == "COMPLETE" for t in seeded)
+    # IdenticalDataAndAlgorithm: the overall best may be the parent's, as on AWS
+    scores = {t["TrainingJobName"]: t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+              for t in parent_trials + trials}  # fmt: skip
+    assert scores[described["BestTrainingJob"]["TrainingJobName"]] == max(scores.values())
+    # how StartTuning finds parents: NameContains (any case), newest first
+    newest = sagemaker.list_hyper_parameter_tuning_jobs(
+        NameContains="LSM-", StatusEquals="Completed", SortBy="CreationTime", SortOrder="Descending"
+    )["HyperParameterTuningJobSummaries"]
+    assert [job["HyperParameterTuningJobName"] for job in newest[:2]] == ["lsm-child", "lsm-parent"]
+    assert not sagemaker.list_hyper_parameter_tuning_jobs(NameContains="other-")["HyperParameterTuningJobSummaries"]
+
+
+def test_warm_start_is_refused_as_aws_refuses_it(local_sagemaker):
+    _, sagemaker, _ = local_sagemaker
+    limits = {"MaxNumberOfTrainingJobs": 1, "MaxParallelTrainingJobs": 1}
+    run_tuning(sagemaker, "lsm-done", "Bayesian", limits, BAYES_RANGES)
+
+    def refused(name, parents, request_changes=lambda r: r):
+        warm_start = {
+            "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": p} for p in parents],
+            "WarmStartType": "TransferLearning",
+        }
+        request = request_changes(tuning_request(name, "Bayesian", limits, BAYES_RANGES, WarmStartConfig=warm_start))
+        with pytest.raises(ClientError) as raised:
+            sagemaker.create_hyper_parameter_tuning_job(**request)
+        return raised.value.response["Error"]
+
+    assert "at most 5 parent jobs" in refused("lsm-w1", ["lsm-done"] * 6)["Message"]
+    assert refused("lsm-w2", ["no-such-parent"])["Code"] == "ResourceNotFound"
+
+    def other_objective(request):
+        request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["MetricName"] = "test_accuracy"
+        return request
+
+    assert "objective metric differs" in refused("lsm-w3", ["lsm-done"], other_objective)["Message"]
+
+    def one_more_static(request):
+        request["TrainingJobDefinition"]["StaticHyperParameters"]["sleep"] = "0"
+        return request
+
+    assert "static plus tunable" in refused("lsm-w4", ["lsm-done"], one_more_static)["Message"]
+    sagemaker.create_hyper_parameter_tuning_job(**tuning_request("lsm-running", "Bayesian", limits, BAYES_RANGES))
+    assert "not in a terminal state" in refused("lsm-w5", ["lsm-running"])["Message"]
 
 
 def deploy(sagemaker, name: str, training_job: str) -> None:

@@ -139,14 +139,30 @@ def test_channel_with_a_zip_is_extracted(tmp_path):
     assert root.name == "dogImages" and (root / "train" / "001.Red_setter").is_dir()
 
 
+def test_a_zip_is_extracted_on_the_jobs_volume_not_in_tmp(tmp_path):
+    """In a job the channel is /opt/ml/input/data/training: the zip lands beside it, on the ML storage volume."""
+    source = write_colour_dataset(tmp_path / "src")
+    channel = tmp_path / "ml" / "input" / "data" / "training"
+    channel.mkdir(parents=True)
+    zip_folder(source.parent, channel / "dogImages.zip")
+    root = dogbreeds.prepare_dataset(channel)
+    assert root == tmp_path / "ml" / "input" / "data" / "training-extracted" / "dogImages" / "dogImages"
+    assert (root / "valid" / "003.Blue_heeler").is_dir()
+
+
 def test_model_head_and_fine_tune_modes(tmp_path):
     full = dogbreeds.build_model(7, weights="none", fine_tune="full")
     assert full.fc.out_features == 7 and all(p.requires_grad for p in full.parameters())
     frozen = dogbreeds.build_model(7, weights="none", fine_tune="frozen")
     trainable = {name for name, p in frozen.named_parameters() if p.requires_grad}
     assert trainable == {"fc.weight", "fc.bias"}
-    groups = dogbreeds.parameter_groups(full, lr=0.01, backbone_lr_factor=0.1, weight_decay=0.0)
-    assert [g["lr"] for g in groups] == [0.01, pytest.approx(0.001)]
+    groups = dogbreeds.parameter_groups(full, lr=0.01, backbone_lr_factor=0.1, weight_decay=0.05)
+    assert [(g["lr"], g["weight_decay"]) for g in groups] == [
+        (0.01, 0.05),
+        (0.01, 0.0),
+        (pytest.approx(0.001), 0.05),
+        (pytest.approx(0.001), 0.0),
+    ]  # fmt: skip  head and backbone, each with its weights decayed and its norm/bias parameters not
 
 
 def test_weights_from_a_local_file(tmp_path):

@@ -38,6 +38,8 @@ ENVIRONMENT = {
     "LEARNING_RATE_MAX": "0.01",
     "BATCH_SIZES": "32,64",
     "EPOCHS": "5",
+    "ARCHITECTURE": "resnet18",
+    "WARM_START": "true",
     "IMAGE_SIZE": "224",
     "WEIGHTS": "imagenet",
     "EXTRA_HYPERPARAMETERS": '{"fine-tune": "full"}',

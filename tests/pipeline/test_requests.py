@@ -18,13 +18,14 @@ from common.sagemaker_requests import (
     training_job_request,
     tuning_job_request,
     update_endpoint_request,
+    warm_start_config,
 )
 from model_code import metrics, rule_settings
 
 SETTINGS = JobSettings(
     bucket="data", jobs_prefix="jobs/", models_prefix="models/", role_arn="arn:aws:iam::123456789012:role/sm",
     region="eu-west-1", image_uri="img:cpu", instance_type="ml.m5.large", use_spot=True, max_runtime_seconds=3600,
-    epochs=5, image_size=224, weights="imagenet", extra_hyperparameters={"fine-tune": "full"},
+    epochs=5, image_size=224, weights="imagenet", arch="resnet18", extra_hyperparameters={"fine-tune": "full"},
 )  # fmt: skip
 TUNING = TuningSettings(
     max_jobs=4, max_parallel_jobs=2, learning_rate_min=1e-4, learning_rate_max=1e-2, batch_sizes=(32, 64)
@@ -44,7 +45,7 @@ def accepted_by_botocore(operation: str, request: dict, response: dict) -> None:
 def test_tuning_job_request():
     request = tuning_job_request(
         name="dogbreeds-1a2b3c4d5e-hpo", settings=SETTINGS, tuning=TUNING, dataset_uri="s3://data/datasets/d.zip",
-        source_uri=SOURCE, tags=TAGS,
+        dataset_fingerprint="f1", source_uri=SOURCE, tags=TAGS,
     )  # fmt: skip
     accepted_by_botocore(
         "create_hyper_parameter_tuning_job",
@@ -62,11 +63,12 @@ def test_tuning_job_request():
     definition = request["TrainingJobDefinition"]
     assert definition["AlgorithmSpecification"]["MetricDefinitions"] is metrics.METRIC_DEFINITIONS
     assert definition["StaticHyperParameters"] == {
-        "epochs": "5", "image-size": "224", "weights": '"imagenet"', "fine-tune": '"full"',
+        "arch": '"resnet18"', "epochs": "5", "image-size": "224", "weights": '"imagenet"',
+        "dataset-fingerprint": '"f1"', "fine-tune": '"full"',
         "sagemaker_program": '"hpo.py"', "sagemaker_submit_directory": json.dumps(SOURCE),
-        # the reserved hyperparameters the SageMaker SDK's Framework estimators add
-        "sagemaker_container_log_level": "20", "sagemaker_job_name": '"dogbreeds-1a2b3c4d5e-hpo"',
-        "sagemaker_region": '"eu-west-1"',
+        # the reserved hyperparameters the SageMaker SDK's Framework estimators add (SageMaker names each trial:
+        # no job name among a tuning job's static values, which warm starts compare run to run)
+        "sagemaker_container_log_level": "20", "sagemaker_region": '"eu-west-1"',
     }  # fmt: skip
     assert definition["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == "s3://data/datasets/d.zip"
     assert definition["EnableManagedSpotTraining"] is True
@@ -79,8 +81,8 @@ def test_tuning_job_request():
 def training_request(debugger_service: bool, settings: JobSettings = SETTINGS) -> dict:
     return training_job_request(
         name="dogbreeds-1a2b3c4d5e-train", settings=settings, hyperparameters={"lr": 0.003, "batch-size": 64},
-        dataset_uri="s3://data/datasets/d.zip", source_uri=SOURCE, debugger_service=debugger_service,
-        rule_image="rules:latest", tags=TAGS,
+        dataset_uri="s3://data/datasets/d.zip", dataset_fingerprint="f1", source_uri=SOURCE,
+        debugger_service=debugger_service, rule_image="rules:latest", tags=TAGS,
     )  # fmt: skip
 
 
@@ -99,6 +101,8 @@ def test_training_job_request_without_the_debugger_service():
     assert request["HyperParameters"]["sagemaker_program"] == '"train_model.py"'
     assert request["HyperParameters"]["sagemaker_region"] == '"eu-west-1"'
     assert request["HyperParameters"]["sagemaker_job_name"] == '"dogbreeds-1a2b3c4d5e-train"'
+    hyperparameters = request["HyperParameters"]
+    assert (hyperparameters["dataset-fingerprint"], hyperparameters["arch"]) == ('"f1"', '"resnet18"')
     definitions = request["AlgorithmSpecification"]["MetricDefinitions"]
     assert definitions == metrics.METRIC_DEFINITIONS + rule_settings.RULE_METRIC_DEFINITIONS
     assert {"Name": "debugger_rule_Overfit", "Regex": r"\bdebugger_rule_Overfit=([0-9])"} in definitions
@@ -196,3 +200,78 @@ def test_hyperparameters_keep_their_types_through_json():
     assert parse_batch_sizes("16, 32,64") == (16, 32, 64)
     with pytest.raises(ValueError, match="BATCH_SIZES"):
         parse_batch_sizes("0,x")
+
+
+def tuning_request(fingerprint="f1", source=SOURCE, settings=SETTINGS, tuning=TUNING) -> dict:
+    return tuning_job_request(
+        name="dogbreeds-9999999999-hpo", settings=settings, tuning=tuning, dataset_uri="s3://data/jobs/r/d.zip",
+        dataset_fingerprint=fingerprint, source_uri=source, tags=TAGS,
+    )  # fmt: skip
+
+
+def described(name: str, request: dict, trials: int = 4, status: str = "Completed") -> dict:
+    """What DescribeHyperParameterTuningJob answers for an earlier job created from ``request``."""
+    counters = {"Completed": trials, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0, "Stopped": 0}
+    return {
+        "HyperParameterTuningJobName": name,
+        "HyperParameterTuningJobStatus": status,
+        "HyperParameterTuningJobConfig": request["HyperParameterTuningJobConfig"],
+        "TrainingJobDefinition": request["TrainingJobDefinition"],
+        "TrainingJobStatusCounters": counters,
+    }
+
+
+def test_same_dataset_and_code_warm_start_as_identical_data_and_algorithm():
+    request = tuning_request()
+    earlier = [described("dogbreeds-2-hpo", tuning_request(fingerprint="other")), described("dogbreeds-1-hpo", request)]
+    config = warm_start_config(request, earlier)
+    assert config == {
+        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "dogbreeds-1-hpo"}],
+        "WarmStartType": "IdenticalDataAndAlgorithm",
+    }
+    accepted_by_botocore(
+        "create_hyper_parameter_tuning_job",
+        request | {"WarmStartConfig": config},
+        {"HyperParameterTuningJobArn": "arn:aws:sagemaker:us-east-1:123456789012:x/y"},
+    )
+
+
+def test_another_dataset_or_code_warm_starts_as_transfer_learning():
+    request = tuning_request()
+    earlier = [
+        described("dogbreeds-3-hpo", tuning_request(fingerprint="older-dataset")),
+        described("dogbreeds-2-hpo", tuning_request(source="s3://data/code/sourcedir-fedcba9876543210.tar.gz")),
+    ]
+    assert warm_start_config(request, earlier) == {
+        "ParentHyperParameterTuningJobs": [
+            {"HyperParameterTuningJobName": "dogbreeds-3-hpo"},
+            {"HyperParameterTuningJobName": "dogbreeds-2-hpo"},
+        ],
+        "WarmStartType": "TransferLearning",
+    }
+
+
+def test_warm_start_keeps_to_the_limits_aws_documents():
+    request = tuning_request()
+    many = [described(f"dogbreeds-{n}-hpo", request) for n in range(8)]
+    parents = warm_start_config(request, many)["ParentHyperParameterTuningJobs"]
+    assert [p["HyperParameterTuningJobName"] for p in parents] == [f"dogbreeds-{n}-hpo" for n in range(5)]  # 5 newest
+    # the parents' training jobs and the new job's together at most 500
+    big = [described("dogbreeds-a-hpo", request, trials=300), described("dogbreeds-b-hpo", request, trials=300)]
+    assert len(warm_start_config(request, big)["ParentHyperParameterTuningJobs"]) == 1
+    # AWS refuses these pairs: another objective, other hyperparameter names, another range type, > 10 changes
+    other_objective = tuning_request()
+    other_objective["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["MetricName"] = "valid_loss"
+    more_names = tuning_request(settings=JobSettings(**{**SETTINGS.__dict__, "extra_hyperparameters": {"hflip": "0"}}))
+    integer_lr = tuning_request()
+    ranges = integer_lr["HyperParameterTuningJobConfig"]["ParameterRanges"]
+    ranges["IntegerParameterRanges"] = [dict(ranges.pop("ContinuousParameterRanges")[0], MinValue="1", MaxValue="9")]
+    ranges["ContinuousParameterRanges"] = []
+    changed = {"epochs": 9, "image_size": 96, "weights": "none", "arch": "resnet50"}
+    many_changes = tuning_request(
+        fingerprint="x", source="s3://data/code/other.tar.gz", settings=JobSettings(**{**SETTINGS.__dict__, **changed})
+    )  # six static values changed: 12 changes
+    for refused in (other_objective, more_names, integer_lr, many_changes):
+        assert warm_start_config(request, [described("dogbreeds-x-hpo", refused)]) is None
+    assert warm_start_config(request, [described("dogbreeds-x-hpo", request, status="Stopped")]) is None
+    assert warm_start_config(request, []) is None

@@ -60,3 +60,15 @@ def test_ten_thousand_tiny_entries_are_fine():
     entries = layout(per_class=1) | {f"dogImages/train/001.Beagle/t_{i}.jpg": JPEG for i in range(10_000)}
     manifest = inspect_zip(reader_over(build(entries)), "s3://b/d.zip")
     assert manifest["images"]["train"] == 10_002
+
+
+def test_the_fingerprint_names_the_images_not_the_zip():
+    """Warm starts tell the same dataset from another by it: the same images zipped again (in another order)
+    match; one changed image does not; junk the jobs ignore does not count."""
+    entries = layout()
+    fingerprint = inspect_zip(reader_over(build(entries)), "s3://b/a.zip")["fingerprint"]
+    reordered = dict(reversed(list(entries.items())))
+    assert inspect_zip(reader_over(build(reordered)), "s3://b/b.zip")["fingerprint"] == fingerprint
+    assert inspect_zip(reader_over(good_zip()), "s3://b/c.zip")["fingerprint"] == fingerprint  # + __MACOSX, .DS_Store
+    changed = entries | {"dogImages/train/001.Beagle/img_0.jpg": JPEG + b"another photo"}
+    assert inspect_zip(reader_over(build(changed)), "s3://b/d.zip")["fingerprint"] != fingerprint

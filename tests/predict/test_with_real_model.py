@@ -48,7 +48,7 @@ def model_dir(digits_dataset, tmp_path_factory):
     model = dogbreeds.build_model(len(train.classes), weights="none").eval()
     fit_head(model, train.samples, dogbreeds.eval_preset(IMAGE_SIZE))
     metadata = {
-        "architecture": dogbreeds.ARCHITECTURE,
+        "architecture": dogbreeds.DEFAULT_ARCHITECTURE,
         "image_size": IMAGE_SIZE,
         "mean": list(dogbreeds.IMAGENET_MEAN),
         "std": list(dogbreeds.IMAGENET_STD),
