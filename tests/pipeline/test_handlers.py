@@ -148,6 +148,14 @@ def test_validate_rejects_a_bad_zip_with_its_reason(fake_s3):
     assert "copy" not in {name for name, _ in s3.calls}  # nothing is written for a bad dataset
 
 
+def sourcedir_already_uploaded(s3_stub) -> None:
+    """The listing StartTuning/StartTraining make finds this code's sourcedir.tar.gz: nothing is uploaded."""
+    from common import sourcedir
+
+    content_hash, _ = sourcedir.build_archive(sourcedir.MODEL_CODE_DIR)
+    s3_stub.add_response("list_objects_v2", {"Contents": [{"Key": f"code/sourcedir-{content_hash}.tar.gz"}]})
+
+
 def test_start_tuning_uploads_sourcedir_once_and_creates_the_job(stubbed):
     from start_tuning import app
 
@@ -175,7 +183,7 @@ def test_start_tuning_warm_starts_from_this_stacks_earlier_completed_job(stubbed
     from start_tuning import app
 
     s3, sagemaker = stubbed("s3"), stubbed("sagemaker")
-    s3.add_response("head_object", {"ContentLength": 10})
+    sourcedir_already_uploaded(s3)
     earlier_name = "dogbreeds-0123456789-hpo"
     summary = {
         "HyperParameterTuningJobArn": ARN.format("hyper-parameter-tuning-job"), "Strategy": "Bayesian",
@@ -231,7 +239,7 @@ def test_warm_start_off_sends_no_warm_start_and_lists_nothing(stubbed, monkeypat
 
     monkeypatch.setenv("WARM_START", "false")
     s3, sagemaker = stubbed("s3"), stubbed("sagemaker")
-    s3.add_response("head_object", {"ContentLength": 10})
+    sourcedir_already_uploaded(s3)
     sagemaker.add_response("create_hyper_parameter_tuning_job", {"HyperParameterTuningJobArn": ARN.format("hpo")})
     sent = sent_requests(sagemaker, "CreateHyperParameterTuningJob")
     call(app, load_event("start_tuning"))
@@ -248,13 +256,11 @@ def sent_requests(stub, operation: str) -> list[dict]:
 
 
 def test_start_training_sends_the_runs_choices_to_create_training_job(stubbed):
-    from common import naming, sourcedir
+    from common import naming
     from start_training import app
 
     s3, sagemaker = stubbed("s3"), stubbed("sagemaker")
-    content_hash, _ = sourcedir.build_archive(sourcedir.MODEL_CODE_DIR)
-    uploaded = {"Contents": [{"Key": f"code/sourcedir-{content_hash}.tar.gz"}]}
-    s3.add_response("list_objects_v2", uploaded)  # sourcedir already uploaded: no put_object
+    sourcedir_already_uploaded(s3)
     sagemaker.add_response("create_training_job", {"TrainingJobArn": ARN.format("training-job")})
     sent = sent_requests(sagemaker, "CreateTrainingJob")
     event = load_event("start_training")
