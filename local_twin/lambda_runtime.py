@@ -66,8 +66,9 @@ class FunctionConfig:
     runtime: str
     timeout: int
     memory: int
-    environment: dict[str, str]
+    environment: dict[str, str]  # what the twin adds (its endpoints) to the function's own variables
     credentials: Callable[[], dict[str, str]]  # the role's session: AWS_ACCESS_KEY_ID, ..._SECRET_..., ..._TOKEN
+    variables: Callable[[], dict[str, str]]  # the function's variables now (UpdateFunctionConfiguration changes them)
     concurrency: int = DEFAULT_CONCURRENCY
 
 
@@ -95,8 +96,9 @@ class ExecutionEnvironment:
 
     _numbers = itertools.count(1)
 
-    def __init__(self, config: FunctionConfig, log_dir: Path):
+    def __init__(self, config: FunctionConfig, log_dir: Path, variables: dict[str, str]):
         self.config = config
+        self.variables = variables
         self.number = next(self._numbers)
         self.pending: queue.Queue[Invocation | None] = queue.Queue()
         self.current: Invocation | None = None
@@ -124,6 +126,7 @@ class ExecutionEnvironment:
             "TZ": ":UTC",
             "PYTHONPATH": os.pathsep.join(str(path) for path in [config.code_dir, *config.layer_dirs]),
             "HOME": str(Path(self._log.name).parent),  # no user's ~/.aws: the role's credentials only
+            **self.variables,
             **config.environment,
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
@@ -259,10 +262,20 @@ class FunctionPool:
         self._all: set[ExecutionEnvironment] = set()
         self._in_use = 0
         self._lock = threading.Condition()
+        self._variables = config.variables()
         self.started = 0  # environments started so far (cold starts)
 
     def acquire(self, wait: bool) -> ExecutionEnvironment:
+        variables = self.config.variables()
         with self._lock:
+            if variables != self._variables:  # the function was reconfigured: new environments, as Lambda starts
+                self._variables = variables
+                for stale in self._idle:
+                    self._all.discard(stale)
+                    stale.stop()
+                self._idle.clear()
+                for busy in self._all:
+                    busy.healthy = False  # retired when its invocation ends
             while not self._idle and self._in_use >= self.config.concurrency:
                 if not wait:
                     raise Throttled(f"Rate Exceeded. ({self.config.name}: {self.config.concurrency} concurrent)")
@@ -272,7 +285,7 @@ class FunctionPool:
                 return self._idle.pop()
             self.started += 1
         try:
-            environment = ExecutionEnvironment(self.config, self.log_dir)
+            environment = ExecutionEnvironment(self.config, self.log_dir, variables)
         except BaseException:
             self._give_back(None)
             raise

@@ -22,13 +22,14 @@ import boto3
 import requests
 from botocore.client import BaseClient
 from botocore.config import Config
+from moto.awslambda.models import lambda_backends
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from local_twin import iam, moto_seam
 from local_twin.faults import Faults
 from local_twin.iam_gateway import IamGateway
 from local_twin.lambda_runtime import FunctionConfig, LambdaRuntime
-from local_twin.template import FunctionSpec, Template
+from local_twin.template import ACCOUNT_ID, FunctionSpec, Template
 
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": iam.ADMIN_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": "testing"}
 
@@ -68,8 +69,12 @@ def client(service: str, endpoint_url: str, region: str) -> BaseClient:
 def lambda_environment(function: FunctionSpec, aws_url: str, sagemaker_url: str, region: str) -> dict[str, str]:
     """The template's variables plus what points the unchanged handler at the twin instead of AWS (the
     credentials come from the function's role, lambda_runtime adds them)."""
+    return {**function.environment, **twin_endpoints(aws_url, sagemaker_url, region)}
+
+
+def twin_endpoints(aws_url: str, sagemaker_url: str, region: str) -> dict[str, str]:
+    """What the twin adds to every function's environment so that the unchanged handler reaches the twin."""
     return {
-        **function.environment,
         "AWS_ENDPOINT_URL": aws_url,
         "AWS_ENDPOINT_URL_SAGEMAKER": sagemaker_url,
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": sagemaker_url,
@@ -223,10 +228,15 @@ class MotoStack:
             runtime=function.runtime,
             timeout=function.timeout,
             memory=function.memory,
-            environment=lambda_environment(function, self.gateway_url, sagemaker_url, self.region),
+            environment=twin_endpoints(self.gateway_url, sagemaker_url, self.region),
             credentials=lambda: self.assume(role_arn, function.name),
+            variables=lambda: self.function_variables(function.name),
             concurrency=function.concurrency,
         )
+
+    def function_variables(self, name: str) -> dict[str, str]:
+        """A function's variables as Lambda (moto) holds them now: UpdateFunctionConfiguration changes them."""
+        return dict(lambda_backends[ACCOUNT_ID][self.region].get_function(name).environment_vars)
 
     def _layer_dir(self, layer_arn: str) -> Path:
         """What Lambda mounts at /opt/python for a layer: its ContentUri folder as the package it ships."""

@@ -11,6 +11,7 @@ import pytest
 from local_twin.lambda_runtime import PAYLOAD_LIMIT_BYTES, FunctionConfig, LambdaRuntime, RequestTooLarge, Throttled
 
 PROBE = Path(__file__).with_name("runtime_probe")
+VARIABLES: dict[str, dict[str, str]] = {}  # a test's reconfiguration of a function, by name
 SESSION = {"AWS_ACCESS_KEY_ID": "ASIAPROBE", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "token"}
 
 
@@ -32,8 +33,9 @@ def register(runtime, name: str, handler: str, timeout: int = 10, concurrency: i
             runtime="python3.12",
             timeout=timeout,
             memory=256,
-            environment={"TEMPLATE_VARIABLE": "from-template", "AWS_REGION": "eu-west-1"},
+            environment={"AWS_REGION": "eu-west-1"},
             credentials=lambda: dict(SESSION),
+            variables=lambda: dict(VARIABLES.get(name, {"TEMPLATE_VARIABLE": "from-template"})),
             concurrency=concurrency,
         )
     )
@@ -74,6 +76,19 @@ def test_a_warm_environment_is_reused(runtime):
     second, _ = invoke(runtime, name, {})
     assert first["pid"] == second["pid"] and first["request_id"] != second["request_id"]
     assert runtime.pool(name).started == 1
+
+
+def test_a_reconfigured_function_gets_new_environments_with_its_new_variables(runtime):
+    name = register(runtime, "probe-reconfigured", "probe.describe")
+    before, _ = invoke(runtime, name, {})
+    VARIABLES[name] = {"TEMPLATE_VARIABLE": "updated"}  # as UpdateFunctionConfiguration would
+    try:
+        after, _ = invoke(runtime, name, {})
+    finally:
+        del VARIABLES[name]
+    assert before["environment"]["TEMPLATE_VARIABLE"] == "from-template"
+    assert after["environment"]["TEMPLATE_VARIABLE"] == "updated" and after["pid"] != before["pid"]
+    assert runtime.pool(name).environments == 1  # the stale one was stopped
 
 
 def test_two_concurrent_invocations_run_in_two_environments(runtime):
