@@ -18,7 +18,7 @@ from hypothesis import event, given, settings
 from PIL import Image
 
 import dogbreeds
-from predict.request import MAX_BATCH_IMAGES, MAX_IMAGE_BYTES, MAX_TOP_K, PAYLOAD_LIMIT_BYTES, SUPPORTED
+from predict.request import LAMBDA_EVENT_LIMIT_BYTES, MAX_BATCH_IMAGES, MAX_TOP_K, SUPPORTED, payload_limits
 from tests.test_security import jpeg, pixel_bombs
 
 pytestmark = pytest.mark.slow
@@ -81,6 +81,7 @@ def json_body(payload) -> bytes:
 
 
 GOOD_JPEG = jpeg((320, 240))
+LIMITS = payload_limits(serverless=True)  # the template's default endpoint, which serve_model follows
 RANDOM_BYTES = random.Random(7).randbytes(2048)  # no JPEG or PNG signature
 BOMBS = pixel_bombs(dogbreeds.MAX_IMAGE_PIXELS)
 TOP_K_MESSAGE = f"top_k must be an integer from 1 to {MAX_TOP_K}, got "
@@ -101,18 +102,19 @@ CORPUS = {
         for name, (body, content_type, message) in BOMBS.items()
     },
     "body over the payload limit": (
-        b"\xff\xd8\xff" + bytes(PAYLOAD_LIMIT_BYTES),
+        b"\xff\xd8\xff" + bytes(LAMBDA_EVENT_LIMIT_BYTES),
         "image/jpeg",
         None,
         413,
-        f"body too large: at most {MAX_IMAGE_BYTES} bytes of images per request",
+        f"body too large: at most {LIMITS.single_image} bytes of image per request",
     ),
     "image bytes over the limit": (
-        b"\xff\xd8\xff" + bytes(MAX_IMAGE_BYTES - 2),
+        b"\xff\xd8\xff" + bytes(LIMITS.single_image - 2),
         "image/jpeg",
         None,
         413,
-        f"images too large: {MAX_IMAGE_BYTES + 1} bytes in all, at most {MAX_IMAGE_BYTES} per request",
+        f"images too large: {LIMITS.single_image + 1} bytes, at most {LIMITS.single_image} bytes for one image on "
+        f"this API (serverless endpoint: {LIMITS.endpoint_body} bytes per call)",
     ),
     "wrong content type": (
         GOOD_JPEG,
