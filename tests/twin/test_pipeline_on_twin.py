@@ -5,7 +5,6 @@ One twin per session (tests/twin/conftest.py); small budgets from samconfig.toml
 
 import io
 import json
-import time
 import zipfile
 
 import pytest
@@ -25,15 +24,6 @@ def post_image(twin, image_bytes: bytes) -> requests.Response:
         headers={"Content-Type": "image/jpeg", "x-api-key": twin.api.api_key},
         timeout=60,
     )
-
-
-def wait_out_a_cold_start(twin, image_bytes: bytes) -> None:
-    """The serverless endpoint idle since an earlier test meets a cold start (503 + Retry-After): wait it out
-    as a client would, so what a test then watches is its own subject."""
-    for _ in range(120):
-        if post_image(twin, image_bytes).status_code != 503:
-            return
-        time.sleep(0.5)
 
 
 def the_endpoint(twin) -> dict:
@@ -59,7 +49,6 @@ def test_upload_trains_deploys_and_the_api_answers(twin, first_run, digits_datas
     assert the_endpoint(twin)["EndpointStatus"] == "InService"
     _, held_out = digits_dataset
     sample = clear_digit(held_out)
-    wait_out_a_cold_start(twin, sample.path.read_bytes())
     response = post_image(twin, sample.path.read_bytes())
     assert response.status_code == 200, response.text
     assert response.json()["predictions"][0]["label"] == sample.label
@@ -136,7 +125,6 @@ def test_second_run_updates_the_endpoint_in_place(twin, first_run, digits_zip, d
     _, held_out = digits_dataset
     image = clear_digit(held_out).path.read_bytes()
     before = the_endpoint(twin)
-    wait_out_a_cold_start(twin, image)
     with ApiProbe(lambda: post_image(twin, image).status_code, lambda: the_endpoint(twin)["EndpointStatus"]) as probe:
         run = run_pipeline(twin, digits_zip, "digits-again.zip")
     assert run.execution["status"] == "SUCCEEDED", run.execution
