@@ -10,6 +10,7 @@ import io
 import json
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import hypothesis.strategies as st
 import pytest
@@ -18,6 +19,7 @@ from hypothesis import event, given, settings
 from PIL import Image
 
 import dogbreeds
+from local_twin.template import Template
 from predict.request import LAMBDA_EVENT_LIMIT_BYTES, MAX_BATCH_IMAGES, MAX_TOP_K, SUPPORTED, payload_limits
 from tests.test_security import jpeg, pixel_bombs
 
@@ -81,7 +83,8 @@ def json_body(payload) -> bytes:
 
 
 GOOD_JPEG = jpeg((320, 240))
-LIMITS = payload_limits(serverless=True)  # the template's default endpoint, which serve_model follows
+# The endpoint type of the twin's profile: serve_model creates it, the Predict function sizes requests for it.
+LIMITS = payload_limits(Template.load(Path(__file__).resolve().parents[2]).parameters["ServerlessInference"] == "true")
 RANDOM_BYTES = random.Random(7).randbytes(2048)  # no JPEG or PNG signature
 BOMBS = pixel_bombs(dogbreeds.MAX_IMAGE_PIXELS)
 TOP_K_MESSAGE = f"top_k must be an integer from 1 to {MAX_TOP_K}, got "
@@ -114,7 +117,7 @@ CORPUS = {
         None,
         413,
         f"images too large: {LIMITS.single_image + 1} bytes, at most {LIMITS.single_image} bytes for one image on "
-        f"this API (serverless endpoint: {LIMITS.endpoint_body} bytes per call)",
+        f"this API ({LIMITS.endpoint_kind} endpoint: {LIMITS.endpoint_body} bytes per call)",
     ),
     "wrong content type": (
         GOOD_JPEG,
