@@ -1,7 +1,7 @@
 """The SageMaker endpoint behind the API: one InvokeEndpoint call, and what each failure means to a client.
 
 Timeouts, against the limits around this call: REST API Gateway gives up on its integration after 29 s and the
-function's Timeout is 30 s (template Globals; a test keeps it above 29). One attempt of at most 2 s to connect
+function's Timeout is 30 s (template Globals; a test keeps it at 29 or more). One attempt of at most 2 s to connect
 and 25 s to read leaves this function 2 s to log and answer before API Gateway would answer a bare 504. No
 automatic retries: a retried timeout would overrun both. A serverless endpoint's cold start can take minutes
 (AWS gives the container 3 to pass /ping), far beyond that budget: a call caught by one gets
@@ -35,7 +35,7 @@ CLIENT_CONFIG = Config(
 )
 RETRY_AFTER_SECONDS = {429: "1", 503: "60"}  # endpoints take minutes to reach InService
 WARMING_UP_RETRY_AFTER = "30"  # a cold start takes seconds to minutes: asking again at once would meet it again
-WARMING_UP = "the model is warming up (a serverless endpoint starts after being idle); retry in a little while"
+WARMING_UP = "the model is warming up (a serverless endpoint starts after being idle); retry after Retry-After seconds"
 MODEL_VALIDATION_STATUSES = frozenset({400, 413, 415})  # what model_code/inference.py raises for bad input
 MAX_MESSAGE_CHARS = 300
 # Named in full: the endpoint may refuse while a deployment changes its type, so this function's own belief
