@@ -83,11 +83,14 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.update(lambda_environment(spec, twin.moto.gateway_url, twin.sagemaker.url, twin.region))
         os.environ.update(twin.moto.assume(twin.template.role_of(PREDICT_FUNCTION).arn, "benchmark"))
         os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # keep the table readable; the twin's copy still logs
-        from predict import app
+        from predict import app, settings
         from predict.request import parse_request
 
         event = proxy_event(image)
-        body = parse_request("image/jpeg", event["body"], True, event["queryStringParameters"]["top_k"]).endpoint_body()
+        top_k = event["queryStringParameters"]["top_k"]
+        content_type, body = parse_request(
+            "image/jpeg", event["body"], True, top_k, settings.serverless_endpoint()
+        ).endpoint_payload()
         runtime = twin.client("sagemaker-runtime")
         session = requests.Session()
         route = twin.template.api().routes[0]
@@ -95,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
 
         def direct():
             runtime.invoke_endpoint(
-                EndpointName=endpoint, ContentType="application/json", Accept="application/json", Body=body
+                EndpointName=endpoint, ContentType=content_type, Accept="application/json", Body=body
             )["Body"].read()
 
         def handler():

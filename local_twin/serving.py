@@ -40,8 +40,23 @@ def api_endpoint_name(twin: Twin) -> str:
     return twin.template.functions()[PREDICT_FUNCTION].environment["ENDPOINT_NAME"]
 
 
+def endpoint_variant(twin: Twin, model_name: str) -> dict:
+    """The production variant Deploy would write for the template's parameters: serverless or an instance."""
+    parameters = twin.template.parameters
+    variant = {"VariantName": "AllTraffic", "ModelName": model_name}
+    if str(parameters["ServerlessInference"]) != "true":
+        return variant | {"InstanceType": parameters["EndpointInstanceType"], "InitialInstanceCount": 1}
+    serverless = {
+        "MemorySizeInMB": int(parameters["ServerlessMemorySizeMB"]),
+        "MaxConcurrency": int(parameters["ServerlessMaxConcurrency"]),
+    }
+    provisioned = int(parameters["ServerlessProvisionedConcurrency"])
+    return variant | {"ServerlessConfig": serverless | ({"ProvisionedConcurrency": provisioned} if provisioned else {})}
+
+
 def serve_model(twin: Twin, model_dir: Path, timeout: float = 300) -> str:
-    """Upload model_dir as model.tar.gz and put it behind the API's endpoint; returns the endpoint name."""
+    """Upload model_dir as model.tar.gz and put it behind the API's endpoint, with the endpoint type the template's
+    parameters choose (the Predict function's payload limits follow the same parameter); returns its name."""
     endpoint = api_endpoint_name(twin)
     models_prefix = twin.template.functions()[PREDICT_FUNCTION].environment["MODELS_PREFIX"]
     key = f"{models_prefix}twin-served/{endpoint}/model.tar.gz"  # where the execution role may read models
@@ -64,9 +79,7 @@ def serve_model(twin: Twin, model_dir: Path, timeout: float = 300) -> str:
     )
     sagemaker.create_endpoint_config(
         EndpointConfigName=name,
-        ProductionVariants=[
-            {"VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
-        ],
+        ProductionVariants=[endpoint_variant(twin, name)],
     )
     names = {item["EndpointName"] for item in sagemaker.list_endpoints()["Endpoints"]}
     if endpoint in names:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from torch import nn
 from torchvision import models
 from torchvision import transforms as T
@@ -202,12 +202,16 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def load_rgb(source: Path | bytes) -> Image.Image:
-    """Open, size-check, fully decode (truncation raises here) and convert to RGB."""
+    """Open, size-check, fully decode (truncation raises here), turn upright and convert to RGB.
+
+    Phones store a photo as the sensor saw it and record how to turn it in the EXIF Orientation tag: applied
+    here, for training and serving alike, so a sideways-stored photo reaches the model as people see it.
+    """
     stream = io.BytesIO(source) if isinstance(source, bytes | bytearray) else open(source, "rb")  # noqa: SIM115
     with stream, Image.open(stream) as image:
         check_pixels(image)
         image.load()
-        return to_rgb(image)
+        return to_rgb(ImageOps.exif_transpose(image))
 
 
 UNREADABLE_IMAGE_ERRORS = (OSError, UnidentifiedImageError, ImageTooLargeError, Image.DecompressionBombError)

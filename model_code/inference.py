@@ -1,11 +1,14 @@
 """The endpoint's handler for SageMaker's PyTorch inference container (model_fn, input_fn,
 predict_fn, output_fn).
 
-Requests: a raw image (image/jpeg, image/png, application/x-image) or application/json
+Requests: a raw image (image/jpeg, image/png, application/x-image), answered with its top 10 (a raw body
+has no room for top_k: the caller keeps the first k of the ranking), or application/json
 ``{"image": "<base64>"}`` / ``{"images": ["<base64>", ...]}`` with an optional ``"top_k"`` (1-10,
 default 5). Responses: ``{"predictions": [{"label", "probability"}, ...]}`` for one image, a list of such
-lists for a batch. Images are preprocessed with the same eval preset as validation in training. The
-handler never fetches URLs. Bad input raises InferenceError carrying the HTTP status to answer with.
+lists for a batch. The API's proxy sends one image raw (a third smaller than base64: the payload limits
+are 4 MB on a serverless endpoint, 6 MB on an instance) and a batch as JSON. Images are turned upright (EXIF)
+and preprocessed with the same eval preset as validation in training. The handler never fetches URLs. Bad
+input raises InferenceError carrying the HTTP status to answer with.
 """
 
 import base64
@@ -34,6 +37,7 @@ IMAGE_CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "application/x-image
 JSON_CONTENT_TYPE = "application/json"
 DEFAULT_TOP_K = 5
 MAX_TOP_K = 10
+RAW_IMAGE_TOP_K = MAX_TOP_K  # all a caller may ask for; a prefix of a ranking is the smaller top-k
 MAX_BATCH_IMAGES = 16
 _MAGIC_NUMBERS = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
 
@@ -127,7 +131,7 @@ def input_fn(request_body: bytes | str, request_content_type: str) -> Request:
     body = request_body.encode() if isinstance(request_body, str) else bytes(request_body or b"")
     media_type = _media_type(request_content_type)
     if media_type in IMAGE_CONTENT_TYPES:
-        raw_images, top_k, batch = [body], DEFAULT_TOP_K, False
+        raw_images, top_k, batch = [body], RAW_IMAGE_TOP_K, False
     elif media_type == JSON_CONTENT_TYPE:
         raw_images, top_k, batch = _parse_json(body)
     else:

@@ -290,19 +290,19 @@ def test_the_client_cannot_choose_the_endpoint(predict_handler, no_network):
     image = json.loads(load_event("json_base64")["body"])["image"]
     event = load_event("json_base64")
     event["body"] = json.dumps({"image": image, "endpoint": "attacker", "EndpointName": "attacker", "url": "http://x"})
-    answer = {"predictions": [[{"label": "Beagle", "probability": 1.0}]]}
+    answer = {"predictions": [{"label": "Beagle", "probability": 1.0}]}  # one image travels raw
     stub.add_response(
         "invoke_endpoint",
         {"Body": io.BytesIO(json.dumps(answer).encode()), "ContentType": "application/json"},
         {
             "EndpointName": ENDPOINT,
-            "ContentType": "application/json",
+            "ContentType": "image/jpeg",
             "Accept": "application/json",
-            "Body": json.dumps({"images": [image], "top_k": 5}).encode(),
+            "Body": base64.b64decode(image),
         },
     )
     status, body = call(event)
-    assert (status, body["predictions"], body["endpoint"]) == (200, answer["predictions"][0], ENDPOINT)
+    assert (status, body["predictions"], body["endpoint"]) == (200, answer["predictions"], ENDPOINT)
     assert no_network == []
 
 

@@ -332,6 +332,7 @@ class EndpointSettings:
     serverless: bool
     serverless_memory_mb: int
     serverless_max_concurrency: int
+    serverless_provisioned_concurrency: int = 0  # warm capacity kept (billed idle); 0 = scale to zero
 
 
 def model_request(*, name: str, settings: EndpointSettings, model_data: str, test_accuracy: float, tags: list) -> dict:
@@ -360,6 +361,8 @@ def endpoint_config_request(*, name: str, model_name: str, settings: EndpointSet
             "MemorySizeInMB": settings.serverless_memory_mb,
             "MaxConcurrency": settings.serverless_max_concurrency,
         }
+        if settings.serverless_provisioned_concurrency:  # the API's minimum is 1: 0 is expressed by leaving it out
+            variant["ServerlessConfig"]["ProvisionedConcurrency"] = settings.serverless_provisioned_concurrency
     else:
         variant |= {"InstanceType": settings.instance_type, "InitialInstanceCount": 1, "InitialVariantWeight": 1.0}
     return {"EndpointConfigName": name, "ProductionVariants": [variant], "Tags": tags}

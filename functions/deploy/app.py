@@ -31,6 +31,7 @@ def endpoint_settings() -> EndpointSettings:
         serverless=os.environ["SERVERLESS_INFERENCE"] == "true",
         serverless_memory_mb=int(os.environ["SERVERLESS_MEMORY_MB"]),
         serverless_max_concurrency=int(os.environ["SERVERLESS_MAX_CONCURRENCY"]),
+        serverless_provisioned_concurrency=int(os.environ["SERVERLESS_PROVISIONED_CONCURRENCY"]),
     )
 
 

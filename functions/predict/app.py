@@ -48,12 +48,11 @@ SUCCESS_SCHEMA = {
 }
 ERROR_RESPONSES = {
     400: "malformed JSON or base64, empty body, not a JPEG/PNG image, bad top_k, or the model refused the image",
-    413: "body, images or batch too large",
+    413: "body, images or batch too large for the endpoint type (the message names the limit)",
     415: "missing or unsupported Content-Type",
     429: "throttled (Retry-After)",
     502: "the model raised an error or answered something else than predictions",
-    503: "the endpoint does not exist or is not InService yet (Retry-After)",
-    504: "the endpoint timed out",
+    503: "the endpoint is warming up (cold start), does not exist or is not InService yet (Retry-After)",
 }
 RESPONSES = {200: {"description": "top-k breeds", "content": {JSON: {"schema": SUCCESS_SCHEMA}}}} | {
     status: {"description": text, "content": {JSON: {"schema": ERROR_SCHEMA}}}
@@ -79,7 +78,9 @@ def refuse_request(error: RequestError) -> Response:
 @app.exception_handler(endpoint.EndpointError)
 def report_endpoint_failure(error: endpoint.EndpointError) -> Response:
     logger.warning(
-        "endpoint call failed", extra={"status": error.status_code, "reason": error.message}, exc_info=error.__cause__
+        "endpoint call failed",
+        extra={"status": error.status_code, "reason": error.message, "detail": error.detail},
+        exc_info=error.__cause__,
     )
     return error_response(error.status_code, error.message, error.headers)
 
@@ -106,6 +107,7 @@ def predict() -> dict:
         event.body,
         event.is_base64_encoded,
         (event.query_string_parameters or {}).get("top_k"),
+        settings.serverless_endpoint(),
     )
     started = time.perf_counter()
     answer = endpoint.invoke(request)

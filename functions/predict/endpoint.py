@@ -1,6 +1,18 @@
-"""The SageMaker endpoint behind the API: one InvokeEndpoint call, and what each failure means to a client."""
+"""The SageMaker endpoint behind the API: one InvokeEndpoint call, and what each failure means to a client.
+
+Timeouts, against the limits around this call: REST API Gateway gives up on its integration after 29 s and the
+function's Timeout is 30 s (template Globals; a test keeps it at 29 or more). One attempt of at most 2 s to connect
+and 25 s to read leaves this function 2 s to log and answer before API Gateway would answer a bare 504. No
+automatic retries: a retried timeout would overrun both. A serverless endpoint's cold start can take minutes
+(AWS gives the container 3 to pass /ping), far beyond that budget: a call caught by one gets
+ModelNotReadyException or times out reading, and the client is told 503, warming up, with Retry-After.
+
+Clients get one clean line: the model's own message without traceback or paths (the inference toolkit answers
+"message\ntraceback"); the whole error goes to the function's log, with the request ids Powertools adds.
+"""
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -10,27 +22,45 @@ from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from predict import settings
-from predict.request import JSON_CONTENT_TYPE, PredictionRequest
+from predict.request import ENDPOINT_BODY_LIMIT_BYTES, PredictionRequest
 
-# API Gateway (REST) gives up after 29 s and the function after 30 s (template Globals): one attempt of at
-# most 2 s to connect and 25 s to read lets this function answer 504 itself first. No automatic retries:
-# a retried timeout would overrun both, and a throttled client is told when to retry (429 + Retry-After).
-CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=25, retries={"mode": "standard", "total_max_attempts": 1})
+API_GATEWAY_TIMEOUT_SECONDS = 29
+CONNECT_TIMEOUT_SECONDS = 2
+ANSWER_MARGIN_SECONDS = 2  # to log, count and answer before API Gateway gives up
+READ_TIMEOUT_SECONDS = API_GATEWAY_TIMEOUT_SECONDS - CONNECT_TIMEOUT_SECONDS - ANSWER_MARGIN_SECONDS
+CLIENT_CONFIG = Config(
+    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+    read_timeout=READ_TIMEOUT_SECONDS,
+    retries={"mode": "standard", "total_max_attempts": 1},
+)
 RETRY_AFTER_SECONDS = {429: "1", 503: "60"}  # endpoints take minutes to reach InService
+WARMING_UP_RETRY_AFTER = "30"  # a cold start takes seconds to minutes: asking again at once would meet it again
+WARMING_UP = "the model is warming up (a serverless endpoint starts after being idle); retry after Retry-After seconds"
 MODEL_VALIDATION_STATUSES = frozenset({400, 413, 415})  # what model_code/inference.py raises for bad input
 MAX_MESSAGE_CHARS = 300
+# Named in full: the endpoint may refuse while a deployment changes its type, so this function's own belief
+# (settings.serverless_endpoint) would not say which limit it met.
+ENDPOINT_LIMITS_TEXT = (
+    f"SageMaker takes at most {ENDPOINT_BODY_LIMIT_BYTES[True]} bytes per call on a serverless endpoint, "
+    f"{ENDPOINT_BODY_LIMIT_BYTES[False]} on an instance one"
+)
+# Container paths (/opt/ml/model/code/inference.py) say nothing to a client and show our layout.
+PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.\-]+){2,}")
 
 
 class EndpointError(Exception):
-    def __init__(self, status_code: int, message: str):
+    """A failed call as the client sees it (status, one clean line); ``detail`` is the whole story, for the log."""
+
+    def __init__(self, status_code: int, message: str, retry_after: str | None = None, detail: str | None = None):
         super().__init__(message)
         self.status_code = status_code
         self.message = message
+        self.retry_after = retry_after or RETRY_AFTER_SECONDS.get(status_code)
+        self.detail = detail
 
     @property
     def headers(self) -> dict[str, str]:
-        retry_after = RETRY_AFTER_SECONDS.get(self.status_code)
-        return {"Retry-After": retry_after} if retry_after else {}
+        return {"Retry-After": self.retry_after} if self.retry_after else {}
 
 
 @dataclass(frozen=True)
@@ -40,13 +70,9 @@ class EndpointAnswer:
 
 
 def invoke_endpoint_params(request: PredictionRequest, endpoint_name: str) -> dict:
-    """InvokeEndpoint's arguments: always JSON both ways (inference.py's contract)."""
-    return {
-        "EndpointName": endpoint_name,
-        "ContentType": JSON_CONTENT_TYPE,
-        "Accept": JSON_CONTENT_TYPE,
-        "Body": request.endpoint_body(),
-    }
+    """InvokeEndpoint's arguments: one image raw, a batch as JSON; the answer is always JSON."""
+    content_type, body = request.endpoint_payload()
+    return {"EndpointName": endpoint_name, "ContentType": content_type, "Accept": "application/json", "Body": body}
 
 
 @cache
@@ -55,8 +81,9 @@ def runtime_client():
     return botocore.session.get_session().create_client("sagemaker-runtime", config=CLIENT_CONFIG)
 
 
-def _model_message(original: str | None) -> str:
-    """The model's own reason: inference errors arrive as JSON {"message": ...} or as plain text."""
+def clean_model_message(original: str | None) -> str:
+    """The model's own reason in one line: inference errors arrive as the toolkit's "message\ntraceback",
+    as JSON {"message": ...} or as plain text; paths are blanked out."""
     message = original or ""
     try:
         parsed = json.loads(message)
@@ -64,45 +91,57 @@ def _model_message(original: str | None) -> str:
         parsed = None
     if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
         message = parsed["message"]
-    return message[:MAX_MESSAGE_CHARS]
+    first_line = next((line.strip() for line in message.splitlines() if line.strip()), "")
+    return PATH.sub("<path>", first_line)[:MAX_MESSAGE_CHARS]
 
 
 def error_for_client(error: ClientError | BotoCoreError) -> EndpointError:
     """What a failed InvokeEndpoint means to the API's client (a client's mistake is never a 5xx)."""
     if isinstance(error, ReadTimeoutError):
-        return EndpointError(504, "the model did not answer in time")
+        return EndpointError(503, WARMING_UP, WARMING_UP_RETRY_AFTER, detail=str(error))
     if isinstance(error, BotocoreConnectionError):
-        return EndpointError(503, "the model cannot be reached now; try again later")
+        return EndpointError(503, "the model cannot be reached now; try again later", detail=str(error))
     if isinstance(error, BotoCoreError):
-        return EndpointError(502, f"calling the model failed: {type(error).__name__}")
+        return EndpointError(502, f"calling the model failed: {type(error).__name__}", detail=str(error))
     response = error.response
     code = response.get("Error", {}).get("Code", "")
     message = response.get("Error", {}).get("Message", "")
+    detail = f"{code}: {message}"
     if code == "ModelError":
         status = response.get("OriginalStatusCode")
+        detail += f" (original status {status}: {response.get('OriginalMessage')})"
         if status in MODEL_VALIDATION_STATUSES:
-            reason = _model_message(response.get("OriginalMessage"))
-            return EndpointError(status, f"the model refused the input: {reason}")
-        return EndpointError(502, f"the model failed (status {status}); see the endpoint's logs")
+            reason = clean_model_message(response.get("OriginalMessage"))
+            return EndpointError(status, f"the model refused the input: {reason}", detail=detail)
+        return EndpointError(502, f"the model failed (status {status}); see the endpoint's logs", detail=detail)
     if code in ("ThrottlingException", "TooManyRequestsException"):
-        return EndpointError(429, "too many requests; slow down and retry")
-    if code in ("ModelNotReadyException", "ServiceUnavailable"):
-        return EndpointError(503, "the model is not ready yet; try again later")
-    # "Endpoint X of account Y not found." while the first deployment runs, or a status other than InService.
-    if code == "ValidationException" and ("not found" in message or "status" in message.lower()):
-        return EndpointError(503, "the model is not deployed yet; try again later")
-    return EndpointError(502, f"calling the model failed: {code or 'unknown error'}")
+        return EndpointError(429, "too many requests; slow down and retry", detail=detail)
+    if code == "ModelNotReadyException":
+        return EndpointError(503, WARMING_UP, WARMING_UP_RETRY_AFTER, detail=detail)
+    if code == "ServiceUnavailable":
+        return EndpointError(503, "the model is not ready yet; try again later", detail=detail)
+    # InvokeEndpoint's code is ValidationError (botocore's model); ValidationException is SageMaker's elsewhere.
+    if code in ("ValidationError", "ValidationException"):
+        if "oversize body" in message:  # "Request <id> has oversize body."
+            return EndpointError(413, f"request too large for the model: {ENDPOINT_LIMITS_TEXT}", detail=detail)
+        # "Endpoint X of account Y not found." while the first deployment runs, or a status other than InService.
+        if "not found" in message or "status" in message.lower():
+            return EndpointError(503, "the model is not deployed yet; try again later", detail=detail)
+    return EndpointError(502, f"calling the model failed: {code or 'unknown error'}", detail=detail)
 
 
-def _read_predictions(response: dict, images: int) -> list:
+def _read_predictions(response: dict, request: PredictionRequest) -> list:
+    """One ranked list per image, each cut to the request's top_k (a raw image is answered with more)."""
     try:
         predictions = json.loads(response["Body"].read())["predictions"]
     except (ValueError, KeyError, TypeError) as error:
         raise EndpointError(502, "the model answered something that is not a prediction") from error
+    if not request.batch and isinstance(predictions, list) and all(isinstance(p, dict) for p in predictions):
+        predictions = [predictions]  # a raw image's answer is that image's ranking
     one_list_per_image = isinstance(predictions, list) and all(isinstance(per_image, list) for per_image in predictions)
-    if not one_list_per_image or len(predictions) != images:
+    if not one_list_per_image or len(predictions) != len(request.images):
         raise EndpointError(502, f"the model answered {type(predictions).__name__}, not one list per image")
-    return predictions
+    return [per_image[: request.top_k] for per_image in predictions]
 
 
 def invoke(request: PredictionRequest, client=None) -> EndpointAnswer:
@@ -112,7 +151,7 @@ def invoke(request: PredictionRequest, client=None) -> EndpointAnswer:
     client = client or runtime_client()
     try:
         response = client.invoke_endpoint(**invoke_endpoint_params(request, name))
-        predictions = _read_predictions(response, len(request.images))
+        predictions = _read_predictions(response, request)
     except (ClientError, BotoCoreError) as error:
         raise error_for_client(error) from error
     return EndpointAnswer(predictions, response.get("InvokedProductionVariant"))

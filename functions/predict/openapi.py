@@ -18,22 +18,27 @@ def generate() -> dict:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     from predict.app import app
-    from predict.request import DEFAULT_TOP_K, IMAGE_CONTENT_TYPES, MAX_BATCH_IMAGES, MAX_IMAGE_BYTES, MAX_TOP_K
+    from predict.request import DEFAULT_TOP_K, IMAGE_CONTENT_TYPES, MAX_BATCH_IMAGES, MAX_TOP_K, payload_limits
+
+    serverless, instance = payload_limits(serverless=True), payload_limits(serverless=False)
 
     spec = json.loads(
         app.get_openapi_json_schema(
             title="Dog-breed prediction API",
             version="1.0.0",
             description=(
-                f"POST a JPEG or PNG image (or a JSON batch of up to {MAX_BATCH_IMAGES}, at most {MAX_IMAGE_BYTES} "
-                "bytes of images in all), get the top-k dog breeds. Errors are JSON with a message."
+                f"POST a JPEG or PNG image (or a JSON batch of up to {MAX_BATCH_IMAGES}), get the top-k dog breeds. "
+                f"Size limits follow the endpoint type: one image at most {serverless.single_image} bytes on a "
+                f"serverless endpoint ({instance.single_image} on an instance one), a batch's images "
+                f"{serverless.batch_images} ({instance.batch_images}) bytes in all; larger requests get 413. "
+                "Errors are JSON with a message."
             ),
             security_schemes={"apiKey": {"type": "apiKey", "name": "x-api-key", "in": "header"}},
             security=[{"apiKey": []}],
         )
     )
     operation = spec["paths"]["/predict"]["post"]
-    image_schema = {"type": "string", "format": "binary", "maxLength": MAX_IMAGE_BYTES}
+    image_schema = {"type": "string", "format": "binary", "maxLength": instance.single_image}
     base64_image = {"type": "string", "format": "byte"}
     top_k = {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K, "default": DEFAULT_TOP_K}
     operation["parameters"] = [{"name": "top_k", "in": "query", "required": False, "schema": top_k}]

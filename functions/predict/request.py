@@ -4,13 +4,16 @@ Pure: no AWS, no torch. Raw image bodies (API Gateway base64-encodes them becaus
 BinaryMediaTypes) or JSON ``{"image": "<b64>"}`` / ``{"images": [...]}``; ``top_k`` from the JSON or the
 query string. Every refusal is a RequestError with the status and a message for the client.
 
-Size limits (bytes), derived below from the two 6 MB limits on the way to the model:
-- Lambda accepts a synchronous event of at most 6 MB. API Gateway puts a binary body in the event
-  base64-encoded (4/3 larger); bigger requests never reach this code.
-- The images then travel on to InvokeEndpoint (6 MB body) base64-encoded inside JSON again.
-- So the decoded images of one request may total MAX_IMAGE_BYTES (4,325,376 B, 5.5 MiB as base64),
-  keeping 512 KiB on both hops for the event's headers and the JSON around the images.
-- A body longer than the payload limit itself cannot be valid: it is refused before any decoding.
+Size limits (bytes) follow the endpoint's type (settings.serverless_endpoint()); every accepted request stays
+under each limit on its way, after encoding:
+- Lambda accepts a synchronous event of at most 6 MiB; API Gateway puts a binary body in it base64-encoded
+  (4/3 larger). Keeping 512 KiB for the event's headers, any request may carry LAMBDA_IMAGE_BYTES
+  (4,325,376 B) of images; a longer body cannot be valid and is refused before any decoding.
+- InvokeEndpoint takes a body of at most 4 MB on a serverless endpoint, 6 MB on an instance one (read as
+  10^6 B, the stricter reading of AWS's "MB"). One image is sent raw (its bytes are the body); a batch is
+  JSON with base64 images (4/3 larger, plus 64 KiB for the JSON around them).
+- So one image may be 4,000,000 B (serverless) or 4,325,376 B (instance), a batch 2,950,848 B or 4,325,376 B
+  in all (payload_limits()).
 """
 
 import base64
@@ -26,10 +29,36 @@ DEFAULT_TOP_K = 5
 MAX_TOP_K = 10
 # A small batch; the endpoint (model_code/inference.py) accepts up to 16, the payload limits favour fewer.
 MAX_BATCH_IMAGES = 8
-PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024  # Lambda's synchronous event and InvokeEndpoint's body alike
-ENVELOPE_BYTES = 512 * 1024
-MAX_IMAGE_BYTES = (PAYLOAD_LIMIT_BYTES - ENVELOPE_BYTES) // 4 * 3
-MAGIC_NUMBERS = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")  # JPEG SOI + marker, PNG signature
+LAMBDA_EVENT_LIMIT_BYTES = 6 * 1024 * 1024
+EVENT_ENVELOPE_BYTES = 512 * 1024
+LAMBDA_IMAGE_BYTES = (LAMBDA_EVENT_LIMIT_BYTES - EVENT_ENVELOPE_BYTES) // 4 * 3
+ENDPOINT_BODY_LIMIT_BYTES = {True: 4_000_000, False: 6_000_000}  # serverless or not
+JSON_ENVELOPE_BYTES = 64 * 1024
+IMAGE_SIGNATURES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}  # JPEG SOI + marker, PNG
+MAGIC_NUMBERS = tuple(IMAGE_SIGNATURES)
+
+
+@dataclass(frozen=True)
+class PayloadLimits:
+    """The most image bytes one request may carry to an endpoint of this type."""
+
+    endpoint_kind: str
+    endpoint_body: int
+    single_image: int
+    batch_images: int
+
+    def for_request(self, batch: bool) -> int:
+        return self.batch_images if batch else self.single_image
+
+
+def payload_limits(serverless: bool) -> PayloadLimits:
+    endpoint_body = ENDPOINT_BODY_LIMIT_BYTES[serverless]
+    return PayloadLimits(
+        endpoint_kind="serverless" if serverless else "instance",
+        endpoint_body=endpoint_body,
+        single_image=min(LAMBDA_IMAGE_BYTES, endpoint_body),
+        batch_images=min(LAMBDA_IMAGE_BYTES, (endpoint_body - JSON_ENVELOPE_BYTES) // 4 * 3),
+    )
 
 
 class RequestError(Exception):
@@ -45,10 +74,13 @@ class PredictionRequest:
     top_k: int
     batch: bool
 
-    def endpoint_body(self) -> bytes:
-        """What the endpoint receives: always a JSON batch, so top_k reaches the model for raw images too."""
+    def endpoint_payload(self) -> tuple[str, bytes]:
+        """(Content-Type, body) for the endpoint: one image raw (a third smaller than base64), a batch as JSON.
+        The model ranks a raw image's top MAX_TOP_K; endpoint.py keeps the first top_k of each ranking."""
+        if not self.batch:
+            return image_content_type(self.images[0]), self.images[0]
         encoded = [base64.b64encode(image).decode("ascii") for image in self.images]
-        return json.dumps({"images": encoded, "top_k": self.top_k}).encode()
+        return JSON_CONTENT_TYPE, json.dumps({"images": encoded, "top_k": self.top_k}).encode()
 
 
 def media_type(content_type: str | None) -> str:
@@ -66,6 +98,10 @@ def parse_top_k(value) -> int:
 
 
 URL_SCHEMES = ("http://", "https://", "s3://", "ftp://", "file://")
+
+
+def image_content_type(data: bytes) -> str:
+    return next(kind for signature, kind in IMAGE_SIGNATURES.items() if data.startswith(signature))
 
 
 def check_image(data: bytes, what: str) -> bytes:
@@ -103,9 +139,10 @@ def parse_json_body(text: str, query_top_k: str | None) -> PredictionRequest:
 
 
 def parse_request(
-    content_type: str | None, body: str | None, is_base64_encoded: bool, query_top_k: str | None
+    content_type: str | None, body: str | None, is_base64_encoded: bool, query_top_k: str | None, serverless: bool
 ) -> PredictionRequest:
-    """The API Gateway proxy event's pieces -> a checked request (or RequestError)."""
+    """The API Gateway proxy event's pieces -> a checked request (or RequestError), sized for the endpoint type."""
+    limits = payload_limits(serverless)
     kind = media_type(content_type)
     if not kind:
         raise RequestError(415, f"missing Content-Type: send {SUPPORTED}")
@@ -113,8 +150,8 @@ def parse_request(
         raise RequestError(415, f"unsupported Content-Type {kind[:100]!r}: send {SUPPORTED}")
     if not body:
         raise RequestError(400, "empty body: send an image")
-    if len(body) > PAYLOAD_LIMIT_BYTES:
-        raise RequestError(413, f"body too large: at most {MAX_IMAGE_BYTES} bytes of images per request")
+    if len(body) > LAMBDA_EVENT_LIMIT_BYTES:
+        raise RequestError(413, f"body too large: at most {limits.single_image} bytes of image per request")
     if kind == JSON_CONTENT_TYPE:
         text = decode_base64(body, "body").decode("utf-8", "replace") if is_base64_encoded else body
         request = parse_json_body(text, query_top_k)
@@ -122,7 +159,12 @@ def parse_request(
         # Without BinaryMediaTypes API Gateway would hand over text, and the magic-byte check refuses it.
         data = decode_base64(body, "body") if is_base64_encoded else body.encode("latin-1", "replace")
         request = PredictionRequest([check_image(data, "body")], parse_top_k(query_top_k), batch=False)
-    total = sum(len(image) for image in request.images)
-    if total > MAX_IMAGE_BYTES:
-        raise RequestError(413, f"images too large: {total} bytes in all, at most {MAX_IMAGE_BYTES} per request")
+    total, limit = sum(len(image) for image in request.images), limits.for_request(request.batch)
+    if total > limit:
+        what = "a batch's images" if request.batch else "one image"
+        raise RequestError(
+            413,
+            f"images too large: {total} bytes, at most {limit} bytes for {what} on this API "
+            f"({limits.endpoint_kind} endpoint: {limits.endpoint_body} bytes per call)",
+        )
     return request

@@ -17,3 +17,13 @@ def endpoint_name() -> str:
 def cors_allow_origin() -> str:
     """The browser origin allowed to call the API ("*" for any)."""
     return os.environ.get("CORS_ALLOW_ORIGIN", "*").strip()
+
+
+def serverless_endpoint() -> bool:
+    """Whether the endpoint is serverless (4 MB payloads, cold starts) or instance-backed (6 MB).
+
+    The template's ServerlessInference parameter, the same one Deploy follows when it writes the endpoint's
+    configuration: no DescribeEndpointConfig call (and no grant for it) on the request path. Unset means
+    serverless, the template's default and the stricter limit.
+    """
+    return os.environ.get("SERVERLESS_INFERENCE", "true").strip().lower() != "false"

@@ -4,6 +4,12 @@ CreateEndpoint/UpdateEndpoint start a serving process (serve.py) over the model'
 wait for ``/ping``. An update keeps the old process answering until the new one is healthy, then swaps;
 a new process that never gets healthy is stopped and the endpoint stays InService on its old
 configuration with FailureReason set, as SageMaker's rollback leaves it.
+
+InvokeEndpoint is as strict as AWS's: a body over 4 MB (serverless variant) or 6 MB (instance variant) is
+refused with ValidationError "oversize body"; a serverless variant without provisioned concurrency that was
+idle for ``ColdStart.idle_seconds`` has a cold start of ``ColdStart.seconds`` during which invocations get
+ModelNotReadyException (the serving process is kept: only the delay is played); the container's errors come
+back as ModelError with its status and body, which the inference toolkit writes as message + traceback.
 """
 
 import socket
@@ -11,6 +17,8 @@ import subprocess
 import tarfile
 import threading
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -20,6 +28,21 @@ from local_twin.sagemaker.service import ACCOUNT, SageMakerError, not_found, now
 
 HEALTH_TIMEOUT_SECONDS = 180
 INVOCATION_TIMEOUT_SECONDS = 60
+# InvokeEndpoint's request payload limits ("4 MB" serverless, "6 MB" instance, read as 10^6 B: the stricter).
+SERVERLESS_PAYLOAD_LIMIT_BYTES = 4_000_000
+INSTANCE_PAYLOAD_LIMIT_BYTES = 6_000_000
+
+
+@dataclass
+class ColdStart:
+    """How long an idle serverless variant stays warm, and how long it then takes to start again.
+
+    AWS publishes neither (a cold start depends on the model's size and the container's start-up, and may
+    take up to the 3 minutes allowed for /ping): the defaults keep the twin's demo realistic, tests shorten them.
+    """
+
+    idle_seconds: float = 600.0
+    seconds: float = 10.0
 
 
 def free_port() -> int:
@@ -95,6 +118,8 @@ class Endpoint:
         self.created = self.modified = now()
         self.server: Server | None = None
         self.tags = tags
+        self.last_used = time.monotonic()  # a variant that just passed /ping is warm
+        self.warm_at: float | None = None  # while a cold start runs: when it ends
 
 
 class Endpoints:
@@ -103,6 +128,8 @@ class Endpoints:
         self.models: dict[str, dict] = {}
         self.configs: dict[str, dict] = {}
         self.endpoints: dict[str, Endpoint] = {}
+        self.cold_start = ColdStart()
+        self._warming = threading.Lock()
 
     # ------------------------------------------------------------------ models and configurations
 
@@ -144,6 +171,9 @@ class Endpoints:
         for variant in request["ProductionVariants"]:
             if variant["ModelName"] not in self.models:
                 raise validation(f'Could not find model "{variant["ModelName"]}".')
+            serverless = variant.get("ServerlessConfig") or {}
+            if serverless.get("ProvisionedConcurrency", 0) > serverless.get("MaxConcurrency", 0):
+                raise validation("ProvisionedConcurrency must be less than or equal to MaxConcurrency.")
         arn = self.service.arn("endpoint-config", name)
         self.configs[name] = {**request, "CreationTime": now(), "EndpointConfigArn": arn}
         return arn
@@ -200,7 +230,7 @@ class Endpoints:
             endpoint.status = "InService" if previous is not None else "Failed"  # an update rolls back
         else:
             endpoint.server, endpoint.config_name, endpoint.failure_reason = server, config_name, None
-            endpoint.status = "InService"
+            endpoint.status, endpoint.last_used, endpoint.warm_at = "InService", time.monotonic(), None
             if previous is not None:
                 previous.drain_and_stop()
         endpoint.modified = now()
@@ -283,13 +313,42 @@ class Endpoints:
             if endpoint.server is not None:
                 endpoint.server.stop()
 
+    def _variant(self, endpoint: Endpoint) -> dict:
+        return self.configs[endpoint.config_name]["ProductionVariants"][0]
+
+    def _check_payload(self, endpoint: Endpoint, body: bytes) -> None:
+        serverless = "ServerlessConfig" in self._variant(endpoint)
+        limit = SERVERLESS_PAYLOAD_LIMIT_BYTES if serverless else INSTANCE_PAYLOAD_LIMIT_BYTES
+        if len(body) > limit:
+            raise SageMakerError("ValidationError", f"Request {uuid.uuid4()} has oversize body.")
+
+    def _check_warm(self, endpoint: Endpoint) -> None:
+        """A serverless variant with no provisioned concurrency scales to zero when idle: the next call starts it."""
+        serverless = self._variant(endpoint).get("ServerlessConfig")
+        if not serverless or serverless.get("ProvisionedConcurrency"):
+            return
+        with self._warming:
+            now = time.monotonic()
+            if endpoint.warm_at is None and now - endpoint.last_used > self.cold_start.idle_seconds:
+                endpoint.warm_at = now + self.cold_start.seconds
+            if endpoint.warm_at is not None and now < endpoint.warm_at:
+                raise SageMakerError(
+                    "ModelNotReadyException",
+                    f"Endpoint {endpoint.name}'s serverless variant is still being provisioned. "
+                    "Wait and try your request again.",
+                    429,
+                )
+            endpoint.warm_at, endpoint.last_used = None, now
+
     def invoke(self, name: str, body: bytes, content_type: str | None, accept: str | None) -> tuple[int, bytes, str]:
         endpoint = self.endpoints.get(name)
         if endpoint is None:
-            raise validation(f"Endpoint {name} of account {ACCOUNT} not found.")
+            raise SageMakerError("ValidationError", f"Endpoint {name} of account {ACCOUNT} not found.")
         server = endpoint.server
         if server is None:
-            raise validation(f"Endpoint {name} is in {endpoint.status} status, not InService.")
+            raise SageMakerError("ValidationError", f"Endpoint {name} is in {endpoint.status} status, not InService.")
+        self._check_payload(endpoint, body)
+        self._check_warm(endpoint)
         headers = {"Content-Type": content_type or "application/octet-stream", "Accept": accept or "application/json"}
         try:
             try:
@@ -307,8 +366,9 @@ class Endpoints:
     @staticmethod
     def _model_error(status: int, message: str) -> SageMakerError:
         """InvokeEndpoint's ModelError: 424 with the container's own status and message."""
+        side = "client" if status < 500 else "server"
         error = SageMakerError(
-            "ModelError", f'Received client error ({status}) from primary with message "{message}".', 424
+            "ModelError", f'Received {side} error ({status}) from primary with message "{message}".', 424
         )
         error.fields = {"OriginalStatusCode": status, "OriginalMessage": message}
         return error

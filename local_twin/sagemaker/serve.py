@@ -3,14 +3,14 @@
 ``GET /ping`` answers 200 once ``model_fn`` has loaded the model; ``POST /invocations`` runs
 input_fn -> predict_fn -> output_fn from the model's own ``code/inference.py``, as SageMaker's PyTorch
 inference toolkit does. An exception carrying ``status_code`` (the handler's InferenceError) is answered
-with that status and ``{"message": ...}``; anything else is a 500.
+with that status, anything else with 500, and the body is the toolkit's: the message, a newline, the
+traceback (sagemaker_inference.transformer.Transformer.handle_error), paths and all.
 
     python -m local_twin.sagemaker.serve --model-dir DIR --port PORT
 """
 
 import argparse
 import importlib
-import json
 import sys
 import traceback
 from http.server import ThreadingHTTPServer
@@ -54,10 +54,10 @@ def main(argv: list[str] | None = None) -> None:
                 answer = handler.output_fn(handler.predict_fn(data, model), accept)
                 self._send(200, answer.encode() if isinstance(answer, str) else answer, "application/json")
             except Exception as error:
-                status = getattr(error, "status_code", 500)
+                status, trace = getattr(error, "status_code", 500), traceback.format_exc()
                 if status >= 500:
-                    traceback.print_exc()
-                self._send(status, json.dumps({"message": str(error)}).encode())
+                    print(trace, flush=True)
+                self._send(status, f"{error}\n{trace}".encode(), "text/plain")
 
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Container)
     print(f"serving {args.model_dir} on port {args.port}", flush=True)

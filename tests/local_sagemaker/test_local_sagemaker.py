@@ -10,6 +10,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from local_twin.moto_stack import client
+from local_twin.sagemaker.endpoints import ColdStart
 
 from .conftest import BUCKET, ROLE, training_request
 
@@ -274,6 +275,10 @@ def test_endpoint_serves_updates_and_rolls_back(local_sagemaker):
         runtime.invoke_endpoint(EndpointName="lsm-endpoint", ContentType="text/plain", Body=b"hi")
     assert refused.value.response["Error"]["Code"] == "ModelError"
     assert refused.value.response["OriginalStatusCode"] == 400
+    # the inference toolkit's answer: the message, then the traceback (the API's proxy keeps only the first line)
+    message, traceback = refused.value.response["OriginalMessage"].split("\n", 1)
+    assert message == "unsupported content type text/plain"
+    assert traceback.startswith("Traceback (most recent call last):") and "BadInput" in traceback
 
     service.faults.unhealthy_next_update = True
     sagemaker.update_endpoint(EndpointName="lsm-endpoint", EndpointConfigName="lsm-b-config")
@@ -292,6 +297,49 @@ def test_endpoint_serves_updates_and_rolls_back(local_sagemaker):
     sagemaker.delete_endpoint(EndpointName="lsm-endpoint")
     with pytest.raises(ClientError, match="not found"):
         invoke(runtime, {"x": 5})
+
+
+def test_serverless_endpoints_have_aws_payload_limits_and_cold_starts(local_sagemaker):
+    service, sagemaker, runtime = local_sagemaker
+    sagemaker.create_training_job(**training_request("lsm-sl-train", lr=0.01, epochs=1))
+    described = wait(lambda: sagemaker.describe_training_job(TrainingJobName="lsm-sl-train"), "TrainingJobStatus")
+    sagemaker.create_model(ModelName="lsm-sl-model", ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": "inference", "ModelDataUrl": described["ModelArtifacts"]["S3ModelArtifacts"]})  # fmt: skip
+
+    def serverless_config(name: str, **extra) -> None:
+        serverless = {"MemorySizeInMB": 2048, "MaxConcurrency": 2, **extra}
+        sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": "lsm-sl-model", "ServerlessConfig": serverless}])  # fmt: skip
+
+    with pytest.raises(ClientError, match="ProvisionedConcurrency must be less than or equal to MaxConcurrency"):
+        serverless_config("lsm-sl-too-many", ProvisionedConcurrency=3)
+    serverless_config("lsm-sl-cold")
+    serverless_config("lsm-sl-warm", ProvisionedConcurrency=1)
+    for name in ("lsm-sl-cold", "lsm-sl-warm"):
+        sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
+        assert wait(lambda name=name: sagemaker.describe_endpoint(EndpointName=name), "EndpointStatus")[
+            "EndpointStatus"] == "InService"  # fmt: skip
+
+    def invoke_on(name: str, body: bytes) -> dict:
+        answer = runtime.invoke_endpoint(EndpointName=name, ContentType="application/json", Body=body)
+        return json.loads(answer["Body"].read())
+
+    service.endpoints.cold_start = ColdStart(idle_seconds=0.0, seconds=1.0)  # idle at once, a one-second start
+    try:
+        for name in ("lsm-sl-cold", "lsm-sl-warm"):  # the size check comes first, warm or not
+            with pytest.raises(ClientError) as oversize:
+                invoke_on(name, b"{" + bytes(4_000_000))
+            assert oversize.value.response["Error"]["Code"] == "ValidationError"
+            assert oversize.value.response["Error"]["Message"].endswith("has oversize body.")
+        with pytest.raises(runtime.exceptions.ModelNotReadyException, match="still being provisioned"):
+            invoke_on("lsm-sl-cold", b'{"x": 1}')
+        assert invoke_on("lsm-sl-warm", b'{"x": 1}')["lr"] == 0.01  # provisioned concurrency: never cold
+        time.sleep(1.2)  # the cold start ends
+        assert invoke_on("lsm-sl-cold", b'{"x": 2}') == {"echo": {"x": 2}, "lr": 0.01}
+    finally:
+        service.endpoints.cold_start = ColdStart()
+        for name in ("lsm-sl-cold", "lsm-sl-warm"):
+            sagemaker.delete_endpoint(EndpointName=name)
 
 
 def test_throttling_faults_answer_like_aws(local_sagemaker):

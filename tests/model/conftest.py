@@ -1,5 +1,6 @@
 """Tiny datasets in the dog-breed layout, with the awkward files real uploads contain."""
 
+import io
 import random
 import zipfile
 from pathlib import Path
@@ -19,6 +20,20 @@ def noisy_image(colour: tuple[int, int, int], seed: int, size: int = 24) -> Imag
         for y in range(size):
             pixels[x, y] = tuple(max(0, min(255, c + rng.randint(-40, 40))) for c in colour)
     return image
+
+
+EXIF_ORIENTATION = 0x0112
+ROTATE_90_CW_TO_DISPLAY = 6  # the EXIF Orientation a phone writes for a portrait shot held upright
+
+
+def sideways_jpeg(upright: Image.Image, quality: int = 95) -> bytes:
+    """A JPEG as a phone stores a portrait photo: pixels turned a quarter counter-clockwise, and the EXIF
+    Orientation tag telling viewers to turn them back."""
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = ROTATE_90_CW_TO_DISPLAY
+    buffer = io.BytesIO()
+    upright.transpose(Image.Transpose.ROTATE_90).save(buffer, "JPEG", quality=quality, exif=exif)
+    return buffer.getvalue()
 
 
 def write_colour_dataset(root: Path, wrapper: str | None = "dogImages") -> Path:

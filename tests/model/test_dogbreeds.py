@@ -11,7 +11,7 @@ from PIL import Image
 import dogbreeds
 from training import ImageDataset, collate_skipping
 
-from .conftest import noisy_image, write_colour_dataset, zip_folder
+from .conftest import noisy_image, sideways_jpeg, write_colour_dataset, zip_folder
 
 
 @pytest.mark.parametrize(
@@ -88,6 +88,21 @@ def test_pixel_bomb_is_refused_before_decoding():
     Image.new("L", (9000, 9000)).save(buffer, "PNG")  # 81 Mpx, compresses to a few KB
     with pytest.raises((dogbreeds.ImageTooLargeError, Image.DecompressionBombError)):
         dogbreeds.load_rgb(buffer.getvalue())
+
+
+def test_a_photo_stored_sideways_is_loaded_upright(tmp_path):
+    """The EXIF Orientation is applied where images are loaded, so training (from files) and serving (from
+    request bytes) both see the photo as people do."""
+    upright = Image.linear_gradient("L").resize((64, 32)).convert("RGB")  # dark top, bright bottom
+    sideways = sideways_jpeg(upright)
+    with Image.open(io.BytesIO(sideways)) as stored:
+        assert stored.size == (32, 64)  # the pixels really are turned
+    (tmp_path / "photo.jpg").write_bytes(sideways)
+    for source in (sideways, tmp_path / "photo.jpg"):
+        loaded = dogbreeds.load_rgb(source)
+        assert loaded.size == (64, 32)
+        top, bottom = loaded.crop((0, 0, 64, 8)), loaded.crop((0, 24, 64, 32))
+        assert max(top.convert("L").getdata()) < 80 < 180 < min(bottom.convert("L").getdata())
 
 
 def test_presets_share_normalisation_and_size():

@@ -53,6 +53,7 @@ ENVIRONMENT = {
     "SERVERLESS_INFERENCE": "false",
     "SERVERLESS_MEMORY_MB": "3072",
     "SERVERLESS_MAX_CONCURRENCY": "2",
+    "SERVERLESS_PROVISIONED_CONCURRENCY": "0",
     "ROLLBACK_ALARM_NAME": "dogbreeds-EndpointErrorsAlarm-1AB2C3D4E5F6",
     "FAILURE_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:dogbreeds-failures",
 }

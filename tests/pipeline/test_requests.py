@@ -169,6 +169,23 @@ def test_model_and_endpoint_config_requests():
     assert "InstanceType" not in serverless["ProductionVariants"][0]
 
 
+@pytest.mark.parametrize(("provisioned", "expected"), [(0, None), (1, 1), (2, 2)])
+def test_provisioned_concurrency_reaches_the_serverless_config_only_when_asked_for(provisioned, expected):
+    """0 (the default) leaves the field out: the API's minimum is 1, and no warm capacity is billed."""
+    settings = EndpointSettings(
+        **{**ENDPOINT.__dict__, "serverless": True, "serverless_provisioned_concurrency": provisioned}
+    )
+    request = endpoint_config_request(name="c", model_name="m", settings=settings, tags=TAGS)
+    accepted_by_botocore(
+        "create_endpoint_config", request, {"EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:x/y"}
+    )
+    assert request["ProductionVariants"][0]["ServerlessConfig"].get("ProvisionedConcurrency") == expected
+    instance = endpoint_config_request(
+        name="c", model_name="m", settings=EndpointSettings(**{**settings.__dict__, "serverless": False}), tags=TAGS
+    )
+    assert "ServerlessConfig" not in instance["ProductionVariants"][0]
+
+
 def test_update_is_blue_green_with_automatic_rollback():
     request = update_endpoint_request(endpoint_name="e", config_name="c", serverless=False, rollback_alarm="errors")
     accepted_by_botocore("update_endpoint", request, {"EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:x/y"})

@@ -60,11 +60,13 @@ TOP_K = st.one_of(st.none(), st.text(max_size=4), st.integers(-3, 30).map(str))
 
 
 class AnswersEachImage:
-    """The endpoint as inference.py answers a JSON batch: one list of predictions per image."""
+    """The endpoint as inference.py answers: a raw image's ranking, or one ranking per image of a JSON batch."""
 
-    def invoke_endpoint(self, Body, **_):
-        images = json.loads(Body)["images"]
-        body = json.dumps({"predictions": [[{"label": "Beagle", "probability": 1.0}]] * len(images)})
+    def invoke_endpoint(self, Body, ContentType, **_):
+        ranking = [{"label": "Beagle", "probability": 1.0}]
+        batch = ContentType == "application/json"
+        predictions = [ranking] * len(json.loads(Body)["images"]) if batch else ranking
+        body = json.dumps({"predictions": predictions})
         return {"Body": io.BytesIO(body.encode()), "InvokedProductionVariant": "AllTraffic"}
 
 

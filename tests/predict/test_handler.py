@@ -10,10 +10,17 @@ from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, 
 from .conftest import ENDPOINT, endpoint_reply, load_event, stubbed_runtime, with_headers
 
 PREDICTIONS = [[{"label": "Beagle", "probability": 0.9}, {"label": "Basset_hound", "probability": 0.05}]]
+# What the model answers a raw image: its whole top 10, most likely first.
+RANKING = [{"label": f"Breed {rank}", "probability": round(0.5**rank, 6)} for rank in range(1, 11)]
 
 
-def expected_request(images: list[str], top_k: int) -> dict:
-    """InvokeEndpoint exactly as inference.py's contract wants it: a JSON batch carrying top_k."""
+def expected_request(images: list[str], top_k: int, batch: bool) -> dict:
+    """InvokeEndpoint exactly as inference.py's contract wants it: one image raw, a batch as JSON with top_k."""
+    if not batch:
+        (image,) = images
+        raw = base64.b64decode(image)
+        content_type = "image/png" if raw.startswith(b"\x89PNG") else "image/jpeg"
+        return {"EndpointName": ENDPOINT, "ContentType": content_type, "Accept": "application/json", "Body": raw}
     return {
         "EndpointName": ENDPOINT,
         "ContentType": "application/json",
@@ -22,16 +29,16 @@ def expected_request(images: list[str], top_k: int) -> dict:
     }
 
 
-def test_binary_jpeg_is_forwarded_as_json_with_top_k(handler, runtime):
+def test_binary_jpeg_is_forwarded_raw_and_its_ranking_cut_to_top_k(handler, runtime):
     event = load_event("binary_jpeg")  # ?top_k=3
     client, stub = stubbed_runtime()
-    stub.add_response("invoke_endpoint", endpoint_reply(PREDICTIONS), expected_request([event["body"]], 3))
+    stub.add_response("invoke_endpoint", endpoint_reply(RANKING), expected_request([event["body"]], 3, batch=False))
     runtime(client)
     with stub:
         status, headers, body = handler(event)
     stub.assert_no_pending_responses()
     assert status == 200
-    assert body == {"predictions": PREDICTIONS[0], "endpoint": ENDPOINT, "variant": "AllTraffic"}
+    assert body == {"predictions": RANKING[:3], "endpoint": ENDPOINT, "variant": "AllTraffic"}
     assert headers["Content-Type"] == "application/json"
 
 
@@ -55,15 +62,15 @@ def test_each_accepted_request_shape(handler, runtime, event, top_k, batch):
         encoded = payload["images"] if batch else [payload["image"]]
     else:
         encoded = [event["body"]]
-    replies = PREDICTIONS * len(encoded)
+    replies = [RANKING[:top_k]] * len(encoded) if batch else RANKING
     client, stub = stubbed_runtime()
-    stub.add_response("invoke_endpoint", endpoint_reply(replies), expected_request(encoded, top_k))
+    stub.add_response("invoke_endpoint", endpoint_reply(replies), expected_request(encoded, top_k, batch))
     runtime(client)
     with stub:
         status, _, body = handler(event)
     stub.assert_no_pending_responses()
     assert status == 200
-    assert body["predictions"] == (replies if batch else PREDICTIONS[0])
+    assert body["predictions"] == (replies if batch else RANKING[:top_k])
     assert len(encoded) == (2 if batch else 1)
 
 
@@ -90,27 +97,53 @@ def test_client_mistakes_get_their_status_and_never_reach_the_endpoint(handler, 
     assert headers["Content-Type"] == "application/json"
 
 
-def test_oversized_images_are_413_before_the_endpoint(handler, runtime):
-    from predict.request import MAX_IMAGE_BYTES
-
-    runtime(stubbed_runtime()[0])
+@pytest.mark.parametrize(
+    ("serverless", "limit", "endpoint_limit"), [("true", 4_000_000, 4_000_000), ("false", 4_325_376, 6_000_000)]
+)
+def test_one_image_over_the_endpoint_types_limit_is_413_naming_it(handler, runtime, monkeypatch, serverless, limit,
+                                                                  endpoint_limit):  # fmt: skip
+    monkeypatch.setenv("SERVERLESS_INFERENCE", serverless)
+    runtime(stubbed_runtime()[0])  # no responses queued: any endpoint call would fail the test
     event = load_event("binary_jpeg")
-    event["body"] = base64.b64encode(b"\xff\xd8\xff" + bytes(MAX_IMAGE_BYTES)).decode()
+    event["body"] = base64.b64encode(b"\xff\xd8\xff" + bytes(limit - 2)).decode()
     status, _, body = handler(event)
-    assert status == 413
-    assert f"at most {MAX_IMAGE_BYTES}" in body["message"]
+    kind = "serverless" if serverless == "true" else "instance"
+    assert (status, body["message"]) == (
+        413,
+        f"images too large: {limit + 1} bytes, at most {limit} bytes for one image on this API "
+        f"({kind} endpoint: {endpoint_limit} bytes per call)",
+    )
 
 
-def test_the_largest_allowed_request_fits_both_6_mb_limits():
-    """The Lambda event and the InvokeEndpoint body, for a full batch of the most image bytes allowed."""
-    from predict.request import MAX_BATCH_IMAGES, MAX_IMAGE_BYTES, PAYLOAD_LIMIT_BYTES, parse_request
+def test_a_3_5_mb_batch_is_413_on_serverless_and_passes_on_an_instance(monkeypatch):
+    from predict.request import RequestError, parse_request
 
-    images = [b"\x89PNG\r\n\x1a\n" + bytes(MAX_IMAGE_BYTES // MAX_BATCH_IMAGES - 8)] * MAX_BATCH_IMAGES
+    body = json.dumps({"images": [base64.b64encode(b"\xff\xd8\xff" + bytes(3_500_000 - 3)).decode()]})
+    with pytest.raises(RequestError, match="at most 2950848 bytes for a batch's images") as refused:
+        parse_request("application/json", body, False, None, serverless=True)
+    assert refused.value.status_code == 413
+    assert len(parse_request("application/json", body, False, None, serverless=False).images[0]) == 3_500_000
+
+
+@pytest.mark.parametrize("serverless", [True, False], ids=["serverless", "instance"])
+def test_the_largest_allowed_requests_fit_every_limit_on_the_way(serverless):
+    """The Lambda event (binary bodies base64-encoded by API Gateway) and the InvokeEndpoint body, for one image
+    and for a full batch of the most image bytes allowed, on each endpoint type."""
+    from predict.request import LAMBDA_EVENT_LIMIT_BYTES, MAX_BATCH_IMAGES, parse_request, payload_limits
+
+    limits = payload_limits(serverless)
+    image = b"\xff\xd8\xff" + bytes(limits.single_image - 3)
+    event = load_event("binary_jpeg") | {"body": base64.b64encode(image).decode()}
+    request = parse_request("image/jpeg", event["body"], True, None, serverless)
+    assert len(json.dumps(event)) <= LAMBDA_EVENT_LIMIT_BYTES
+    assert len(request.endpoint_payload()[1]) <= limits.endpoint_body
+
+    images = [b"\x89PNG\r\n\x1a\n" + bytes(limits.batch_images // MAX_BATCH_IMAGES - 8)] * MAX_BATCH_IMAGES
     body = json.dumps({"images": [base64.b64encode(image).decode() for image in images], "top_k": 10})
-    request = parse_request("application/json", body, False, None)
-    assert sum(map(len, request.images)) == MAX_IMAGE_BYTES
-    assert len(json.dumps(load_event("json_batch") | {"body": body})) <= PAYLOAD_LIMIT_BYTES
-    assert len(request.endpoint_body()) <= PAYLOAD_LIMIT_BYTES
+    request = parse_request("application/json", body, False, None, serverless)
+    assert sum(map(len, request.images)) > limits.batch_images - MAX_BATCH_IMAGES
+    assert len(json.dumps(load_event("json_batch") | {"body": body})) <= LAMBDA_EVENT_LIMIT_BYTES
+    assert len(request.endpoint_payload()[1]) <= limits.endpoint_body
 
 
 def model_error(original_status: int, message: str) -> dict:
@@ -128,15 +161,30 @@ def client_error(code: str, message: str, http_status: int) -> dict:
 
 NOT_FOUND = f"Endpoint {ENDPOINT} of account 123456789012 not found."
 NOT_IN_SERVICE = f"Endpoint {ENDPOINT} is in Creating status, not InService."
+WARMING_UP = "the model is warming up"
+# The inference toolkit's answer to a model error: the message, then the traceback with container paths.
+TOOLKIT_ANSWER = (
+    "cannot decode image: image file is truncated (4 bytes not processed)\n"
+    "Traceback (most recent call last):\n"
+    '  File "/opt/conda/lib/python3.12/site-packages/sagemaker_inference/transformer.py", line 150, in transform\n'
+    "OSError: image file is truncated (4 bytes not processed)\n"
+)
 
 
 @pytest.mark.parametrize(
     ("error", "status", "message", "retry_after"),
     [
         (client_error("ThrottlingException", "Rate exceeded", 400), 429, "too many requests", "1"),
-        (client_error("ValidationException", NOT_FOUND, 400), 503, "the model is not deployed yet", "60"),
+        (client_error("ValidationError", NOT_FOUND, 400), 503, "the model is not deployed yet", "60"),
         (client_error("ValidationException", NOT_IN_SERVICE, 400), 503, "the model is not deployed yet", "60"),
-        (client_error("ModelNotReadyException", "not ready", 429), 503, "the model is not ready yet", "60"),
+        (client_error("ModelNotReadyException", "still provisioning", 429), 503, WARMING_UP, "30"),
+        (
+            client_error("ValidationError", "Request 9f1c has oversize body.", 400),
+            413,
+            "request too large for the model: SageMaker takes at most 4000000 bytes per call on a serverless "
+            "endpoint, 6000000 on an instance one",
+            None,
+        ),
         (client_error("ServiceUnavailable", "down", 503), 503, "the model is not ready yet", "60"),
         (client_error("InternalFailure", "boom", 500), 502, "calling the model failed: InternalFailure", None),
         (model_error(500, "Traceback: CUDA out of memory"), 502, "the model failed (status 500)", None),
@@ -144,6 +192,18 @@ NOT_IN_SERVICE = f"Endpoint {ENDPOINT} is in Creating status, not InService."
             model_error(400, '{"message": "cannot decode image: truncated"}'),
             400,
             "refused the input: cannot decode",
+            None,
+        ),
+        (
+            model_error(400, TOOLKIT_ANSWER),
+            400,
+            "the model refused the input: cannot decode image: image file is truncated (4 bytes not processed)",
+            None,
+        ),
+        (
+            model_error(400, "[Errno 2] No such file: '/opt/ml/model/code/x.bin'\nTraceback..."),
+            400,
+            "the model refused the input: [Errno 2] No such file: '<path>'",
             None,
         ),
         (model_error(413, "image has 90000000 pixels"), 413, "refused the input: image has 90000000 pixels", None),
@@ -158,7 +218,8 @@ def test_endpoint_failures_are_mapped(handler, runtime, error, status, message, 
         got_status, headers, body = handler(load_event("binary_png"))
     assert (got_status, body["statusCode"]) == (status, status)
     assert message in body["message"]
-    assert "Traceback" not in body["message"]  # a model's crash stays in the endpoint's logs
+    assert "Traceback" not in body["message"] and "/opt/" not in body["message"]  # stays in the logs
+    assert "\n" not in body["message"]
     assert headers.get("Retry-After") == retry_after
 
 
@@ -174,17 +235,18 @@ URL = "https://runtime.sagemaker.us-east-1.amazonaws.com"
 
 
 @pytest.mark.parametrize(
-    ("error", "status", "message"),
+    ("error", "status", "message", "retry_after"),
     [
-        (ReadTimeoutError(endpoint_url=URL), 504, "the model did not answer in time"),
-        (EndpointConnectionError(endpoint_url=URL), 503, "the model cannot be reached now"),
-        (ConnectionClosedError(endpoint_url=URL), 502, "calling the model failed: ConnectionClosedError"),
+        (ReadTimeoutError(endpoint_url=URL), 503, "the model is warming up", "30"),  # a cold start, never a 504
+        (EndpointConnectionError(endpoint_url=URL), 503, "the model cannot be reached now", "60"),
+        (ConnectionClosedError(endpoint_url=URL), 502, "calling the model failed: ConnectionClosedError", None),
     ],
 )
-def test_transport_failures_are_mapped(handler, runtime, error, status, message):
+def test_transport_failures_are_mapped(handler, runtime, error, status, message, retry_after):
     runtime(FailingClient(error))
-    got_status, _, body = handler(load_event("binary_png"))
+    got_status, headers, body = handler(load_event("binary_png"))
     assert got_status == status and message in body["message"]
+    assert headers.get("Retry-After") == retry_after
 
 
 class AnsweringClient:
@@ -200,7 +262,7 @@ class AnsweringClient:
     [
         (b"<html>oops</html>", "not a prediction"),
         (json.dumps({"predictions": PREDICTIONS * 2}).encode(), "not one list per image"),
-        (json.dumps({"predictions": PREDICTIONS[0]}).encode(), "not one list per image"),
+        (json.dumps({"predictions": "Beagle"}).encode(), "not one list per image"),
     ],
 )
 def test_an_answer_that_is_not_predictions_is_502(handler, runtime, answer, message):
@@ -210,11 +272,11 @@ def test_an_answer_that_is_not_predictions_is_502(handler, runtime, answer, mess
 
 
 def test_the_endpoint_call_cannot_outlast_api_gateway():
-    """API Gateway REST waits 29 s: connect + read, over every attempt, must end before that."""
-    from predict.endpoint import CLIENT_CONFIG
+    """API Gateway REST waits 29 s: connect + read, over every attempt, must end before that, with time to answer."""
+    from predict.endpoint import ANSWER_MARGIN_SECONDS, CLIENT_CONFIG
 
     attempts = CLIENT_CONFIG.retries["total_max_attempts"]
-    assert (CLIENT_CONFIG.connect_timeout + CLIENT_CONFIG.read_timeout) * attempts < 29
+    assert (CLIENT_CONFIG.connect_timeout + CLIENT_CONFIG.read_timeout) * attempts + ANSWER_MARGIN_SECONDS <= 29
 
 
 def test_missing_endpoint_configuration_is_503(handler, runtime, monkeypatch):

@@ -35,6 +35,27 @@ def test_logs_carry_the_api_gateway_request_id(handler, runtime, log_lines):
     assert refused[0]["status"] == 400 and "top_k" in refused[0]["reason"]
 
 
+def test_the_models_full_error_is_logged_with_the_request_ids_while_the_client_gets_one_line(
+    handler, runtime, log_lines
+):
+    trace = 'Traceback (most recent call last):\n  File "/opt/ml/model/code/inference.py", line 90, in _decode_image\n'
+    client, stub = stubbed_runtime()
+    stub.add_client_error(
+        "invoke_endpoint",
+        service_error_code="ModelError",
+        service_message="Received client error (400) from primary",
+        http_status_code=424,
+        modeled_fields={"OriginalStatusCode": 400, "OriginalMessage": f"cannot decode image: truncated\n{trace}"},
+    )
+    runtime(client)
+    with stub:
+        status, _, body = handler(load_event("binary_png"))
+    assert (status, body["message"]) == (400, "the model refused the input: cannot decode image: truncated")
+    (logged,) = [line for line in log_lines() if line["message"] == "endpoint call failed"]
+    assert logged["correlation_id"] == "req-binary_png" and logged["function_request_id"]
+    assert trace in logged["detail"] and "ModelError" in logged["detail"]
+
+
 def test_requests_are_counted_by_status_code_with_endpoint_latency(handler, runtime, capsys):
     client, stub = stubbed_runtime()
     stub.add_response("invoke_endpoint", endpoint_reply([[{"label": "Beagle", "probability": 1.0}]]))

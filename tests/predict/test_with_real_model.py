@@ -8,6 +8,7 @@ form (ridge regression) on the training digits. It labels held-out digits about 
 import base64
 import io
 import json
+import traceback
 
 import pytest
 import torch
@@ -63,7 +64,8 @@ class InProcessEndpoint:
     """sagemaker-runtime stand-in: the container's call sequence on model_code/inference.py.
 
     The model's own refusals come back as the ModelError InvokeEndpoint raises (OriginalStatusCode and
-    OriginalMessage), so the proxy's mapping of them is exercised with the real messages.
+    OriginalMessage in the inference toolkit's "message\ntraceback"), so the proxy's mapping and cleaning of them
+    are exercised with the real messages.
     """
 
     def __init__(self, model_dir):
@@ -74,7 +76,7 @@ class InProcessEndpoint:
         self.requests = []
 
     def invoke_endpoint(self, EndpointName, ContentType, Accept, Body):
-        self.requests.append(json.loads(Body))
+        self.requests.append((ContentType, Body))
         try:
             request = self.inference.input_fn(Body, ContentType)
             answer = self.inference.output_fn(self.inference.predict_fn(request, self.predictor), Accept)
@@ -83,7 +85,7 @@ class InProcessEndpoint:
                 {
                     "Error": {"Code": "ModelError", "Message": "Received client error from primary"},
                     "OriginalStatusCode": error.status_code,
-                    "OriginalMessage": json.dumps({"message": error.message}),
+                    "OriginalMessage": f"{error.message}\n{traceback.format_exc()}",
                 },
                 "InvokeEndpoint",
             ) from error
@@ -106,7 +108,7 @@ def test_held_out_jpegs_get_the_right_label(handler, model_endpoint, digits_data
     for image in sample:
         status, _, body = handler(jpeg_event(image.path))
         assert status == 200, body
-        assert len(body["predictions"]) == 3  # ?top_k=3 reached the model
+        assert len(body["predictions"]) == 3  # ?top_k=3: the first 3 of the raw image's ranking
         labels.append(body["predictions"][0]["label"])
     correct = sum(label == image.label for label, image in zip(labels, sample, strict=True))
     assert correct / len(sample) >= 0.85, list(zip(labels, [image.label for image in sample], strict=True))
@@ -119,7 +121,9 @@ def test_the_sample_events_are_labelled(handler, model_endpoint):
     status, _, body = handler(load_event("json_batch"))
     assert status == 200
     assert [len(per_image) for per_image in body["predictions"]] == [DEFAULT_TOP_K] * 2
-    assert model_endpoint.requests[-1]["top_k"] == DEFAULT_TOP_K
+    content_type, sent = model_endpoint.requests[-1]
+    assert (content_type, json.loads(sent)["top_k"]) == ("application/json", DEFAULT_TOP_K)
+    assert model_endpoint.requests[0][0] == "image/jpeg"  # one image travels raw
 
 
 def test_an_image_only_the_model_can_refuse_comes_back_as_its_400(handler, model_endpoint, digits_dataset):
@@ -129,6 +133,7 @@ def test_an_image_only_the_model_can_refuse_comes_back_as_its_400(handler, model
     status, _, body = handler(event)
     assert status == 400
     assert body["message"].startswith("the model refused the input: cannot decode image")
+    assert "Traceback" not in body["message"] and "\n" not in body["message"]
     assert len(model_endpoint.requests) == 1
 
 

@@ -10,6 +10,7 @@ import io
 import json
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import hypothesis.strategies as st
 import pytest
@@ -18,7 +19,8 @@ from hypothesis import event, given, settings
 from PIL import Image
 
 import dogbreeds
-from predict.request import MAX_BATCH_IMAGES, MAX_IMAGE_BYTES, MAX_TOP_K, PAYLOAD_LIMIT_BYTES, SUPPORTED
+from local_twin.template import Template
+from predict.request import LAMBDA_EVENT_LIMIT_BYTES, MAX_BATCH_IMAGES, MAX_TOP_K, SUPPORTED, payload_limits
 from tests.test_security import jpeg, pixel_bombs
 
 pytestmark = pytest.mark.slow
@@ -77,6 +79,8 @@ def json_body(payload) -> bytes:
 
 
 GOOD_JPEG = jpeg((320, 240))
+# The endpoint type of the twin's profile: serve_model creates it, the Predict function sizes requests for it.
+LIMITS = payload_limits(Template.load(Path(__file__).resolve().parents[2]).parameters["ServerlessInference"] == "true")
 RANDOM_BYTES = random.Random(7).randbytes(2048)  # no JPEG or PNG signature
 BOMBS = pixel_bombs(dogbreeds.MAX_IMAGE_PIXELS)
 TOP_K_MESSAGE = f"top_k must be an integer from 1 to {MAX_TOP_K}, got "
@@ -97,11 +101,12 @@ CORPUS = {
         for name, (body, content_type, message) in BOMBS.items()
     },
     "image bytes over the limit": (
-        b"\xff\xd8\xff" + bytes(MAX_IMAGE_BYTES - 2),
+        b"\xff\xd8\xff" + bytes(LIMITS.single_image - 2),
         "image/jpeg",
         None,
         413,
-        f"images too large: {MAX_IMAGE_BYTES + 1} bytes in all, at most {MAX_IMAGE_BYTES} per request",
+        f"images too large: {LIMITS.single_image + 1} bytes, at most {LIMITS.single_image} bytes for one image on "
+        f"this API ({LIMITS.endpoint_kind} endpoint: {LIMITS.endpoint_body} bytes per call)",
     ),
     "wrong content type": (
         GOOD_JPEG,
@@ -174,7 +179,7 @@ def test_each_bad_request_gets_its_status_and_message(api, case):
 def test_a_body_whose_event_is_over_lambdas_limit_is_refused_before_the_function(api):
     """Base64 in the proxy event makes a 6 MB body an 8 MB event: Lambda refuses it (6 MB synchronous request),
     so the function never answers; the client gets API Gateway's 413."""
-    response = api.post(b"\xff\xd8\xff" + bytes(PAYLOAD_LIMIT_BYTES), "image/jpeg", None)
+    response = api.post(b"\xff\xd8\xff" + bytes(LAMBDA_EVENT_LIMIT_BYTES), "image/jpeg", None)
     assert response.status_code == 413
     assert answer_of(response) == {"message": "Request Too Long"}
 
