@@ -45,7 +45,8 @@ def outputs(folder) -> list[str]:
 def test_hpo_prints_one_parsable_metric_line_per_epoch_and_learns(colour_dataset, tmp_path, capsys):
     hpo.main([*COLOUR_ARGS, "--epochs", "3", "--data-dir", str(colour_dataset), *outputs(tmp_path)])
     found = metrics.parse_metric_lines(capsys.readouterr().out)
-    assert set(found) == {"train_loss", "valid_loss", "valid_accuracy"}
+    assert set(found) == {"epoch", "train_loss", "valid_loss", "valid_accuracy"}
+    assert found["epoch"] == [1, 2, 3]  # what a watcher reads of a running job
     per_epoch, objective = found["valid_accuracy"][:3], found["valid_accuracy"][3:]
     assert objective == [max(per_epoch)]  # the last line, what the tuning job reads, is the best epoch's
     assert max(per_epoch) > 0.6  # chance is 1/3

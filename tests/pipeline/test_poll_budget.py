@@ -37,7 +37,7 @@ def test_the_longest_job_is_the_stopping_condition_the_jobs_are_created_with():
         settings = JobSettings(
             bucket="b", jobs_prefix="j/", models_prefix="m/", role_arn="r", region="us-east-1", image_uri="i",
             instance_type="ml.m5.large", use_spot=use_spot, max_runtime_seconds=3600, epochs=1, image_size=32,
-            weights="none",
+            weights="none", arch="resnet18",
         )  # fmt: skip
         condition = _stopping_condition(settings)
         longest = condition.get("MaxWaitTimeInSeconds", condition["MaxRuntimeInSeconds"])
