@@ -173,11 +173,13 @@ def loss_figure(curves: dict[str, tuple[list[int], list[float]]]):
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     figure, axes = plt.subplots(figsize=(8, 4.5))
     for mode, (_, losses) in curves.items():
         axes.plot(range(1, len(losses) + 1), losses, "o-", label=mode.lower(), linewidth=1)
     axes.set_xlabel("epoch")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no 1.5
     axes.set_ylabel("cross-entropy loss (log scale)")
     axes.set_yscale("log")
     axes.set_title("Mean training and validation loss per epoch, recorded by smdebug")
