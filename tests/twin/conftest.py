@@ -1,4 +1,4 @@
-"""One running twin for the whole session: the pipeline tests share it (each run uploads its own key)."""
+"""A running twin per test module that needs one: its pipeline tests share it (each run uploads its own key)."""
 
 import threading
 import time
@@ -27,8 +27,10 @@ def run_pipeline(twin, zip_path: Path, name: str, timeout: float = 1200) -> Pipe
     return PipelineRun(key, description, states)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def twin(tmp_path_factory):
+    """A twin per test module: moto's state is process-wide, so no two twins (nor a twin and another module's
+    moto stack) may be alive at once; each stops, and clears moto, before the next module starts its own."""
     from local_twin.twin import Twin
 
     with Twin(workdir=tmp_path_factory.mktemp("twin")) as running:
@@ -41,7 +43,7 @@ def digits_zip(digits_dataset, tmp_path_factory) -> Path:
     return zip_dataset(root, tmp_path_factory.mktemp("upload") / "digits.zip")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def first_run(twin, digits_zip) -> PipelineRun:
     """The first successful pipeline run: creates the endpoint the other tests see."""
     return run_pipeline(twin, digits_zip, "digits.zip")
