@@ -30,7 +30,6 @@ from local_twin.template import ACCOUNT_ID, PARTITION
 
 log = logging.getLogger(__name__)
 ADMIN_ACCESS_KEY = "testing"  # the twin's own calls and the user's (make up): an account administrator
-_CREDENTIAL = re.compile(r"Credential=([^/]+)/")
 
 
 class AccessDenied(Exception):
@@ -93,12 +92,17 @@ class Request:
     context: dict[str, Any] | None = None
 
 
+def credential_scope(headers) -> tuple[str, str, str]:
+    """(access key, region, service) from a SigV4 request's ``Credential=KEY/date/region/service/aws4_request``."""
+    scope = (headers.get("Authorization") or "").partition("Credential=")[2].partition(",")[0].split("/")
+    if len(scope) < 4:
+        raise InvalidCredentials("the request is not signed (no SigV4 Authorization header)")
+    return scope[0], scope[2], scope[3]
+
+
 def principal_of(headers) -> Principal:
     """The caller of a SigV4-signed request, resolved through moto's STS sessions."""
-    match = _CREDENTIAL.search(headers.get("Authorization") or "")
-    if not match:
-        raise InvalidCredentials("the request is not signed (no SigV4 Authorization header)")
-    access_key = match.group(1)
+    access_key, _, _ = credential_scope(headers)
     if access_key == ADMIN_ACCESS_KEY:
         return Principal(f"arn:{PARTITION}:iam::{ACCOUNT_ID}:root", None)
     for session in sts_backends[ACCOUNT_ID][PARTITION].assumed_roles:

@@ -134,14 +134,6 @@ def service_requests(service: str, operation: str, params: dict, region: str) ->
     return [Request(action, arn, context) for arn in resources(params, region)]
 
 
-def credential_scope(headers) -> tuple[str, str]:
-    """(region, service) from the SigV4 credential scope."""
-    scope = (headers.get("Authorization") or "").partition("Credential=")[2].partition(",")[0].split("/")
-    if len(scope) < 4:
-        raise InvalidCredentials("the request is not signed (no SigV4 Authorization header)")
-    return scope[2], scope[3]
-
-
 # --- the server -------------------------------------------------------------------------------------------------
 
 
@@ -178,7 +170,7 @@ class IamGateway:
         head = handler.command == "HEAD"  # a HEAD answer has headers only
         cbor = handler.headers.get("smithy-protocol") == "rpc-v2-cbor"
         try:
-            region, service = credential_scope(handler.headers)
+            _, region, service = iam.credential_scope(handler.headers)
             principal = iam.principal_of(handler.headers)
             if service == "s3":
                 needed = s3_requests(handler.command, split.path, query, handler.headers)
@@ -217,7 +209,7 @@ class IamGateway:
 
 def service_of(headers) -> str:
     try:
-        return credential_scope(headers)[1]
+        return iam.credential_scope(headers)[2]
     except InvalidCredentials:
         return "unknown"
 

@@ -19,7 +19,6 @@ As on Lambda:
 Each function's processes write to ``<log_dir>/<function>.log`` (its log group, as it were).
 """
 
-import itertools
 import json
 import logging
 import os
@@ -94,12 +93,9 @@ def error_payload(error_type: str, message: str) -> bytes:
 class ExecutionEnvironment:
     """One process of one function, and the Runtime API it polls."""
 
-    _numbers = itertools.count(1)
-
     def __init__(self, config: FunctionConfig, log_dir: Path, variables: dict[str, str]):
         self.config = config
         self.variables = variables
-        self.number = next(self._numbers)
         self.pending: queue.Queue[Invocation | None] = queue.Queue()
         self.current: Invocation | None = None
         self.init_error: bytes | None = None
