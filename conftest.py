@@ -1,13 +1,13 @@
-"""Import paths shared by every test: the same ones SageMaker and Lambda give the code.
+"""Import paths shared by every test: the ones Lambda gives the code.
 
-- model_code/ is SageMaker's source_dir: its scripts import their siblings as top-level modules.
-- functions/ is each Lambda's CodeUri: handlers live at <step>/app.py and share ``common``.
+functions/ is each Lambda's CodeUri (Lambda's task root): handlers live at <step>/app.py and share ``common``.
+The package model_code (the Lambdas' layer), the twin and the CLI come from the installed project, as they do
+for a user; nothing else is put on sys.path.
 """
 
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
-for path in (ROOT / "functions", ROOT / "model_code", ROOT):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+FUNCTIONS = Path(__file__).resolve().parent / "functions"
+if str(FUNCTIONS) not in sys.path:
+    sys.path.insert(0, str(FUNCTIONS))

@@ -1,4 +1,4 @@
-"""What every benchmark shares: import paths, thread settings, timing and table printing."""
+"""What every benchmark shares: the Lambdas' import path, timing and table printing."""
 
 import os
 import platform
@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import TypeVar
 
 K = TypeVar("K")
+# The benchmarks that time a Lambda's code import it as Lambda does, from its task root (the CodeUri, functions/);
+# model_code, local_twin and the CLI come from the installed project.
 ROOT = Path(__file__).resolve().parent.parent
-for path in (ROOT / "model_code", ROOT / "functions", ROOT):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+FUNCTIONS = ROOT / "functions"
+if str(FUNCTIONS) not in sys.path:
+    sys.path.insert(0, str(FUNCTIONS))
 
 
 def machine() -> str:

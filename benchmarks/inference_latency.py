@@ -36,8 +36,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    import dogbreeds
-    import inference
+    from model_code import dogbreeds, inference
 
     with tempfile.TemporaryDirectory() as tmp:
         model = dogbreeds.build_model(133, weights="none")

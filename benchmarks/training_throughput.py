@@ -52,7 +52,7 @@ def course_style_epoch(model, dataset_root: Path, image_size: int, batch_size: i
 def accuracy(model, loader, device) -> float:
     import torch
 
-    import training
+    from model_code import training
 
     return training.evaluate(model, loader, torch.nn.CrossEntropyLoss(), device).accuracy
 
@@ -81,9 +81,8 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    import dogbreeds
-    import training
     from local_twin.digits import write_digits_dataset
+    from model_code import dogbreeds, training
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     on_cuda = device.type == "cuda"

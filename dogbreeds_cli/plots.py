@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 from dogbreeds_cli.snapshot import Clients, RunSnapshot
 from dogbreeds_cli.view import best_trial, hyperparameter, objective
-from model_code.debugger import LOSS_PLOT
 from model_code.metrics import OBJECTIVE_METRIC
+from model_code.rule_settings import LOSS_PLOT
 
 TUNING_PLOT = "tuning.png"
 MARKERS = "osD^vP*X"

@@ -19,7 +19,7 @@ def untrained_model_dir(folder: Path, classes: list[str], image_size: int = 224,
     """Seeded random weights in the exported layout: answers are meaningless, timings and errors are real."""
     import torch
 
-    from model_code import dogbreeds
+    from model_code import dogbreeds, entry_points
 
     torch.manual_seed(seed)
     model = dogbreeds.build_model(len(classes), weights="none").eval()
@@ -31,7 +31,7 @@ def untrained_model_dir(folder: Path, classes: list[str], image_size: int = 224,
         "num_classes": len(classes),
     }
     dogbreeds.save_artifacts(folder, model, classes, metadata)
-    dogbreeds.export_inference_code(folder)
+    entry_points.write_inference_code(folder)
     return folder
 
 

@@ -1,59 +1,24 @@
 """SageMaker Debugger (smdebug) for train_model.py: the hook that records losses, and the loss plot.
 
 smdebug is optional at run time: when it is missing or the hook cannot be made, training goes on and
-says so once. It needs two fixes on today's stacks, applied here:
-- protobuf >= 4 refuses its generated modules unless the pure-Python protobuf implementation is used;
-- numpy 2 removed ``ndarray.tostring()``, which smdebug's writer calls: without a fix every save fails,
-  smdebug disables itself *silently* and the trial is empty.
+says so once (smdebug_compat.py installs and patches it).
 """
 
-import importlib
 import os
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
-from rule_settings import ERROR, LOSS_SAVE_INTERVAL, LOSSES_COLLECTION, RULE_PARAMETERS, format_verdict_line
+from model_code.rule_settings import (
+    ERROR,
+    LOSS_SAVE_INTERVAL,
+    LOSSES_COLLECTION,
+    RULE_PARAMETERS,
+    format_verdict_line,
+)
+from model_code.smdebug_compat import import_smdebug_pytorch, open_trial
 
-os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
-
-SMDEBUG_REQUIREMENT = "smdebug==1.0.34"
 SAGEMAKER_HOOK_CONFIG = "/opt/ml/input/config/debughookconfig.json"
-LOSS_PLOT = "loss_curves.png"
 EPOCH_LOSS = "EpochLoss"  # smdebug saves it as EpochLoss_output_0, in the losses collection
-
-
-def _patch_numpy2_tensor_proto() -> None:
-    """Replace smdebug's make_tensor_proto with one that uses ``tobytes()``."""
-    from smdebug.core import writer
-    from smdebug.core.tfevent import util
-    from smdebug.core.tfevent.proto.tensor_pb2 import TensorProto
-    from smdebug.core.tfevent.proto.tensor_shape_pb2 import TensorShapeProto
-
-    def make_tensor_proto(nparray_data, tag):
-        is_number, dtype = util._get_proto_dtype(nparray_data.dtype)
-        dims = [TensorShapeProto.Dim(size=d, name=f"{tag}_{d}") for d in nparray_data.shape]
-        shape = TensorShapeProto(dim=dims)
-        if is_number:
-            return TensorProto(dtype=dtype, tensor_content=nparray_data.tobytes(), tensor_shape=shape)
-        proto = TensorProto(tensor_shape=shape)
-        proto.string_val.extend(bytes(s, encoding="utf-8") for s in nparray_data)
-        return proto
-
-    util.make_tensor_proto = make_tensor_proto
-    writer.make_tensor_proto = make_tensor_proto
-
-
-def _import_smdebug():
-    """smdebug.pytorch; inside a SageMaker job, installed first (without its pins) if missing."""
-    try:
-        return importlib.import_module("smdebug.pytorch")
-    except ImportError:
-        if "SM_TRAINING_ENV" not in os.environ:
-            raise
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", SMDEBUG_REQUIREMENT], check=True)
-    return importlib.import_module("smdebug.pytorch")
 
 
 class LossRecorder:
@@ -117,8 +82,7 @@ def create_loss_recorder(local_out_dir: str, model, criterion) -> LossRecorder |
     Returns None (after one warning) when smdebug is missing or no hook can be made.
     """
     try:
-        smd = _import_smdebug()
-        _patch_numpy2_tensor_proto()
+        smd = import_smdebug_pytorch()
         config = os.environ.get("SMDEBUG_CONFIG_FILE_PATH", SAGEMAKER_HOOK_CONFIG)
         if Path(config).is_file():
             hook = smd.Hook.create_from_json_file(config)
@@ -137,15 +101,6 @@ def create_loss_recorder(local_out_dir: str, model, criterion) -> LossRecorder |
     except Exception as error:  # training must go on without the debugger
         warnings.warn(f"SageMaker Debugger hook unavailable, training continues without it: {error}", stacklevel=2)
         return None
-
-
-def open_trial(out_dir: str):
-    """The finished trial under ``out_dir``, or None when the hook saved nothing there."""
-    from smdebug.trials import create_trial
-
-    if not any(Path(out_dir).glob("collections/*/*.json")):
-        return None  # create_trial would wait forever for collection files that will never come
-    return create_trial(out_dir)
 
 
 def read_losses(out_dir: str) -> dict[str, tuple[list[int], list[float]]]:
@@ -205,7 +160,7 @@ def judge_losses(recorder: LossRecorder | None, output_data_dir: Path) -> None:
     try:
         if recorder is None:
             raise RuntimeError("the losses were not recorded (no smdebug hook)")
-        import loss_rules
+        from model_code import loss_rules  # smdebug's rule API: imported only once there is a trial
 
         loss_rules.report(loss_rules.evaluate_rules(recorder.out_dir), output_data_dir)
     except Exception as error:  # the model is exported already: the verdicts say what went wrong

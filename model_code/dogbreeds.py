@@ -1,13 +1,13 @@
 """What training and serving share: the dataset layout, class names, image loading, the transform
 presets and the model. hpo.py, train_model.py and inference.py all import this module, and
-train_model.py ships it inside model.tar.gz (code/) so the endpoint preprocesses exactly as training did.
+train_model.py ships it inside model.tar.gz (code/model_code/) so the endpoint preprocesses exactly as
+training did.
 """
 
 import io
 import json
 import os
 import re
-import shutil
 import stat
 import tempfile
 import zipfile
@@ -330,7 +330,6 @@ def parameter_groups(
 MODEL_FILE = "model.pth"
 CLASSES_FILE = "classes.json"
 METADATA_FILE = "metadata.json"
-INFERENCE_CODE = ("inference.py", "dogbreeds.py")
 
 
 def save_artifacts(model_dir: Path, model: nn.Module, classes: list[str], metadata: dict) -> None:
@@ -338,15 +337,6 @@ def save_artifacts(model_dir: Path, model: nn.Module, classes: list[str], metada
     torch.save(model.state_dict(), model_dir / MODEL_FILE)
     (model_dir / CLASSES_FILE).write_text(json.dumps(classes, indent=1))
     (model_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=1, sort_keys=True))
-
-
-def export_inference_code(model_dir: Path) -> None:
-    """The endpoint's code/ inside the model artifact: inference.py and what it imports (this module)."""
-    code_dir = model_dir / "code"
-    code_dir.mkdir(parents=True, exist_ok=True)
-    here = Path(__file__).resolve().parent
-    for name in INFERENCE_CODE:
-        shutil.copy2(here / name, code_dir / name)
 
 
 def load_artifacts(model_dir: Path, device: str = "cpu") -> tuple[nn.Module, list[str], dict]:

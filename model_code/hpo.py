@@ -8,8 +8,7 @@ it. The trial's model goes to the model folder, as SageMaker expects of every tr
 
 from pathlib import Path
 
-import dogbreeds
-import training
+from model_code import dogbreeds, training
 
 
 def main(argv: list[str] | None = None) -> None:

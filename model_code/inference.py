@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-import dogbreeds
+from model_code import dogbreeds
 
 try:  # inside SageMaker's container the toolkit maps this error type to its status code
     from sagemaker_inference.errors import GenericInferenceToolkitError as _ErrorBase

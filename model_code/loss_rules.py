@@ -15,13 +15,13 @@ import sys
 from pathlib import Path
 
 # isort: off
-from debugger import open_trial  # first: it sets the protobuf implementation smdebug's modules need
+from model_code.smdebug_compat import open_trial  # first: it sets the protobuf implementation smdebug needs
 from smdebug import modes
 from smdebug.exceptions import RuleEvaluationConditionMet
 from smdebug.rules import Rule, invoke_rule
 
 # isort: on
-from rule_settings import (
+from model_code.rule_settings import (
     ERROR,
     ISSUES_FOUND,
     LOSSES_COLLECTION,
@@ -254,7 +254,7 @@ def report(verdicts: dict[str, dict], output_data_dir: Path) -> Path:
 
 
 def main(argv: list[str]) -> None:
-    """``python loss_rules.py TRIAL_DIR '{"Overfit": {...parameters}}'``: the verdicts as JSON on stdout (the
+    """``python -m model_code.loss_rules TRIAL_DIR '{"Overfit": {...parameters}}'``: the verdicts as JSON on stdout (the
     local twin runs its rule jobs this way, a process apart, as AWS runs a rule container)."""
     print(json.dumps(evaluate_rules(argv[0], json.loads(argv[1]))))
 

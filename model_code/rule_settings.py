@@ -48,6 +48,7 @@ ISSUES_FOUND = "IssuesFound"
 ERROR = "Error"
 VERDICT_CODES = {NO_ISSUES_FOUND: 0, ISSUES_FOUND: 1, ERROR: 2}
 VERDICTS_FILE = "debugger_rules.json"  # in the job's output data (output.tar.gz), with the details
+LOSS_PLOT = "loss_curves.png"  # the recorded losses drawn, beside the verdicts (`dogbreeds plots` fetches it)
 
 
 def verdict_metric(rule: str) -> str:

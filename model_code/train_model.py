@@ -9,10 +9,9 @@ endpoint) and the loss curves as a PNG.
 
 from pathlib import Path
 
-import debugger
-import dogbreeds
-import training
-from metrics import TEST_ACCURACY, TEST_LOSS, format_metric_line
+from model_code import debugger, dogbreeds, entry_points, training
+from model_code.metrics import TEST_ACCURACY, TEST_LOSS, format_metric_line
+from model_code.rule_settings import LOSS_PLOT
 
 
 def build_parser():
@@ -29,7 +28,7 @@ def build_parser():
 def export_model(run: training.Run, model_dir: Path, test: training.EpochResult) -> None:
     test_metrics = {TEST_LOSS: test.loss, TEST_ACCURACY: test.accuracy, "samples": test.samples}
     dogbreeds.save_artifacts(model_dir, run.model, run.classes, training.model_metadata(run, test_metrics=test_metrics))
-    dogbreeds.export_inference_code(model_dir)
+    entry_points.write_inference_code(model_dir)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -60,7 +59,7 @@ def write_loss_plot(tensors: str, output_data_dir: Path) -> None:
         if not curves:
             print("the Debugger trial holds no losses: no loss plot", flush=True)
             return
-        plot = debugger.plot_losses(curves, output_data_dir / debugger.LOSS_PLOT)
+        plot = debugger.plot_losses(curves, output_data_dir / LOSS_PLOT)
         print(f"loss curves: {plot}", flush=True)
     except Exception as error:  # reading smdebug's files or drawing: report it, keep the trained model
         print(f"no loss plot: {type(error).__name__}: {error}", flush=True)

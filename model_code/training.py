@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-import dogbreeds
-from metrics import TRAIN_LOSS, VALID_ACCURACY, VALID_LOSS, format_metric_line
+from model_code import dogbreeds
+from model_code.metrics import TRAIN_LOSS, VALID_ACCURACY, VALID_LOSS, format_metric_line
 
 log = logging.getLogger(__name__)
 

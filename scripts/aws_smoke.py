@@ -25,9 +25,9 @@ from typing import Protocol
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-for path in (ROOT, ROOT / "functions"):  # the twin's data and progress helpers; the pipeline's own naming
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+FUNCTIONS = ROOT / "functions"  # the pipeline's own naming and job stopping, imported as Lambda does (task root)
+if str(FUNCTIONS) not in sys.path:
+    sys.path.insert(0, str(FUNCTIONS))
 
 from common import naming  # noqa: E402
 from common.run_jobs import stop_running_jobs  # noqa: E402

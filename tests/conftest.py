@@ -1,6 +1,8 @@
 """Fixtures shared by every part's tests: datasets in the dog-breed layout and a trained digits model."""
 
 import json
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -26,7 +28,7 @@ def digits_dataset(tmp_path_factory) -> tuple[Path, list]:
 @pytest.fixture(scope="session")
 def trained_digits_model(digits_dataset, tmp_path_factory) -> Path:
     """A model folder (model.pth, classes.json, metadata.json, code/) written by train_model.py."""
-    import train_model
+    from model_code import train_model
 
     root, _ = digits_dataset
     work = tmp_path_factory.mktemp("digits-model")
@@ -42,8 +44,62 @@ def trained_digits_model(digits_dataset, tmp_path_factory) -> Path:
 @pytest.fixture
 def inference_module(trained_digits_model):
     """model_code/inference.py with the trained digits model loaded (as the container does once)."""
-    import inference
+    from model_code import inference
 
     predictor = inference.model_fn(str(trained_digits_model))
-    assert sys.modules["inference"] is inference
     return inference, predictor
+
+
+# ---------------------------------------------------------------- the front doors, as a user meets them
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent  # the project's virtualenv (`make test` runs the suite with its Python)
+CLI_DEPENDENCIES_ONLY = ("torch", "smdebug", "moto", "sagemaker_training")  # none of these on a user's laptop
+
+
+def clean_environment(home: Path) -> dict[str, str]:
+    """What a fresh login shell has, and nothing of this process: no PYTHONPATH, no AWS settings."""
+    return {"HOME": str(home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+
+
+def run_elsewhere(folder: Path, *command, timeout: float = 120, env: dict | None = None):
+    """The command in ``folder`` (outside the repository) with a clean environment (plus ``env``)."""
+    assert ROOT not in folder.resolve().parents and folder.resolve() != ROOT
+    return subprocess.run(
+        [str(part) for part in command],
+        cwd=folder,
+        env={**clean_environment(folder), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def elsewhere(tmp_path):
+    """``elsewhere(command...)``: the command run in an empty folder outside the repository, clean environment."""
+    folder = tmp_path / "somewhere-else"
+    folder.mkdir()
+    return lambda *command, **options: run_elsewhere(folder, *command, **options)
+
+
+@pytest.fixture(scope="session")
+def installed_cli(tmp_path_factory) -> Path:
+    """The bin/ folder of a fresh virtualenv holding a non-editable install of the project (`pip install <repo>`)
+    and only what pyproject.toml declares: the `dogbreeds` command as a user installs it on a laptop."""
+    work = tmp_path_factory.mktemp("installed-cli")
+    source = work / "checkout"  # the working tree as a clean clone has it: tracked files and new ones
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
+    venv = work / "venv"
+    subprocess.run([sys._base_executable, "-m", "venv", str(venv)], check=True)
+    pip = run_elsewhere(work, venv / "bin" / "python", "-m", "pip", "install", "--quiet", source, timeout=900)
+    assert pip.returncode == 0, pip.stdout + pip.stderr
+    return venv / "bin"

@@ -316,7 +316,7 @@ def untrained_model(tmp_path_factory) -> Path:
 @pytest.fixture
 def endpoint_handler(untrained_model, no_network):
     """model_code/inference.py with a model loaded, as the container runs it (loading itself is guarded too)."""
-    import inference
+    from model_code import inference
 
     return inference, inference.model_fn(str(untrained_model))
 
@@ -385,7 +385,7 @@ EXPECTED_BOMB_WARNING = "ignore::PIL.Image.DecompressionBombWarning"
 
 @pytest.mark.filterwarnings(EXPECTED_BOMB_WARNING)
 def test_load_rgb_refuses_images_above_the_pixel_limit():
-    import dogbreeds
+    from model_code import dogbreeds
 
     assert Image.MAX_IMAGE_PIXELS == dogbreeds.MAX_IMAGE_PIXELS
     with Image.open(io.BytesIO(png_declaring(8000, dogbreeds.MAX_IMAGE_PIXELS // 8000))) as at_the_limit:
@@ -418,7 +418,7 @@ def pixel_bombs(limit: int) -> dict[str, tuple[bytes, str, str]]:
 @pytest.mark.filterwarnings(EXPECTED_BOMB_WARNING)
 @pytest.mark.parametrize("case", ["PNG just above the limit", "JPEG above PIL's bomb limit"])
 def test_the_endpoint_answers_413_for_a_pixel_bomb(endpoint_handler, case):
-    import dogbreeds
+    from model_code import dogbreeds
 
     inference, _ = endpoint_handler
     body, content_type, message = pixel_bombs(dogbreeds.MAX_IMAGE_PIXELS)[case]

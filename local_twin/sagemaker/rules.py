@@ -13,7 +13,7 @@ from pathlib import Path
 
 from local_twin.sagemaker.service import now
 
-RULE_PROGRAM = Path(__file__).resolve().parents[2] / "model_code" / "loss_rules.py"
+RULE_PROGRAM = "model_code.loss_rules"  # run with -m, by the jobs' Python
 EVALUATED = ("LossNotDecreasing", "Overfit", "Overtraining")
 
 
@@ -34,7 +34,7 @@ def _run_rule_jobs(python: str, tensors: Path, rules: dict[str, dict]) -> dict[s
     if not tensors.is_dir():
         return {name: {"verdict": "Error", "detail": "the trial holds no losses to evaluate"} for name in rules}
     completed = subprocess.run(
-        [python, str(RULE_PROGRAM), str(tensors), json.dumps(rules)], capture_output=True, text=True, check=False
+        [python, "-m", RULE_PROGRAM, str(tensors), json.dumps(rules)], capture_output=True, text=True, check=False
     )
     if completed.returncode != 0:
         failure = " ".join(completed.stderr.split())[-400:]

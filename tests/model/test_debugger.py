@@ -1,4 +1,4 @@
-"""model_code/debugger.py without a working smdebug: training goes on after one clear warning."""
+"""model_code/debugger.py and smdebug_compat.py without a working smdebug: training goes on after one clear warning."""
 
 import importlib
 import subprocess
@@ -8,7 +8,7 @@ import warnings
 import pytest
 from torch import nn
 
-import debugger
+from model_code import debugger, smdebug_compat
 
 
 def missing_smdebug(name: str):
@@ -39,10 +39,11 @@ def test_inside_a_sagemaker_job_a_missing_smdebug_is_installed_without_its_pins(
     installed = []
     monkeypatch.setattr(importlib, "import_module", import_after_install)
     monkeypatch.setattr(subprocess, "run", lambda command, check: installed.append(command))
-    assert debugger._import_smdebug() == "smdebug module"
+    monkeypatch.setattr(smdebug_compat, "_patch_numpy2_tensor_proto", lambda: None)  # nothing real to patch
+    assert smdebug_compat.import_smdebug_pytorch() == "smdebug module"
     ((*pip, requirement),) = installed
     assert pip == [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
-    assert requirement == debugger.SMDEBUG_REQUIREMENT and imported == ["smdebug.pytorch"]
+    assert requirement == smdebug_compat.SMDEBUG_REQUIREMENT and imported == ["smdebug.pytorch"]
 
 
 def test_outside_a_job_a_missing_smdebug_is_not_installed(monkeypatch):
@@ -50,4 +51,4 @@ def test_outside_a_job_a_missing_smdebug_is_not_installed(monkeypatch):
     monkeypatch.setattr(importlib, "import_module", missing_smdebug)
     monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: pytest.fail("pip must not run outside a job"))
     with pytest.raises(ImportError):
-        debugger._import_smdebug()
+        smdebug_compat.import_smdebug_pytorch()

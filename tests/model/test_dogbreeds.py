@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-import dogbreeds
-from training import ImageDataset, collate_skipping
+from model_code import dogbreeds
+from model_code.training import ImageDataset, collate_skipping
 
 from .conftest import noisy_image, sideways_jpeg, write_colour_dataset, zip_folder
 

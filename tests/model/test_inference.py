@@ -7,6 +7,8 @@ import json
 import pytest
 from PIL import Image
 
+from tests.conftest import VENV_BIN
+
 
 def invoke(inference, predictor, body, content_type, accept="application/json"):
     prediction = inference.predict_fn(inference.input_fn(body, content_type), predictor)
@@ -93,3 +95,25 @@ def test_unsupported_accept_type(inference_module):
     with pytest.raises(inference.InferenceError) as raised:
         inference.output_fn({"predictions": []}, "text/csv")
     assert raised.value.status_code == 406
+
+
+def test_the_endpoint_code_runs_from_the_model_archive_alone(trained_digits_model, test_digits, elsewhere):
+    """model.tar.gz's code/ as the inference toolkit uses it: code/ on the path, ``import inference``, the
+    handler functions in turn; the package model_code imported is the archive's, not this checkout's."""
+    probe = """
+import json, sys
+import inference, model_code
+model = inference.model_fn(sys.argv[1])
+with open(sys.argv[2], "rb") as image:
+    prediction = inference.predict_fn(inference.input_fn(image.read(), "image/jpeg"), model)
+print(json.dumps([model_code.__file__, json.loads(inference.output_fn(prediction, "application/json"))]))
+"""
+    code = trained_digits_model / "code"
+    sample = test_digits[0]
+    result = elsewhere(
+        VENV_BIN / "python", "-c", probe, trained_digits_model, sample.path, env={"PYTHONPATH": str(code)}
+    )
+    assert result.returncode == 0, result.stderr
+    package_file, answer = json.loads(result.stdout)
+    assert package_file == str(code / "model_code" / "__init__.py")
+    assert answer["predictions"][0]["label"] == sample.label

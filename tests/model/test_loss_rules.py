@@ -14,10 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-import debugger
-import loss_rules
-import train_model
-from rule_settings import (
+from model_code import debugger, loss_rules, smdebug_compat, train_model
+from model_code.rule_settings import (
     ERROR,
     ISSUES_FOUND,
     LOSS_NOT_DECREASING,
@@ -84,7 +82,7 @@ def test_loss_not_decreasing_compares_every_other_epoch_with_two_epochs_before(t
 
 
 def test_loss_not_decreasing_flags_a_rise_above_the_lowest_loss(tmp_path):
-    trial = debugger.open_trial(record(tmp_path / "t", [(2.0, 2.0), (0.5, 1.0), (1.0, 0.5)]))
+    trial = smdebug_compat.open_trial(record(tmp_path / "t", [(2.0, 2.0), (0.5, 1.0), (1.0, 0.5)]))
     verdict, detail = loss_rules.evaluate_rule(trial, LOSS_NOT_DECREASING, RULE_PARAMETERS[LOSS_NOT_DECREASING])
     assert verdict == ISSUES_FOUND and "step 2: 1, more than 5 % above its lowest 0.5" in detail  # 2.0 -> 1.0
 
@@ -105,7 +103,7 @@ def test_overtraining_flags_a_training_loss_that_stopped_improving(tmp_path):
 
 def test_no_trial_or_unknown_parameters_are_errors(tmp_path):
     assert verdicts(tmp_path) == dict.fromkeys(RULE_PARAMETERS, ERROR)
-    trial = debugger.open_trial(record(tmp_path / "t", HEALTHY))
+    trial = smdebug_compat.open_trial(record(tmp_path / "t", HEALTHY))
     verdict, detail = loss_rules.evaluate_rule(trial, OVERFIT, {"no_such_parameter": "1"})
     assert verdict == ERROR and "no_such_parameter" in detail
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-import metrics
+from model_code import metrics
 
 
 def test_line_round_trips_through_the_sagemaker_regexes():

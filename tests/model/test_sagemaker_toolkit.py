@@ -1,28 +1,34 @@
 """hpo.py and train_model.py run under the real sagemaker-training toolkit, as in SageMaker's containers."""
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
 
-import metrics
+from common import sourcedir
+from model_code import metrics
 
 from .conftest import write_colour_dataset
 
-MODEL_CODE = Path(__file__).resolve().parents[2] / "model_code"
-
 
 def sagemaker_layout(base: Path, program: str, hyperparameters: dict, channel_source: Path) -> Path:
-    """/opt/ml as SageMaker lays it out; hyperparameters JSON-encoded as the SDK writes them."""
+    """/opt/ml as SageMaker lays it out, the code unpacked from the very sourcedir.tar.gz the pipeline uploads;
+    hyperparameters JSON-encoded as the SDK writes them."""
     ml = base / "ml"
     config = ml / "input" / "config"
     config.mkdir(parents=True)
     source = base / "code"
-    shutil.copytree(MODEL_CODE, source, ignore=shutil.ignore_patterns("__pycache__", "requirements.txt"))
+    _, archive = sourcedir.build_archive()
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(source, filter="data")
+    # this environment has the requirements already: the toolkit's pip install would only reach for the network
+    (source / "requirements.txt").unlink()
     encoded = {key: json.dumps(value) for key, value in hyperparameters.items()}
     encoded |= {"sagemaker_program": json.dumps(program), "sagemaker_submit_directory": json.dumps(str(source))}
     (config / "hyperparameters.json").write_text(json.dumps(encoded))

@@ -7,13 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-import debugger
-import dogbreeds
-import hpo
-import metrics
-import rule_settings
-import train_model
-import training
+from model_code import debugger, dogbreeds, hpo, metrics, rule_settings, train_model, training
 
 COLOUR_ARGS = [
     "--weights",
@@ -80,7 +74,7 @@ def test_train_model_records_losses_writes_artifacts_and_plot(colour_dataset, tm
     assert plotted == {"train": [1, 2, 3], "eval": [1, 2, 3]}
     assert figure.axes[0].get_xlabel() == "epoch"
 
-    with Image.open(tmp_path / "output" / debugger.LOSS_PLOT) as plot:
+    with Image.open(tmp_path / "output" / rule_settings.LOSS_PLOT) as plot:
         plot.verify()
         assert plot.format == "PNG" and plot.size[0] > 400
 
@@ -89,7 +83,10 @@ def test_train_model_records_losses_writes_artifacts_and_plot(colour_dataset, tm
     metadata = json.loads((model_dir / "metadata.json").read_text())
     assert metadata["architecture"] == "resnet18" and metadata["image_size"] == 16
     assert metadata["test_metrics"]["test_accuracy"] == pytest.approx(found["test_accuracy"][0], abs=1e-4)
-    assert {p.name for p in (model_dir / "code").iterdir()} == {"inference.py", "dogbreeds.py"}
+    code = model_dir / "code"  # the inference toolkit's script over the package modules it imports
+    assert {path.relative_to(code).as_posix() for path in code.rglob("*.py")} == {
+        "inference.py", "model_code/__init__.py", "model_code/dogbreeds.py", "model_code/inference.py"
+    }  # fmt: skip
     assert (model_dir / "model.pth").stat().st_size > 1_000_000
 
 
@@ -271,7 +268,7 @@ def test_learning_rate_warms_up_then_follows_a_cosine_to_zero():
 
 @pytest.mark.parametrize("arch", dogbreeds.ARCHITECTURES)
 def test_each_architecture_trains_exports_and_is_served(arch, colour_dataset, tmp_path):
-    import inference
+    from model_code import inference
 
     model_dir = tmp_path / "model"
     train_model.main(

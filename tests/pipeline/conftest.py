@@ -95,7 +95,7 @@ def plant_stand_in_model_code(twin, sourcedir) -> None:
 
     The steps upload the archive only when its content-hash key is missing, so they find and use this one.
     """
-    real_hash, _ = sourcedir.build_archive(sourcedir.MODEL_CODE_DIR)
+    real_hash, _ = sourcedir.build_archive()
     _, stand_in = sourcedir.build_archive(FAKE_MODEL_CODE)
     code_prefix = twin.template.functions()["StartTuningFunction"].environment["CODE_PREFIX"]
     twin.client("s3").put_object(

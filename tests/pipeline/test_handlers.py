@@ -152,7 +152,7 @@ def sourcedir_already_uploaded(s3_stub) -> None:
     """The listing StartTuning/StartTraining make finds this code's sourcedir.tar.gz: nothing is uploaded."""
     from common import sourcedir
 
-    content_hash, _ = sourcedir.build_archive(sourcedir.MODEL_CODE_DIR)
+    content_hash, _ = sourcedir.build_archive()
     s3_stub.add_response("list_objects_v2", {"Contents": [{"Key": f"code/sourcedir-{content_hash}.tar.gz"}]})
 
 
@@ -210,7 +210,7 @@ def test_start_tuning_warm_starts_from_this_stacks_earlier_completed_job(stubbed
         name=earlier_name, settings=job_settings("ml.m5.large"), tuning=app.tuning_settings(),
         dataset_uri="s3://dogbreeds-data/jobs/an-earlier-run/dataset/dogImages.zip",
         dataset_fingerprint=event["manifest"]["fingerprint"],
-        source_uri=f"s3://dogbreeds-data/code/sourcedir-{sourcedir.build_archive(sourcedir.MODEL_CODE_DIR)[0]}.tar.gz",
+        source_uri=f"s3://dogbreeds-data/code/sourcedir-{sourcedir.build_archive()[0]}.tar.gz",
         tags=[],
     )  # fmt: skip
     sagemaker.add_response(
@@ -300,6 +300,8 @@ def test_sourcedir_is_reproducible(tmp_path):
     from common import sourcedir
 
     (tmp_path / "hpo.py").write_text("print('hi')\n")
+    (tmp_path / "train_model.py").write_text("print('hi')\n")
+    (tmp_path / "requirements.txt").write_text("pandas<3\n")
     (tmp_path / "Makefile").write_text("not shipped\n")
     first, second = sourcedir.build_archive(tmp_path), sourcedir.build_archive(tmp_path)
     assert first == second
@@ -308,7 +310,20 @@ def test_sourcedir_is_reproducible(tmp_path):
     import tarfile
 
     with tarfile.open(fileobj=io.BytesIO(first[1])) as archive:
-        assert archive.getnames() == ["hpo.py"]
+        # the package beside the scripts the training toolkit runs, and the requirements it installs
+        assert archive.getnames() == [
+            "hpo.py", "model_code/hpo.py", "model_code/train_model.py", "requirements.txt", "train_model.py"
+        ]  # fmt: skip
+        entry = archive.extractfile("hpo.py").read().decode()
+    assert "from model_code.hpo import main" in entry
+
+
+def test_sourcedir_needs_both_training_scripts(tmp_path):
+    from common import sourcedir
+
+    (tmp_path / "hpo.py").write_text("print('hi')\n")
+    with pytest.raises(FileNotFoundError, match=r"train_model\.py"):
+        sourcedir.build_archive(tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import pytest
 import torch
 from botocore.exceptions import ClientError
 
-import dogbreeds
+from model_code import dogbreeds
 from predict.request import DEFAULT_TOP_K, MAX_BATCH_IMAGES, MAX_TOP_K
 
 from .conftest import load_event
@@ -69,7 +69,7 @@ class InProcessEndpoint:
     """
 
     def __init__(self, model_dir):
-        import inference
+        from model_code import inference
 
         self.inference = inference
         self.predictor = inference.model_fn(str(model_dir))
@@ -138,7 +138,7 @@ def test_an_image_only_the_model_can_refuse_comes_back_as_its_400(handler, model
 
 
 def test_proxy_limits_fit_the_endpoint():
-    import inference
+    from model_code import inference
 
     assert MAX_BATCH_IMAGES <= inference.MAX_BATCH_IMAGES
     assert (MAX_TOP_K, DEFAULT_TOP_K) == (inference.MAX_TOP_K, inference.DEFAULT_TOP_K)

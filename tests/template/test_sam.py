@@ -1,6 +1,7 @@
 """The SAM CLI's own checks: cfn-lint (`sam validate --lint`), the SAM transform (`sam validate`), `sam build`."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -117,18 +118,22 @@ def test_every_function_is_built_with_its_handler_and_the_shared_code(document, 
         assert not wrong_python, f"{logical_id}: native modules for another Python than the runtime's: {wrong_python}"
 
 
-def test_model_code_layer_is_the_package_model_code(build):
+def test_model_code_layer_is_the_package_model_code(build, tmp_path):
     layer = BUILD_DIR / "ModelCodeLayer" / "python"
     shipped = {path.name for path in (layer / "model_code").iterdir()}
     expected = {path.name for path in (ROOT / "model_code").glob("*.py")} | {"requirements.txt"}
     assert shipped == expected
-    probe = (
-        "import sys; sys.path.insert(0, '.'); import model_code.metrics as m; "
-        "print(len(m.METRIC_DEFINITIONS), m.OBJECTIVE_METRIC)"
+    probe = "import model_code.metrics as m; print(len(m.METRIC_DEFINITIONS), m.OBJECTIVE_METRIC, m.__file__)"
+    result = subprocess.run(  # no site-packages: the layer's /opt/python is the only place model_code can come from
+        [sys.executable, "-S", "-c", probe],
+        cwd=tmp_path,  # not the checkout: -c puts the working folder first on the path
+        env={"PYTHONPATH": str(layer)},
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    result = subprocess.run([sys.executable, "-I", "-c", probe], cwd=layer, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["6", "valid_accuracy"]
+    assert result.stdout.split() == ["6", "valid_accuracy", str(layer / "model_code" / "metrics.py")]
 
 
 def test_functions_that_import_model_code_get_the_layer(document):
@@ -152,3 +157,48 @@ def test_the_functions_makefile_builds_for_the_runtime(document):
     ] == platform
     for logical_id, resource in functions_of(document).items():
         assert resource["Metadata"]["BuildMethod"] == "makefile", logical_id
+
+
+def lambda_python() -> Path:
+    """The Lambda runtime's Python (template Globals: python3.12): on PATH, or pyenv's."""
+    candidates = sorted(Path.home().glob(".pyenv/versions/3.12*/bin/python3.12"))  # pyenv's shims may refuse
+    candidates += [Path(found)] if (found := shutil.which("python3.12")) else []
+    for candidate in candidates:
+        if subprocess.run([candidate, "-c", "pass"], capture_output=True, check=False).returncode == 0:
+            return candidate
+    pytest.fail("no Python 3.12 (the Lambda runtime's) on this machine: install it (pyenv install 3.12)")
+
+
+@pytest.fixture(scope="module")
+def lambda_runtime_packages(tmp_path_factory) -> Path:
+    """What Lambda's python3.12 runtime provides besides the standard library: boto3 (and botocore)."""
+    target = tmp_path_factory.mktemp("lambda-runtime")
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target), "--python-version", "3.12",
+               "--platform", "manylinux2014_x86_64", "--only-binary=:all:", "boto3"]  # fmt: skip
+    installed = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert installed.returncode == 0, installed.stderr
+    return target
+
+
+def test_every_handler_imports_from_its_built_folder_and_the_layer_alone(document, build, lambda_runtime_packages):
+    """As Lambda starts a function: Python 3.12, no site-packages, only the function's artifact (/var/task), the
+    layers (/opt/python) and the runtime's boto3 on the path, from a folder of its own."""
+    python = lambda_python()
+    layer = BUILD_DIR / "ModelCodeLayer" / "python"
+    for logical_id, resource in functions_of(document).items():
+        handler_module = resource["Properties"]["Handler"].rsplit(".", 1)[0]
+        task_root = BUILD_DIR / logical_id
+        layers = [str(layer)] if {"Ref": "ModelCodeLayer"} in resource["Properties"].get("Layers", []) else []
+        path = os.pathsep.join([str(task_root), *layers, str(lambda_runtime_packages)])
+        probe = f"import {handler_module} as handler, sys; print(handler.__file__); print(sorted(sys.modules))"
+        result = subprocess.run(
+            [str(python), "-S", "-c", probe],
+            cwd=task_root,
+            env={"PYTHONPATH": path, "PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1",
+                 "LAMBDA_TASK_ROOT": str(task_root)},
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, f"{logical_id}: {result.stderr[-2000:]}"
+        handler_file, modules = result.stdout.splitlines()[:2]
+        assert handler_file.startswith(str(task_root)), f"{logical_id}: imported {handler_file}"
+        assert "torch" not in modules, f"{logical_id} imports torch"

@@ -18,8 +18,8 @@ import requests
 from hypothesis import event, given, settings
 from PIL import Image
 
-import dogbreeds
 from local_twin.template import Template
+from model_code import dogbreeds
 from predict.request import LAMBDA_EVENT_LIMIT_BYTES, MAX_BATCH_IMAGES, MAX_TOP_K, SUPPORTED, payload_limits
 from tests.test_security import jpeg, pixel_bombs
 

@@ -7,7 +7,7 @@ from PIL import Image
 from rich.console import Console
 
 from dogbreeds_cli.cli import main
-from model_code.debugger import LOSS_PLOT
+from model_code.rule_settings import LOSS_PLOT
 from tests.twin.test_pipeline_on_twin import clear_digit
 
 pytestmark = pytest.mark.slow

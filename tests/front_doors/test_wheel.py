@@ -1,0 +1,43 @@
+"""`pip install <repo>` into a fresh virtualenv: `dogbreeds` works with only the CLI's declared dependencies
+(the twin's runs, watch, predict and plots through it are in tests/twin/test_cli_on_twin.py)."""
+
+import pytest
+
+from tests.conftest import CLI_DEPENDENCIES_ONLY
+
+pytestmark = pytest.mark.slow  # builds the wheel and installs its dependencies from the package index
+
+
+def test_the_installed_command_starts_from_another_folder(installed_cli, elsewhere):
+    result = elsewhere(installed_cli / "dogbreeds", "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: dogbreeds")
+    for subcommand in ("watch", "runs", "predict", "plots"):
+        started = elsewhere(installed_cli / "dogbreeds", subcommand, "--help")
+        assert started.returncode == 0, f"{subcommand}: {started.stderr}"
+
+
+def test_the_install_is_a_wheel_without_the_training_stack(installed_cli, elsewhere):
+    probe = (
+        "import importlib.util, json, dogbreeds_cli, model_code; "
+        f"print(json.dumps([[m for m in {list(CLI_DEPENDENCIES_ONLY)!r} if importlib.util.find_spec(m)], "
+        "dogbreeds_cli.__file__, model_code.__file__]))"
+    )
+    result = elsewhere(installed_cli / "python", "-c", probe)
+    assert result.returncode == 0, result.stderr
+    import json
+
+    present, cli_file, model_code_file = json.loads(result.stdout)
+    assert present == []
+    assert "site-packages" in cli_file and "site-packages" in model_code_file  # copied in: not an editable link
+
+
+def test_the_command_loads_no_training_code(installed_cli, elsewhere):
+    """Every module the CLI imports, with all its commands' code loaded: none is torch's or the model's."""
+    probe = (
+        "import sys, dogbreeds_cli.cli, dogbreeds_cli.plots, dogbreeds_cli.watch; "
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('model_code'))))"
+    )
+    result = elsewhere(installed_cli / "python", "-c", probe)
+    assert result.returncode == 0, result.stderr
+    assert set(result.stdout.split()) <= {"model_code", "model_code.metrics", "model_code.rule_settings"}
