@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 import requests
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -47,25 +48,31 @@ def command_watch(args, where: target.Target, console: Console) -> int:
     return 0 if snapshot.execution["status"] == "SUCCEEDED" else 1
 
 
+RUNS_COLUMNS = ("run", "started", "status", "took", "test acc.")
+
+
 def command_runs(args, where: target.Target, console: Console) -> int:
+    """One line per run, newest first, within 80 columns (a run's name starts with its dataset's; a succeeded run's
+    model is the one served). Only a very long name folds, whole, onto a second line."""
     stepfunctions = where.clients("stepfunctions")
     listed = stepfunctions.list_executions(stateMachineArn=where.state_machine_arn, maxResults=args.limit)
-    table = Table(title=f"Runs of {where.state_machine_arn.rsplit(':', 1)[-1]}, newest first", title_justify="left")
-    for column in ("run", "dataset", "status", "took", "test accuracy", "endpoint model"):
-        table.add_column(column, justify="right" if column in ("took", "test accuracy") else "left", overflow="fold")
+    title = f"Runs of {where.state_machine_arn.rsplit(':', 1)[-1]}, newest first (started in local time)"
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("run", overflow="fold")  # what `watch` and `plots` take: never cut
+    for column in RUNS_COLUMNS[1:]:
+        table.add_column(column, justify="right" if column in ("took", "test acc.") else "left", no_wrap=True)
     for execution in listed["executions"]:
         described = stepfunctions.describe_execution(executionArn=execution["executionArn"])
-        document = json.loads(described.get("input") or "{}")
         output = json.loads(described.get("output") or "{}")
-        end = described.get("stopDate") or datetime.now(described["startDate"].tzinfo)
+        started = described["startDate"]
+        end = described.get("stopDate") or datetime.now(started.tzinfo)
         accuracy = output.get("gate", {}).get("test_accuracy")
         table.add_row(
             described["name"],
-            document.get("dataset", {}).get("key", "?"),
+            started.astimezone().strftime("%m-%d %H:%M"),
             described["status"],
-            f"{(end - described['startDate']).total_seconds():.0f} s",
+            f"{(end - started).total_seconds():.0f} s",
             "" if accuracy is None else f"{accuracy:.4f}",
-            output.get("deployment", {}).get("model_name", ""),
         )
     console.print(table)
     return 0

@@ -35,6 +35,16 @@ def hyperparameter(trial: dict, name: str) -> str:
     return str(trial.get("TunedHyperParameters", {}).get(name, "")).strip('"')
 
 
+def shown_hyperparameter(value: str) -> str:
+    """A tuned value as people read it: ``0.0036549427885857137`` -> ``0.00365``; integers and words as they are."""
+    value = str(value).strip('"')
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return value if number.is_integer() and "." not in value else f"{number:.3g}"
+
+
 def elapsed(snapshot: RunSnapshot) -> float:
     end = snapshot.execution.get("stopDate") or (snapshot.history[-1]["timestamp"] if snapshot.history else None)
     start = snapshot.execution["startDate"]
@@ -57,7 +67,7 @@ def state_line(state: StateProgress) -> Text:
 
 def states_table(snapshot: RunSnapshot) -> Table:
     table = Table(title="States, in the order entered", title_justify="left", expand=False)
-    table.add_column("state")
+    table.add_column("state", no_wrap=True)
     table.add_column("status")
     table.add_column("took", justify="right")
     table.add_column("visits", justify="right")
@@ -67,7 +77,8 @@ def states_table(snapshot: RunSnapshot) -> Table:
     return table
 
 
-def tuning_table(snapshot: RunSnapshot) -> Table:
+def tuning_table(snapshot: RunSnapshot) -> Group:
+    """A line naming the tuning job and its best so far (as wide as the terminal, not the table), then the trials."""
     tuning = snapshot.tuning
     counters = tuning.get("TrainingJobStatusCounters", {})
     limit = tuning["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"]
@@ -79,22 +90,21 @@ def tuning_table(snapshot: RunSnapshot) -> Table:
         f"Tuning {tuning['HyperParameterTuningJobName']}: {tuning['HyperParameterTuningJobStatus']}, "
         f"{done}/{limit} trials done, {best_text}"
     )
-    table = Table(title=title, title_justify="left")
-    for column in ("trial", "status", "lr", "batch size"):
+    table = Table()
+    table.add_column("trial", no_wrap=True)  # a name to copy whole: never folded, even in 80 columns
+    for column in ("status", "lr", "batch"):
         table.add_column(column)
     table.add_column(OBJECTIVE_METRIC, justify="right")
-    table.add_column("best")
     for trial in snapshot.trials:
         score = objective(trial)
         table.add_row(
             trial["TrainingJobName"],
             trial["TrainingJobStatus"],
-            f"{float(hyperparameter(trial, 'lr')):.3g}" if hyperparameter(trial, "lr") else "",
+            shown_hyperparameter(hyperparameter(trial, "lr")),
             hyperparameter(trial, "batch-size"),
-            "" if score is None else f"{score:.4f}",
-            BEST_MARK if trial is best else "",
+            "" if score is None else f"{score:.4f}" + (f" {BEST_MARK}" if trial is best else ""),
         )
-    return table
+    return Group(Text(title, style="italic"), table)
 
 
 def training_line(training: dict) -> Text:

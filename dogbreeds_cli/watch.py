@@ -12,7 +12,7 @@ from rich.text import Text
 
 from dogbreeds_cli.snapshot import Clients, RunSnapshot, collect
 from dogbreeds_cli.timeline import StateProgress, loops, settled
-from dogbreeds_cli.view import metric_values, objective, render, state_line, training_line
+from dogbreeds_cli.view import metric_values, objective, render, shown_hyperparameter, state_line, training_line
 from model_code.metrics import EPOCH, OBJECTIVE_METRIC
 
 
@@ -25,9 +25,8 @@ def news(snapshot: RunSnapshot, told: set) -> list[Text]:
             told.add(key)
             score = objective(trial)
             shown = "" if score is None else f" {OBJECTIVE_METRIC}={score:.4f}"
-            params = " ".join(
-                f"{name}={value}" for name, value in sorted(trial.get("TunedHyperParameters", {}).items())
-            )
+            tuned = sorted(trial.get("TunedHyperParameters", {}).items())
+            params = " ".join(f"{name}={shown_hyperparameter(value)}" for name, value in tuned)
             lines.append(Text(f"  trial {trial['TrainingJobName']} {trial['TrainingJobStatus']}: {params}{shown}"))
     if snapshot.training:
         epoch = metric_values(snapshot.training).get(EPOCH)

@@ -1,4 +1,5 @@
-"""What the twin's three HTTP servers share (the API front, the local SageMaker, a serving container)."""
+"""What the twin's HTTP servers share (the API front, the local SageMaker, a serving container, the IAM gateway
+in front of moto, each function's Lambda Runtime API)."""
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

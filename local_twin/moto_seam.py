@@ -1,4 +1,7 @@
-"""The one place the twin reaches into moto: the two deliveries moto cannot make without docker or at all.
+"""The two deliveries moto cannot make without docker or at all, made by replacing two of its private methods.
+
+(The twin also reads moto's in-process backends elsewhere: iam.py for the roles' policies and sessions,
+moto_stack.py for a function's variables.)
 
 moto runs a Lambda's code only in docker, and its EventBridge cannot deliver to a Lambda or a state machine
 target. Two private methods are replaced (moto is pinned to one minor version for that, and

@@ -1,7 +1,10 @@
 """The `dogbreeds` command: its entry point, and how it finds a deployed stack (CloudFormation outputs)."""
 
+import argparse
 import importlib
+import json
 import tomllib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -10,7 +13,7 @@ from botocore.stub import Stubber
 from rich.console import Console
 
 from dogbreeds_cli import target
-from dogbreeds_cli.cli import main
+from dogbreeds_cli.cli import command_runs, main
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE_MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:dogbreeds-pipeline"
@@ -70,3 +73,51 @@ def test_without_a_twin_file_the_cli_says_how_to_start_one(tmp_path):
     assert console.export_text().strip() == (
         f"{tmp_path / 'up.json'} does not exist: start the twin with `make up` (or name a stack with --stack)"
     )
+
+
+def runs_shown(runs: dict[str, tuple[str, float | None]], width: int = 80) -> list[str]:
+    """`dogbreeds runs` of these runs (name -> status, test accuracy), 325 s each, as a terminal shows it."""
+    stepfunctions = boto3.client("stepfunctions", region_name="eu-west-1")
+    stub = Stubber(stepfunctions)
+    started = datetime(2026, 12, 3, 10, 18, tzinfo=UTC)
+    stub.add_response(
+        "list_executions",
+        {"executions": [{"executionArn": f"{STATE_MACHINE}:{name}", "stateMachineArn": STATE_MACHINE, "name": name,
+                         "status": status, "startDate": started} for name, (status, _) in runs.items()]},
+        {"stateMachineArn": STATE_MACHINE, "maxResults": 10},
+    )  # fmt: skip
+    for name, (status, accuracy) in runs.items():
+        output = {"gate": {"test_accuracy": accuracy}} if accuracy else {}
+        stub.add_response(
+            "describe_execution",
+            {"executionArn": f"{STATE_MACHINE}:{name}", "stateMachineArn": STATE_MACHINE, "name": name,
+             "status": status, "startDate": started, "stopDate": started + timedelta(seconds=325),
+             "input": json.dumps({"dataset": {"key": f"datasets/{name.rsplit('-', 1)[0]}.zip"}}),
+             "output": json.dumps(output)},
+            {"executionArn": f"{STATE_MACHINE}:{name}"},
+        )  # fmt: skip
+    stub.activate()
+    where = target.Target(lambda service: stepfunctions, STATE_MACHINE, OUTPUTS["ApiUrl"], lambda: "key")
+    console = Console(record=True, width=width, force_terminal=False)
+    assert command_runs(argparse.Namespace(limit=10), where, console) == 0
+    lines = console.export_text().splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= width
+    return lines
+
+
+def test_runs_fit_an_80_column_terminal_one_line_each_with_whole_names():
+    runs = {"dogImages-9a8b7c6d5e4f3a2b": ("SUCCEEDED", 0.8731), "digits-2fccab7fc5a1b2c3": ("FAILED", None)}
+    lines = runs_shown(runs)
+    for name, (status, accuracy) in runs.items():
+        (row,) = [line for line in lines if name in line]  # the whole name, on one line
+        assert status in row and "325 s" in row
+        assert (f"{accuracy:.4f}" in row) if accuracy else row.rstrip().endswith("325 s")
+
+
+def test_a_very_long_run_name_folds_whole_onto_a_second_line_with_the_rest_kept():
+    name = "dogImages-with-a-long-descriptive-name-2026-12-03-9a8b7c6d5e4f3a2b"  # a long dataset name
+    lines = runs_shown({name: ("SUCCEEDED", 0.8731)})
+    first = next(index for index, line in enumerate(lines) if line.lstrip().startswith(name[:20]))
+    folded = [line.split()[0] for line in lines[first : first + 2]]
+    assert "".join(folded) == name
+    assert "SUCCEEDED" in lines[first] and "0.8731" in lines[first]

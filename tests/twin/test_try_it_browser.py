@@ -42,6 +42,13 @@ def wait_for(browser, css: str):
     return WebDriverWait(browser, 60).until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, css)))
 
 
+def test_before_any_photo_the_page_shows_no_picture_and_no_message(browser, twin):
+    browser.get(f"{twin.api.url}/")
+    assert browser.find_element("id", "drop").is_displayed()
+    assert not browser.find_element("id", "preview").is_displayed()  # no broken-image placeholder
+    assert not browser.find_element("id", "message").is_displayed()
+
+
 def test_a_photo_gets_its_label_as_the_top_bar(browser, twin, first_run, digits_dataset):
     assert first_run.execution["status"] == "SUCCEEDED", first_run.execution
     _, held_out = digits_dataset
@@ -51,6 +58,7 @@ def test_a_photo_gets_its_label_as_the_top_bar(browser, twin, first_run, digits_
     assert top_label.text == sample.label
     assert browser.find_element("id", "message").text == f"Most likely breeds for {sample.path.name}:"
     assert browser.execute_script("return sessionStorage.getItem('dogbreeds-api-key')") == twin.api.api_key
+    assert browser.find_element("id", "preview").is_displayed()  # the photo sent, once it has loaded
 
 
 def test_a_file_that_is_no_image_gets_the_apis_reason(browser, twin, first_run, tmp_path):
@@ -59,6 +67,7 @@ def test_a_file_that_is_no_image_gets_the_apis_reason(browser, twin, first_run, 
     submit(browser, f"{twin.api.url}/", twin.api.api_key, notes)
     message = wait_for(browser, "#message.error")
     assert message.text.startswith("The API could not use this file (415): unsupported Content-Type 'text/plain'")
+    assert not browser.find_element("id", "preview").is_displayed()  # not a picture: no placeholder either
 
 
 def test_a_wrong_key_is_explained(browser, twin, first_run, digits_dataset):
