@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
@@ -28,8 +28,9 @@ def post_image(api_url: str, api_key: str, image: Path, timeout: float = 60) -> 
     )
 
 
-def predictions_table(image: Path, answer: dict) -> Table:
-    table = Table(title=str(image), title_justify="left")
+def predictions_view(image: Path, answer: dict) -> Group:
+    """The image's path on a line of its own (never folded into a table's width), then its top labels as bars."""
+    table = Table()
     table.add_column("label")
     table.add_column("probability", justify="right")
     table.add_column("")
@@ -37,7 +38,7 @@ def predictions_table(image: Path, answer: dict) -> Table:
         table.add_row(
             prediction["label"], f"{prediction['probability']:.3f}", "█" * round(prediction["probability"] * 20)
         )
-    return table
+    return Group(Text(f"{image}:"), table)
 
 
 def command_watch(args, where: target.Target, console: Console) -> int:
@@ -84,7 +85,7 @@ def command_predict(args, where: target.Target, console: Console) -> int:
         response = post_image(where.api_url, key, image)
         answer = response.json() if response.headers.get("Content-Type", "").startswith("application/json") else {}
         if response.status_code == 200:
-            console.print(predictions_table(image, answer))
+            console.print(predictions_view(image, answer))
         else:
             reason = answer.get("message", response.text[:200])
             console.print(Text(f"{image}: {response.status_code} {reason}", style="red"))
@@ -100,27 +101,54 @@ def command_plots(args, where: target.Target, console: Console) -> int:
     return 0 if written else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dogbreeds", description=__doc__)
+def where_options(parser: argparse.ArgumentParser, after_command: bool = False) -> None:
+    """--stack, --twin and --region, before the command or after it (``dogbreeds runs --twin F``): said after the
+    command, a target replaces the one said before it (or the default)."""
+    prefix = "after_" if after_command else ""
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--stack", default=os.environ.get("DOGBREEDS_STACK"), help="a deployed stack's name")
+    where.add_argument(
+        "--stack",
+        dest=f"{prefix}stack",
+        default=None if after_command else os.environ.get("DOGBREEDS_STACK"),
+        help="a deployed stack's name",
+    )
     where.add_argument(
         "--twin",
+        dest=f"{prefix}twin",
         type=Path,
-        default=Path(os.environ.get("DOGBREEDS_TWIN", DEFAULT_TWIN_FILE)),
+        default=None if after_command else Path(os.environ.get("DOGBREEDS_TWIN", DEFAULT_TWIN_FILE)),
         help=f"the file `make up` writes (default {DEFAULT_TWIN_FILE})",
     )
-    parser.add_argument("--region", help="the stack's region (default: your AWS configuration's)")
+    region_help = "the stack's region (default: your AWS configuration's)"
+    parser.add_argument("--region", dest=f"{prefix}region", help=region_help)
+
+
+def target_of(args: argparse.Namespace) -> target.Target:
+    stack, twin, region = args.stack, args.twin, args.after_region or args.region
+    if args.after_stack or args.after_twin:
+        stack, twin = args.after_stack, args.after_twin
+    return target.from_stack(stack, region) if stack else target.from_twin_file(twin)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dogbreeds", description=__doc__)
+    where_options(parser)
     commands = parser.add_subparsers(dest="command", required=True)
-    watch_parser = commands.add_parser("watch", help="follow a run live; exits 1 when it fails")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        subparser = commands.add_parser(name, help=help, description=help)
+        where_options(subparser, after_command=True)
+        return subparser
+
+    watch_parser = command("watch", "follow a run live; exits 1 when it fails")
     watch_parser.add_argument("execution", nargs="?", help="execution name or ARN (default: the newest run)")
     watch_parser.add_argument("--poll", type=float, default=5.0, help="seconds between two looks (default 5)")
     watch_parser.add_argument("--plots", type=Path, help="when it ends, write the loss and tuning plots here")
-    runs_parser = commands.add_parser("runs", help="recent runs with dataset, status, duration and accuracy")
+    runs_parser = command("runs", "recent runs with their start, status, duration and test accuracy")
     runs_parser.add_argument("--limit", type=int, default=10)
-    predict_parser = commands.add_parser("predict", help="post images to the API and print the top breeds")
+    predict_parser = command("predict", "post images to the API and print the top breeds")
     predict_parser.add_argument("images", nargs="+", type=Path)
-    plots_parser = commands.add_parser("plots", help="write a run's loss curves and tuning chart")
+    plots_parser = command("plots", "write a run's loss curves and tuning chart")
     plots_parser.add_argument("execution", nargs="?", help="execution name or ARN (default: the newest run)")
     plots_parser.add_argument("--out", type=Path, default=Path("plots"))
     return parser
@@ -133,7 +161,7 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = console or Console()
     try:
-        where = target.from_stack(args.stack, args.region) if args.stack else target.from_twin_file(args.twin)
+        where = target_of(args)
         return COMMANDS[args.command](args, where, console)
     except target.TargetError as error:
         console.print(Text(str(error), style="red"))

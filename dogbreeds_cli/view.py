@@ -123,13 +123,24 @@ def rule_results(training: dict) -> str:
     return f"\n  Debugger rules: {listed}" if listed else ""
 
 
+def rule_outcome(verdicts: dict[str, str] | str) -> str:
+    """The gate's record of one rule, ``{"job": verdict, "service": verdict}`` (who judged it), as words: the
+    verdict alone when only the job judged it (older runs recorded that verdict as a plain string)."""
+    if isinstance(verdicts, str):
+        return verdicts
+    if set(verdicts) == {"job"}:
+        return verdicts["job"]
+    return ", ".join(f"{verdict} ({source})" for source, verdict in sorted(verdicts.items()))
+
+
 def gate_line(snapshot: RunSnapshot) -> Text | None:
     gate = snapshot.document.get("gate")
     if not gate:
         return None
     served = gate.get("served_accuracy")
     before = "nothing served before" if served is None else f"served model had {served:.4f}"
-    rules = ", ".join(f"{name} {status}" for name, status in sorted(gate.get("rules", {}).items())) or "none"
+    rules = ", ".join(f"{name} {rule_outcome(status)}" for name, status in sorted(gate.get("rules", {}).items()))
+    rules = rules or "none"
     return Text.assemble(
         "Quality gate: ", ("passed", "green"), f": test accuracy {gate['test_accuracy']:.4f} ({before}); rules: {rules}"
     )

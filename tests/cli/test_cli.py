@@ -121,3 +121,18 @@ def test_a_very_long_run_name_folds_whole_onto_a_second_line_with_the_rest_kept(
     folded = [line.split()[0] for line in lines[first : first + 2]]
     assert "".join(folded) == name
     assert "SUCCEEDED" in lines[first] and "0.8731" in lines[first]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["runs", "--twin", "{file}"],  # as the README shows it
+        ["--twin", "{file}", "runs"],
+        ["--stack", "somewhere", "runs", "--twin", "{file}"],  # said after the command, the twin replaces the stack
+    ],
+)
+def test_the_target_may_be_named_before_or_after_the_command(tmp_path, argv):
+    missing = tmp_path / "up.json"
+    console = Console(record=True, width=200)
+    assert main([part.format(file=missing) for part in argv], console=console) == 2
+    assert console.export_text().startswith(f"{missing} does not exist: start the twin with `make up`")

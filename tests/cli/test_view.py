@@ -1,13 +1,14 @@
 """`dogbreeds watch`'s view of recorded runs (snapshots recorded on the twin by dogbreeds_cli.snapshot.collect;
 only the events the view reads, without inputs, outputs but the latest, or Lambda stack traces)."""
 
+import json
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from dogbreeds_cli.snapshot import RunSnapshot
-from dogbreeds_cli.view import render
+from dogbreeds_cli.view import gate_line, render
 from dogbreeds_cli.watch import news
 
 RECORDINGS = Path(__file__).parent / "recordings"
@@ -117,3 +118,24 @@ def test_the_log_tells_the_final_jobs_epoch_with_its_metrics_on_one_line():
 def test_a_recording_reads_back_as_it_was_written(name):
     snapshot = recorded(name)
     assert RunSnapshot.from_json(snapshot.to_json()) == snapshot
+
+
+@pytest.mark.parametrize(
+    ("rules", "shown"),
+    [
+        ({"Overfit": {"job": "NoIssuesFound"}}, "rules: Overfit NoIssuesFound"),
+        (
+            {"Overfit": {"job": "NoIssuesFound", "service": "IssuesFound"}},
+            "rules: Overfit NoIssuesFound (job), IssuesFound (service)",
+        ),
+        ({"Overfit": "NoIssuesFound"}, "rules: Overfit NoIssuesFound"),  # as runs before the Debugger service split
+        ({}, "rules: none"),
+    ],
+)
+def test_the_gate_line_says_each_rules_verdict_in_words(rules, shown):
+    snapshot = recorded("succeeded")
+    gate = {"test_accuracy": 0.99, "served_accuracy": None, "rules": rules}
+    snapshot.history.append(
+        {"type": "TaskStateExited", "stateExitedEventDetails": {"output": json.dumps({"gate": gate})}}
+    )
+    assert gate_line(snapshot).plain.endswith(shown)
