@@ -1,15 +1,28 @@
 """The local front for the REST API: real HTTP requests in, API Gateway REST proxy events to the handler.
 
-Routes, methods, binary media types and the API-key requirement are read from template.yaml; the event is
-the proxy-integration (payload 1.0) shape, and the handler runs in the function's own execution environment
-(local_twin/lambda_runtime.py: its process, environment and role), as API Gateway invokes it.
+Routes, methods, binary media types, the API-key requirement and the usage plan's throttle and quota are read
+from template.yaml; the event is the proxy-integration (payload 1.0) shape, and the handler runs in the
+function's own execution environment (local_twin/lambda_runtime.py: its process, environment and role), as API
+Gateway invokes it. What a client gets when something fails is API Gateway's own answer (Lambda developer guide,
+"Handling Lambda errors with an API Gateway API"; API Gateway's throttling and integration-timeout pages):
+
+- the usage plan's throttle (token bucket: burst, then rate per second) or daily quota is spent: 429
+  ``{"message": "Too Many Requests"}`` / ``{"message": "Limit Exceeded"}``, the function is not called;
+- Lambda rejects the invocation (throttled: every environment busy at the function's concurrency): 500;
+- the function ran and failed (an error, a timeout, a crash): 502; both bodies ``{"message": "Internal server
+  error"}``;
+- the integration outlives API Gateway's 29 s: 504 ``{"message": "Endpoint request timed out"}`` (the function
+  goes on).
 """
 
 import base64
+import concurrent.futures
 import fnmatch
 import json
+import logging
 import re
 import secrets
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -17,12 +30,45 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from local_twin.lambda_runtime import RequestTooLarge
+from local_twin.lambda_runtime import RequestTooLarge, Throttled
 from local_twin.loopback import LoopbackHandler, serve_in_background, shut_down, url_of
-from local_twin.template import ApiSpec, Route
+from local_twin.template import ApiSpec, Route, UsagePlan
 
-Invoke = Callable[[str, dict], dict]  # (function logical id, event) -> the handler's proxy response
+# (function logical id, event) -> (the handler's answer, whether it failed); raises Throttled or RequestTooLarge
+# when Lambda refuses the invocation
+Invoke = Callable[[str, dict], tuple[bytes, bool]]
 FORBIDDEN = {"message": "Forbidden"}
+INTERNAL_SERVER_ERROR = {"message": "Internal server error"}
+INTEGRATION_TIMEOUT_SECONDS = 29.0  # a REST API's default (Regional APIs may ask AWS for more)
+log = logging.getLogger(__name__)
+
+
+class UsagePlanLimits:
+    """One API key's usage plan as API Gateway applies it: a token bucket of ``burst_limit`` requests, refilled at
+    ``rate_limit`` per second, and a quota of requests per period (a day here)."""
+
+    def __init__(self, plan: UsagePlan, clock: Callable[[], float] = time.monotonic):
+        self.plan = plan
+        self.clock = clock
+        self.tokens = float(plan.burst_limit)
+        self.refilled = clock()
+        self.used_today: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def refusal(self) -> dict | None:
+        """None when the request may go on (it is counted), else API Gateway's 429 body."""
+        with self.lock:
+            now = self.clock()
+            self.tokens = min(self.plan.burst_limit, self.tokens + (now - self.refilled) * self.plan.rate_limit)
+            self.refilled = now
+            day = time.strftime("%Y-%m-%d", time.gmtime())
+            if self.plan.quota_limit is not None and self.used_today.get(day, 0) >= self.plan.quota_limit:
+                return {"message": "Limit Exceeded"}
+            if self.tokens < 1:
+                return {"message": "Too Many Requests"}
+            self.tokens -= 1
+            self.used_today[day] = self.used_today.get(day, 0) + 1
+            return None
 
 
 @dataclass(frozen=True)
@@ -132,6 +178,9 @@ class LocalApi:
         self.invoke = invoke
         # API Gateway checks x-api-key on routes that require one; the twin makes one key per run.
         self.api_key = api_key or secrets.token_urlsafe(24)
+        self.usage_plan = UsagePlanLimits(api.usage_plan) if api.usage_plan else None
+        self.integration_timeout = INTEGRATION_TIMEOUT_SECONDS
+        self._integrations = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="twin-api-integration")
         self._server: ThreadingHTTPServer | None = None
         self.url = ""
 
@@ -143,6 +192,7 @@ class LocalApi:
     def stop(self) -> None:
         shut_down(self._server)
         self._server = None
+        self._integrations.shutdown(wait=False, cancel_futures=True)
 
     def handle(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, source_ip: str):
         path = urlsplit(raw_path).path
@@ -156,11 +206,25 @@ class LocalApi:
         given_key = next((value for name, value in headers if name.lower() == "x-api-key"), None)
         if matched.route.api_key_required and not (given_key and secrets.compare_digest(given_key, self.api_key)):
             return self._refusal(403, FORBIDDEN)
+        if matched.route.api_key_required and self.usage_plan and (refused := self.usage_plan.refusal()):
+            return self._refusal(429, refused)
         event = proxy_event(matched, method, raw_path, headers, body, self.api, source_ip, given_key)
+        integration = self._integrations.submit(self.invoke, matched.route.function, event)
         try:
-            return response_parts(self.invoke(matched.route.function, event))
+            payload, errored = integration.result(timeout=self.integration_timeout)
+        except concurrent.futures.TimeoutError:  # the function goes on; the client is answered now
+            return self._refusal(504, {"message": "Endpoint request timed out"})
         except RequestTooLarge:  # Lambda refused the event (6 MB, the body base64-encoded in it): never ran
             return self._refusal(413, {"message": "Request Too Long"})
+        except Throttled:  # Lambda rejected the invocation: API Gateway answers 500
+            return self._refusal(500, INTERNAL_SERVER_ERROR)
+        if errored:  # the function ran and failed (its error, a timeout, a crash): 502
+            log.warning("%s failed: %s", matched.route.function, payload[:500])
+            return self._refusal(502, INTERNAL_SERVER_ERROR)
+        try:
+            return response_parts(json.loads(payload))
+        except (ValueError, TypeError, AttributeError):  # not a proxy response: API Gateway's "malformed" 502
+            return self._refusal(502, INTERNAL_SERVER_ERROR)
 
     def _is_route(self, path: str) -> bool:
         return any(route_pattern(route.path).fullmatch(path) for route in self.api.routes)
@@ -184,9 +248,10 @@ class LocalApi:
                     status, headers, payload = front.handle(
                         self.command, self.path, list(self.headers.items()), body, self.client_address[0]
                     )
-                except Exception as error:  # the handler crashed: API Gateway answers 502
-                    status, headers = 502, [("Content-Type", "application/json")]
-                    payload = json.dumps({"message": "Internal server error", "cause": str(error)}).encode()
+                except Exception:  # the twin's own failure: said in its log, answered as API Gateway's 500
+                    log.exception("the API front failed on %s %s", self.command, self.path)
+                    status, headers = 500, [("Content-Type", "application/json")]
+                    payload = json.dumps(INTERNAL_SERVER_ERROR).encode()
                 self.send_response(status)
                 for name, value in headers:
                     if name.lower() not in ("content-length", "connection"):

@@ -512,7 +512,21 @@ class Template:
             binary_media_types=[media.replace("~1", "/") for media in api_properties.get("BinaryMediaTypes", [])],
             routes=routes,
             cors_headers=_preflight_headers(api_properties.get("Cors")),
+            usage_plan=_usage_plan(api_auth.get("UsagePlan")),
         )
+
+
+def _usage_plan(plan: dict | None) -> "UsagePlan | None":
+    if not plan or plan.get("CreateUsagePlan", "NONE") == "NONE" or "Throttle" not in plan:
+        return None
+    quota = plan.get("Quota", {})
+    if quota and quota.get("Period", "DAY") != "DAY":
+        raise ValueError(f"the twin counts usage-plan quotas per DAY, not per {quota['Period']}")
+    return UsagePlan(
+        rate_limit=float(plan["Throttle"]["RateLimit"]),
+        burst_limit=int(plan["Throttle"]["BurstLimit"]),
+        quota_limit=int(quota["Limit"]) if "Limit" in quota else None,
+    )
 
 
 def _preflight_headers(cors) -> dict[str, str] | None:
@@ -629,8 +643,18 @@ class Route:
 
 
 @dataclass(frozen=True)
+class UsagePlan:
+    """The API key's usage plan (SAM's Auth UsagePlan): throttle and quota."""
+
+    rate_limit: float  # requests per second, steady
+    burst_limit: int
+    quota_limit: int | None = None  # requests per day
+
+
+@dataclass(frozen=True)
 class ApiSpec:
     stage: str
     binary_media_types: list[str]
     routes: list[Route]
     cors_headers: dict[str, str] | None = None  # what API Gateway's preflight answers, when Cors is set
+    usage_plan: UsagePlan | None = None

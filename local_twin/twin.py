@@ -57,7 +57,7 @@ class Twin:
             )
             sagemaker_url = self.sagemaker.start()
             self.aws = self.moto.provision(sagemaker_url)
-            self.api = LocalApi(self.template.api(), self.invoke_function)
+            self.api = LocalApi(self.template.api(), self.invoke_for_api)
             self.api.start()
         except BaseException:
             self.stop()  # nothing started is left running when a later part fails
@@ -90,10 +90,14 @@ class Twin:
             return client(service, self.sagemaker.url, self.region)
         return self.moto.client(service)
 
+    def invoke_for_api(self, logical_id: str, event: dict) -> tuple[bytes, bool]:
+        """A synchronous invocation of a template function in its own execution environment, as API Gateway makes
+        it: (payload, errored); Lambda's refusals (throttled, too large) raise."""
+        return self.moto.runtime.invoke(self.aws.functions[logical_id].name, json.dumps(event).encode())
+
     def invoke_function(self, logical_id: str, event: dict) -> dict:
-        """Invoke a template function in its own execution environment, as API Gateway would."""
-        function = self.aws.functions[logical_id]
-        payload, errored = self.moto.runtime.invoke(function.name, json.dumps(event).encode())
+        """Invoke a template function and return its answer; a failure is a TwinError naming it."""
+        payload, errored = self.invoke_for_api(logical_id, event)
         if errored:
             raise TwinError(f"{logical_id} failed: {payload.decode(errors='replace')}")
         return json.loads(payload)

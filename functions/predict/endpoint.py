@@ -2,10 +2,13 @@
 
 Timeouts, against the limits around this call: REST API Gateway gives up on its integration after 29 s and the
 function's Timeout is 30 s (template Globals; a test keeps it at 29 or more). One attempt of at most 2 s to connect
-and 25 s to read leaves this function 2 s to log and answer before API Gateway would answer a bare 504. No
+and 10 s to read: a warm model answers a batch in a second or two (docs/benchmarks.md), and every second waited
+holds one of the account's concurrent executions, 10 in all on a new account, shared with the pipeline. No
 automatic retries: a retried timeout would overrun both. A serverless endpoint's cold start can take minutes
 (AWS gives the container 3 to pass /ping), far beyond that budget: a call caught by one gets
-ModelNotReadyException or times out reading, and the client is told 503, warming up, with Retry-After.
+ModelNotReadyException or times out reading, and the client is told 503, warming up, with Retry-After. For a while
+after that, this execution environment answers the same without calling, so a burst during a cold start does not
+hold (and exhaust) the account's concurrency, which would turn it into API Gateway's 500s.
 
 Clients get one clean line: the model's own message without traceback or paths (the inference toolkit answers
 "message\ntraceback"); the whole error goes to the function's log, with the request ids Powertools adds.
@@ -13,6 +16,7 @@ Clients get one clean line: the model's own message without traceback or paths (
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from functools import cache
 
@@ -27,7 +31,7 @@ from predict.request import ENDPOINT_BODY_LIMIT_BYTES, PredictionRequest
 API_GATEWAY_TIMEOUT_SECONDS = 29
 CONNECT_TIMEOUT_SECONDS = 2
 ANSWER_MARGIN_SECONDS = 2  # to log, count and answer before API Gateway gives up
-READ_TIMEOUT_SECONDS = API_GATEWAY_TIMEOUT_SECONDS - CONNECT_TIMEOUT_SECONDS - ANSWER_MARGIN_SECONDS
+READ_TIMEOUT_SECONDS = 10
 CLIENT_CONFIG = Config(
     connect_timeout=CONNECT_TIMEOUT_SECONDS,
     read_timeout=READ_TIMEOUT_SECONDS,
@@ -35,6 +39,7 @@ CLIENT_CONFIG = Config(
 )
 RETRY_AFTER_SECONDS = {429: "1", 503: "60"}  # endpoints take minutes to reach InService
 WARMING_UP_RETRY_AFTER = "30"  # a cold start takes seconds to minutes: asking again at once would meet it again
+WARMING_UP_REMEMBERED_SECONDS = 10.0  # answered without calling the endpoint, once this environment met a cold start
 WARMING_UP = "the model is warming up (a serverless endpoint starts after being idle); retry after Retry-After seconds"
 MODEL_VALIDATION_STATUSES = frozenset({400, 413, 415})  # what model_code/inference.py raises for bad input
 MAX_MESSAGE_CHARS = 300
@@ -144,14 +149,34 @@ def _read_predictions(response: dict, request: PredictionRequest) -> list:
     return [per_image[: request.top_k] for per_image in predictions]
 
 
+class ColdStartMemory:
+    """When this execution environment last met the endpoint warming up: until ``until`` (monotonic seconds) it
+    answers 503 without calling, instead of holding a concurrent execution for the read timeout each time."""
+
+    until = 0.0
+
+    @classmethod
+    def remember(cls) -> None:
+        cls.until = time.monotonic() + WARMING_UP_REMEMBERED_SECONDS
+
+    @classmethod
+    def warming_up(cls) -> bool:
+        return time.monotonic() < cls.until
+
+
 def invoke(request: PredictionRequest, client=None) -> EndpointAnswer:
     name = settings.endpoint_name()
     if not name:
         raise EndpointError(503, "the API has no model configured yet (ENDPOINT_NAME); try again later")
+    if ColdStartMemory.warming_up():
+        raise EndpointError(503, WARMING_UP, WARMING_UP_RETRY_AFTER, detail="a cold start met moments ago")
     client = client or runtime_client()
     try:
         response = client.invoke_endpoint(**invoke_endpoint_params(request, name))
         predictions = _read_predictions(response, request)
     except (ClientError, BotoCoreError) as error:
-        raise error_for_client(error) from error
+        failure = error_for_client(error)
+        if failure.message == WARMING_UP:
+            ColdStartMemory.remember()
+        raise failure from error
     return EndpointAnswer(predictions, response.get("InvokedProductionVariant"))

@@ -80,6 +80,8 @@ def runtime(monkeypatch):
     """Install a sagemaker-runtime client (a Stubber's or a fake) for the handler to use."""
     from predict import endpoint
 
+    monkeypatch.setattr(endpoint.ColdStartMemory, "until", 0.0)  # each test starts in a fresh environment
+
     def use(client):
         monkeypatch.setattr(endpoint, "runtime_client", lambda: client)
         return client

@@ -279,6 +279,29 @@ def test_the_endpoint_call_cannot_outlast_api_gateway():
     assert (CLIENT_CONFIG.connect_timeout + CLIENT_CONFIG.read_timeout) * attempts + ANSWER_MARGIN_SECONDS <= 29
 
 
+def test_after_a_cold_start_the_environment_answers_503_without_calling_for_a_while(handler, runtime, monkeypatch):
+    """A burst during a cold start must not hold one concurrent execution per request for the read timeout."""
+    from predict import endpoint
+
+    client = runtime(FailingClient(ReadTimeoutError(endpoint_url=URL)))
+    first = handler(load_event("binary_png"))
+    runtime(AnsweringClient(b"never asked"))
+    second = handler(load_event("binary_png"))
+    assert [answer[0] for answer in (first, second)] == [503, 503]
+    assert second[1]["Retry-After"] == "30" and "warming up" in second[2]["message"]
+    monkeypatch.setattr(endpoint.ColdStartMemory, "until", 0.0)  # WARMING_UP_REMEMBERED_SECONDS later
+    runtime(AnsweringClient(json.dumps({"predictions": PREDICTIONS}).encode()))
+    assert handler(load_event("binary_png"))[0] == 200
+    assert isinstance(client, FailingClient)
+
+
+def test_a_warm_answer_fits_well_within_the_read_timeout():
+    """The read timeout is what one request may hold a concurrent execution: seconds, not API Gateway's 29."""
+    from predict.endpoint import CLIENT_CONFIG
+
+    assert CLIENT_CONFIG.read_timeout <= 10
+
+
 def test_missing_endpoint_configuration_is_503(handler, runtime, monkeypatch):
     monkeypatch.setenv("ENDPOINT_NAME", "")
     runtime(stubbed_runtime()[0])
@@ -335,5 +358,5 @@ def test_the_real_client_uses_the_budget_and_honours_the_local_endpoint_url(monk
     finally:
         endpoint.runtime_client.cache_clear()
     assert client.meta.endpoint_url == "http://127.0.0.1:9999"
-    assert (client.meta.config.connect_timeout, client.meta.config.read_timeout) == (2, 25)
+    assert (client.meta.config.connect_timeout, client.meta.config.read_timeout) == (2, 10)
     assert client.meta.config.retries["total_max_attempts"] == 1

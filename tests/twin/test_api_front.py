@@ -3,12 +3,15 @@
 import base64
 import dataclasses
 import json
+import threading
+import time
 
 import pytest
 import requests
 
-from local_twin.api import LocalApi, is_binary, match_route
-from local_twin.template import ApiSpec, Route
+from local_twin.api import LocalApi, UsagePlanLimits, is_binary, match_route
+from local_twin.lambda_runtime import RequestTooLarge, Throttled
+from local_twin.template import ApiSpec, Route, UsagePlan
 
 API = ApiSpec(
     stage="Prod",
@@ -36,18 +39,20 @@ def front():
     def invoke(function, event):
         calls.append((function, event))
         if function == "ItemFunction":
-            return {
+            answer = {
                 "statusCode": 200,
                 "headers": {"Content-Type": "application/json"},
                 "body": json.dumps(event["pathParameters"]),
             }
+            return json.dumps(answer).encode(), False
         payload = base64.b64encode(b"\x89PNG binary answer").decode()
-        return {
+        answer = {
             "statusCode": 201,
             "headers": {"Content-Type": "image/png", "X-Seen": "yes"},
             "body": payload,
             "isBase64Encoded": True,
         }
+        return json.dumps(answer).encode(), False
 
     api = LocalApi(API, invoke, api_key="secret-key")
     api.start()
@@ -129,12 +134,65 @@ def test_unknown_route_and_wrong_method_are_403_like_api_gateway(front):
     assert calls == []
 
 
-def test_handler_failure_is_502(front):
+def raising(error: Exception):
+    return lambda function, event: (_ for _ in ()).throw(error)
+
+
+@pytest.mark.parametrize(
+    ("invoke", "status", "answer"),
+    [
+        # the function ran and failed (its error, a timeout, a crash): 502
+        (
+            lambda function, event: (b'{"errorType": "Boom", "errorMessage": "boom"}', True),
+            502,
+            {"message": "Internal server error"},
+        ),
+        # it answered something that is not a proxy response: 502 too
+        (lambda function, event: (b'"just a string"', False), 502, {"message": "Internal server error"}),
+        # Lambda rejected the invocation (throttled): 500, as the Lambda developer guide says
+        (raising(Throttled("every environment busy")), 500, {"message": "Internal server error"}),
+        # Lambda refused the event's size before running anything
+        (raising(RequestTooLarge("6 MB")), 413, {"message": "Request Too Long"}),
+    ],
+)
+def test_lambdas_failures_get_api_gateways_answers(front, invoke, status, answer):
     api, _ = front
-    api.invoke = lambda function, event: (_ for _ in ()).throw(RuntimeError("boom"))
+    api.invoke = invoke
+    got, _, body = request(f"{api.url}/items/1")
+    assert (got, json.loads(body)) == (status, answer)  # exactly API Gateway's body: no detail leaks
+
+
+def test_an_integration_over_api_gateways_timeout_is_504_and_the_function_goes_on(front):
+    api, _ = front
+    finished = threading.Event()
+
+    def slow(function, event):
+        time.sleep(0.6)
+        finished.set()
+        return b'{"statusCode": 200, "body": "late"}', False
+
+    api.invoke, api.integration_timeout = slow, 0.2  # 29 s on the twin, as on API Gateway
     status, _, body = request(f"{api.url}/items/1")
-    assert status == 502
-    assert json.loads(body)["message"] == "Internal server error"
+    assert (status, json.loads(body)) == (504, {"message": "Endpoint request timed out"})
+    assert finished.wait(5)
+
+
+def test_the_usage_plan_throttles_each_key_with_a_token_bucket_and_a_daily_quota():
+    now = [0.0]
+    limits = UsagePlanLimits(UsagePlan(rate_limit=2, burst_limit=3, quota_limit=5), clock=lambda: now[0])
+    assert [limits.refusal() for _ in range(4)] == [None, None, None, {"message": "Too Many Requests"}]
+    now[0] += 0.5  # one token back at 2 per second
+    assert [limits.refusal() for _ in range(2)] == [None, {"message": "Too Many Requests"}]
+    now[0] += 10  # a full bucket again, but 4 of the day's 5 requests are spent
+    assert [limits.refusal() for _ in range(2)] == [None, {"message": "Limit Exceeded"}]
+
+
+def test_requests_over_the_usage_plan_are_429_before_the_function(front):
+    api, calls = front
+    api.usage_plan = UsagePlanLimits(UsagePlan(rate_limit=0.001, burst_limit=2))
+    headers = {"Content-Type": "image/jpeg", "x-api-key": "secret-key"}
+    statuses = [request(f"{api.url}/predict", JPEG, headers, "POST")[0] for _ in range(3)]
+    assert statuses == [201, 201, 429] and len(calls) == 2
 
 
 def test_route_matching_and_binary_types():

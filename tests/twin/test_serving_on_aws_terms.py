@@ -7,23 +7,29 @@ seeded untrained ResNet18.
 """
 
 import base64
+import concurrent.futures
 import io
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import requests
 from botocore.exceptions import ClientError
 from PIL import Image, ImageDraw
 
+from local_twin.api import UsagePlanLimits
 from local_twin.sagemaker.endpoints import ColdStart
+from local_twin.template import DEFAULT_CONCURRENCY as LAMBDA_CONCURRENCY_OF_A_NEW_ACCOUNT
+from local_twin.template import UsagePlan, load_yaml
 from predict.request import payload_limits
 from tests.model.conftest import sideways_jpeg
 from tests.test_security import jpeg
 from tests.twin.test_api_hardening import Api, answer_of
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
 
 CLASSES = [f"Breed {index}" for index in range(12)]
 IMAGE_SIZE = 32
@@ -123,7 +129,8 @@ def test_a_request_during_a_cold_start_gets_503_with_retry_after_and_the_retry_s
         assert answer["message"].startswith("the model is warming up")
         endpoints.cold_start = ColdStart(idle_seconds=600.0, seconds=2.0)  # warm from its next answer on
         statuses = []
-        for _ in range(40):  # the cold start ends; the client's retries see 503s until then, then the answer
+        deadline = time.monotonic() + 60  # the cold start, then the seconds the Predict function remembers it
+        while time.monotonic() < deadline:  # the client's retries see 503s until then, then the answer
             retry = served.api.post(jpeg((320, 240)), "image/jpeg")
             statuses.append(retry.status_code)
             if retry.status_code != 503:
@@ -170,3 +177,36 @@ def test_a_photo_stored_sideways_gets_the_upright_photos_answer(served):
     upright_photo.transpose(Image.Transpose.ROTATE_90).save(buffer, "JPEG", quality=95)
     ignoring_exif = probabilities(served.api, buffer.getvalue())  # what the model saw before: the same pixels
     assert max(abs(ignoring_exif[label] - upright[label]) for label in upright) > 0.005
+
+
+def the_templates_usage_plan() -> UsagePlan:
+    """The usage plan of a default deployment (template.yaml's defaults), not the twin profile's generous one."""
+    defaults = {name: spec.get("Default") for name, spec in load_yaml(ROOT / "template.yaml")["Parameters"].items()}
+    return UsagePlan(float(defaults["ApiThrottleRateLimit"]), int(defaults["ApiThrottleBurstLimit"]))
+
+
+def burst(api: Api, requests_at_once: int) -> list[int]:
+    """Status codes of that many requests sent at the same moment."""
+    with concurrent.futures.ThreadPoolExecutor(requests_at_once) as pool:
+        return list(pool.map(lambda _: api.post(jpeg((64, 48)), "image/jpeg").status_code, range(requests_at_once)))
+
+
+@pytest.mark.parametrize("cold", [False, True], ids=["warm", "cold-start"])
+def test_a_burst_on_a_new_accounts_concurrency_gets_429s_never_api_gateways_500(served, cold):
+    """With the default usage plan, a burst of 20 reaches at most its burst of 5 functions at once: under a new
+    account's 10 concurrent executions, so none is throttled by Lambda (a 500 from API Gateway)."""
+    plan = the_templates_usage_plan()
+    assert plan.burst_limit < LAMBDA_CONCURRENCY_OF_A_NEW_ACCOUNT
+    endpoints = served.twin.sagemaker.endpoints
+    served.twin.api.usage_plan = UsagePlanLimits(plan)
+    if cold:
+        endpoints.cold_start = ColdStart(idle_seconds=0.0, seconds=30.0)
+    try:
+        statuses = burst(served.api, 20)
+    finally:
+        served.twin.api.usage_plan = UsagePlanLimits(served.twin.template.api().usage_plan)
+        endpoints.cold_start = ColdStart()
+    answered = {200} if not cold or not served.serverless else {503}
+    assert set(statuses) <= answered | {429}, statuses
+    assert statuses.count(429) >= 20 - plan.burst_limit - 2  # the bucket refills at the rate while they arrive
+    assert len(statuses) - statuses.count(429) >= plan.burst_limit

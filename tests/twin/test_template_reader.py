@@ -2,6 +2,7 @@
 
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -214,3 +215,11 @@ def test_upload_prefix_from_the_rule_pattern():
     assert prefix({"detail": {"object": {"key": [{"prefix": "datasets/"}, {"suffix": ".zip"}]}}}) == "datasets/"
     assert prefix({"detail": {"object": {"key": [{"wildcard": "uploads/*.zip"}]}}}) == "uploads/"
     assert prefix({"source": ["aws.s3"]}) == ""
+
+
+def test_the_usage_plan_of_the_real_template_is_read_with_the_profiles_values():
+    from local_twin.template import UsagePlan
+
+    parameters = {"ApiThrottleRateLimit": "3", "ApiThrottleBurstLimit": "4", "ApiDailyQuota": "99"}
+    plan = Template.load(Path(__file__).resolve().parents[2], overrides=parameters).api().usage_plan
+    assert plan == UsagePlan(rate_limit=3.0, burst_limit=4, quota_limit=99)
