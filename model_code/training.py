@@ -295,8 +295,16 @@ def job_name() -> str | None:
     return os.environ.get("TRAINING_JOB_NAME")
 
 
-def save_checkpoint(run: Run, epoch: int, folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+def checkpoint_path(checkpoint_dir: str | Path) -> Path:
+    """The job's own checkpoint: ``<checkpoint dir>/<job name>/checkpoint.pth``. SageMaker syncs the checkpoint
+    folder with one S3 prefix, which a tuning job's trials all share (its training job definition has one
+    CheckpointConfig): under its own name, a trial never overwrites another's, and a restarted one finds its own."""
+    return Path(checkpoint_dir) / (job_name() or "") / CHECKPOINT_FILE
+
+
+def save_checkpoint(run: Run, epoch: int, checkpoint_dir: Path) -> None:
+    path = checkpoint_path(checkpoint_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "job": job_name(),
         "epoch": epoch,
@@ -308,18 +316,18 @@ def save_checkpoint(run: Run, epoch: int, folder: Path) -> None:
         "best_epoch": run.best_epoch,
         "best_state": run.best_state,
     }
-    partial = folder / (CHECKPOINT_FILE + ".partial")
+    partial = path.with_name(CHECKPOINT_FILE + ".partial")
     torch.save(state, partial)
-    partial.replace(folder / CHECKPOINT_FILE)  # atomic: a spot interruption never leaves half a file
+    partial.replace(path)  # atomic: a spot interruption never leaves half a file
 
 
 def resume(run: Run) -> int:
     """Restore the last checkpoint of ``--checkpoint-dir``, if any; returns the first epoch still to train."""
-    path = Path(run.args.checkpoint_dir) / CHECKPOINT_FILE if run.args.checkpoint_dir else None
+    path = checkpoint_path(run.args.checkpoint_dir) if run.args.checkpoint_dir else None
     if not path or not path.is_file():
         return 1
     state = torch.load(path, map_location=run.device, weights_only=False)
-    if state["job"] != job_name():  # e.g. trials sharing a checkpoint prefix: never continue another job's run
+    if state["job"] != job_name():  # a file put there by hand, say: never continue another job's run
         print(f"ignoring {path}: it is job {state['job']}'s, not {job_name()}'s", flush=True)
         return 1
     run.model.load_state_dict(state["model"])

@@ -157,12 +157,31 @@ def test_an_interrupted_tuning_trial_resumes_from_its_checkpoint(colour_dataset,
     assert trial["history"][0] == first["history"][0]  # epoch 1 was not trained again
 
 
-def test_a_checkpoint_of_another_job_is_not_resumed(colour_dataset, tmp_path, monkeypatch, capsys):
-    """Trials of one tuning job may share a checkpoint prefix: a trial never continues another's run."""
+def test_trials_checkpoint_under_their_own_names_and_resume_their_own(colour_dataset, tmp_path, monkeypatch, capsys):
+    """A tuning job's trials share one checkpoint prefix: each writes under its own job name, so one trial never
+    overwrites another's checkpoint, and a restarted trial resumes from its own."""
+    common = [*COLOUR_ARGS, "--data-dir", str(colour_dataset), "--checkpoint-dir", str(tmp_path / "ckpt"),
+              *outputs(tmp_path)]  # fmt: skip
+    for trial in ("dogbreeds-1-hpo-001-aaaa", "dogbreeds-1-hpo-002-bbbb"):
+        monkeypatch.setenv("TRAINING_JOB_NAME", trial)
+        hpo.main([*common, "--epochs", "1"])
+    written = sorted(path.relative_to(tmp_path / "ckpt").as_posix() for path in (tmp_path / "ckpt").rglob("*.pth"))
+    assert written == [f"dogbreeds-1-hpo-00{n}-{c}/{training.CHECKPOINT_FILE}" for n, c in ((1, "aaaa"), (2, "bbbb"))]
+    monkeypatch.setenv("TRAINING_JOB_NAME", "dogbreeds-1-hpo-001-aaaa")  # the first trial, restarted after spot
+    capsys.readouterr()
+    hpo.main([*common, "--epochs", "2"])
+    out = capsys.readouterr().out
+    assert f"resumed from {tmp_path / 'ckpt' / 'dogbreeds-1-hpo-001-aaaa'}" in out and "after epoch 1" in out
+
+
+def test_a_checkpoint_of_another_job_is_never_resumed(colour_dataset, tmp_path, monkeypatch, capsys):
     common = [*COLOUR_ARGS, "--data-dir", str(colour_dataset), "--checkpoint-dir", str(tmp_path / "ckpt"),
               *outputs(tmp_path)]  # fmt: skip
     monkeypatch.setenv("TRAINING_JOB_NAME", "dogbreeds-1-hpo-001-aaaa")
     hpo.main([*common, "--epochs", "1"])
+    mine = tmp_path / "ckpt" / "dogbreeds-1-hpo-002-bbbb"
+    mine.mkdir()
+    (tmp_path / "ckpt" / "dogbreeds-1-hpo-001-aaaa" / training.CHECKPOINT_FILE).rename(mine / training.CHECKPOINT_FILE)
     monkeypatch.setenv("TRAINING_JOB_NAME", "dogbreeds-1-hpo-002-bbbb")
     capsys.readouterr()
     hpo.main([*common, "--epochs", "1"])
