@@ -1,22 +1,50 @@
 """smdebug (SageMaker Debugger's client) on today's stacks: imported, installed in a job that lacks it, patched.
 
-smdebug 1.0.34 is the last release. It needs two fixes, applied here for the hook (debugger.py) and the rules
-(loss_rules.py) alike:
-- protobuf >= 4 refuses its generated modules unless the pure-Python protobuf implementation is used (set
-  before any smdebug module is imported: importing this module does it);
+smdebug 1.0.34 is the last release. It needs three fixes, applied here for the hook (debugger.py) and the rules
+(loss_rules.py) alike, before any smdebug module is imported (importing this module does it):
+- protobuf >= 4 refuses its generated modules unless the pure-Python protobuf implementation is used;
+- Python 3.12 (the PyTorch 2.6 images' Python) no longer ships ``distutils``, and smdebug imports
+  ``distutils.util.strtobool`` (its only use of it). setuptools' shim provides it where setuptools is installed
+  and its path hook runs; where it is not, ``strtobool`` is provided here, with distutils' own semantics;
 - numpy 2 removed ``ndarray.tostring()``, which smdebug's writer calls: without a fix every save fails,
   smdebug disables itself *silently* and the trial is empty.
 """
 
 import importlib
+import importlib.util
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 
 SMDEBUG_REQUIREMENT = "smdebug==1.0.34"
+
+
+def strtobool(value: str) -> int:
+    """distutils.util.strtobool, as Python 3.11's distutils defines it."""
+    value = value.lower()
+    if value in ("y", "yes", "t", "true", "on", "1"):
+        return 1
+    if value in ("n", "no", "f", "false", "off", "0"):
+        return 0
+    raise ValueError(f"invalid truth value {value!r}")
+
+
+def _provide_distutils_strtobool() -> None:
+    try:
+        importlib.import_module("distutils.util")
+    except ModuleNotFoundError:
+        package, util = types.ModuleType("distutils"), types.ModuleType("distutils.util")
+        package.__path__ = []  # a package: `from distutils.util import ...` finds util in sys.modules
+        package.util, util.strtobool = util, strtobool
+        sys.modules.setdefault("distutils", package)
+        sys.modules.setdefault("distutils.util", util)
+
+
+_provide_distutils_strtobool()
 
 
 def _patch_numpy2_tensor_proto() -> None:
@@ -40,16 +68,19 @@ def _patch_numpy2_tensor_proto() -> None:
     writer.make_tensor_proto = make_tensor_proto
 
 
-def import_smdebug_pytorch():
-    """smdebug.pytorch, patched; inside a SageMaker job, installed first (without its pins) if missing."""
-    try:
-        smd = importlib.import_module("smdebug.pytorch")
-    except ImportError:
-        if "SM_TRAINING_ENV" not in os.environ:
-            raise
+def ensure_smdebug() -> None:
+    """Inside a SageMaker job whose image lacks smdebug (the PyTorch 2.2+ images do), install it without its pins
+    (smdebug pins protobuf<=3.20.3, which would break the image's sagemaker-training); elsewhere, do nothing."""
+    if importlib.util.find_spec("smdebug") is None and "SM_TRAINING_ENV" in os.environ:
         command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", SMDEBUG_REQUIREMENT]
         subprocess.run(command, check=True)
-        smd = importlib.import_module("smdebug.pytorch")
+        importlib.invalidate_caches()
+
+
+def import_smdebug_pytorch():
+    """smdebug.pytorch, patched (installed first inside a job that lacks it)."""
+    ensure_smdebug()
+    smd = importlib.import_module("smdebug.pytorch")
     _patch_numpy2_tensor_proto()
     return smd
 

@@ -1,6 +1,7 @@
 """model_code/debugger.py and smdebug_compat.py without a working smdebug: training goes on after one clear warning."""
 
 import importlib
+import importlib.util
 import subprocess
 import sys
 import warnings
@@ -28,17 +29,10 @@ def test_without_smdebug_training_goes_on_after_one_warning(monkeypatch, tmp_pat
 
 def test_inside_a_sagemaker_job_a_missing_smdebug_is_installed_without_its_pins(monkeypatch):
     monkeypatch.setenv("SM_TRAINING_ENV", "{}")
-    imported = []
-
-    def import_after_install(name: str):
-        if not installed:
-            raise ImportError(name)
-        imported.append(name)
-        return "smdebug module"
-
-    installed = []
-    monkeypatch.setattr(importlib, "import_module", import_after_install)
+    installed, imported = [], []
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # the image has no smdebug
     monkeypatch.setattr(subprocess, "run", lambda command, check: installed.append(command))
+    monkeypatch.setattr(importlib, "import_module", lambda name: imported.append(name) or "smdebug module")
     monkeypatch.setattr(smdebug_compat, "_patch_numpy2_tensor_proto", lambda: None)  # nothing real to patch
     assert smdebug_compat.import_smdebug_pytorch() == "smdebug module"
     ((*pip, requirement),) = installed
@@ -48,7 +42,20 @@ def test_inside_a_sagemaker_job_a_missing_smdebug_is_installed_without_its_pins(
 
 def test_outside_a_job_a_missing_smdebug_is_not_installed(monkeypatch):
     monkeypatch.delenv("SM_TRAINING_ENV", raising=False)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     monkeypatch.setattr(importlib, "import_module", missing_smdebug)
     monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: pytest.fail("pip must not run outside a job"))
     with pytest.raises(ImportError):
         smdebug_compat.import_smdebug_pytorch()
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("True", 1), ("yes", 1), ("on", 1), ("1", 1), ("false", 0), ("N", 0), ("off", 0), ("0", 0)]
+)
+def test_strtobool_reads_as_distutils_did(text, value):
+    assert smdebug_compat.strtobool(text) == value
+
+
+def test_strtobool_refuses_other_words():
+    with pytest.raises(ValueError, match="invalid truth value 'maybe'"):
+        smdebug_compat.strtobool("maybe")
