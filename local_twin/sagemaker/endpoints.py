@@ -254,9 +254,9 @@ class Endpoints:
         if not alarms:
             return
         name = request["EndpointName"]
+        reads = [iam.Request("cloudwatch:DescribeAlarms", self.service.alarm_arn(a["AlarmName"])) for a in alarms]
         variants = self.configs[request["EndpointConfigName"]]["ProductionVariants"]
         for role in dict.fromkeys(self.models[variant["ModelName"]]["ExecutionRoleArn"] for variant in variants):
-            reads = [iam.Request("cloudwatch:DescribeAlarms", self.service.alarm_arn(a["AlarmName"])) for a in alarms]
             try:
                 iam.authorize(self.service.execution_principal(role, f"SageMaker-{name}"), reads, self.service.denials)
             except iam.AccessDenied as error:

@@ -107,7 +107,7 @@ class LocalSageMaker:
     def alarm_arn(self, name: str) -> str:
         return f"arn:aws:cloudwatch:{self.region}:{ACCOUNT}:alarm:{name}"
 
-    def assume(self, role_arn: str, source_arn: str | None) -> None:
+    def check_trust(self, role_arn: str, source_arn: str | None) -> None:
         """SageMaker assumes ``role_arn`` for the resource ``source_arn`` (None: a tuning job or its trial):
         AccessDenied (kept in ``denials``) unless the role's trust policy allows it with the keys sent."""
         context = authorization.source_keys(source_arn)
@@ -117,7 +117,7 @@ class LocalSageMaker:
         """The credentials a job or an endpoint holds: a session of the execution role it was given, which
         SageMaker must be able to assume (a refusal reads as AWS's FailureReason for it)."""
         try:
-            self.assume(role_arn, source_arn)
+            self.check_trust(role_arn, source_arn)
         except iam.AccessDenied as error:
             raise SageMakerError("ClientError", f"SageMaker was unable to assume the role '{role_arn}'") from error
         return self._assume(role_arn, name) if self._assume else dict(DUMMY_CREDENTIALS)
@@ -147,7 +147,7 @@ class LocalSageMaker:
             iam.authorize(principal, authorization.required(operation, params, self.arn), self.denials)
             for role, source_arn in authorization.passed_roles(operation, params, self.arn):
                 try:
-                    self.assume(role, source_arn)
+                    self.check_trust(role, source_arn)
                 except iam.AccessDenied as refused:
                     raise validation(
                         f"Could not assume role {role}. Please ensure that the role exists and allows principal "
