@@ -5,16 +5,22 @@ enforcement mode is not used because it matches every resource against ``*`` for
 every condition operator but StringEquals. This module evaluates identity policies as AWS documents them:
 
 - an explicit Deny wins, then any Allow, else the call is implicitly denied;
-- Action/NotAction match case-insensitively with ``*`` and ``?``; Resource/NotResource case-sensitively;
-- Condition: every operator block must hold, every key in a block must hold (values of one key are ORed);
-  ``...IfExists`` holds when the key is absent, other operators fail on an absent key; ``ForAnyValue:`` /
-  ``ForAllValues:`` for multivalued keys; an operator the twin does not know is an error, never a pass.
+- Action/NotAction match case-insensitively with ``*`` and ``?``; Resource/NotResource (and the Arn*
+  condition operators) case-sensitively, ARN segment by segment (``arn_matches``);
+- Condition: every operator block must hold, every key in a block must hold (values of one key are ORed,
+  a negated operator's NORed); a key missing from the request makes a positive operator false and a negated
+  one (``StringNotEquals``, ``ArnNotLike``, ``NotIpAddress``, ...) true, ``...IfExists`` true, ``Null``
+  tests the absence itself; ``ForAllValues:`` is true and ``ForAnyValue:`` false on a missing key; an
+  operator the twin does not know is an error, never a pass;
+- a role's trust policy (``assume_role_as_service``): the service principal it names, ``sts:AssumeRole``,
+  and its conditions, evaluated with the keys the assuming service sends.
 
-Not modelled (docs/local_twin.md): resource-based policies (bucket policies, Lambda permissions), permission
-boundaries, SCPs, session policies, and SigV4 signature checks (the access key and session token must
-match, the signature itself is not recomputed).
+Not modelled (docs/local_twin.md): other resource-based policies (bucket policies, Lambda permissions),
+permission boundaries, SCPs, session policies, and SigV4 signature checks (the access key and session token
+must match, the signature itself is not recomputed).
 """
 
+import ipaddress
 import json
 import logging
 import re
@@ -35,14 +41,16 @@ ADMIN_ACCESS_KEY = "testing"  # the twin's own calls and the user's (make up): a
 class AccessDenied(Exception):
     """A call its principal's policies do not allow; ``message`` is what AWS says."""
 
-    def __init__(self, principal: str, action: str, resource: str, explicit: bool = False):
-        reason = (
-            "with an explicit deny in an identity-based policy"
-            if explicit
-            else f"because no identity-based policy allows the {action} action"
-        )
+    def __init__(self, principal: str, action: str, resource: str, explicit: bool = False, reason: str | None = None):
+        if reason is None:
+            reason = (
+                "with an explicit deny in an identity-based policy"
+                if explicit
+                else f"because no identity-based policy allows the {action} action"
+            )
         self.principal, self.action, self.resource = principal, action, resource
-        self.message = f"User: {principal} is not authorized to perform: {action} on resource: {resource} {reason}"
+        self.message = f"User: {principal} is not authorized to perform: {action} on resource: {resource}"
+        self.message += f" {reason}" if reason else ""
         super().__init__(self.message)
 
 
@@ -83,6 +91,15 @@ class Principal:
         return self.role_name is None
 
 
+ADMIN = Principal(f"arn:{PARTITION}:iam::{ACCOUNT_ID}:root", None)
+
+
+def role_session(role_arn: str, session_name: str) -> Principal:
+    """The principal of a session of ``role_arn``: ``arn:aws:sts::<account>:assumed-role/<role>/<session>``."""
+    role_name = role_arn.rsplit("/", 1)[1]
+    return Principal(f"arn:{PARTITION}:sts::{ACCOUNT_ID}:assumed-role/{role_name}/{session_name}", role_name)
+
+
 @dataclass(frozen=True)
 class Request:
     """One authorization question: may the principal do ``action`` on ``resource`` in this ``context``?"""
@@ -104,14 +121,12 @@ def principal_of(headers) -> Principal:
     """The caller of a SigV4-signed request, resolved through moto's STS sessions."""
     access_key, _, _ = credential_scope(headers)
     if access_key == ADMIN_ACCESS_KEY:
-        return Principal(f"arn:{PARTITION}:iam::{ACCOUNT_ID}:root", None)
+        return ADMIN
     for session in sts_backends[ACCOUNT_ID][PARTITION].assumed_roles:
         if session.access_key_id == access_key:
             if headers.get("X-Amz-Security-Token") != session.session_token:
                 raise InvalidCredentials("The security token included in the request is invalid.")
-            role_name = session.role_arn.rsplit("/", 1)[1]
-            session_arn = f"arn:{PARTITION}:sts::{ACCOUNT_ID}:assumed-role/{role_name}/{session.session_name}"
-            return Principal(session_arn, role_name)
+            return role_session(session.role_arn, session.session_name)
     raise InvalidCredentials("The security token included in the request is invalid.")
 
 
@@ -141,19 +156,50 @@ def authorize(principal: Principal, requests: Iterable[Request], denials: Denial
             raise denied
 
 
-def trusts(role_arn: str, service: str) -> bool:
-    """Whether the role exists and its trust policy lets ``service`` (e.g. sagemaker.amazonaws.com) assume it."""
+def _role(role_arn: str):
     backend = iam_backends[ACCOUNT_ID][PARTITION]
-    role = next((role for role in backend.roles.values() if role.arn == role_arn), None)
-    if role is None:
-        return False
-    document = role.assume_role_policy_document
-    statements = json.loads(document).get("Statement", []) if isinstance(document, str) else document["Statement"]
-    for statement in [statements] if isinstance(statements, dict) else statements:
-        principals = statement.get("Principal", {}).get("Service", [])
-        if statement.get("Effect") == "Allow" and service in _as_list(principals):
-            return True
-    return False
+    return next((role for role in backend.roles.values() if role.arn == role_arn), None)
+
+
+def assume_role_as_service(role_arn: str, service: str, context: dict[str, Any], denials: DenialLog | None = None):
+    """Raise AccessDenied unless the role exists and its trust policy lets ``service`` (sagemaker.amazonaws.com,
+    ...) ``sts:AssumeRole`` with the condition keys that service sends (``context``, e.g. ``aws:SourceArn``).
+
+    The denial reads as the AssumeRole refusals AWS answers, which name no policy type ("... is not authorized
+    to perform: sts:AssumeRole on resource: <role>")."""
+    role = _role(role_arn)
+    decision = "ImplicitDeny"
+    if role is not None:
+        document = role.assume_role_policy_document
+        trust = json.loads(document) if isinstance(document, str) else document
+        decision = evaluate_trust(trust, service, Request("sts:AssumeRole", role_arn, context))
+    if decision != "Allow":
+        denied = AccessDenied(service, "sts:AssumeRole", role_arn, reason="")
+        if denials is not None:
+            denials.add(denied)
+        raise denied
+
+
+def evaluate_trust(trust: dict, service: str, request: Request) -> str:
+    """A trust policy's decision for a service principal: its statements that name the service, evaluated as
+    any policy (Action, Condition with the request's keys)."""
+    statements = trust.get("Statement", [])
+    naming_service = [
+        statement
+        for statement in ([statements] if isinstance(statements, dict) else statements)
+        if _names_service(statement, service)
+    ]
+    return evaluate([{"Statement": naming_service}], request)
+
+
+def _names_service(statement: dict, service: str) -> bool:
+    """A trust statement's Principal covers the service: ``"*"`` or ``{"Service": [...]}`` naming it."""
+    if "NotPrincipal" in statement:
+        raise ValueError("the twin cannot evaluate NotPrincipal in a trust policy")
+    principal = statement.get("Principal")
+    if principal == "*":
+        return True
+    return isinstance(principal, dict) and service in _as_list(principal.get("Service", []))
 
 
 def allows(principal: Principal, request: Request) -> bool:
@@ -179,8 +225,25 @@ def _as_list(value) -> list:
 
 
 def _glob(pattern: str, value: str, ignore_case: bool = False) -> bool:
+    """``*`` any characters, ``?`` one: Action/NotAction and the String*Like operators."""
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     return re.fullmatch(regex, value, re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL) is not None
+
+
+def arn_matches(pattern: str, arn: str) -> bool:
+    """Resource/NotResource and the Arn* operators, as the IAM User Guide's Resource element page says:
+    "You can use wildcard characters (* and ?) within the individual segments of an ARN (the parts separated
+    by colons)"; ``*`` matches any characters of its segment, ``/`` included; "If the * wildcard is the last
+    character of a resource ARN segment, it can expand to match beyond the colon boundaries"; elsewhere
+    neither ``*`` nor ``?`` matches a colon."""
+    regex = []
+    for index, character in enumerate(pattern):
+        if character == "*":
+            last_of_segment = index + 1 == len(pattern) or pattern[index + 1] == ":"
+            regex.append(".*" if last_of_segment else "[^:]*")
+        else:
+            regex.append("[^:]" if character == "?" else re.escape(character))
+    return re.fullmatch("".join(regex), arn, re.DOTALL) is not None
 
 
 def _applies(statement: dict, request: Request) -> bool:
@@ -190,9 +253,9 @@ def _applies(statement: dict, request: Request) -> bool:
     elif any(_glob(p, request.action, ignore_case=True) for p in _as_list(statement.get("NotAction", []))):
         return False
     if "Resource" in statement:
-        if not any(_glob(p, request.resource) for p in _as_list(statement["Resource"])):
+        if not any(arn_matches(p, request.resource) for p in _as_list(statement["Resource"])):
             return False
-    elif any(_glob(p, request.resource) for p in _as_list(statement.get("NotResource", []))):
+    elif any(arn_matches(p, request.resource) for p in _as_list(statement.get("NotResource", []))):
         return False
     return all(
         _condition_holds(operator, key, _as_list(expected), (request.context or {}).get(key))
@@ -201,41 +264,57 @@ def _applies(statement: dict, request: Request) -> bool:
     )
 
 
-def _string_like(expected: str, actual: str) -> bool:
-    return _glob(expected, actual)
+def _in_network(expected: str, actual: str) -> bool:
+    try:
+        return ipaddress.ip_address(actual) in ipaddress.ip_network(expected, strict=False)
+    except ValueError:
+        return False
 
 
+# Each negated operator is the negation of a positive one (the IAM User Guide's "Condition operators" page).
 _OPERATORS = {
     "StringEquals": lambda expected, actual: actual == expected,
-    "StringNotEquals": lambda expected, actual: actual != expected,
     "StringEqualsIgnoreCase": lambda expected, actual: actual.lower() == expected.lower(),
-    "StringLike": _string_like,
-    "StringNotLike": lambda expected, actual: not _string_like(expected, actual),
+    "StringLike": _glob,
     "ArnEquals": lambda expected, actual: actual == expected,
-    "ArnLike": _string_like,
-    "ArnNotEquals": lambda expected, actual: actual != expected,
-    "ArnNotLike": lambda expected, actual: not _string_like(expected, actual),
-    "Bool": lambda expected, actual: str(actual).lower() == str(expected).lower(),
+    "ArnLike": arn_matches,
+    "Bool": lambda expected, actual: actual.lower() == expected.lower(),
+    "IpAddress": _in_network,
 }
-_NEGATED = {"StringNotEquals", "StringNotLike", "ArnNotEquals", "ArnNotLike"}
+_NEGATED = {
+    "StringNotEquals": "StringEquals",
+    "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
+    "StringNotLike": "StringLike",
+    "ArnNotEquals": "ArnEquals",
+    "ArnNotLike": "ArnLike",
+    "NotIpAddress": "IpAddress",
+}
 
 
 def _condition_holds(operator: str, key: str, expected: list, actual) -> bool:
     set_operator, _, operator = operator.rpartition(":")
     if_exists = operator.endswith("IfExists")
     operator = operator.removesuffix("IfExists")
-    if operator == "Null":
+    if operator == "Null":  # "Null": {"key": "true"} holds when the key is absent
         return (actual is None) == (str(expected[0]).lower() == "true")
-    if operator not in _OPERATORS:
+    negated = operator in _NEGATED
+    match = _OPERATORS.get(_NEGATED.get(operator, operator))
+    if match is None:
         raise ValueError(f"the twin cannot evaluate the IAM condition operator {operator!r} (key {key})")
     if actual is None:
-        return if_exists
-    match = _OPERATORS[operator]
+        # "If the key that you specify in a policy condition is not present in the request context, the values
+        # do not match and the condition is false. If the policy condition requires that the key is not matched,
+        # such as StringNotLike or ArnNotLike, and the right key is not present, the condition is true" (IAM User
+        # Guide, Condition operators); ForAllValues "also returns true if there are no context keys in the
+        # request", ForAnyValue returns false (Multivalued context keys).
+        if set_operator == "ForAllValues":
+            return True
+        if set_operator == "ForAnyValue":
+            return False
+        return if_exists or negated
     values = [str(value) for value in _as_list(actual)]
-    if operator in _NEGATED:  # a negated operator holds when no expected value matches
-        holds = [all(match(str(e), value) for e in expected) for value in values]
-    else:
-        holds = [any(match(str(e), value) for e in expected) for value in values]
+    matched = [any(match(str(e), value) for e in expected) for value in values]
+    holds = [not m for m in matched] if negated else matched  # a negated operator NORs its values
     if set_operator == "ForAllValues":
         return all(holds)
     return any(holds)

@@ -45,42 +45,91 @@ def s3_object_arn(bucket: str, key: str) -> str:
     return f"arn:{PARTITION}:s3:::{bucket}/{key}"
 
 
+# Object sub-resources (the query parameter that names the call) -> (action, its action on a version given by
+# versionId), per method: each is its own IAM action, not GetObject/PutObject (the operations' API reference
+# pages; Multipart upload API and permissions: ListParts needs s3:ListMultipartUploadParts, aborting an upload
+# s3:AbortMultipartUpload, creating, uploading a part and completing s3:PutObject).
+_OBJECT_SUBRESOURCES = {
+    ("GET", "tagging"): ("s3:GetObjectTagging", "s3:GetObjectVersionTagging"),
+    ("PUT", "tagging"): ("s3:PutObjectTagging", "s3:PutObjectVersionTagging"),
+    ("DELETE", "tagging"): ("s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging"),
+    ("GET", "acl"): ("s3:GetObjectAcl", "s3:GetObjectVersionAcl"),
+    ("PUT", "acl"): ("s3:PutObjectAcl", "s3:PutObjectVersionAcl"),
+    ("GET", "uploadId"): ("s3:ListMultipartUploadParts", None),  # ListParts
+    ("DELETE", "uploadId"): ("s3:AbortMultipartUpload", None),
+    ("POST", "uploads"): ("s3:PutObject", None),  # CreateMultipartUpload
+    ("POST", "uploadId"): ("s3:PutObject", None),  # CompleteMultipartUpload
+}
+# Query parameters that select nothing: the object's version, a part, a listing's page, response headers.
+_PLAIN_QUERY = {"versionId", "partNumber", "max-parts", "part-number-marker"}
+# PutObject's headers that need more than s3:PutObject (PutObject's API reference: "s3:PutObjectAcl - To
+# successfully change the objects ACL ..., s3:PutObjectTagging - To successfully set the tag-set ...").
+_ACL_HEADERS = ("x-amz-acl", "x-amz-grant-full-control", "x-amz-grant-read", "x-amz-grant-read-acp",
+                "x-amz-grant-write-acp")  # fmt: skip
+
+
 def s3_requests(method: str, path: str, query: dict[str, list[str]], headers) -> list[Request]:
     """The IAM actions one S3 request needs (path-style addressing, as boto3 uses against an IP endpoint)."""
     bucket, _, key = unquote(path.lstrip("/")).partition("/")
     if not bucket:
         raise UnknownCall(f"S3 {method} {path}: service-level calls (ListBuckets) are not modelled")
-    bucket_arn = f"arn:{PARTITION}:s3:::{bucket}"
-    versioned = "versionId" in query
     if not key:
-        if method == "GET" and not set(query) - {"list-type", "prefix", "delimiter", "max-keys", "continuation-token",
-                                                  "start-after", "encoding-type", "fetch-owner", "marker"}:  # fmt: skip
-            prefix = query.get("prefix", [None])[0]
-            return [Request("s3:ListBucket", bucket_arn, {"s3:prefix": prefix} if prefix is not None else {})]
-        if method == "GET" and "versions" in query:
-            prefix = query.get("prefix", [None])[0]
-            return [Request("s3:ListBucketVersions", bucket_arn, {"s3:prefix": prefix} if prefix else {})]
-        if method == "GET" and "location" in query:
-            return [Request("s3:GetBucketLocation", bucket_arn)]
-        if method == "HEAD":
-            return [Request("s3:ListBucket", bucket_arn)]
-        raise UnknownCall(f"S3 {method} /{bucket}?{'&'.join(query)} is not modelled by the twin's IAM gateway")
+        return _bucket_requests(method, bucket, query)
     object_arn = s3_object_arn(bucket, key)
+    versioned = "versionId" in query
+    selectors = {name for name in query if name not in _PLAIN_QUERY and not name.startswith("response-")}
+    if method == "PUT" and selectors == {"uploadId"}:  # UploadPart, UploadPartCopy
+        return [Request("s3:PutObject", object_arn), *_copy_source(headers)]
+    if method == "GET" and selectors == {"attributes"}:
+        # GetObjectAttributes' API reference: "If you pass a version ID in your request, you need both the
+        # s3:GetObjectVersion and s3:GetObjectVersionAttributes permissions. If you do not pass a version ID
+        # in your request, you need the s3:GetObject and s3:GetObjectAttributes permissions."
+        if versioned:
+            return [Request("s3:GetObjectVersion", object_arn), Request("s3:GetObjectVersionAttributes", object_arn)]
+        return [Request("s3:GetObject", object_arn), Request("s3:GetObjectAttributes", object_arn)]
+    if len(selectors) == 1 and (method, *selectors) in _OBJECT_SUBRESOURCES:
+        action, version_action = _OBJECT_SUBRESOURCES[(method, *selectors)]
+        return [Request(version_action if versioned and version_action else action, object_arn)]
+    if selectors:
+        raise UnknownCall(f"S3 {method} {path}?{'&'.join(sorted(selectors))} is not modelled by the twin's IAM gateway")
     if method in ("GET", "HEAD"):
         return [Request("s3:GetObjectVersion" if versioned else "s3:GetObject", object_arn)]
     if method == "DELETE":
-        if "uploadId" in query:
-            return [Request("s3:AbortMultipartUpload", object_arn)]
         return [Request("s3:DeleteObjectVersion" if versioned else "s3:DeleteObject", object_arn)]
-    if method in ("PUT", "POST"):
-        needed = [Request("s3:PutObject", object_arn)]
-        copy_source = headers.get("x-amz-copy-source")
-        if copy_source:  # CopyObject / UploadPartCopy read the source as well
-            source, _, source_query = unquote(copy_source).lstrip("/").partition("?versionId=")
-            action = "s3:GetObjectVersion" if source_query else "s3:GetObject"
-            needed.append(Request(action, f"arn:{PARTITION}:s3:::{source}"))
+    if method == "PUT":  # PutObject, CopyObject
+        needed = [Request("s3:PutObject", object_arn), *_copy_source(headers)]
+        if headers.get("x-amz-tagging"):
+            needed.append(Request("s3:PutObjectTagging", object_arn))
+        if any(headers.get(header) for header in _ACL_HEADERS):
+            needed.append(Request("s3:PutObjectAcl", object_arn))
         return needed
     raise UnknownCall(f"S3 {method} {path} is not modelled by the twin's IAM gateway")
+
+
+def _bucket_requests(method: str, bucket: str, query: dict[str, list[str]]) -> list[Request]:
+    bucket_arn = f"arn:{PARTITION}:s3:::{bucket}"
+    prefix = query.get("prefix", [None])[0]
+    if method == "GET" and not set(query) - {"list-type", "prefix", "delimiter", "max-keys", "continuation-token",
+                                              "start-after", "encoding-type", "fetch-owner", "marker"}:  # fmt: skip
+        return [Request("s3:ListBucket", bucket_arn, {"s3:prefix": prefix} if prefix is not None else {})]
+    if method == "GET" and "versions" in query:
+        return [Request("s3:ListBucketVersions", bucket_arn, {"s3:prefix": prefix} if prefix else {})]
+    if method == "GET" and "uploads" in query:  # ListMultipartUploads
+        return [Request("s3:ListBucketMultipartUploads", bucket_arn)]
+    if method == "GET" and "location" in query:
+        return [Request("s3:GetBucketLocation", bucket_arn)]
+    if method == "HEAD":
+        return [Request("s3:ListBucket", bucket_arn)]
+    raise UnknownCall(f"S3 {method} /{bucket}?{'&'.join(query)} is not modelled by the twin's IAM gateway")
+
+
+def _copy_source(headers) -> list[Request]:
+    """CopyObject and UploadPartCopy read their source: s3:GetObject, s3:GetObjectVersion for a given version."""
+    copy_source = headers.get("x-amz-copy-source")
+    if not copy_source:
+        return []
+    source, _, source_version = unquote(copy_source).lstrip("/").partition("?versionId=")
+    return [Request("s3:GetObjectVersion" if source_version else "s3:GetObject", f"arn:{PARTITION}:s3:::{source}")]
 
 
 # --- JSON and query protocol services -------------------------------------------------------------------------

@@ -206,9 +206,8 @@ class MotoStack:
             name=machine.name, definition=machine.definition, roleArn=roles[machine_role.name]
         )["stateMachineArn"]
         expect_same_arn(state_machine_arn, template.get_att(machine.logical_id, "Arn"))
-        session = machine_role.arn.replace(":iam::", ":sts::").replace(":role/", ":assumed-role/") + "/execution"
         self._routed = [function.arn for function in functions.values()]
-        moto_seam.route(self._routed, self.runtime, iam.Principal(session, machine_role.name), self.denials)
+        moto_seam.route(self._routed, self.runtime, iam.role_session(machine_role.arn, "execution"), self.denials)
         events = self.client("events")
         for rule in template.rules():
             events.put_rule(Name=rule.name, EventPattern=json.dumps(rule.pattern), State="ENABLED")

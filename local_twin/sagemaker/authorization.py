@@ -1,10 +1,15 @@
 """What IAM checks for each SageMaker call, as the SageMaker service authorization reference lists it.
 
 The action is ``sagemaker:<Operation>`` on the resource the operation names (``training-job/<name>``,
-``endpoint/<name>``, ...; List operations act on ``*``); a create call that carries Tags needs
-``sagemaker:AddTags`` too; one that hands SageMaker a role needs ``iam:PassRole`` on it with
-``iam:PassedToService`` = ``sagemaker.amazonaws.com``; CreateEndpoint and UpdateEndpoint need the endpoint
-configuration as well, and read the auto-rollback alarms they name (``cloudwatch:DescribeAlarms``).
+``endpoint/<name>``, ...); a call that names no resource (the List calls but ListTags and
+ListTrainingJobsForHyperParameterTuningJob, Search) is authorized against ``"*"`` only, so a statement scoped
+to ARNs does not allow it; a create call that carries Tags needs ``sagemaker:AddTags`` too; one that hands
+SageMaker a role needs ``iam:PassRole`` on it with ``iam:PassedToService`` = ``sagemaker.amazonaws.com``, and
+SageMaker must be able to assume that role (its trust policy, evaluated with the keys of ``source_keys``);
+CreateEndpoint and UpdateEndpoint need the endpoint configuration as well.
+
+The auto-rollback alarms of an endpoint update are read with the endpoint's execution role, not the
+caller's (endpoints.py).
 """
 
 import re
@@ -12,8 +17,16 @@ from collections.abc import Callable
 
 from local_twin.iam import Request
 
+SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
 _VERBS = re.compile(r"^(Create|Describe|Delete|Update|Stop|Invoke)")
-_PASSED_TO_SAGEMAKER = {"iam:PassedToService": "sagemaker.amazonaws.com"}
+_PASSED_TO_SAGEMAKER = {"iam:PassedToService": SAGEMAKER_SERVICE}
+# "Except for the ListTags API, resource-level restrictions are not available on List- calls" (SageMaker
+# developer guide, API permissions reference); the service authorization reference gives Search no resource type.
+_NAMELESS = {"Search"}
+
+
+class UnmodelledCall(Exception):
+    """A SageMaker call whose resource this module cannot tell, so it cannot be authorized."""
 
 
 def _kind(noun: str) -> str:
@@ -21,35 +34,55 @@ def _kind(noun: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", noun).lower()
 
 
-def _passed_roles(operation: str, params: dict) -> list[str]:
-    if operation == "CreateTrainingJob":
-        return [params["RoleArn"]]
-    if operation == "CreateModel":
-        return [params["ExecutionRoleArn"]]
-    if operation == "CreateHyperParameterTuningJob":
-        definitions = [params.get("TrainingJobDefinition"), *params.get("TrainingJobDefinitions", [])]
-        return [definition["RoleArn"] for definition in definitions if definition]
-    return []
+def names_no_resource(operation: str) -> bool:
+    return operation in _NAMELESS or (
+        operation.startswith("List") and operation != "ListTags" and "For" not in operation
+    )
 
 
-def required(operation: str, params: dict, arn: Callable[[str, str], str], alarm_arn: Callable[[str], str]):
-    """The IAM requests one call makes."""
+def required(operation: str, params: dict, arn: Callable[[str, str], str]) -> list[Request]:
+    """The IAM requests one call makes (``params`` already checked against the service model)."""
     action = f"sagemaker:{operation}"
     if operation in ("AddTags", "ListTags", "DeleteTags"):
         return [Request(action, params["ResourceArn"])]
-    if "For" in operation:  # ListTrainingJobsForHyperParameterTuningJob
-        noun = operation.rsplit("For", 1)[1]
-    elif operation.startswith("List"):
+    if names_no_resource(operation):
         return [Request(action, "*")]
-    else:
-        noun = _VERBS.sub("", operation)
+    # ListTrainingJobsForHyperParameterTuningJob acts on the tuning job
+    noun = operation.rsplit("For", 1)[1] if "For" in operation else _VERBS.sub("", operation)
+    if f"{noun}Name" not in params:
+        raise UnmodelledCall(
+            f"sagemaker:{operation} is not modelled by the twin's IAM (local_twin/sagemaker/authorization.py)"
+        )
     resource = arn(_kind(noun), params[f"{noun}Name"])
     needed = [Request(action, resource)]
     if operation in ("CreateEndpoint", "UpdateEndpoint"):
         needed.append(Request(action, arn("endpoint-config", params["EndpointConfigName"])))
-        alarms = params.get("DeploymentConfig", {}).get("AutoRollbackConfiguration", {}).get("Alarms", [])
-        needed += [Request("cloudwatch:DescribeAlarms", alarm_arn(alarm["AlarmName"])) for alarm in alarms]
     if operation.startswith("Create") and params.get("Tags"):
         needed.append(Request("sagemaker:AddTags", resource))
-    needed += [Request("iam:PassRole", role, _PASSED_TO_SAGEMAKER) for role in _passed_roles(operation, params)]
+    needed += [Request("iam:PassRole", role, _PASSED_TO_SAGEMAKER) for role, _ in passed_roles(operation, params, arn)]
     return needed
+
+
+def passed_roles(operation: str, params: dict, arn: Callable[[str, str], str]) -> list[tuple[str, str | None]]:
+    """Each role the call hands SageMaker, with the ARN SageMaker names as the source when it assumes it
+    (``source_keys``): the training job's, the model's; None for a tuning job, whose trials assume the role."""
+    if operation == "CreateTrainingJob":
+        return [(params["RoleArn"], arn("training-job", params["TrainingJobName"]))]
+    if operation == "CreateModel":
+        return [(params["ExecutionRoleArn"], arn("model", params["ModelName"]))]
+    if operation == "CreateHyperParameterTuningJob":
+        definitions = [params.get("TrainingJobDefinition"), *params.get("TrainingJobDefinitions", [])]
+        return [(definition["RoleArn"], None) for definition in definitions if definition]
+    return []
+
+
+def source_keys(source_arn: str | None) -> dict[str, str]:
+    """The condition keys SageMaker sends when it assumes an execution role, which its trust policy is
+    evaluated with. SageMaker's "Cross-service confused deputy prevention" page
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/security-confused-deputy-prevention.html) documents
+    ``aws:SourceArn``/``aws:SourceAccount`` for training jobs and inference (and processing, batch transform,
+    pipelines, ...) but not for hyperparameter tuning jobs: a tuning job and its trials send neither here
+    (``source_arn`` None), so a trust condition on them fails them, as it may on AWS."""
+    if source_arn is None:
+        return {}
+    return {"aws:SourceAccount": source_arn.split(":")[4], "aws:SourceArn": source_arn}

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import requests
 
+from local_twin import iam
 from local_twin.sagemaker.jobs import split_s3_uri
-from local_twin.sagemaker.service import ACCOUNT, SageMakerError, not_found, now, validation
+from local_twin.sagemaker.service import ACCOUNT, SageMakerError, failure_reason, not_found, now, validation
 
 HEALTH_TIMEOUT_SECONDS = 180
 INVOCATION_TIMEOUT_SECONDS = 60
@@ -196,7 +197,8 @@ class Endpoints:
         folder.mkdir(parents=True, exist_ok=True)
         bucket, key = split_s3_uri(model["PrimaryContainer"]["ModelDataUrl"])
         archive = folder.parent / "model.tar.gz"
-        s3 = self.service.s3_as(model["ExecutionRoleArn"], f"SageMaker-{endpoint}")  # the model's role reads it
+        role, endpoint_arn = model["ExecutionRoleArn"], self.service.arn("endpoint", endpoint)
+        s3 = self.service.s3_as(role, f"SageMaker-{endpoint}", endpoint_arn)  # the model's role reads it
         s3.download_file(bucket, key, str(archive))
         with tarfile.open(archive) as tar:
             tar.extractall(folder, filter="data")
@@ -210,7 +212,10 @@ class Endpoints:
             model_dir.mkdir(exist_ok=True)
         log_path = model_dir.parent / "serve.log"
         model = self.models[self.configs[config_name]["ProductionVariants"][0]["ModelName"]]
-        environment = {**self.service.job_environment, **self.service.session(model["ExecutionRoleArn"], endpoint.name)}
+        session = self.service.session(
+            model["ExecutionRoleArn"], f"SageMaker-{endpoint.name}", self.service.arn("endpoint", endpoint.name)
+        )
+        environment = {**self.service.job_environment, **session}
         server = Server(self.service.python, model_dir, log_path, environment)
         if server.healthy():
             return server
@@ -221,7 +226,7 @@ class Endpoints:
         try:
             server = self._start_server(endpoint, config_name)
         except Exception as error:
-            server, reason = None, f"{type(error).__name__}: {error}"
+            server, reason = None, failure_reason(error)
         else:
             reason = "the serving container did not pass its /ping health check"
         previous = endpoint.server
@@ -239,11 +244,33 @@ class Endpoints:
         if name not in self.configs:
             raise validation(f'Could not find endpoint configuration "{name}".')
 
+    def _check_rollback_alarms(self, request: dict) -> None:
+        """Blue/green auto-rollback reads the alarms with the endpoint's execution role (its models' role):
+        "Ensure that your IAM execution role has permission to perform the cloudwatch:DescribeAlarms action on
+        the auto-rollback alarms you specify" (SageMaker developer guide, "Auto-Rollback Configuration and
+        Monitoring"). The page asks nothing of the caller of CreateEndpoint/UpdateEndpoint, so the twin does
+        not either. When AWS refuses a role without it is not documented: the twin refuses the call."""
+        alarms = request.get("DeploymentConfig", {}).get("AutoRollbackConfiguration", {}).get("Alarms", [])
+        if not alarms:
+            return
+        name = request["EndpointName"]
+        reads = [iam.Request("cloudwatch:DescribeAlarms", self.service.alarm_arn(a["AlarmName"])) for a in alarms]
+        variants = self.configs[request["EndpointConfigName"]]["ProductionVariants"]
+        for role in dict.fromkeys(self.models[variant["ModelName"]]["ExecutionRoleArn"] for variant in variants):
+            try:
+                iam.authorize(self.service.execution_principal(role, f"SageMaker-{name}"), reads, self.service.denials)
+            except iam.AccessDenied as error:
+                raise validation(
+                    f"The execution role {role} of endpoint {name} cannot read its auto-rollback alarms: "
+                    f"{error.message}"
+                ) from error
+
     def create(self, request: dict) -> str:
         name, config_name = request["EndpointName"], request["EndpointConfigName"]
         if name in self.endpoints:
             raise validation(f'Cannot create already existing endpoint "{self.service.arn("endpoint", name)}".')
         self._check_config(config_name)
+        self._check_rollback_alarms(request)
         endpoint = self.endpoints[name] = Endpoint(name, config_name, request.get("Tags", []))
         threading.Thread(target=self._deploy, args=(endpoint, config_name), daemon=True).start()
         return self.service.arn("endpoint", name)
@@ -255,6 +282,7 @@ class Endpoints:
         name, config_name = request["EndpointName"], request["EndpointConfigName"]
         endpoint = self.get(name)
         self._check_config(config_name)
+        self._check_rollback_alarms(request)
         if endpoint.status != "InService":
             raise validation(f'Cannot update in-progress endpoint "{self.service.arn("endpoint", name)}".')
         if endpoint.config_name in self.configs and self.is_serverless(endpoint.config_name) != self.is_serverless(

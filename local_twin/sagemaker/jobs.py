@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from local_twin.sagemaker import rules
-from local_twin.sagemaker.service import SageMakerError, not_found, now, validation
+from local_twin.sagemaker.service import SageMakerError, failure_reason, not_found, now, validation
 
 TERMINAL = ("Completed", "Failed", "Stopped")
 
@@ -55,7 +55,7 @@ class TrainingJob:
             self._collect()
         except Exception as error:  # any failure of the job is the job's FailureReason, as on SageMaker
             if self.status == "InProgress":
-                self.status, self.failure_reason = "Failed", f"{type(error).__name__}: {error}"
+                self.status, self.failure_reason = "Failed", failure_reason(error)
         finally:
             self.ended = now()
             self.secondary = self.status
@@ -113,10 +113,15 @@ class TrainingJob:
         return self.folder / "tensors"
 
     @property
+    def source_arn(self) -> str | None:
+        """What SageMaker names as the source when it assumes the job's role: the job, none for a tuning trial."""
+        return None if self.tuning_job else self.service.arn("training-job", self.name)
+
+    @property
     def s3(self):
         """S3 as the job's execution role (RoleArn): channels, code, outputs, checkpoints and Debugger paths."""
         if not hasattr(self, "_s3"):
-            self._s3 = self.service.s3_as(self.request["RoleArn"], f"SageMaker-{self.name}")
+            self._s3 = self.service.s3_as(self.request["RoleArn"], f"SageMaker-{self.name}", self.source_arn)
         return self._s3
 
     def _sync_checkpoints(self, download: bool) -> None:
@@ -136,7 +141,7 @@ class TrainingJob:
         ml = self.folder / "ml"
         env = {
             **self.service.job_environment,
-            **self.service.session(self.request["RoleArn"], f"SageMaker-{self.name}"),
+            **self.service.session(self.request["RoleArn"], f"SageMaker-{self.name}", self.source_arn),
             "SAGEMAKER_BASE_DIR": str(ml),
             "PYTHONUNBUFFERED": "1",
         }

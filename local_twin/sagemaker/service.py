@@ -44,6 +44,14 @@ def validation(message: str) -> SageMakerError:
     return SageMakerError("ValidationException", message)
 
 
+def failure_reason(error: Exception) -> str:
+    """A job's or an endpoint's FailureReason for what stopped it: SageMaker's own errors by their code
+    ("ClientError: ..."), anything else by its type."""
+    if isinstance(error, SageMakerError):
+        return f"{error.code}: {error.message}"
+    return f"{type(error).__name__}: {error}"
+
+
 def not_found(kind: str, name: str) -> SageMakerError:
     """What SageMaker answers for a missing resource: ResourceNotFound for tuning jobs, ValidationException
     for the rest (training jobs say "Requested resource not found.", models and endpoints "Could not find")."""
@@ -96,13 +104,32 @@ class LocalSageMaker:
     def arn(self, kind: str, name: str) -> str:
         return f"arn:aws:sagemaker:{self.region}:{ACCOUNT}:{kind}/{name.lower()}"
 
-    def session(self, role_arn: str, name: str) -> dict[str, str]:
-        """The credentials a job or an endpoint holds: a session of the execution role it was given."""
+    def alarm_arn(self, name: str) -> str:
+        return f"arn:aws:cloudwatch:{self.region}:{ACCOUNT}:alarm:{name}"
+
+    def check_trust(self, role_arn: str, source_arn: str | None) -> None:
+        """SageMaker assumes ``role_arn`` for the resource ``source_arn`` (None: a tuning job or its trial):
+        AccessDenied (kept in ``denials``) unless the role's trust policy allows it with the keys sent."""
+        context = authorization.source_keys(source_arn)
+        iam.assume_role_as_service(role_arn, authorization.SAGEMAKER_SERVICE, context, self.denials)
+
+    def session(self, role_arn: str, name: str, source_arn: str | None) -> dict[str, str]:
+        """The credentials a job or an endpoint holds: a session of the execution role it was given, which
+        SageMaker must be able to assume (a refusal reads as AWS's FailureReason for it)."""
+        try:
+            self.check_trust(role_arn, source_arn)
+        except iam.AccessDenied as error:
+            raise SageMakerError("ClientError", f"SageMaker was unable to assume the role '{role_arn}'") from error
         return self._assume(role_arn, name) if self._assume else dict(DUMMY_CREDENTIALS)
 
-    def s3_as(self, role_arn: str, name: str):
+    def execution_principal(self, role_arn: str, name: str) -> iam.Principal:
+        """Who a job or an endpoint acts as: a session of its execution role (the administrator when this
+        local SageMaker runs standalone, without sessions)."""
+        return iam.role_session(role_arn, name) if self._assume else iam.ADMIN
+
+    def s3_as(self, role_arn: str, name: str, source_arn: str | None):
         """An S3 client acting as ``role_arn`` (SageMaker reads channels and writes outputs with the job's role)."""
-        credentials = self.session(role_arn, name)
+        credentials = self.session(role_arn, name, source_arn)
         return boto3.client(
             "s3",
             endpoint_url=self.s3_endpoint_url,
@@ -113,29 +140,30 @@ class LocalSageMaker:
         )
 
     def authorize(self, headers, operation: str, params: dict) -> None:
-        """The caller's role must allow the call (AccessDeniedException otherwise, as SageMaker answers)."""
+        """The caller's role must allow the call (AccessDeniedException otherwise, as SageMaker answers), and
+        SageMaker must be able to assume the roles it is handed (ValidationException otherwise)."""
         try:
             principal = iam.principal_of(headers)
-            alarm_arn = lambda name: f"arn:aws:cloudwatch:{self.region}:{ACCOUNT}:alarm:{name}"  # noqa: E731
-            needed = authorization.required(operation, params, self.arn, alarm_arn)
-            iam.authorize(principal, needed, self.denials)
-            for role in (request.resource for request in needed if request.action == "iam:PassRole"):
-                if not iam.trusts(role, "sagemaker.amazonaws.com"):
+            iam.authorize(principal, authorization.required(operation, params, self.arn), self.denials)
+            for role, source_arn in authorization.passed_roles(operation, params, self.arn):
+                try:
+                    self.check_trust(role, source_arn)
+                except iam.AccessDenied as refused:
                     raise validation(
                         f"Could not assume role {role}. Please ensure that the role exists and allows principal "
                         "'sagemaker.amazonaws.com' to assume the role."
-                    )
+                    ) from refused
         except iam.InvalidCredentials as error:
             raise SageMakerError("UnrecognizedClientException", str(error)) from error
         except iam.AccessDenied as error:
             raise SageMakerError("AccessDeniedException", error.message) from error
-        except KeyError:
-            return  # the request lacks the name of its resource: call() refuses it with a ValidationException
+        except authorization.UnmodelledCall as error:
+            raise SageMakerError("AccessDeniedException", str(error)) from error
 
     # ------------------------------------------------------------------ protocol
 
-    def call(self, operation: str, params: dict) -> dict:
-        """One SageMaker API call (validated, fault-injected, dispatched)."""
+    def validate(self, operation: str, params: dict) -> None:
+        """The request against botocore's service model (ValidationException, as SageMaker answers)."""
         try:
             shape = self.model.operation_model(operation).input_shape
         except Exception as error:
@@ -145,6 +173,9 @@ class LocalSageMaker:
                 validate_parameters(params, shape)
             except ParamValidationError as error:
                 raise validation(str(error).replace("\n", " ")) from error
+
+    def call(self, operation: str, params: dict) -> dict:
+        """One SageMaker API call, validated and authorized already (fault-injected, dispatched)."""
         try:
             self.faults.maybe_throttle(operation)
         except Throttled as error:
@@ -182,6 +213,7 @@ class LocalSageMaker:
                         return
                     operation = (self.headers.get("X-Amz-Target") or "").removeprefix("SageMaker.")
                     params = json.loads(body or b"{}")
+                    service.validate(operation, params)
                     service.authorize(self.headers, operation, params)
                     result = service.call(operation, params)
                     self._send(200, json.dumps(result, default=_json_default).encode(), "application/x-amz-json-1.1")

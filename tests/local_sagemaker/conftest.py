@@ -136,3 +136,20 @@ def training_request(name: str, **hyperparameters) -> dict:
         "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
         "StoppingCondition": {"MaxRuntimeInSeconds": 300},
     }
+
+
+def tuning_request(name: str, strategy: str, limits: dict, ranges: dict, **extra) -> dict:
+    definition = training_request("ignored")
+    del definition["TrainingJobName"]
+    static = definition.pop("HyperParameters")
+    return {
+        "HyperParameterTuningJobName": name,
+        "HyperParameterTuningJobConfig": {
+            "Strategy": strategy,
+            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "valid_accuracy"},
+            "ResourceLimits": limits,
+            "ParameterRanges": ranges,
+        },
+        "TrainingJobDefinition": {"StaticHyperParameters": static | {"epochs": "1"}, **definition},
+        **extra,
+    }

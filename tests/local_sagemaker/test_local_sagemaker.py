@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from local_twin.moto_stack import client
 from local_twin.sagemaker.endpoints import ColdStart
 
-from .conftest import BUCKET, ROLE, training_request
+from .conftest import BUCKET, ROLE, training_request, tuning_request
 
 
 def wait(describe, status_key: str, timeout: float = 180) -> dict:
@@ -116,23 +116,6 @@ def test_tuning_respects_its_limits_and_picks_the_best(local_sagemaker):
     assert set(best["TunedHyperParameters"]) == {"lr", "batch-size"}
     assert all(isinstance(value, str) for value in best["TunedHyperParameters"].values())
     assert best["TrainingJobName"].startswith("lsm-hpo-00")
-
-
-def tuning_request(name: str, strategy: str, limits: dict, ranges: dict, **extra) -> dict:
-    definition = training_request("ignored")
-    del definition["TrainingJobName"]
-    static = definition.pop("HyperParameters")
-    return {
-        "HyperParameterTuningJobName": name,
-        "HyperParameterTuningJobConfig": {
-            "Strategy": strategy,
-            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "valid_accuracy"},
-            "ResourceLimits": limits,
-            "ParameterRanges": ranges,
-        },
-        "TrainingJobDefinition": {"StaticHyperParameters": static | {"epochs": "1"}, **definition},
-        **extra,
-    }
 
 
 def run_tuning(sagemaker, name: str, strategy: str, limits: dict, ranges: dict, **extra) -> tuple[dict, list[dict]]:

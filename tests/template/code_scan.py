@@ -26,8 +26,6 @@ IMPLIED_ACTIONS = {
     "sagemaker:CreateHyperParameterTuningJob": {"iam:PassRole"},
     "sagemaker:CreateTrainingJob": {"iam:PassRole"},
     "sagemaker:CreateModel": {"iam:PassRole"},
-    # UpdateEndpoint with an AutoRollbackConfiguration checks that its caller may read the alarms
-    "sagemaker:UpdateEndpoint": {"cloudwatch:DescribeAlarms"},
 }
 S3_TRANSFER_METHODS = {
     "upload_file": "PutObject",

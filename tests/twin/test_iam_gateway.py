@@ -150,3 +150,88 @@ def test_cloudwatch_calls_are_authorized_with_their_namespace_and_alarm(stack):
     assert cloudwatch.describe_alarms(AlarmNames=["errors"])["MetricAlarms"] == []
     code, _, message = error_of(lambda: cloudwatch.describe_alarms(AlarmNames=["other"]))
     assert code == "AccessDeniedException" and "alarm:other" in message
+
+
+def denied_action(call) -> str:
+    """The action named by an AccessDenied answer (``... not authorized to perform: <action> on resource: ...``)."""
+    code, status, message = error_of(call)
+    assert (code, status) == ("AccessDenied", 403), message
+    return message.split("perform: ", 1)[1].split(" ", 1)[0]
+
+
+def test_object_tags_and_acls_are_their_own_actions(stack):
+    moto, aws = stack
+    key = {"Bucket": aws.bucket, "Key": "code/present.txt"}
+    s3 = client_as(moto, "s3", {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+                                "Resource": f"arn:aws:s3:::{aws.bucket}/code/*"})  # fmt: skip
+    tags = {"TagSet": [{"Key": "k", "Value": "v"}]}
+    assert denied_action(lambda: s3.get_object_tagging(**key)) == "s3:GetObjectTagging"
+    assert denied_action(lambda: s3.put_object_tagging(**key, Tagging=tags)) == "s3:PutObjectTagging"
+    assert denied_action(lambda: s3.get_object_acl(**key)) == "s3:GetObjectAcl"
+    assert denied_action(lambda: s3.put_object_acl(**key, ACL="private")) == "s3:PutObjectAcl"
+    # PutObject's API reference: setting tags or an ACL with the upload needs those actions as well
+    new = {"Bucket": aws.bucket, "Key": "code/tagged.txt", "Body": b"x"}
+    assert denied_action(lambda: s3.put_object(**new, Tagging="k=v")) == "s3:PutObjectTagging"
+    assert denied_action(lambda: s3.put_object(**new, ACL="private")) == "s3:PutObjectAcl"
+    assert "code/tagged.txt" not in {o["Key"] for o in moto.client("s3").list_objects_v2(Bucket=aws.bucket)["Contents"]}
+
+    sub_resources = ["s3:GetObjectTagging", "s3:PutObjectTagging", "s3:GetObjectAcl", "s3:PutObjectAcl"]
+    s3 = client_as(moto, "s3", {"Effect": "Allow", "Action": sub_resources,
+                                "Resource": f"arn:aws:s3:::{aws.bucket}/code/*"})  # fmt: skip
+    s3.put_object_tagging(**key, Tagging=tags)
+    assert s3.get_object_tagging(**key)["TagSet"] == tags["TagSet"]
+    s3.get_object_acl(**key)
+    # a given version is another action again
+    assert denied_action(lambda: s3.get_object_tagging(**key, VersionId="v1")) == "s3:GetObjectVersionTagging"
+    assert denied_action(lambda: s3.put_object_tagging(**key, VersionId="v1", Tagging=tags)) == (
+        "s3:PutObjectVersionTagging"
+    )
+    assert denied_action(lambda: s3.get_object_acl(**key, VersionId="v1")) == "s3:GetObjectVersionAcl"
+    assert denied_action(lambda: s3.get_object(**key)) == "s3:GetObject"  # nor does a tag grant read the object
+
+
+def test_object_attributes_need_the_object_and_its_attributes(stack):
+    moto, aws = stack
+    key = {"Bucket": aws.bucket, "Key": "code/present.txt", "ObjectAttributes": ["ObjectSize"]}
+
+    def granted(*actions):
+        return client_as(moto, "s3", {"Effect": "Allow", "Action": list(actions),
+                                      "Resource": f"arn:aws:s3:::{aws.bucket}/code/*"})  # fmt: skip
+
+    assert denied_action(lambda: granted("s3:GetObject").get_object_attributes(**key)) == "s3:GetObjectAttributes"
+    assert denied_action(lambda: granted("s3:GetObjectAttributes").get_object_attributes(**key)) == "s3:GetObject"
+    assert granted("s3:GetObject", "s3:GetObjectAttributes").get_object_attributes(**key)["ObjectSize"] == 4
+    both = granted("s3:GetObject", "s3:GetObjectAttributes")
+    assert denied_action(lambda: both.get_object_attributes(**key, VersionId="v1")) == "s3:GetObjectVersion"
+    versions = granted("s3:GetObjectVersion", "s3:GetObjectAttributes")
+    assert denied_action(lambda: versions.get_object_attributes(**key, VersionId="v1")) == (
+        "s3:GetObjectVersionAttributes"
+    )
+
+
+def test_multipart_uploads_put_objects_and_their_listings_and_aborts_are_their_own_actions(stack):
+    moto, aws = stack
+    put = {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{aws.bucket}/markers/*"}
+    s3 = client_as(moto, "s3", put)
+    key = {"Bucket": aws.bucket, "Key": "markers/parts.bin"}
+    upload = s3.create_multipart_upload(**key)["UploadId"]
+    etag = s3.upload_part(**key, UploadId=upload, PartNumber=1, Body=b"part")["ETag"]
+    assert denied_action(lambda: s3.list_parts(**key, UploadId=upload)) == "s3:ListMultipartUploadParts"
+    code, _, message = error_of(lambda: s3.list_multipart_uploads(Bucket=aws.bucket))
+    assert (
+        code == "AccessDenied" and f"s3:ListBucketMultipartUploads on resource: arn:aws:s3:::{aws.bucket} " in message
+    )
+    assert denied_action(lambda: s3.abort_multipart_upload(**key, UploadId=upload)) == "s3:AbortMultipartUpload"
+    parts = {"Parts": [{"ETag": etag, "PartNumber": 1}]}
+    s3.complete_multipart_upload(**key, UploadId=upload, MultipartUpload=parts)
+    assert moto.client("s3").get_object(**key)["Body"].read() == b"part"
+
+    managing = [put, {"Effect": "Allow", "Action": ["s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"],
+                      "Resource": f"arn:aws:s3:::{aws.bucket}/markers/*"},
+                {"Effect": "Allow", "Action": "s3:ListBucketMultipartUploads",
+                 "Resource": f"arn:aws:s3:::{aws.bucket}"}]  # fmt: skip
+    s3 = client_as(moto, "s3", *managing)
+    upload = s3.create_multipart_upload(**key)["UploadId"]
+    assert [u["UploadId"] for u in s3.list_multipart_uploads(Bucket=aws.bucket)["Uploads"]] == [upload]
+    assert s3.list_parts(**key, UploadId=upload).get("Parts", []) == []
+    s3.abort_multipart_upload(**key, UploadId=upload)

@@ -2,9 +2,11 @@
 
 import pytest
 
-from local_twin.iam import Request, evaluate
+from local_twin.iam import Request, arn_matches, evaluate, evaluate_trust
 
 BUCKET = "arn:aws:s3:::data"
+SM = "arn:aws:sagemaker:us-east-1:123456789012"
+LOGS = "arn:aws:logs:us-east-1:123456789012:log-group:"
 
 
 def policy(*statements):
@@ -64,6 +66,122 @@ def test_not_action_and_not_resource():
 
 
 def test_a_condition_operator_the_twin_cannot_evaluate_is_an_error_not_a_pass():
-    policies = policy(allow("s3:*", "*", {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}))
-    with pytest.raises(ValueError, match="IpAddress"):
-        evaluate(policies, Request("s3:GetObject", f"{BUCKET}/a", {"aws:SourceIp": "10.1.1.1"}))
+    policies = policy(allow("s3:*", "*", {"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}))
+    with pytest.raises(ValueError, match="DateGreaterThan"):
+        evaluate(policies, Request("s3:GetObject", f"{BUCKET}/a", {"aws:CurrentTime": "2026-01-01T00:00:00Z"}))
+
+
+# (operator, a value it compares with, a request value that matches it); "Not" flips each.
+POSITIVE = [
+    ("StringEquals", "jobs/", "jobs/"),
+    ("StringEqualsIgnoreCase", "JOBS/", "jobs/"),
+    ("StringLike", "jobs/*", "jobs/run-1/"),
+    ("ArnEquals", f"{SM}:training-job/a", f"{SM}:training-job/a"),
+    ("ArnLike", "arn:aws:sagemaker:*:123456789012:training-job/*", f"{SM}:training-job/a"),
+    ("IpAddress", "10.0.0.0/8", "10.1.2.3"),
+]  # fmt: skip
+NEGATED = {
+    "StringEquals": "StringNotEquals",
+    "StringEqualsIgnoreCase": "StringNotEqualsIgnoreCase",
+    "StringLike": "StringNotLike",
+    "ArnEquals": "ArnNotEquals",
+    "ArnLike": "ArnNotLike",
+    "IpAddress": "NotIpAddress",
+}
+
+
+@pytest.mark.parametrize(("operator", "expected", "matching"), POSITIVE)
+def test_a_missing_key_fails_a_positive_operator_and_satisfies_its_negation(operator, expected, matching):
+    """IAM User Guide, Condition operators: a key missing from the request makes the condition false, "If the
+    policy condition requires that the key is not matched, such as StringNotLike or ArnNotLike, and the right
+    key is not present, the condition is true"."""
+    key = "test:Key"
+    negated = NEGATED[operator]
+    for name, on_match, on_missing in ((operator, "Allow", "ImplicitDeny"), (negated, "ImplicitDeny", "Allow")):
+        policies = policy(allow("s3:GetObject", "*", {name: {key: expected}}))
+        assert evaluate(policies, Request("s3:GetObject", f"{BUCKET}/a", {key: matching})) == on_match, name
+        assert evaluate(policies, Request("s3:GetObject", f"{BUCKET}/a")) == on_missing, name
+        if_exists = policy(allow("s3:GetObject", "*", {f"{name}IfExists": {key: expected}}))
+        assert evaluate(if_exists, Request("s3:GetObject", f"{BUCKET}/a")) == "Allow", f"{name}IfExists"
+
+
+def test_a_deny_with_a_negated_operator_applies_when_the_key_is_missing():
+    guard = {"Effect": "Deny", "Action": "s3:*", "Resource": "*",
+             "Condition": {"StringNotEquals": {"aws:SourceAccount": "123456789012"}}}  # fmt: skip
+    policies = policy(allow("s3:*", "*"), guard)
+    assert evaluate(policies, Request("s3:GetObject", f"{BUCKET}/a", {"aws:SourceAccount": "123456789012"})) == "Allow"
+    assert evaluate(policies, Request("s3:GetObject", f"{BUCKET}/a")) == "Deny"
+
+
+def test_null_and_the_set_operators_on_a_missing_key():
+    absent, present = (
+        Request("s3:GetObject", f"{BUCKET}/a"),
+        Request("s3:GetObject", f"{BUCKET}/a", {"aws:TagKeys": ["a"]}),
+    )
+    for condition, on_absent, on_present in (
+        ({"Null": {"aws:TagKeys": "true"}}, "Allow", "ImplicitDeny"),
+        ({"Null": {"aws:TagKeys": "false"}}, "ImplicitDeny", "Allow"),
+        ({"ForAllValues:StringEquals": {"aws:TagKeys": ["a", "b"]}}, "Allow", "Allow"),  # true when missing
+        ({"ForAnyValue:StringEquals": {"aws:TagKeys": ["a", "b"]}}, "ImplicitDeny", "Allow"),
+        ({"ForAnyValue:StringEqualsIfExists": {"aws:TagKeys": ["a"]}}, "ImplicitDeny", "Allow"),
+    ):  # fmt: skip
+        policies = policy(allow("s3:GetObject", "*", condition))
+        assert evaluate(policies, absent) == on_absent, condition
+        assert evaluate(policies, present) == on_present, condition
+
+
+@pytest.mark.parametrize(
+    ("pattern", "arn", "matches"),
+    [
+        # the IAM User Guide's own example (Resource element): * matches /, but stays in its place
+        ("arn:aws:s3:::bucket/*/test/*", "arn:aws:s3:::bucket/1/2/test/3/object.jpg", True),
+        ("arn:aws:s3:::bucket/*/test/*", "arn:aws:s3:::bucket//test/object.jpg", True),
+        ("arn:aws:s3:::bucket/*/test/*", "arn:aws:s3:::bucket/1-test/object.jpg", False),
+        # a * inside a segment stops at ':'; a * that ends its segment may expand beyond it
+        (f"{LOGS}/aws/*/x", f"{LOGS}/aws/a:b/x", False),
+        (f"{LOGS}/aws/sagemaker/*", f"{LOGS}/aws/sagemaker/TrainingJobs:log-stream:job/algo-1", True),
+        (f"{LOGS}/aws/sagemaker/*:log-stream:*", f"{LOGS}/aws/sagemaker/Endpoints/e:log-stream:AllTraffic/i", True),
+        ("arn:aws:s3:::data/jobs/*/dataset/*", "arn:aws:s3:::data/jobs/run:1/dataset/a.zip", False),
+        ("arn:aws:s3:::data/jobs/*", "arn:aws:s3:::data/jobs/run:1/dataset/a.zip", True),
+        ("arn:aws:sagemaker:us-*-1:123456789012:endpoint/e", f"{SM}:endpoint/e", True),
+        ("arn:aws:sagemaker:*:123456789012:endpoint/e", f"{SM}:endpoint/e", True),
+        # ? is exactly one character, never ':'
+        ("arn:aws:sqs:us-east-1:123456789012:queue-?", "arn:aws:sqs:us-east-1:123456789012:queue-1", True),
+        ("arn:aws:sqs:us-east-1:123456789012:queue-?", "arn:aws:sqs:us-east-1:123456789012:queue-12", False),
+        ("arn:aws:s3:::a?b", "arn:aws:s3:::a:b", False),
+        ("*", "arn:aws:s3:::a:b/c", True),
+        (f"{SM}:*", "*", False),  # a call on "*" is not an ARN's
+    ],
+)  # fmt: skip
+def test_resource_wildcards_keep_to_arn_segments(pattern, arn, matches):
+    assert arn_matches(pattern, arn) is matches
+    assert (evaluate(policy(allow("s3:GetObject", pattern)), Request("s3:GetObject", arn)) == "Allow") is matches
+
+
+SAGEMAKER = "sagemaker.amazonaws.com"
+ROLE = "arn:aws:iam::123456789012:role/jobs"
+JOB = f"{SM}:training-job/dogs-train"
+
+
+def trust(condition=None, principal=None):
+    statement = {"Effect": "Allow", "Principal": principal or {"Service": SAGEMAKER}, "Action": "sts:AssumeRole"}
+    return {"Version": "2012-10-17", "Statement": [statement | ({"Condition": condition} if condition else {})]}
+
+
+def test_a_trust_policy_is_evaluated_with_the_keys_the_service_sends():
+    """The template's old trust condition: true for a training job (it sends aws:SourceAccount), false for a
+    caller that sends no key (a tuning job's trials), as IAM evaluates a positive operator on a missing key."""
+    source_account = trust({"StringEquals": {"aws:SourceAccount": "123456789012"}})
+    training_job = {"aws:SourceAccount": "123456789012", "aws:SourceArn": JOB}
+    assert evaluate_trust(source_account, SAGEMAKER, Request("sts:AssumeRole", ROLE, training_job)) == "Allow"
+    assert evaluate_trust(source_account, SAGEMAKER, Request("sts:AssumeRole", ROLE, {})) == "ImplicitDeny"
+    other_account = {"aws:SourceAccount": "999999999999", "aws:SourceArn": JOB.replace("123456789012", "999999999999")}
+    assert evaluate_trust(source_account, SAGEMAKER, Request("sts:AssumeRole", ROLE, other_account)) == "ImplicitDeny"
+    # a negated operator holds on a missing key
+    not_elsewhere = trust({"StringNotEquals": {"aws:SourceAccount": "999999999999"}})
+    assert evaluate_trust(not_elsewhere, SAGEMAKER, Request("sts:AssumeRole", ROLE, {})) == "Allow"
+    assert evaluate_trust(not_elsewhere, SAGEMAKER, Request("sts:AssumeRole", ROLE, other_account)) == "ImplicitDeny"
+    # only the statements naming the service count
+    assert evaluate_trust(trust(), "lambda.amazonaws.com", Request("sts:AssumeRole", ROLE, {})) == "ImplicitDeny"
+    assert evaluate_trust(trust(principal="*"), "lambda.amazonaws.com", Request("sts:AssumeRole", ROLE)) == "Allow"
+    assert evaluate_trust(trust(), SAGEMAKER, Request("sts:AssumeRole", ROLE)) == "Allow"
