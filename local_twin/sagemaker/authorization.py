@@ -6,10 +6,11 @@ ListTrainingJobsForHyperParameterTuningJob, Search) is authorized against ``"*"`
 to ARNs does not allow it; a create call that carries Tags needs ``sagemaker:AddTags`` too; one that hands
 SageMaker a role needs ``iam:PassRole`` on it with ``iam:PassedToService`` = ``sagemaker.amazonaws.com``, and
 SageMaker must be able to assume that role (its trust policy, evaluated with the keys of ``source_keys``);
-CreateEndpoint and UpdateEndpoint need the endpoint configuration as well.
-
-The auto-rollback alarms of an endpoint update are read with the endpoint's execution role, not the
-caller's (endpoints.py).
+CreateEndpoint and UpdateEndpoint need the endpoint configuration as well, and read the auto-rollback alarms they
+name (``cloudwatch:DescribeAlarms``). AWS documents that the endpoint's execution role needs that read ("your IAM
+execution role", SageMaker developer guide, "Auto-Rollback Configuration and Monitoring"; endpoints.py checks
+it) without saying whether the caller is asked too: the twin asks both, as a refusal on AWS would come after a
+paid run.
 """
 
 import re
@@ -40,7 +41,9 @@ def names_no_resource(operation: str) -> bool:
     )
 
 
-def required(operation: str, params: dict, arn: Callable[[str, str], str]) -> list[Request]:
+def required(
+    operation: str, params: dict, arn: Callable[[str, str], str], alarm_arn: Callable[[str], str]
+) -> list[Request]:
     """The IAM requests one call makes (``params`` already checked against the service model)."""
     action = f"sagemaker:{operation}"
     if operation in ("AddTags", "ListTags", "DeleteTags"):
@@ -57,6 +60,8 @@ def required(operation: str, params: dict, arn: Callable[[str, str], str]) -> li
     needed = [Request(action, resource)]
     if operation in ("CreateEndpoint", "UpdateEndpoint"):
         needed.append(Request(action, arn("endpoint-config", params["EndpointConfigName"])))
+        alarms = params.get("DeploymentConfig", {}).get("AutoRollbackConfiguration", {}).get("Alarms", [])
+        needed += [Request("cloudwatch:DescribeAlarms", alarm_arn(alarm["AlarmName"])) for alarm in alarms]
     if operation.startswith("Create") and params.get("Tags"):
         needed.append(Request("sagemaker:AddTags", resource))
     needed += [Request("iam:PassRole", role, _PASSED_TO_SAGEMAKER) for role, _ in passed_roles(operation, params, arn)]

@@ -248,8 +248,8 @@ class Endpoints:
         """Blue/green auto-rollback reads the alarms with the endpoint's execution role (its models' role):
         "Ensure that your IAM execution role has permission to perform the cloudwatch:DescribeAlarms action on
         the auto-rollback alarms you specify" (SageMaker developer guide, "Auto-Rollback Configuration and
-        Monitoring"). The page asks nothing of the caller of CreateEndpoint/UpdateEndpoint, so the twin does
-        not either. When AWS refuses a role without it is not documented: the twin refuses the call."""
+        Monitoring"); the caller's read is checked with the call's other permissions (authorization.py). When
+        AWS refuses a role without it is not documented: the twin refuses the call."""
         alarms = request.get("DeploymentConfig", {}).get("AutoRollbackConfiguration", {}).get("Alarms", [])
         if not alarms:
             return

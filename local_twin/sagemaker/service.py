@@ -144,7 +144,7 @@ class LocalSageMaker:
         SageMaker must be able to assume the roles it is handed (ValidationException otherwise)."""
         try:
             principal = iam.principal_of(headers)
-            iam.authorize(principal, authorization.required(operation, params, self.arn), self.denials)
+            iam.authorize(principal, authorization.required(operation, params, self.arn, self.alarm_arn), self.denials)
             for role, source_arn in authorization.passed_roles(operation, params, self.arn):
                 try:
                     self.check_trust(role, source_arn)

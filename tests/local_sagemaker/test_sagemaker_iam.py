@@ -120,14 +120,15 @@ def test_a_trial_that_cannot_assume_its_role_fails_as_sagemaker_reports_it(sagem
     assert (denied.action, denied.resource) == ("sts:AssumeRole", conditioned)
 
 
-def test_the_endpoints_own_role_must_read_its_rollback_alarms_not_the_caller(sagemaker, moto_url):
+def test_the_endpoints_own_role_and_the_caller_must_read_its_rollback_alarms(sagemaker, moto_url):
     s3 = client("s3", moto_url, "us-east-1")
     s3.put_object(Bucket=BUCKET, Key="models/iam/model.tar.gz", Body=b"not a model")
     blind = role(moto_url)
     reading = role(moto_url, {"Effect": "Allow", "Action": "cloudwatch:DescribeAlarms", "Resource": ALARM})
-    deployer = caller(sagemaker, moto_url, {"Effect": "Allow", "Resource": "*", "Action": [
-        "sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:CreateEndpoint",
-        "sagemaker:UpdateEndpoint", "iam:PassRole"]})  # fmt: skip  # and no cloudwatch:DescribeAlarms
+    deploying = ["sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:CreateEndpoint",
+                 "sagemaker:UpdateEndpoint", "iam:PassRole"]  # fmt: skip
+    deployer = caller(sagemaker, moto_url, {"Effect": "Allow", "Resource": "*", "Action": deploying},
+                      {"Effect": "Allow", "Action": "cloudwatch:DescribeAlarms", "Resource": ALARM})  # fmt: skip
     for name, execution_role in (("iam-blind", blind), ("iam-reading", reading)):
         deployer.create_model(ModelName=name, ExecutionRoleArn=execution_role, PrimaryContainer={
             "Image": "inference", "ModelDataUrl": f"s3://{BUCKET}/models/iam/model.tar.gz"})  # fmt: skip
@@ -146,7 +147,12 @@ def test_the_endpoints_own_role_must_read_its_rollback_alarms_not_the_caller(sag
     assert denied.principal.endswith(f"assumed-role/{blind.rsplit('/', 1)[1]}/SageMaker-iam-endpoint")
     assert "iam-endpoint" not in sagemaker.endpoints.endpoints
 
-    # the caller needs no cloudwatch:DescribeAlarms: the endpoint's role reads the alarms
+    # a caller that may not read the alarms is refused as well (AWS does not say it asks: the twin does, see
+    # authorization.py), even with an endpoint role that may
+    blind_deployer = caller(sagemaker, moto_url, {"Effect": "Allow", "Resource": "*", "Action": deploying})
+    error = error_of(lambda: blind_deployer.create_endpoint(
+        EndpointName="iam-endpoint", EndpointConfigName="iam-reading", DeploymentConfig=ROLLBACK))  # fmt: skip
+    assert error["Code"] == "AccessDeniedException" and "cloudwatch:DescribeAlarms" in error["Message"]
     deployer.create_endpoint(EndpointName="iam-endpoint", EndpointConfigName="iam-reading", DeploymentConfig=ROLLBACK)
     error = error_of(lambda: deployer.update_endpoint(EndpointName="iam-endpoint", EndpointConfigName="iam-blind",
                                                       DeploymentConfig=ROLLBACK))  # fmt: skip

@@ -26,6 +26,8 @@ IMPLIED_ACTIONS = {
     "sagemaker:CreateHyperParameterTuningJob": {"iam:PassRole"},
     "sagemaker:CreateTrainingJob": {"iam:PassRole"},
     "sagemaker:CreateModel": {"iam:PassRole"},
+    # UpdateEndpoint with an AutoRollbackConfiguration: the caller may be asked to read the alarms too (the twin asks)
+    "sagemaker:UpdateEndpoint": {"cloudwatch:DescribeAlarms"},
 }
 S3_TRANSFER_METHODS = {
     "upload_file": "PutObject",
