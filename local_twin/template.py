@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from local_twin import cfn_rules
+
 ACCOUNT_ID = "123456789012"  # moto's default account
 DEFAULT_CONCURRENCY = 10  # Lambda's concurrency quota of a new account (the twin's bound per function)
 PARTITION = "aws"
@@ -130,6 +132,18 @@ def physical_resource(logical_id: str, resource: dict, stack: str, region: str, 
     return Physical(name, {"Arn": f"{base}:{kind.split('::')[1].lower() if '::' in kind else 'unknown'}:::{name}"})
 
 
+def _check_number(name: str, value: str, spec: dict) -> None:
+    """A Number parameter's MinValue and MaxValue, as CloudFormation checks them."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise TemplateError(f"parameter {name}={value!r} is not a number") from None
+    if "MinValue" in spec and number < float(spec["MinValue"]):
+        raise TemplateError(f"parameter {name}={value} is below its MinValue {spec['MinValue']}")
+    if "MaxValue" in spec and number > float(spec["MaxValue"]):
+        raise TemplateError(f"parameter {name}={value} is above its MaxValue {spec['MaxValue']}")
+
+
 class Template:
     """A SAM template with its parameters resolved for one stack name and region."""
 
@@ -175,8 +189,27 @@ class Template:
             allowed = spec.get("AllowedValues")
             if allowed and value not in [str(option) for option in allowed]:
                 raise TemplateError(f"parameter {name}={value!r} is not one of {allowed}")
+            if spec.get("Type") == "Number":
+                _check_number(name, value, spec)
             values[name] = value
         return values
+
+    def check_rules(self) -> None:
+        """Refuse these parameters as CloudFormation's Rules would, before any resource exists (``sam deploy``)."""
+
+        def ref(name: str) -> Any:
+            if name.startswith("AWS::"):
+                return self.pseudo(name)
+            if name not in self.parameters:
+                raise TemplateError(f"Rules may refer to parameters only, not {name}")
+            return self.parameters[name]
+
+        try:
+            refused = cfn_rules.refusals(self.document.get("Rules", {}), ref)
+        except cfn_rules.RuleError as error:
+            raise TemplateError(f"the template's Rules cannot be evaluated: {error}") from error
+        if refused:
+            raise TemplateError("the template's Rules refuse these parameters: " + " | ".join(refused))
 
     # --- resources -------------------------------------------------------------------------------------------
 
