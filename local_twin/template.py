@@ -129,6 +129,8 @@ def physical_resource(logical_id: str, resource: dict, stack: str, region: str, 
         return Physical(f"{base}:lambda:{region}:{ACCOUNT_ID}:layer:{name}:1")
     if kind in ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi"):
         return Physical(name, {"RootResourceId": "root"})
+    if kind == "AWS::Logs::LogGroup":  # Ref: the name; Arn ends with ":*", as CloudFormation's does
+        return Physical(name, {"Arn": f"{base}:logs:{region}:{ACCOUNT_ID}:log-group:{name}:*"})
     return Physical(name, {"Arn": f"{base}:{kind.split('::')[1].lower() if '::' in kind else 'unknown'}:::{name}"})
 
 
@@ -235,6 +237,7 @@ class Template:
                 "AWS::IAM::Role": "RoleName",
                 "AWS::Events::Rule": "Name",
                 "AWS::Serverless::LayerVersion": "LayerName",
+                "AWS::Logs::LogGroup": "LogGroupName",
             }.get(resource.get("Type", ""))
             name = self.resolve(properties[name_key]) if name_key and name_key in properties else None
             self._physical[logical_id] = physical_resource(logical_id, resource, self.stack, self.region, name)
@@ -385,8 +388,18 @@ class Template:
                 layers=self.resolve(setting["Layers"] or []),
                 concurrency=int(setting["ReservedConcurrentExecutions"] or DEFAULT_CONCURRENCY),
                 events=self.resolve(properties.get("Events", {})),
+                # Lambda's default group unless LoggingConfig names another
+                log_group=self.resolve(setting["LoggingConfig"] or {}).get("LogGroup")
+                or f"/aws/lambda/{self.physical(logical_id).ref}",
             )
         return specs
+
+    def log_groups(self) -> dict[str, int | None]:
+        """The stack's AWS::Logs::LogGroup resources: name -> RetentionInDays (None: kept forever)."""
+        return {
+            self.physical(logical_id).ref: resource.get("Properties", {}).get("RetentionInDays")
+            for logical_id, resource in self.of_type("AWS::Logs::LogGroup").items()
+        }
 
     # --- IAM: the roles SAM and CloudFormation would create, with their policies as written ------------------
 
@@ -565,7 +578,7 @@ def _preflight_headers(cors) -> dict[str, str] | None:
 
 _STATE_MACHINES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
 _FUNCTION_SETTINGS = (
-    "Handler", "CodeUri", "Runtime", "Timeout", "MemorySize", "Layers", "ReservedConcurrentExecutions",
+    "Handler", "CodeUri", "Runtime", "Timeout", "MemorySize", "Layers", "ReservedConcurrentExecutions", "LoggingConfig",
 )  # fmt: skip
 
 
@@ -595,6 +608,7 @@ class FunctionSpec:
     layers: list[str]
     events: dict[str, dict]
     concurrency: int = DEFAULT_CONCURRENCY  # ReservedConcurrentExecutions, else a new account's quota
+    log_group: str = ""  # where Lambda sends the function's logs (AWS_LAMBDA_LOG_GROUP_NAME)
 
 
 _LOGS_STATEMENT = {

@@ -5,6 +5,8 @@ The action is ``sagemaker:<Operation>`` on the resource the operation names (``t
 ``sagemaker:AddTags`` too; one that hands SageMaker a role needs ``iam:PassRole`` on it with
 ``iam:PassedToService`` = ``sagemaker.amazonaws.com``; CreateEndpoint and UpdateEndpoint need the endpoint
 configuration as well, and read the auto-rollback alarms they name (``cloudwatch:DescribeAlarms``).
+The Experiments resources are ``experiment/<name>``, ``experiment-trial/<name>`` and
+``experiment-trial-component/<name>``; (Dis)AssociateTrialComponent acts on the trial and the component.
 """
 
 import re
@@ -13,12 +15,14 @@ from collections.abc import Callable
 from local_twin.iam import Request
 
 _VERBS = re.compile(r"^(Create|Describe|Delete|Update|Stop|Invoke)")
+# nouns whose ARN resource type is not their kebab-case name (service authorization reference)
+_KINDS = {"Trial": "experiment-trial", "TrialComponent": "experiment-trial-component"}
 _PASSED_TO_SAGEMAKER = {"iam:PassedToService": "sagemaker.amazonaws.com"}
 
 
 def _kind(noun: str) -> str:
     """``HyperParameterTuningJob`` -> ``hyper-parameter-tuning-job`` (the ARN's resource type)."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "-", noun).lower()
+    return _KINDS.get(noun) or re.sub(r"(?<!^)(?=[A-Z])", "-", noun).lower()
 
 
 def _passed_roles(operation: str, params: dict) -> list[str]:
@@ -41,6 +45,8 @@ def required(operation: str, params: dict, arn: Callable[[str, str], str], alarm
         noun = operation.rsplit("For", 1)[1]
     elif operation.startswith("List"):
         return [Request(action, "*")]
+    elif operation in ("AssociateTrialComponent", "DisassociateTrialComponent"):
+        return [Request(action, arn(_kind(noun), params[f"{noun}Name"])) for noun in ("Trial", "TrialComponent")]
     else:
         noun = _VERBS.sub("", operation)
     resource = arn(_kind(noun), params[f"{noun}Name"])
