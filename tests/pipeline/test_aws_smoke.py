@@ -145,6 +145,7 @@ def test_the_acceptance_run_deploys_predicts_reports_cost_and_leaves_nothing(twi
     assert f"  deleted 3 artifact versions under s3://{MANAGED_BUCKET}/{stack.name}/" in lines, output
     assert stack.deleted
     assert left_behind(twin, stack) == NOTHING
+    assert [denied.message for denied in twin.moto.denials] == []  # the jobs' and endpoint's logs were theirs to write
     # the shared managed bucket keeps other stacks' artifacts; the stack's own log groups all expire
     assert twin.client("s3").head_object(Bucket=MANAGED_BUCKET, Key=OTHER_STACKS_ARTIFACT)
     stack_groups = twin.client("logs").describe_log_groups()["logGroups"]
