@@ -8,7 +8,7 @@ SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: test quick lint demo up tools browser bench openapi image-uris aws-smoke clean
+.PHONY: test quick lint demo up tools browser bench openapi image-uris template-rules aws-smoke clean
 
 $(VENV)/.installed: requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,11 @@ openapi: $(VENV)/.installed
 
 image-uris: $(VENV)/.installed
 	$(PY) scripts/image_uris.py --write
+
+# The Rules that refuse at deploy what could only fail after a paid run (from common/poll_budget.py and the
+# parameters' own ranges)
+template-rules: $(VENV)/.installed
+	$(PY) scripts/template_rules.py --write
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .aws-smoke .twin .pytest_cache .ruff_cache

@@ -14,13 +14,16 @@ class Throttled(Exception):
 class Faults:
     """Throttle the first N calls of SageMaker operations; fail the tuning trials with these 1-based numbers;
     make the next endpoint update never become healthy; time out the next N invocations of a Lambda function
-    (by function name) as Lambda does when a handler outlives its Timeout."""
+    (by function name) as Lambda does when a handler outlives its Timeout; keep a stopped training job
+    ``Stopping`` (its last uploads not yet made) for its next N DescribeTrainingJob answers, as a job using
+    SageMaker's 120-second SIGTERM window does, counted in calls rather than seconds."""
 
     throttle: dict[str, int] = field(default_factory=dict)
     failing_trials: set[int] = field(default_factory=set)
     unhealthy_next_update: bool = False
     lambda_timeouts: dict[str, int] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
+    stopping_describes: int = 0
 
     def throttle_next(self, operation: str, count: int) -> None:
         """Throttle the next ``count`` calls of ``operation`` (``throttle`` counts from the twin's start)."""

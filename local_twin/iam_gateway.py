@@ -143,6 +143,10 @@ def _alarm_arns(names: list[str], region: str) -> list[str]:
     return [_arn("cloudwatch", region, f"alarm:{name}") for name in names] or ["*"]
 
 
+def _log_group_arn(name: str, region: str) -> str:
+    return _arn("logs", region, f"log-group:{name}")
+
+
 def _event_bus_arn(name: str | None, region: str) -> str:
     return name if name and name.startswith("arn:") else _arn("events", region, f"event-bus/{name or 'default'}")
 
@@ -164,11 +168,19 @@ _RESOURCES: dict[tuple[str, str], Callable[[dict, str], list[str]]] = {
     ("monitoring", "GetMetricStatistics"): lambda p, r: ["*"],
     ("monitoring", "ListMetrics"): lambda p, r: ["*"],
     ("monitoring", "DescribeAlarms"): lambda p, r: _alarm_arns(p.get("AlarmNames", []), r),
+    # CloudWatch Logs, as SageMaker writes a job's or an endpoint's logs with its execution role: the group, or the
+    # stream for PutLogEvents (service authorization reference, resource types log-group and log-stream)
+    ("logs", "CreateLogGroup"): lambda p, r: [_log_group_arn(p["logGroupName"], r)],
+    ("logs", "CreateLogStream"): lambda p, r: [_log_group_arn(p["logGroupName"], r)],
+    ("logs", "DescribeLogStreams"): lambda p, r: [_log_group_arn(p["logGroupName"], r)],
+    ("logs", "PutLogEvents"): lambda p, r: [f"{_log_group_arn(p['logGroupName'], r)}:log-stream:{p['logStreamName']}"],
 }
 _CONTEXT: dict[tuple[str, str], Callable[[dict], dict]] = {
     ("monitoring", "PutMetricData"): lambda p: {"cloudwatch:namespace": p["Namespace"]},
 }
-_ACTION_PREFIX = {"states": "states", "sns": "sns", "events": "events", "sqs": "sqs", "monitoring": "cloudwatch"}
+_ACTION_PREFIX = {
+    "states": "states", "sns": "sns", "events": "events", "sqs": "sqs", "monitoring": "cloudwatch", "logs": "logs",
+}  # fmt: skip
 
 
 def service_requests(service: str, operation: str, params: dict, region: str) -> list[Request]:

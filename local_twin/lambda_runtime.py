@@ -69,6 +69,7 @@ class FunctionConfig:
     credentials: Callable[[], dict[str, str]]  # the role's session: AWS_ACCESS_KEY_ID, ..._SECRET_..., ..._TOKEN
     variables: Callable[[], dict[str, str]]  # the function's variables now (UpdateFunctionConfiguration changes them)
     concurrency: int = DEFAULT_CONCURRENCY
+    log_group: str = ""  # LoggingConfig.LogGroup, else Lambda's /aws/lambda/<name>
 
 
 @dataclass
@@ -130,7 +131,7 @@ class ExecutionEnvironment:
             "AWS_LAMBDA_FUNCTION_NAME": config.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
+            "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group or f"/aws/lambda/{config.name}",
             "AWS_LAMBDA_LOG_STREAM_NAME": f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}",
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_LAMBDA_RUNTIME_API": runtime_api,

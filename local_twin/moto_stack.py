@@ -184,6 +184,7 @@ class MotoStack:
                 Bucket=bucket.name, NotificationConfiguration={"EventBridgeConfiguration": {}}
             )
         topic_queues = {topic_arn: self._subscribe_queue(topic_arn) for topic_arn in self._create_topics()}
+        self._create_log_groups()
         functions = template.functions()
         lambda_client = self.client("lambda")
         for function in functions.values():
@@ -199,6 +200,8 @@ class MotoStack:
                 Environment={"Variables": function.environment},
             )
             expect_same_arn(created["FunctionArn"], function.arn)
+            # moto's Lambda knows no LoggingConfig: its invocations create the configured group, as Lambda writes there
+            lambda_backends[ACCOUNT_ID][self.region].get_function(function.name).logs_group_name = function.log_group
             self.runtime.register(self._runtime_config(function, role.arn, sagemaker_url))
         machine = template.state_machine()
         machine_role = template.role_of(machine.logical_id)
@@ -231,6 +234,7 @@ class MotoStack:
             credentials=lambda: self.assume(role_arn, function.name),
             variables=lambda: self.function_variables(function.name),
             concurrency=function.concurrency,
+            log_group=function.log_group,
         )
 
     def function_variables(self, name: str) -> dict[str, str]:
@@ -259,6 +263,13 @@ class MotoStack:
                     RoleName=role.name, PolicyName=policy_name, PolicyDocument=json.dumps(document)
                 )
         return arns
+
+    def _create_log_groups(self) -> None:
+        logs = self.client("logs")
+        for name, retention in self.template.log_groups().items():
+            logs.create_log_group(logGroupName=name)
+            if retention is not None:
+                logs.put_retention_policy(logGroupName=name, retentionInDays=int(retention))
 
     def _create_topics(self) -> list[str]:
         sns = self.client("sns")

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from local_twin import cfn_rules
+
 ACCOUNT_ID = "123456789012"  # moto's default account
 DEFAULT_CONCURRENCY = 10  # Lambda's concurrency quota of a new account (the twin's bound per function)
 PARTITION = "aws"
@@ -127,7 +129,21 @@ def physical_resource(logical_id: str, resource: dict, stack: str, region: str, 
         return Physical(f"{base}:lambda:{region}:{ACCOUNT_ID}:layer:{name}:1")
     if kind in ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi"):
         return Physical(name, {"RootResourceId": "root"})
+    if kind == "AWS::Logs::LogGroup":  # Ref: the name; Arn ends with ":*", as CloudFormation's does
+        return Physical(name, {"Arn": f"{base}:logs:{region}:{ACCOUNT_ID}:log-group:{name}:*"})
     return Physical(name, {"Arn": f"{base}:{kind.split('::')[1].lower() if '::' in kind else 'unknown'}:::{name}"})
+
+
+def _check_number(name: str, value: str, spec: dict) -> None:
+    """A Number parameter's MinValue and MaxValue, as CloudFormation checks them."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise TemplateError(f"parameter {name}={value!r} is not a number") from None
+    if "MinValue" in spec and number < float(spec["MinValue"]):
+        raise TemplateError(f"parameter {name}={value} is below its MinValue {spec['MinValue']}")
+    if "MaxValue" in spec and number > float(spec["MaxValue"]):
+        raise TemplateError(f"parameter {name}={value} is above its MaxValue {spec['MaxValue']}")
 
 
 class Template:
@@ -175,8 +191,27 @@ class Template:
             allowed = spec.get("AllowedValues")
             if allowed and value not in [str(option) for option in allowed]:
                 raise TemplateError(f"parameter {name}={value!r} is not one of {allowed}")
+            if spec.get("Type") == "Number":
+                _check_number(name, value, spec)
             values[name] = value
         return values
+
+    def check_rules(self) -> None:
+        """Refuse these parameters as CloudFormation's Rules would, before any resource exists (``sam deploy``)."""
+
+        def ref(name: str) -> Any:
+            if name.startswith("AWS::"):
+                return self.pseudo(name)
+            if name not in self.parameters:
+                raise TemplateError(f"Rules may refer to parameters only, not {name}")
+            return self.parameters[name]
+
+        try:
+            refused = cfn_rules.refusals(self.document.get("Rules", {}), ref)
+        except cfn_rules.RuleError as error:
+            raise TemplateError(f"the template's Rules cannot be evaluated: {error}") from error
+        if refused:
+            raise TemplateError("the template's Rules refuse these parameters: " + " | ".join(refused))
 
     # --- resources -------------------------------------------------------------------------------------------
 
@@ -202,6 +237,7 @@ class Template:
                 "AWS::IAM::Role": "RoleName",
                 "AWS::Events::Rule": "Name",
                 "AWS::Serverless::LayerVersion": "LayerName",
+                "AWS::Logs::LogGroup": "LogGroupName",
             }.get(resource.get("Type", ""))
             name = self.resolve(properties[name_key]) if name_key and name_key in properties else None
             self._physical[logical_id] = physical_resource(logical_id, resource, self.stack, self.region, name)
@@ -352,8 +388,18 @@ class Template:
                 layers=self.resolve(setting["Layers"] or []),
                 concurrency=int(setting["ReservedConcurrentExecutions"] or DEFAULT_CONCURRENCY),
                 events=self.resolve(properties.get("Events", {})),
+                # Lambda's default group unless LoggingConfig names another
+                log_group=self.resolve(setting["LoggingConfig"] or {}).get("LogGroup")
+                or f"/aws/lambda/{self.physical(logical_id).ref}",
             )
         return specs
+
+    def log_groups(self) -> dict[str, int | None]:
+        """The stack's AWS::Logs::LogGroup resources: name -> RetentionInDays (None: kept forever)."""
+        return {
+            self.physical(logical_id).ref: resource.get("Properties", {}).get("RetentionInDays")
+            for logical_id, resource in self.of_type("AWS::Logs::LogGroup").items()
+        }
 
     # --- IAM: the roles SAM and CloudFormation would create, with their policies as written ------------------
 
@@ -546,7 +592,7 @@ def _preflight_headers(cors) -> dict[str, str] | None:
 
 _STATE_MACHINES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
 _FUNCTION_SETTINGS = (
-    "Handler", "CodeUri", "Runtime", "Timeout", "MemorySize", "Layers", "ReservedConcurrentExecutions",
+    "Handler", "CodeUri", "Runtime", "Timeout", "MemorySize", "Layers", "ReservedConcurrentExecutions", "LoggingConfig",
 )  # fmt: skip
 
 
@@ -576,6 +622,7 @@ class FunctionSpec:
     layers: list[str]
     events: dict[str, dict]
     concurrency: int = DEFAULT_CONCURRENCY  # ReservedConcurrentExecutions, else a new account's quota
+    log_group: str = ""  # where Lambda sends the function's logs (AWS_LAMBDA_LOG_GROUP_NAME)
 
 
 _LOGS_STATEMENT = {

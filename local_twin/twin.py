@@ -36,6 +36,7 @@ class Twin:
         self.root = Path(root)
         self.workdir = Path(workdir)
         self.template = Template.load(self.root, profile=profile, overrides=parameters)
+        self.template.check_rules()  # what `sam deploy` refuses before it creates anything, the twin refuses too
         self.region = self.template.region
         self.faults = faults or Faults()  # tests inject failures through it while the twin runs
         self.moto = MotoStack(self.template, self.faults, self.workdir / "aws")

@@ -3,9 +3,12 @@
 `sam build` and `sam deploy` with samconfig.toml's [smoke] profile (small budgets), the digits dataset the demo
 makes uploaded under the stack's UploadPrefix, the run followed state by state, one held-out digit POSTed to the
 API, what it cost in instance-minutes (the jobs' BillableTimeInSeconds and TrainingTimeInSeconds, the endpoint's
-lifetime), then the teardown, which runs whatever happened before it: the run stopped with its jobs, the
-endpoint, the endpoint configurations and models of the stack's SageMakerNamePrefix, every object version in the
-bucket, `sam delete`, and the bucket itself (the stack retains it).
+lifetime), then the teardown, which runs whatever happened before it: the run stopped with its jobs, and waited
+for until they have ended (a stopped job still uploads its model), the endpoint, the endpoint configurations and
+models of the stack's SageMakerNamePrefix, the Experiments resources tuning made, the jobs' and the endpoint's
+logs, every object version in the buckets the stack retains (found from its resources, or by CloudFormation's
+tags when a failed deploy rolled it back), `sam delete`, those buckets, and the artifacts `sam deploy` uploaded
+(under the stack's own --s3-prefix in SAM's managed bucket).
 
 Only `sam deploy` and `sam delete` need AWS itself: everything else uses the AWS clients it is given, so
 tests/pipeline/test_aws_smoke.py runs this same code against the local twin.
@@ -30,7 +33,7 @@ if str(FUNCTIONS) not in sys.path:
     sys.path.insert(0, str(FUNCTIONS))
 
 from common import naming  # noqa: E402
-from common.run_jobs import stop_running_jobs  # noqa: E402
+from common.run_jobs import described_status, stop_running_jobs  # noqa: E402
 from dogbreeds_cli.timeline import StateProgress, follow_execution  # noqa: E402
 from local_twin import digits  # noqa: E402
 from local_twin.template import load_profile  # noqa: E402
@@ -39,6 +42,17 @@ PROFILE = "smoke"
 FOLLOW_TIMEOUT_SECONDS = 3 * 3600  # a hang guard: the smoke profile's run takes well under an hour
 PREDICT_ATTEMPTS = 10  # a serverless endpoint's first request may meet a cold start (503, Retry-After)
 DELETE_TIMEOUT_SECONDS = 900
+# StopTrainingJob gives the script 120 s (SIGTERM), then SageMaker uploads the model: Stopping lasts minutes
+STOP_TIMEOUT_SECONDS = 900
+POLL_SECONDS = 5
+ENDED = ("Completed", "Failed", "Stopped")
+# The account's log groups SageMaker writes a run's jobs to (one stream per job and instance, named
+# <job>/algo-1-<time>), and the group it makes per endpoint
+JOB_LOG_GROUPS = ("/aws/sagemaker/TrainingJobs", "/aws/sagemaker/ProcessingJobs")
+ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
+# What SageMaker Experiments names after the jobs, unasked (Airflow's SageMaker system test, sagemaker-python-sdk)
+TUNING_EXPERIMENT_SUFFIX = "-aws-tuning-job"
+COMPONENT_SUFFIXES = {"training": "-aws-training-job", "processing": "-aws-processing-job"}
 
 
 @dataclass(frozen=True)
@@ -59,12 +73,26 @@ class Clients:
     s3: object
     stepfunctions: object
     sagemaker: object
+    cloudformation: object
+    logs: object
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """Where `sam deploy` uploaded the packaged code and template: everything under ``<prefix>/`` is the stack's."""
+
+    bucket: str
+    prefix: str
 
 
 class Stack(Protocol):
+    name: str
+
     def deploy(self) -> Deployment: ...
 
     def delete(self) -> None: ...
+
+    def artifacts(self) -> Artifacts | None: ...
 
 
 @dataclass
@@ -130,17 +158,21 @@ class JobCost:
     training_seconds: int
 
 
-def job_costs(sagemaker, prefix: str, run_id: str) -> list[JobCost]:
-    """The run's tuning trials and final training job, as SageMaker bills them (jobs never created: none)."""
+def training_jobs(sagemaker, prefix: str, run_id: str) -> list[str]:
+    """The run's tuning trials and final training job (whether or not they were created)."""
     names = []
     tuning = naming.tuning_job_name(prefix, run_id)
     with contextlib.suppress(sagemaker.exceptions.ResourceNotFound):
         paginator = sagemaker.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job")
         for page in paginator.paginate(HyperParameterTuningJobName=tuning):
             names += [summary["TrainingJobName"] for summary in page["TrainingJobSummaries"]]
-    names.append(naming.training_job_name(prefix, run_id))
+    return [*names, naming.training_job_name(prefix, run_id)]
+
+
+def job_costs(sagemaker, prefix: str, run_id: str) -> list[JobCost]:
+    """The run's tuning trials and final training job, as SageMaker bills them (jobs never created: none)."""
     costs = []
-    for name in names:
+    for name in training_jobs(sagemaker, prefix, run_id):
         try:
             job = sagemaker.describe_training_job(TrainingJobName=name)
         except sagemaker.exceptions.ClientError:
@@ -218,10 +250,145 @@ def delete_prefixed(sagemaker, prefix: str) -> list[str]:
     return deleted
 
 
-def empty_bucket(s3, bucket: str) -> int:
-    """Every object version and delete marker (the bucket is versioned); returns how many were deleted."""
+def wait_for_jobs_to_end(sagemaker, prefix: str, run_id: str, timeout: float = STOP_TIMEOUT_SECONDS) -> list[str]:
+    """Until the run's tuning job and every training job are Completed, Failed or Stopped: StopTrainingJob returns
+    while the job is Stopping, and a job uploads its model after that (emptied too early, the bucket fills again).
+    Returns the training jobs' names."""
+    deadline = time.monotonic() + timeout
+    tuning = naming.tuning_job_name(prefix, run_id)
+    while True:
+        names = training_jobs(sagemaker, prefix, run_id)
+        statuses = {tuning: described_status(sagemaker, "tuning", tuning)}
+        statuses |= {name: described_status(sagemaker, "training", name) for name in names}
+        running = {name: status for name, status in statuses.items() if status not in (*ENDED, None)}
+        if not running:
+            return [name for name in names if statuses[name] is not None]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still not ended {timeout:.0f} s after the stop: {running}")
+        time.sleep(POLL_SECONDS)
+
+
+def rule_jobs(sagemaker, training_job: str) -> list[str]:
+    """The Debugger service's rule evaluations of a job (processing jobs; DebuggerService=true only)."""
+    try:
+        described = sagemaker.describe_training_job(TrainingJobName=training_job)
+    except sagemaker.exceptions.ClientError:
+        return []
+    statuses = described.get("DebugRuleEvaluationStatuses", []) + described.get("ProfilerRuleEvaluationStatuses", [])
+    return [s["RuleEvaluationJobArn"].rsplit("/", 1)[1] for s in statuses if s.get("RuleEvaluationJobArn")]
+
+
+def _pages(sagemaker, operation: str, key: str, **filters) -> list[dict]:
+    return [item for page in sagemaker.get_paginator(operation).paginate(**filters) for item in page[key]]
+
+
+def delete_trial_component(sagemaker, name: str) -> bool:
+    """Disassociated from every trial first, as DeleteTrialComponent requires; False when there is none."""
+    try:
+        sagemaker.describe_trial_component(TrialComponentName=name)
+    except sagemaker.exceptions.ResourceNotFound:
+        return False
+    for trial in _pages(sagemaker, "list_trials", "TrialSummaries", TrialComponentName=name):
+        sagemaker.disassociate_trial_component(TrialComponentName=name, TrialName=trial["TrialName"])
+    sagemaker.delete_trial_component(TrialComponentName=name)
+    return True
+
+
+def delete_experiments(sagemaker, tuning_job: str, jobs: dict[str, list[str]]) -> list[str]:
+    """What SageMaker Experiments made of the run, unasked: the tuning job's experiment with its trials and their
+    trial components, and each job's own trial component (``jobs``: kind -> names). In AWS's documented order:
+    components disassociated, then deleted; trials once empty; the experiment once it has no trial
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/experiments-cleanup.html). Returns what was deleted."""
+    deleted = []
+    experiment = f"{tuning_job}{TUNING_EXPERIMENT_SUFFIX}"
+    try:
+        trials = _pages(sagemaker, "list_trials", "TrialSummaries", ExperimentName=experiment)
+    except sagemaker.exceptions.ResourceNotFound:
+        trials = None  # the tuning job never started
+    for trial in [t["TrialName"] for t in trials or []]:
+        for component in _pages(sagemaker, "list_trial_components", "TrialComponentSummaries", TrialName=trial):
+            if delete_trial_component(sagemaker, component["TrialComponentName"]):
+                deleted.append(component["TrialComponentName"])
+        sagemaker.delete_trial(TrialName=trial)
+        deleted.append(trial)
+    if trials is not None:
+        sagemaker.delete_experiment(ExperimentName=experiment)
+        deleted.append(experiment)
+    for kind, names in jobs.items():
+        for name in names:
+            if delete_trial_component(sagemaker, f"{name}{COMPONENT_SUFFIXES[kind]}"):
+                deleted.append(f"{name}{COMPONENT_SUFFIXES[kind]}")
+    return deleted
+
+
+def existing_log_groups(logs, names: tuple[str, ...]) -> set[str]:
+    found = set()
+    for name in names:
+        groups = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+        found |= {group["logGroupName"] for group in groups if group["logGroupName"] == name}
+    return found
+
+
+def delete_job_logs(logs, jobs: dict[str, list[str]], groups_before: set[str]) -> int:
+    """The run's jobs' streams in the account's job log groups; a group the run created goes too once no stream is
+    left in it. Returns how many streams were deleted."""
     deleted = 0
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+    for group, names in zip(JOB_LOG_GROUPS, (jobs["training"], jobs["processing"]), strict=True):
+        try:
+            for name in names:
+                pages = logs.get_paginator("describe_log_streams").paginate(
+                    logGroupName=group, logStreamNamePrefix=f"{name}/"
+                )
+                for stream in [stream for page in pages for stream in page["logStreams"]]:
+                    logs.delete_log_stream(logGroupName=group, logStreamName=stream["logStreamName"])
+                    deleted += 1
+            left = logs.describe_log_streams(logGroupName=group, limit=1)["logStreams"]
+        except logs.exceptions.ResourceNotFoundException:
+            continue  # no job of this kind ever logged
+        if group not in groups_before and not left:
+            logs.delete_log_group(logGroupName=group)
+    return deleted
+
+
+def delete_log_group(logs, name: str) -> bool:
+    try:
+        logs.delete_log_group(logGroupName=name)
+    except logs.exceptions.ResourceNotFoundException:
+        return False
+    return True
+
+
+def stack_buckets(cloudformation, s3, stack_name: str) -> set[str]:
+    """The buckets the stack made, which outlive it (DeletionPolicy: Retain): from the stack's resources while it
+    exists in any state (a failed deploy leaves it ROLLBACK_COMPLETE, a failed delete DELETE_FAILED), and by the
+    tags CloudFormation puts on what it creates (aws:cloudformation:stack-name) for a stack already gone."""
+    found = set()
+    try:
+        for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name):
+            found |= {
+                resource["PhysicalResourceId"]
+                for resource in page["StackResourceSummaries"]
+                if resource["ResourceType"] == "AWS::S3::Bucket" and resource.get("PhysicalResourceId")
+            }
+    except cloudformation.exceptions.ClientError as error:
+        if "does not exist" not in str(error):  # CloudFormation answers ValidationError for a missing stack
+            raise
+    # CloudFormation names a bucket without BucketName <stack>-<logical id>-<random>, lower case
+    for bucket in s3.list_buckets()["Buckets"]:
+        if bucket["Name"].startswith(f"{stack_name.lower()}-") and bucket["Name"] not in found:
+            try:
+                tags = s3.get_bucket_tagging(Bucket=bucket["Name"])["TagSet"]
+            except s3.exceptions.ClientError:
+                continue  # untagged (NoSuchTagSet): not CloudFormation's
+            if {"Key": "aws:cloudformation:stack-name", "Value": stack_name} in tags:
+                found.add(bucket["Name"])
+    return found
+
+
+def delete_versions(s3, bucket: str, prefix: str = "") -> int:
+    """Every object version and delete marker under ``prefix`` (buckets are versioned); returns how many."""
+    deleted = 0
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
         entries = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", [])]
         entries += [{"Key": m["Key"], "VersionId": m["VersionId"]} for m in page.get("DeleteMarkers", [])]
         for start in range(0, len(entries), 1000):  # DeleteObjects takes 1,000 keys at most
@@ -230,8 +397,11 @@ def empty_bucket(s3, bucket: str) -> int:
     return deleted
 
 
-def teardown(clients: Clients, stack: Stack, deployment: Deployment | None, outcome: Outcome, say) -> None:
-    """Each step is tried whatever failed before it; what could not be removed is said, and fails the run."""
+def teardown(
+    clients: Clients, stack: Stack, deployment: Deployment | None, outcome: Outcome, say, log_groups_before: set[str]
+) -> None:
+    """Each step is tried whatever failed before it; what could not be removed is said, and fails the run.
+    ``log_groups_before``: the account's job log groups that existed before the run (kept, even emptied)."""
 
     @contextlib.contextmanager
     def step(what: str):
@@ -242,7 +412,11 @@ def teardown(clients: Clients, stack: Stack, deployment: Deployment | None, outc
             say(f"  could not {what}: {error}")
 
     say("tearing down:")
+    buckets = {deployment.bucket} if deployment is not None else set()
+    with step("find the buckets the stack retains"):
+        buckets |= stack_buckets(clients.cloudformation, clients.s3, stack.name)
     if deployment is not None:
+        sagemaker, prefix = clients.sagemaker, deployment.name_prefix
         if outcome.run_id:
             arn = execution_arn(deployment.state_machine_arn, outcome.run_id)
             never_started = clients.stepfunctions.exceptions.ExecutionDoesNotExist
@@ -251,31 +425,52 @@ def teardown(clients: Clients, stack: Stack, deployment: Deployment | None, outc
                     clients.stepfunctions.stop_execution(executionArn=arn, error="AcceptanceRunTeardown")
                     say(f"  stopped execution {outcome.run_id}")
             with step("stop the run's jobs"):
-                stopped = stop_running_jobs(clients.sagemaker, deployment.name_prefix, outcome.run_id)
+                stopped = stop_running_jobs(sagemaker, prefix, outcome.run_id)
                 say(f"  stopped jobs: {', '.join(stopped) or 'none was running'}")
         endpoint = None
         with step("delete the endpoint"):
-            endpoint = delete_endpoint(clients.sagemaker, deployment.endpoint_name)
+            endpoint = delete_endpoint(sagemaker, deployment.endpoint_name)
             say(f"  endpoint {deployment.endpoint_name}: {'deleted' if endpoint else 'none'}")
         with step("delete the endpoint configurations and models"):
-            say(
-                f"  deleted {len(delete_prefixed(clients.sagemaker, deployment.name_prefix))} configurations and models"
-            )
+            say(f"  deleted {len(delete_prefixed(sagemaker, prefix))} configurations and models")
+        with step("delete the endpoint's log group"):
+            deleted = delete_log_group(clients.logs, f"{ENDPOINT_LOG_GROUP_PREFIX}{deployment.endpoint_name}")
+            say(f"  endpoint log group: {'deleted' if deleted else 'none'}")
         if outcome.run_id:
+            jobs = None
+            with step("wait for the run's jobs to end"):
+                trained = wait_for_jobs_to_end(sagemaker, prefix, outcome.run_id)
+                jobs = {"training": trained, "processing": [j for name in trained for j in rule_jobs(sagemaker, name)]}
+                say(f"  {len(trained)} training jobs ended")
             with step("read the jobs' billing"):
-                final_job = naming.training_job_name(deployment.name_prefix, outcome.run_id)
-                jobs = job_costs(clients.sagemaker, deployment.name_prefix, outcome.run_id)
-                for line in cost_lines(jobs, final_job, endpoint):
+                final_job = naming.training_job_name(prefix, outcome.run_id)
+                for line in cost_lines(job_costs(sagemaker, prefix, outcome.run_id), final_job, endpoint):
                     say(line)
-        with step("empty the bucket"):
-            say(f"  deleted {empty_bucket(clients.s3, deployment.bucket)} object versions from {deployment.bucket}")
+            if jobs is not None:  # what follows needs the jobs ended: they write both until then
+                with step("delete the experiments and trial components tuning made"):
+                    tuning = naming.tuning_job_name(prefix, outcome.run_id)
+                    say(f"  deleted {len(delete_experiments(sagemaker, tuning, jobs))} experiments, trials and "
+                        "trial components")  # fmt: skip
+                with step("delete the jobs' logs"):
+                    say(f"  deleted {delete_job_logs(clients.logs, jobs, log_groups_before)} job log streams")
+            else:
+                outcome.failures.append("the run's experiments and job logs: not deleted while its jobs may run")
+    gone = clients.s3.exceptions.NoSuchBucket  # a bucket the stack's rollback did delete: nothing to do
+    for bucket in sorted(buckets):
+        with step(f"empty the bucket {bucket}"), contextlib.suppress(gone):
+            say(f"  deleted {delete_versions(clients.s3, bucket)} object versions from {bucket}")
     with step("delete the stack"):
         stack.delete()
         say("  stack deleted")
-    if deployment is not None:
-        with step("delete the bucket"):
-            clients.s3.delete_bucket(Bucket=deployment.bucket)  # retained by the stack: removed here
-            say(f"  bucket {deployment.bucket} deleted")
+    for bucket in sorted(buckets):
+        with step(f"delete the bucket {bucket}"), contextlib.suppress(gone):
+            clients.s3.delete_bucket(Bucket=bucket)  # retained by the stack: removed here
+            say(f"  bucket {bucket} deleted")
+    with step("delete the artifacts sam deploy uploaded"):
+        artifacts = stack.artifacts()
+        if artifacts is not None:  # `sam delete` removes only what the last template references
+            count = delete_versions(clients.s3, artifacts.bucket, f"{artifacts.prefix}/")
+            say(f"  deleted {count} artifact versions under s3://{artifacts.bucket}/{artifacts.prefix}/")
     if outcome.failures:
         outcome.status = 1
         say("LEFT BEHIND, remove by hand: " + "; ".join(outcome.failures))
@@ -292,11 +487,12 @@ def acceptance_run(
     """Deploy, run, predict, tear down; 0 when the run deployed a model that answered and nothing was left."""
     outcome = Outcome()
     deployment = None
-    aws = None
+    aws = clients()
+    # the account's job log groups that exist already are not the run's to delete, even when emptied
+    log_groups_before = existing_log_groups(aws.logs, JOB_LOG_GROUPS)
     try:
         say("deploying the stack ...")
         deployment = stack.deploy()
-        aws = clients()
         outcome.run_id, held_out = upload_digits(aws.s3, deployment, workdir, dataset_name)
         say(f"uploaded s3://{deployment.bucket}/{deployment.upload_prefix}{dataset_name}; run {outcome.run_id}:")
         arn = execution_arn(deployment.state_machine_arn, outcome.run_id)
@@ -319,7 +515,7 @@ def acceptance_run(
         outcome.status = 1
         say(f"FAILED: {type(error).__name__}: {error}")
     finally:
-        teardown(aws or clients(), stack, deployment, outcome, say)
+        teardown(aws, stack, deployment, outcome, say, log_groups_before)
     say("acceptance run passed" if outcome.status == 0 else "acceptance run FAILED")
     return outcome.status
 
@@ -330,9 +526,11 @@ def acceptance_run(
 class SamStack:
     """`sam build` + `sam deploy` of the [smoke] profile, its outputs read back; `sam delete` at the end."""
 
+    MANAGED_STACK = "aws-sam-cli-managed-default"  # resolve_s3's bucket: SAM CLI's bootstrap stack, never deleted
+
     def __init__(self, sam: str, region: str | None):
         self.sam, self.region = sam, region
-        self.stack_name = load_profile(ROOT / "samconfig.toml", PROFILE).stack_name
+        self.name = load_profile(ROOT / "samconfig.toml", PROFILE).stack_name
 
     def _sam(self, *arguments: str) -> None:
         region = ("--region", self.region) if self.region else ()
@@ -340,10 +538,11 @@ class SamStack:
 
     def deploy(self) -> Deployment:
         self._sam("build", "--config-env", PROFILE)
-        self._sam("deploy", "--config-env", PROFILE, "--no-confirm-changeset")
+        # the stack's own prefix: `sam delete` removes only the artifacts the last template references
+        self._sam("deploy", "--config-env", PROFILE, "--no-confirm-changeset", "--s3-prefix", self.name)
         import boto3
 
-        stack = boto3.client("cloudformation", region_name=self.region).describe_stacks(StackName=self.stack_name)
+        stack = boto3.client("cloudformation", region_name=self.region).describe_stacks(StackName=self.name)
         described = stack["Stacks"][0]
         outputs = {output["OutputKey"]: output["OutputValue"] for output in described["Outputs"]}
         parameters = {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]}
@@ -361,7 +560,19 @@ class SamStack:
         )
 
     def delete(self) -> None:
-        self._sam("delete", "--stack-name", self.stack_name, "--no-prompts")
+        self._sam("delete", "--stack-name", self.name, "--no-prompts")
+
+    def artifacts(self) -> Artifacts | None:
+        """SAM's managed bucket (the SourceBucket output of its bootstrap stack) and this stack's prefix there."""
+        import boto3
+
+        cloudformation = boto3.client("cloudformation", region_name=self.region)
+        try:
+            managed = cloudformation.describe_stacks(StackName=self.MANAGED_STACK)["Stacks"][0]
+        except cloudformation.exceptions.ClientError:
+            return None  # never bootstrapped: nothing was uploaded
+        outputs = {output["OutputKey"]: output["OutputValue"] for output in managed.get("Outputs", [])}
+        return Artifacts(outputs["SourceBucket"], self.name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -374,7 +585,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def clients() -> Clients:
         session = boto3.Session(region_name=args.region)
-        return Clients(session.client("s3"), session.client("stepfunctions"), session.client("sagemaker"))
+        services = ("s3", "stepfunctions", "sagemaker", "cloudformation", "logs")
+        return Clients(*(session.client(service) for service in services))
 
     return acceptance_run(SamStack(args.sam, args.region), clients, args.workdir)
 

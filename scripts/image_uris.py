@@ -1,13 +1,15 @@
 """Regenerate template.yaml's image-URI Mappings from sagemaker-core (never typed by hand).
 
 ``python scripts/image_uris.py --write`` (``make image-uris``) rewrites the blocks between the BEGIN/END markers
-(the Mappings, and a Rules assertion naming the regions they cover); without ``--write`` it prints the
+(the Mappings, and the Rules naming the regions they cover); without ``--write`` it prints the
 template. tests/template/test_image_uris.py fails when the template and sagemaker-core disagree for the
 pinned versions below.
 
-- ``ImageUris``: per commercial region (the ``aws`` partition) where all three images exist, the PyTorch
-  training and inference images for CPU and GPU and the Debugger rule evaluator, plus the ECR repository
-  ARNs the SageMaker execution role may pull from.
+- ``ImageUris``: per commercial region (the ``aws`` partition) where the PyTorch training and inference images
+  exist, those images for CPU and GPU, the Debugger rule evaluator where the region has one (``DebuggerRules``: only
+  DebuggerService=true needs it), plus the ECR repository ARNs the SageMaker execution role may pull from.
+- Rules: ``SupportedRegion`` (the PyTorch images) always, ``DebuggerServiceRegion`` (the rule evaluator) when
+  DebuggerService is true.
 - ``InstanceImages``: per allowed instance type (the AllowedValues of the instance-type parameters), which
   of those keys its processor needs, decided by sagemaker-core's own instance-type rule.
 """
@@ -71,16 +73,12 @@ def _reference_instance(processor: str, candidates: list[str], scope: str) -> st
 
 
 def commercial_regions() -> list[str]:
-    """Regions of the aws partition for which sagemaker-core knows every image this template uses."""
+    """Regions of the aws partition for which sagemaker-core knows the PyTorch training and inference images."""
     config = image_uris.config_for_framework(FRAMEWORK)
     versions = (config[scope]["versions"][_full_version(config, scope)] for scope in ("training", "inference"))
     known = set.intersection(*(set(version["registries"]) for version in versions))
     session = boto3.session.Session()
-    return sorted(
-        region
-        for region in known
-        if session.get_partition_for_region(region) == COMMERCIAL_PARTITION and _rule_image(region) is not None
-    )
+    return sorted(region for region in known if session.get_partition_for_region(region) == COMMERCIAL_PARTITION)
 
 
 def _full_version(config: dict, scope: str) -> str:
@@ -117,7 +115,9 @@ def mappings(template_text: str) -> dict:
             for scope, by_processor in references.items()
             for processor, instance_type in by_processor.items()
         }
-        images["DebuggerRules"] = _rule_image(region)
+        rule_image = _rule_image(region)
+        if rule_image is not None:
+            images["DebuggerRules"] = rule_image
         images["EcrRepositoryArns"] = sorted({repository_arn(uri) for uri in images.values()})
         regions[region] = images
     instances = {}
@@ -141,16 +141,35 @@ def render(template_text: str) -> str:
     return f"{BEGIN}\n{header}\n{_indented(mappings(template_text))}\n{END}"
 
 
-def render_rules(regions: list[str]) -> str:
-    """A deploy-time assertion: elsewhere the stack would fail on a FindInMap error instead of this message."""
-    assertion = {
-        "Assert": {"Fn::Contains": [regions, {"Ref": "AWS::Region"}]},
-        "AssertDescription": (
-            f"This region lacks one of the images the pipeline needs (PyTorch {FRAMEWORK_VERSION} training or "
-            "inference, or the SageMaker Debugger rule evaluator). Deploy to one of: " + ", ".join(regions)
-        ),
+def render_rules(regions: list[str], debugger_regions: list[str]) -> str:
+    """Deploy-time assertions: elsewhere the stack would fail on a FindInMap error instead of these messages. The
+    rule evaluator is looked up (and required) only when DebuggerService is true."""
+    rules = {
+        "SupportedRegion": {
+            "Assertions": [
+                {
+                    "Assert": {"Fn::Contains": [regions, {"Ref": "AWS::Region"}]},
+                    "AssertDescription": (
+                        f"This region lacks the PyTorch {FRAMEWORK_VERSION} training or inference images the "
+                        "pipeline needs. Deploy to one of: " + ", ".join(regions)
+                    ),
+                }
+            ]
+        },
+        "DebuggerServiceRegion": {
+            "RuleCondition": {"Fn::Equals": [{"Ref": "DebuggerService"}, "true"]},
+            "Assertions": [
+                {
+                    "Assert": {"Fn::Contains": [debugger_regions, {"Ref": "AWS::Region"}]},
+                    "AssertDescription": (
+                        "DebuggerService=true needs the SageMaker Debugger rule evaluator, which this region lacks. "
+                        "Set DebuggerService=false or deploy to one of: " + ", ".join(debugger_regions)
+                    ),
+                }
+            ],
+        },
     }
-    return f"{RULES_BEGIN}\n{_indented({'SupportedRegion': {'Assertions': [assertion]}})}\n{RULES_END}"
+    return f"{RULES_BEGIN}\n{_indented(rules)}\n{RULES_END}"
 
 
 def current_block(template_text: str, begin: str = BEGIN, end: str = END) -> str:
@@ -161,9 +180,10 @@ def current_block(template_text: str, begin: str = BEGIN, end: str = END) -> str
 def regenerated(template_text: str) -> str:
     """The template with both generated blocks rewritten (the Rules' regions are the Mappings' own)."""
     block = render(template_text)
-    regions = sorted(yaml.safe_load(block.replace(BEGIN, "").replace(END, ""))["ImageUris"])
+    images = yaml.safe_load(block.replace(BEGIN, "").replace(END, ""))["ImageUris"]
+    debugger_regions = sorted(region for region, keys in images.items() if "DebuggerRules" in keys)
     text = template_text.replace(current_block(template_text), block)
-    return text.replace(current_block(text, RULES_BEGIN, RULES_END), render_rules(regions))
+    return text.replace(current_block(text, RULES_BEGIN, RULES_END), render_rules(sorted(images), debugger_regions))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,6 +54,13 @@ def phase_seconds(
     return PhaseSeconds(tuning=waves * job, training=job, endpoint=ENDPOINT_SECONDS)
 
 
+def fits_the_run(phases: PhaseSeconds) -> bool:
+    """Whether the jobs end within the execution's timeout. template.yaml's Rules refuse, at deploy time, every
+    parameter combination for which this is false (generated from it by scripts/template_rules.py); StartPipeline
+    refuses the run as well, a second line for a template deployed without them."""
+    return phases.total <= RUN_TIMEOUT_SECONDS
+
+
 def polls(seconds: int, interval: int) -> int:
     """Checks that cover ``seconds`` at one every ``interval`` seconds (each takes at least that long)."""
     return math.ceil(seconds / interval) + 1
@@ -63,7 +70,7 @@ def poll_plan(configured_interval: int, phases: PhaseSeconds) -> dict:
     """The execution input's ``poll``: one interval and each loop's number of checks, all within the history.
 
     ``configured_interval`` (PollIntervalSeconds; 0 for "as often as the history allows") is a floor."""
-    if phases.total > RUN_TIMEOUT_SECONDS:
+    if not fits_the_run(phases):
         raise RunTooLong(
             f"the jobs may take {phases.total} s (tuning {phases.tuning}, training {phases.training}, endpoint "
             f"{phases.endpoint}), more than the run's {RUN_TIMEOUT_SECONDS} s timeout: lower MaxRuntimeSeconds or "

@@ -10,7 +10,8 @@ CreateEndpoint and UpdateEndpoint need the endpoint configuration as well, and r
 name (``cloudwatch:DescribeAlarms``). AWS documents that the endpoint's execution role needs that read ("your IAM
 execution role", SageMaker developer guide, "Auto-Rollback Configuration and Monitoring"; endpoints.py checks
 it) without saying whether the caller is asked too: the twin asks both, as a refusal on AWS would come after a
-paid run.
+paid run. The Experiments resources are ``experiment/<name>``, ``experiment-trial/<name>`` and
+``experiment-trial-component/<name>``; (Dis)AssociateTrialComponent acts on the trial and the component.
 """
 
 import re
@@ -20,6 +21,8 @@ from local_twin.iam import Request
 
 SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
 _VERBS = re.compile(r"^(Create|Describe|Delete|Update|Stop|Invoke)")
+# nouns whose ARN resource type is not their kebab-case name (service authorization reference)
+_KINDS = {"Trial": "experiment-trial", "TrialComponent": "experiment-trial-component"}
 _PASSED_TO_SAGEMAKER = {"iam:PassedToService": SAGEMAKER_SERVICE}
 # "Except for the ListTags API, resource-level restrictions are not available on List- calls" (SageMaker
 # developer guide, API permissions reference); the service authorization reference gives Search no resource type.
@@ -32,7 +35,7 @@ class UnmodelledCall(Exception):
 
 def _kind(noun: str) -> str:
     """``HyperParameterTuningJob`` -> ``hyper-parameter-tuning-job`` (the ARN's resource type)."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "-", noun).lower()
+    return _KINDS.get(noun) or re.sub(r"(?<!^)(?=[A-Z])", "-", noun).lower()
 
 
 def names_no_resource(operation: str) -> bool:
@@ -50,6 +53,8 @@ def required(
         return [Request(action, params["ResourceArn"])]
     if names_no_resource(operation):
         return [Request(action, "*")]
+    if operation in ("AssociateTrialComponent", "DisassociateTrialComponent"):
+        return [Request(action, arn(_kind(noun), params[f"{noun}Name"])) for noun in ("Trial", "TrialComponent")]
     # ListTrainingJobsForHyperParameterTuningJob acts on the tuning job
     noun = operation.rsplit("For", 1)[1] if "For" in operation else _VERBS.sub("", operation)
     if f"{noun}Name" not in params:

@@ -10,6 +10,8 @@ refused with ValidationError "oversize body"; a serverless variant without provi
 idle for ``ColdStart.idle_seconds`` has a cold start of ``ColdStart.seconds`` during which invocations get
 ModelNotReadyException (the serving process is kept: only the delay is played); the container's errors come
 back as ModelError with its status and body, which the inference toolkit writes as message + traceback.
+Each deployment's start-up output goes to CloudWatch Logs, ``/aws/sagemaker/Endpoints/<endpoint>``, written with
+the model's execution role as SageMaker does.
 """
 
 import socket
@@ -32,6 +34,7 @@ INVOCATION_TIMEOUT_SECONDS = 60
 # InvokeEndpoint's request payload limits ("4 MB" serverless, "6 MB" instance, read as 10^6 B: the stricter).
 SERVERLESS_PAYLOAD_LIMIT_BYTES = 4_000_000
 INSTANCE_PAYLOAD_LIMIT_BYTES = 6_000_000
+LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"  # one group per endpoint, created by SageMaker, not by the stack
 
 
 @dataclass
@@ -121,6 +124,7 @@ class Endpoint:
         self.tags = tags
         self.last_used = time.monotonic()  # a variant that just passed /ping is warm
         self.warm_at: float | None = None  # while a cold start runs: when it ends
+        self.log_error: str | None = None  # why its logs could not be written to CloudWatch Logs
 
 
 class Endpoints:
@@ -217,7 +221,14 @@ class Endpoints:
         )
         environment = {**self.service.job_environment, **session}
         server = Server(self.service.python, model_dir, log_path, environment)
-        if server.healthy():
+        healthy = server.healthy()
+        # the container's start-up output, where SageMaker sends an endpoint's logs (one group per endpoint)
+        endpoint.log_error = self.service.send_logs(
+            model["ExecutionRoleArn"], f"SageMaker-{endpoint.name}", self.service.arn("endpoint", endpoint.name),
+            f"{LOG_GROUP_PREFIX}{endpoint.name}",
+            f"AllTraffic/{config_name}", log_path.read_text(errors="replace").splitlines(),
+        )  # fmt: skip
+        if healthy:
             return server
         server.stop()
         return None

@@ -3,7 +3,13 @@
 Per job, under ``<workdir>/jobs/<name>/``: an /opt/ml-shaped folder (``ml/``) with the channels downloaded
 from S3, the source directory from ``sagemaker_submit_directory``, the hyperparameters as SageMaker
 writes them, and ``job.log`` (the script's output: kept, and readable while the job runs). The
-training image is recorded, not run: the twin runs the code with this machine's Python.
+training image is recorded, not run: the twin runs the code with this machine's Python. When the job ends its
+output goes to CloudWatch Logs as SageMaker sends it (``/aws/sagemaker/TrainingJobs``, stream
+``<job>/algo-1-<epoch seconds>``), written with the job's execution role.
+
+StopTrainingJob works as AWS documents it: the status turns ``Stopping``, the script gets SIGTERM, what the job
+still uploads (its checkpoints) is uploaded, and only then is the status ``Stopped``
+(https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_StopTrainingJob.html).
 """
 
 import io
@@ -21,6 +27,7 @@ from local_twin.sagemaker import rules
 from local_twin.sagemaker.service import SageMakerError, failure_reason, not_found, now, validation
 
 TERMINAL = ("Completed", "Failed", "Stopped")
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"  # one per account and region, shared by every training job
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -45,6 +52,10 @@ class TrainingJob:
         self.process: subprocess.Popen | None = None
         self.stop_requested = False
         self.tuning_job = None
+        self.log_error: str | None = None  # why the job's logs could not be written to CloudWatch Logs
+        self.stopping_describes = 0  # Faults.stopping_describes, taken when the stop was asked
+        self.stop_released = threading.Event()  # set once the job may finish stopping
+        self.stop_released.set()
 
     # ------------------------------------------------------------------ running
 
@@ -52,13 +63,27 @@ class TrainingJob:
         try:
             self._prepare()
             self._train()
+            self.stop_released.wait()  # a job held Stopping (Faults.stopping_describes) makes its last uploads later
             self._collect()
         except Exception as error:  # any failure of the job is the job's FailureReason, as on SageMaker
             if self.status == "InProgress":
                 self.status, self.failure_reason = "Failed", failure_reason(error)
         finally:
+            self._send_logs()
             self.ended = now()
+            if self.status == "Stopping":  # its last uploads are done: now it has stopped
+                self.status = "Stopped"
             self.secondary = self.status
+
+    def _send_logs(self) -> None:
+        """The script's output as the job's log stream."""
+        if self.log_path.exists():
+            lines = self.log_path.read_text(errors="replace").splitlines()
+            stream = f"{self.name}/algo-1-{int(self.created)}"
+            session = f"SageMaker-{self.name}"
+            self.log_error = self.service.send_logs(
+                self.request["RoleArn"], session, self.source_arn, LOG_GROUP, stream, lines
+            )
 
     def _prepare(self) -> None:
         ml = self.folder / "ml"
@@ -150,6 +175,8 @@ class TrainingJob:
             env["SMDEBUG_CONFIG_FILE_PATH"] = str(ml / "input" / "config" / "debughookconfig.json")
         train = Path(self.service.python).parent / "train"
         limit = self.request["StoppingCondition"].get("MaxRuntimeInSeconds", 86400)
+        if self.stop_requested:  # stopped while it downloaded: the script never starts
+            return
         self.started, self.secondary = now(), "Training"
         with open(self.log_path, "wb") as log:
             # a session of its own: a stop ends the toolkit and the script it started, as the container's end does
@@ -164,8 +191,7 @@ class TrainingJob:
                 self.status, self.failure_reason = "Stopped", f"MaxRuntimeInSeconds ({limit} s) exceeded"
                 return
         if self.stop_requested:
-            self.status = "Stopped"
-            return
+            return  # Stopping: Stopped once its checkpoints are uploaded (run())
         failure = ml / "output" / "failure"
         if code != 0 or failure.exists():
             toolkit = " ".join(failure.read_text().split())[-400:] if failure.exists() else f"exit code {code}"
@@ -190,9 +216,12 @@ class TrainingJob:
         self.metrics = self.read_metrics()
         if self.request.get("CheckpointConfig"):  # kept whatever the outcome: a retried job resumes from them
             self._sync_checkpoints(download=False)
-        if self.status != "InProgress":
+        if self.status not in ("InProgress", "Stopping"):
             return
-        self.secondary = "Uploading"
+        # a stopped job's model is saved too: "You can use the model artifacts that are saved when SageMaker stops a
+        # training job to create a model" (StopTrainingJob): the late upload a teardown must wait for
+        if self.status == "InProgress":
+            self.secondary = "Uploading"
         ml = self.folder / "ml"
         s3 = self.s3
         output = self.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
@@ -204,6 +233,8 @@ class TrainingJob:
             hook_bucket, hook_prefix = split_s3_uri(f"{hook['S3OutputPath'].rstrip('/')}/{self.name}/debug-output")
             for path in sorted(p for p in self.tensors.rglob("*") if p.is_file()):
                 s3.upload_file(str(path), hook_bucket, f"{hook_prefix}/{path.relative_to(self.tensors).as_posix()}")
+        if self.status == "Stopping":
+            return  # no rule is evaluated on a stopped job; run() marks it Stopped
         self.rule_statuses = rules.evaluate(self.request, self.tensors, self.service.python)
         self.status = "Completed"
 
@@ -222,6 +253,10 @@ class TrainingJob:
     # ------------------------------------------------------------------ describing
 
     def describe(self) -> dict:
+        if self.status == "Stopping" and self.stopping_describes:
+            self.stopping_describes -= 1
+            if not self.stopping_describes:
+                self.stop_released.set()
         request = self.request
         output = request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
         described = {
@@ -287,13 +322,15 @@ class TrainingJobs:
                 raise SageMakerError("ResourceInUse", f"Training job {name} already exists")
             job = self.jobs[name] = TrainingJob(self.service, request)
             job.tuning_job = tuning_job
+            self.service.experiments.training_job_created(name, tuning_job)
         threading.Thread(target=self._run, args=(job,), name=f"training-{name}", daemon=True).start()
         return self.service.arn("training-job", name)
 
     def _run(self, job: TrainingJob) -> None:
         with self.slots:
-            if job.stop_requested:
-                job.status, job.secondary, job.ended = "Stopped", "Stopped", now()
+            if job.stop_requested:  # stopped while it waited for a slot: nothing ran, nothing to upload
+                job.ended = now()
+                job.status = job.secondary = "Stopped"
                 return
             job.run()
 
@@ -307,15 +344,19 @@ class TrainingJobs:
 
     def stop(self, name: str) -> None:
         job = self.get(name)
-        if job.status in TERMINAL:
+        if job.status != "InProgress":  # ended, or already Stopping
             raise validation(f"The training job {name} is not in progress (status {job.status}).")
         job.stop_requested = True
-        job.secondary = "Stopping"
+        job.stopping_describes = self.service.faults.stopping_describes
+        if job.stopping_describes:
+            job.stop_released.clear()
+        job.status = job.secondary = "Stopping"
         job.signal(signal.SIGTERM)
 
     def stop_all(self) -> None:
         for job in list(self.jobs.values()):
             job.stop_requested = True
+            job.stop_released.set()
             job.signal(signal.SIGKILL)
 
     def wait(self, name: str, timeout: float = 3600) -> TrainingJob:

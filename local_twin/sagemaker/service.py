@@ -8,6 +8,7 @@ Training and tuning jobs and endpoints do real work (jobs.py, tuning.py, endpoin
 the state, the protocol and the fault injection.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -78,6 +79,7 @@ class LocalSageMaker:
         session of a role (the twin's STS) to each job and endpoint, which then act with their execution role's
         permissions. Without it (a standalone local SageMaker) they act as the administrator."""
         from local_twin.sagemaker.endpoints import Endpoints
+        from local_twin.sagemaker.experiments import Experiments
         from local_twin.sagemaker.jobs import TrainingJobs
         from local_twin.sagemaker.tuning import TuningJobs
 
@@ -98,6 +100,7 @@ class LocalSageMaker:
         self.training = TrainingJobs(self, max_concurrent_jobs)
         self.tuning = TuningJobs(self)
         self.endpoints = Endpoints(self)
+        self.experiments = Experiments(self)
         self._server: ThreadingHTTPServer | None = None
         self.url = ""
 
@@ -129,15 +132,38 @@ class LocalSageMaker:
 
     def s3_as(self, role_arn: str, name: str, source_arn: str | None):
         """An S3 client acting as ``role_arn`` (SageMaker reads channels and writes outputs with the job's role)."""
+        return self.client_as("s3", role_arn, name, source_arn)
+
+    def client_as(self, service: str, role_arn: str, name: str, source_arn: str | None):
+        """A client of ``service`` (S3, CloudWatch Logs) acting as ``role_arn``, through the twin's IAM gateway."""
         credentials = self.session(role_arn, name, source_arn)
         return boto3.client(
-            "s3",
+            service,
             endpoint_url=self.s3_endpoint_url,
             region_name=self.region,
             aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
             aws_session_token=credentials.get("AWS_SESSION_TOKEN"),
         )
+
+    def send_logs(
+        self, role_arn: str, session_name: str, source_arn: str | None, group: str, stream: str, lines: list[str]
+    ) -> str | None:
+        """Write ``lines`` to a CloudWatch Logs stream as SageMaker does for a job or an endpoint: with its execution
+        role, creating the group when missing. Returns why it failed (a denial loses the logs, not the job)."""
+        try:
+            logs = self.client_as("logs", role_arn, session_name, source_arn)
+            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                logs.create_log_group(logGroupName=group)
+            logs.create_log_stream(logGroupName=group, logStreamName=stream)
+            stamp = int(time.time() * 1000)
+            lines = lines or ["(no output)"]
+            for start in range(0, len(lines), 1000):  # well under PutLogEvents' 10,000 events and 1 MB
+                events = [{"timestamp": stamp, "message": line or " "} for line in lines[start : start + 1000]]
+                logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+        except Exception as error:  # SageMaker too keeps a job's outcome when its logs cannot be written
+            return f"{type(error).__name__}: {error}"
+        return None
 
     def authorize(self, headers, operation: str, params: dict) -> None:
         """The caller's role must allow the call (AccessDeniedException otherwise, as SageMaker answers), and
@@ -312,11 +338,51 @@ class LocalSageMaker:
     def op_list_endpoints(self, params):
         return {"Endpoints": self.endpoints.summaries()}
 
+    # the Experiments resources jobs create (experiments.py): what a teardown lists and deletes
+
+    def op_describe_experiment(self, params):
+        return self.experiments.describe_experiment(params["ExperimentName"])
+
+    def op_list_experiments(self, params):
+        return page(self.experiments.experiment_summaries(), params, "ExperimentSummaries")
+
+    def op_list_trials(self, params):
+        summaries = self.experiments.trial_summaries(params.get("ExperimentName"), params.get("TrialComponentName"))
+        return page(summaries, params, "TrialSummaries")
+
+    def op_list_trial_components(self, params):
+        return page(self.experiments.component_summaries(params), params, "TrialComponentSummaries")
+
+    def op_describe_trial_component(self, params):
+        return self.experiments.describe_component(params["TrialComponentName"])
+
+    def op_disassociate_trial_component(self, params):
+        return self.experiments.disassociate(params["TrialComponentName"], params["TrialName"])
+
+    def op_delete_trial_component(self, params):
+        return self.experiments.delete_component(params["TrialComponentName"])
+
+    def op_delete_trial(self, params):
+        return self.experiments.delete_trial(params["TrialName"])
+
+    def op_delete_experiment(self, params):
+        return self.experiments.delete_experiment(params["ExperimentName"])
+
     def op_add_tags(self, params):
         return {"Tags": params["Tags"]}
 
     def op_list_tags(self, params):
         return {"Tags": []}
+
+
+def page(items: list[dict], params: dict, key: str) -> dict:
+    """One page of a List call: MaxResults (default 10) from the NextToken's offset."""
+    start = int(params.get("NextToken") or 0)
+    size = params.get("MaxResults", 10)
+    answer = {key: items[start : start + size]}
+    if start + size < len(items):
+        answer["NextToken"] = str(start + size)
+    return answer
 
 
 def _json_default(value):

@@ -196,7 +196,11 @@ class TuningJob:
         }
 
     def counters(self) -> tuple[dict, dict]:
-        statuses = [self.service.training.get(t["name"]).status for t in self.trials]
+        # a trial still Stopping counts as in progress: it has not ended
+        statuses = [
+            "InProgress" if (status := self.service.training.get(t["name"]).status) == "Stopping" else status
+            for t in self.trials
+        ]
         training = {
             "Completed": statuses.count("Completed"),
             "InProgress": statuses.count("InProgress"),
@@ -252,6 +256,7 @@ class TuningJobs:
             if job.warm_start:
                 job.parents = self._checked_parents(job)
             self.jobs[name] = job
+            self.service.experiments.tuning_job_created(name)
         threading.Thread(target=job.run, name=f"tuning-{name}", daemon=True).start()
         return self.service.arn("hyper-parameter-tuning-job", name)
 
@@ -283,8 +288,11 @@ class TuningJobs:
         return self.get(name).describe()
 
     def stop(self, name: str) -> None:
+        """Stopping until its trials have stopped, then Stopped (run() ends), as StopHyperParameterTuningJob does."""
         job = self.get(name)
         job.stop_requested = True
+        if job.status == "InProgress":
+            job.status = "Stopping"
         for trial in job.trials:
             if self.service.training.get(trial["name"]).status == "InProgress":
                 self.service.training.stop(trial["name"])

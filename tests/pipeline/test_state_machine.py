@@ -274,10 +274,10 @@ def wait_for_state(twin, execution_arn: str, state: str, status: str = "SUCCEEDE
 
 
 def job_status(twin, kind: str, name: str) -> str:
-    """The job's status once it ended (a stop takes the twin a moment, as it takes SageMaker)."""
+    """The job's status once it ended (Stopping for a moment after a stop, as on SageMaker)."""
     jobs = twin.sagemaker.training if kind == "training" else twin.sagemaker.tuning
     deadline = time.monotonic() + 60
-    while jobs.get(name).status == "InProgress" and time.monotonic() < deadline:
+    while jobs.get(name).status in ("InProgress", "Stopping") and time.monotonic() < deadline:
         time.sleep(0.2)
     return jobs.get(name).status
 

@@ -19,11 +19,25 @@ def test_generated_blocks_match_sagemaker_core():
 
 
 def test_a_deploy_outside_the_mapped_regions_is_refused_with_a_message(document):
+    """tests/template/test_rules.py evaluates these rules region by region."""
+    images = document["Mappings"]["ImageUris"]
     (assertion,) = document["Rules"]["SupportedRegion"]["Assertions"]
     regions, region = assertion["Assert"]["Fn::Contains"]
     assert region == {"Ref": "AWS::Region"}
-    assert regions == sorted(document["Mappings"]["ImageUris"])
+    assert regions == sorted(images)
+    assert "PyTorch 2.6 training or inference" in assertion["AssertDescription"]
+    debugger = document["Rules"]["DebuggerServiceRegion"]
+    assert debugger["RuleCondition"] == {"Fn::Equals": [{"Ref": "DebuggerService"}, "true"]}
+    (assertion,) = debugger["Assertions"]
+    assert assertion["Assert"]["Fn::Contains"][0] == sorted(r for r, keys in images.items() if "DebuggerRules" in keys)
     assert "Debugger rule evaluator" in assertion["AssertDescription"]
+
+
+def test_the_rule_image_is_mapped_where_sagemaker_core_knows_one_and_pulled_from_there(document):
+    for region, keys in document["Mappings"]["ImageUris"].items():
+        rule_image = image_uris._rule_image(region)
+        assert keys.get("DebuggerRules") == rule_image, region
+        assert (rule_image is not None) == any("sagemaker-debugger-rules" in arn for arn in keys["EcrRepositoryArns"])
 
 
 def resolved(region: str, **parameters: str) -> Template:
@@ -54,6 +68,7 @@ def test_each_function_gets_the_image_its_instance_type_needs(region, instance_t
         TrainingInstanceType=instance_type,
         EndpointInstanceType=instance_type,
         ServerlessInference="false",
+        DebuggerService="true",
     )
     assert environment(template, "StartTuningFunction")["TRAINING_IMAGE_URI"] == expected(
         region, "training", instance_type

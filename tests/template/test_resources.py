@@ -141,3 +141,24 @@ def test_functions_run_a_supported_python_with_tracing(template):
     for logical_id, function in template.functions().items():
         assert function.runtime in ("python3.12", "python3.13"), logical_id
     assert template.globals_for("Function")["Tracing"] == "Active"
+
+
+def test_every_log_group_the_stack_writes_to_is_its_own_and_expires(template):
+    """As CloudFormation gets the template (SAM's transform): each Lambda logs to a group of the stack
+    (LoggingConfig), not Lambda's /aws/lambda/<name> made on first call, kept forever and left by a deletion; the
+    state machine logs to one; each of them has a retention."""
+    from tests.template.test_sam import transformed
+
+    resources = transformed()["Resources"]
+    groups = {logical_id for logical_id, r in resources.items() if r["Type"] == "AWS::Logs::LogGroup"}
+    assert all(resources[group]["Properties"].get("RetentionInDays") for group in groups)
+    functions = {logical_id: r for logical_id, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+    targets = [function["Properties"]["LoggingConfig"]["LogGroup"] for function in functions.values()]
+    assert sorted(target["Ref"] for target in targets) == sorted(groups - {"PipelineLogGroup"})  # one each
+    (machine,) = (r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine")
+    (destination,) = machine["Properties"]["LoggingConfiguration"]["Destinations"]
+    assert destination["CloudWatchLogsLogGroup"]["LogGroupArn"] == {"Fn::GetAtt": ["PipelineLogGroup", "Arn"]}
+    # custom group names must not start with "aws/" (Lambda), and the twin sends each function's logs there
+    names = template.log_groups()
+    assert not [name for name in names if name.lstrip("/").startswith("aws/lambda")]
+    assert {function.log_group for function in template.functions().values()} <= set(names)

@@ -29,18 +29,24 @@ def stack(tmp_path_factory):
         moto.stop()
 
 
-def client_as(moto, service: str, *statements) -> boto3.client:
-    """A client of ``service`` through the gateway, as a session of a new role with these statements."""
+def session_as(moto, *statements) -> dict[str, str]:
+    """The credentials of a session of a new role with these statements."""
     name = f"probe-{uuid.uuid4().hex[:8]}"
     iam = moto.client("iam")
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
     if statements:  # a role without any policy may do nothing
         document = {"Version": "2012-10-17", "Statement": list(statements)}
         iam.put_role_policy(RoleName=name, PolicyName="probe", PolicyDocument=json.dumps(document))
-    session = moto.assume(arn, name)
+    return moto.assume(arn, name)
+
+
+def client_as(moto, service: str, *statements, endpoint_url: str | None = None) -> boto3.client:
+    """A client of ``service`` through the gateway (or ``endpoint_url``), as a session of a new role with these
+    statements."""
+    session = session_as(moto, *statements)
     return boto3.client(
         service,
-        endpoint_url=moto.gateway_url,
+        endpoint_url=endpoint_url or moto.gateway_url,
         region_name="us-east-1",
         aws_access_key_id=session["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=session["AWS_SECRET_ACCESS_KEY"],
@@ -235,3 +241,43 @@ def test_multipart_uploads_put_objects_and_their_listings_and_aborts_are_their_o
     assert [u["UploadId"] for u in s3.list_multipart_uploads(Bucket=aws.bucket)["Uploads"]] == [upload]
     assert s3.list_parts(**key, UploadId=upload).get("Parts", []) == []
     s3.abort_multipart_upload(**key, UploadId=upload)
+
+
+def test_logs_calls_are_authorized_on_their_group_and_stream(stack):
+    """What SageMaker does with a job's execution role: the group, its streams and their events under
+    /aws/sagemaker/ (template.yaml's JobAndEndpointLogs), and nothing elsewhere."""
+    moto, _ = stack
+    group = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/*"
+    logs = client_as(
+        moto, "logs",
+        {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams"],
+         "Resource": group},
+        {"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": f"{group}:log-stream:*"},
+    )  # fmt: skip
+    logs.create_log_group(logGroupName="/aws/sagemaker/TrainingJobs")
+    logs.create_log_stream(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName="job/algo-1-1")
+    logs.put_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName="job/algo-1-1",
+                        logEvents=[{"timestamp": 1, "message": "epoch=1"}])  # fmt: skip
+    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs")["logStreams"]
+    assert [stream["logStreamName"] for stream in streams] == ["job/algo-1-1"]
+    code, _, message = error_of(lambda: logs.create_log_group(logGroupName="/aws/lambda/elsewhere"))
+    assert code == "AccessDeniedException" and "logs:CreateLogGroup" in message and "/aws/lambda/elsewhere" in message
+
+
+def test_experiment_calls_are_authorized_on_the_trial_and_the_component(stack, tmp_path):
+    """The local SageMaker checks its Experiments calls like its others: DisassociateTrialComponent needs both."""
+    from local_twin.sagemaker import LocalSageMaker
+
+    moto, _ = stack
+    service = LocalSageMaker(tmp_path, moto.gateway_url, assume=moto.assume, denials=moto.denials)
+    url = service.start()
+    try:
+        component = "arn:aws:sagemaker:us-east-1:123456789012:experiment-trial-component/*"
+        allowed = {"Effect": "Allow", "Action": "sagemaker:DisassociateTrialComponent", "Resource": component}
+        sagemaker = client_as(moto, "sagemaker", allowed, endpoint_url=url)
+        code, _, message = error_of(
+            lambda: sagemaker.disassociate_trial_component(TrialComponentName="c-aws-training-job", TrialName="t")
+        )
+        assert code == "AccessDeniedException" and "experiment-trial/t" in message
+    finally:
+        service.stop()
