@@ -26,7 +26,9 @@ _TAGS_WITH_NAME = {
     "Condition": "Condition",
     "GetAtt": "Fn::GetAtt",
 }
-_FN_TAGS = ("Sub", "Join", "Select", "Split", "If", "Equals", "Not", "And", "Or", "FindInMap", "Base64", "GetAZs")
+_FN_TAGS = (
+    "Sub", "Join", "Select", "Split", "If", "Equals", "Not", "And", "Or", "FindInMap", "Base64", "GetAZs", "Contains",
+)  # fmt: skip
 
 
 class TemplateError(ValueError):
@@ -178,6 +180,25 @@ class Template:
             values[name] = value
         return values
 
+    def instance_types(self) -> list[str]:
+        """Every SageMaker instance type the parameters allow (``ml.*`` AllowedValues)."""
+        declared = self.document.get("Parameters", {}).values()
+        return sorted(
+            {str(value) for spec in declared for value in spec.get("AllowedValues", []) if str(value).startswith("ml.")}
+        )
+
+    def failed_rules(self) -> list[str]:
+        """CloudFormation's ``Rules`` for these parameters and region: the AssertDescription of every assertion that
+        fails (whose RuleCondition holds), as `sam deploy` would refuse the stack."""
+        failed = []
+        for name, rule in self.document.get("Rules", {}).items():
+            if "RuleCondition" in rule and not self.resolve(rule["RuleCondition"]):
+                continue
+            for assertion in rule.get("Assertions", []):
+                if not self.resolve(assertion["Assert"]):
+                    failed.append(assertion.get("AssertDescription") or f"rule {name} fails")
+        return failed
+
     # --- resources -------------------------------------------------------------------------------------------
 
     def of_type(self, *kinds: str) -> dict[str, dict]:
@@ -297,6 +318,9 @@ class Template:
         if name == "Fn::Equals":
             left, right = resolve(argument)
             return str(left) == str(right)
+        if name == "Fn::Contains":  # a rule function (Rules only)
+            options, value = resolve(argument)
+            return str(value) in [str(option) for option in options]
         if name == "Fn::Not":
             return not resolve(argument[0])
         if name == "Fn::And":

@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from local_twin.sagemaker import rules
+from local_twin.sagemaker import quotas, rules
 from local_twin.sagemaker.service import SageMakerError, not_found, now, validation
 
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -280,6 +280,8 @@ class TrainingJobs:
         with self.service.lock:
             if name in self.jobs:
                 raise SageMakerError("ResourceInUse", f"Training job {name} already exists")
+            if tuning_job is None:  # a tuning job's trials were counted when it was created
+                quotas.check_training_job(self.service, request)
             job = self.jobs[name] = TrainingJob(self.service, request)
             job.tuning_job = tuning_job
         threading.Thread(target=self._run, args=(job,), name=f"training-{name}", daemon=True).start()

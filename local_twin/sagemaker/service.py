@@ -1,8 +1,10 @@
-"""The local SageMaker: one HTTP server speaking both AWS protocols the Lambdas use.
+"""The local SageMaker: one HTTP server speaking the AWS protocols the Lambdas use.
 
 - SageMaker API (awsJson1.1: ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>``): requests are
   validated against botocore's service model and answered with AWS-shaped errors.
 - SageMaker Runtime (restJson: ``POST /endpoints/<name>/invocations``).
+- Service Quotas for service code ``sagemaker`` (awsJson1.1, ``ServiceQuotasV20190624.<Operation>``): the
+  account's SageMaker quotas live here, where the jobs and endpoints are held to them (quotas.py).
 
 Training and tuning jobs and endpoints do real work (jobs.py, tuning.py, endpoints.py); this module owns
 the state, the protocol and the fault injection.
@@ -28,8 +30,11 @@ from local_twin.faults import Faults, Throttled
 from local_twin.loopback import LoopbackHandler, serve_in_background, shut_down, url_of
 from local_twin.moto_stack import DUMMY_CREDENTIALS
 from local_twin.sagemaker import authorization
+from model_code import quotas as quota_facts
 
 ACCOUNT = "123456789012"
+SERVICE_QUOTAS_TARGET = "ServiceQuotasV20190624."
+SERVICE_QUOTAS_LISTINGS = ("ListServiceQuotas", "ListAWSDefaultServiceQuotas")
 
 
 class SageMakerError(Exception):
@@ -65,12 +70,15 @@ class LocalSageMaker:
         max_concurrent_jobs: int = 1,
         assume: Callable[[str, str], dict[str, str]] | None = None,
         denials: iam.DenialLog | None = None,
+        quotas=None,
     ):
         """``s3_endpoint_url`` is where jobs and endpoints reach S3 (the twin's IAM gateway); ``assume`` gives a
         session of a role (the twin's STS) to each job and endpoint, which then act with their execution role's
-        permissions. Without it (a standalone local SageMaker) they act as the administrator."""
+        permissions. Without it (a standalone local SageMaker) they act as the administrator. ``quotas`` (an
+        AccountQuotas) is the account's; the twin's defaults without it."""
         from local_twin.sagemaker.endpoints import Endpoints
         from local_twin.sagemaker.jobs import TrainingJobs
+        from local_twin.sagemaker.quotas import AccountQuotas
         from local_twin.sagemaker.tuning import TuningJobs
 
         self.workdir = Path(workdir)
@@ -87,6 +95,8 @@ class LocalSageMaker:
         }  # fmt: skip
         self.lock = threading.RLock()
         self.model = botocore.session.get_session().get_service_model("sagemaker")
+        self.quotas_model = botocore.session.get_session().get_service_model("service-quotas")
+        self.quotas = quotas or AccountQuotas()
         self.training = TrainingJobs(self, max_concurrent_jobs)
         self.tuning = TuningJobs(self)
         self.endpoints = Endpoints(self)
@@ -112,12 +122,15 @@ class LocalSageMaker:
             aws_session_token=credentials.get("AWS_SESSION_TOKEN"),
         )
 
-    def authorize(self, headers, operation: str, params: dict) -> None:
+    def authorize(self, headers, operation: str, params: dict, service: str = "sagemaker") -> None:
         """The caller's role must allow the call (AccessDeniedException otherwise, as SageMaker answers)."""
         try:
             principal = iam.principal_of(headers)
-            alarm_arn = lambda name: f"arn:aws:cloudwatch:{self.region}:{ACCOUNT}:alarm:{name}"  # noqa: E731
-            needed = authorization.required(operation, params, self.arn, alarm_arn)
+            if service == "servicequotas":  # the listings have no resource type in the Service Authorization Reference
+                needed = [iam.Request(f"servicequotas:{operation}", "*")]
+            else:
+                alarm_arn = lambda name: f"arn:aws:cloudwatch:{self.region}:{ACCOUNT}:alarm:{name}"  # noqa: E731
+                needed = authorization.required(operation, params, self.arn, alarm_arn)
             iam.authorize(principal, needed, self.denials)
             for role in (request.resource for request in needed if request.action == "iam:PassRole"):
                 if not iam.trusts(role, "sagemaker.amazonaws.com"):
@@ -134,10 +147,10 @@ class LocalSageMaker:
 
     # ------------------------------------------------------------------ protocol
 
-    def call(self, operation: str, params: dict) -> dict:
-        """One SageMaker API call (validated, fault-injected, dispatched)."""
+    @staticmethod
+    def _validate(model, operation: str, params: dict) -> None:
         try:
-            shape = self.model.operation_model(operation).input_shape
+            shape = model.operation_model(operation).input_shape
         except Exception as error:
             raise SageMakerError("UnknownOperationException", f"unknown operation {operation}") from error
         if shape is not None:
@@ -145,6 +158,10 @@ class LocalSageMaker:
                 validate_parameters(params, shape)
             except ParamValidationError as error:
                 raise validation(str(error).replace("\n", " ")) from error
+
+    def call(self, operation: str, params: dict) -> dict:
+        """One SageMaker API call (validated, fault-injected, dispatched)."""
+        self._validate(self.model, operation, params)
         try:
             self.faults.maybe_throttle(operation)
         except Throttled as error:
@@ -153,6 +170,27 @@ class LocalSageMaker:
         if handler is None:
             raise SageMakerError("UnknownOperationException", f"{operation} is not supported by the local SageMaker")
         return handler(params)
+
+    def service_quotas_call(self, operation: str, params: dict) -> dict:
+        """ListServiceQuotas (applied values only) or ListAWSDefaultServiceQuotas, paginated by NextToken."""
+        self._validate(self.quotas_model, operation, params)
+        if operation not in SERVICE_QUOTAS_LISTINGS:
+            raise SageMakerError(
+                "UnknownOperationException", f"{operation} is not supported by the local Service Quotas"
+            )
+        if params["ServiceCode"] != quota_facts.SERVICE_CODE:  # the twin models SageMaker's quotas only
+            raise SageMakerError(
+                "NoSuchResourceException", f"The twin has no quotas of service {params['ServiceCode']}."
+            )
+        if operation == "ListServiceQuotas":
+            listed = self.quotas.applied_quotas(self.region, ACCOUNT)
+        else:
+            listed = self.quotas.default_quotas(self.region)
+        start, size = int(params.get("NextToken") or 0), params.get("MaxResults", 100)
+        page = {"Quotas": listed[start : start + size]}
+        if start + size < len(listed):
+            page["NextToken"] = str(start + size)
+        return page
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -180,10 +218,16 @@ class LocalSageMaker:
                         )
                         self._send(status, payload, content_type, {"x-Amzn-Invoked-Production-Variant": "AllTraffic"})
                         return
-                    operation = (self.headers.get("X-Amz-Target") or "").removeprefix("SageMaker.")
+                    target = self.headers.get("X-Amz-Target") or ""
                     params = json.loads(body or b"{}")
-                    service.authorize(self.headers, operation, params)
-                    result = service.call(operation, params)
+                    if target.startswith(SERVICE_QUOTAS_TARGET):
+                        operation = target.removeprefix(SERVICE_QUOTAS_TARGET)
+                        service.authorize(self.headers, operation, params, service="servicequotas")
+                        result = service.service_quotas_call(operation, params)
+                    else:
+                        operation = target.removeprefix("SageMaker.")
+                        service.authorize(self.headers, operation, params)
+                        result = service.call(operation, params)
                     self._send(200, json.dumps(result, default=_json_default).encode(), "application/x-amz-json-1.1")
                 except SageMakerError as error:
                     payload = {"__type": error.code, "message": error.message, **getattr(error, "fields", {})}
