@@ -124,7 +124,8 @@ def needs(config: StackConfig) -> list[Need]:
         Need(
             training_instances(config.tuning_instance_type, config.use_spot),
             parallel,
-            f"MaxParallelTuningJobs={config.max_parallel_tuning_jobs} {kind}trials at once",
+            f"MaxParallelTuningJobs={config.max_parallel_tuning_jobs} {kind}trial"
+            f"{'s' if config.max_parallel_tuning_jobs > 1 else ''} at once",
         )
     ]
     if config.training_instance_type == config.tuning_instance_type:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import boto3
 import botocore.session
@@ -31,6 +32,9 @@ from local_twin.loopback import LoopbackHandler, serve_in_background, shut_down,
 from local_twin.moto_stack import DUMMY_CREDENTIALS
 from local_twin.sagemaker import authorization
 from model_code import quotas as quota_facts
+
+if TYPE_CHECKING:  # quotas.py raises this module's SageMakerError
+    from local_twin.sagemaker.quotas import AccountQuotas
 
 ACCOUNT = "123456789012"
 SERVICE_QUOTAS_TARGET = "ServiceQuotasV20190624."
@@ -70,7 +74,7 @@ class LocalSageMaker:
         max_concurrent_jobs: int = 1,
         assume: Callable[[str, str], dict[str, str]] | None = None,
         denials: iam.DenialLog | None = None,
-        quotas=None,
+        quotas: "AccountQuotas | None" = None,
     ):
         """``s3_endpoint_url`` is where jobs and endpoints reach S3 (the twin's IAM gateway); ``assume`` gives a
         session of a role (the twin's STS) to each job and endpoint, which then act with their execution role's
