@@ -114,6 +114,8 @@ def command_doctor(args, console: Console) -> int:
         if not twin.is_file():
             raise target.TargetError(f"{twin} does not exist: start the twin with `make up`")
         connection = json.loads(twin.read_text())
+        if "parameters" not in connection:
+            raise target.TargetError(f"{twin} was written by an older twin: restart it (`make up`)")
         clients, parameters, region = (
             target.from_connection(connection).clients,
             connection["parameters"],

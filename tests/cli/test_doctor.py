@@ -27,14 +27,24 @@ ENOUGH_DEFAULTS = [
 
 
 @pytest.fixture
-def service_quotas(monkeypatch) -> Stubber:
-    """The Service Quotas client the doctor's session makes, stubbed (any region: it is named on the command)."""
-    client = boto3.client("service-quotas", region_name="us-east-1")
-    stub = Stubber(client)
-    monkeypatch.setattr(boto3.session.Session, "client", lambda self, service, *args, **kwargs: client)
-    with stub:
-        yield stub
+def stubs(monkeypatch) -> dict[str, Stubber]:
+    """The clients the doctor's session makes, stubbed (any region: it is named on the command)."""
+    clients = {
+        service: boto3.client(service, region_name="us-east-1") for service in ("service-quotas", "cloudformation")
+    }
+    stubbers = {service: Stubber(client) for service, client in clients.items()}
+    monkeypatch.setattr(boto3.session.Session, "client", lambda self, service, *args, **kwargs: clients[service])
+    for stub in stubbers.values():
+        stub.activate()
+    yield stubbers
+    for stub in stubbers.values():
         stub.assert_no_pending_responses()
+        stub.deactivate()
+
+
+@pytest.fixture
+def service_quotas(stubs) -> Stubber:
+    return stubs["service-quotas"]
 
 
 def doctor(*arguments: str) -> tuple[int, dict[str, list[str]], str]:
@@ -92,6 +102,25 @@ def test_a_region_without_the_pipelines_images_is_refused_as_sam_deploy_would(se
     assert status == 1, text
     assert rows["the template's Rules (region, parameters)"] == ["all pass", "ap-south-2", "REFUSED"]
     assert "REFUSED: This region lacks one of the images the pipeline needs" in text
+
+
+def test_a_deployed_stack_is_checked_with_its_own_parameters(stubs):
+    parameters = {"TuningInstanceType": "ml.g4dn.xlarge", "TrainingInstanceType": "ml.g4dn.xlarge",
+                  "EndpointInstanceType": "ml.m5.large", "MaxTuningJobs": "4", "MaxParallelTuningJobs": "1",
+                  "UseSpotInstances": "false", "ServerlessInference": "true", "ServerlessMemorySizeMB": "2048",
+                  "ServerlessMaxConcurrency": "2", "DebuggerService": "false"}  # fmt: skip
+    stack = {"StackName": "dogbreeds", "CreationTime": "2026-01-01T00:00:00Z", "StackStatus": "CREATE_COMPLETE"}
+    stack["Parameters"] = [{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()]
+    stubs["cloudformation"].add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "dogbreeds"})
+    gpu = quota("ml.g4dn.xlarge for training job usage", 0.0, code="L-3F53BF0F")
+    listing(stubs["service-quotas"], "list_service_quotas", [[gpu]])
+    listing(stubs["service-quotas"], "list_aws_default_service_quotas", [ENOUGH_DEFAULTS])
+    console = Console(record=True, width=250)
+    assert main(["--stack", "dogbreeds", "doctor", "--region", "us-east-1"], console=console) == 1
+    text = console.export_text()
+    assert text.startswith("Can this account run the stack? us-east-1, stack dogbreeds")
+    assert "TOO LOW: 'ml.g4dn.xlarge for training job usage' (L-3F53BF0F) is 0 in us-east-1" in text
+    assert "template's Rules" not in text  # a deployed stack passed them already
 
 
 def test_a_bad_parameter_override_is_said_in_words():
