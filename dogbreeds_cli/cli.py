@@ -1,4 +1,5 @@
-"""`dogbreeds`: follow runs, list them and try the API, on a deployed stack (--stack) or the local twin (--twin)."""
+"""`dogbreeds`: follow runs, list them and try the API, on a deployed stack (--stack) or the local twin (--twin);
+`doctor` checks that the account can run the stack before anything is deployed or paid for."""
 
 import argparse
 import json
@@ -13,7 +14,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from dogbreeds_cli import plots, target
+from dogbreeds_cli import doctor, plots, target
 from dogbreeds_cli.snapshot import collect
 from dogbreeds_cli.watch import watch
 
@@ -101,6 +102,58 @@ def command_plots(args, where: target.Target, console: Console) -> int:
     return 0 if written else 1
 
 
+def command_doctor(args, console: Console) -> int:
+    """The account behind --stack, --twin or your AWS configuration, against the configuration of that stack, that
+    twin, or the checkout's template.yaml and samconfig.toml profile (before `sam deploy`)."""
+    stack, twin, region = args.stack, args.twin, args.after_region or args.region
+    if args.after_stack or args.after_twin:
+        stack, twin = args.after_stack, args.after_twin
+    twin = twin or (Path(os.environ["DOGBREEDS_TWIN"]) if "DOGBREEDS_TWIN" in os.environ and not stack else None)
+    failed_rules = None
+    if twin:
+        if not twin.is_file():
+            raise target.TargetError(f"{twin} does not exist: start the twin with `make up`")
+        connection = json.loads(twin.read_text())
+        if "parameters" not in connection:
+            raise target.TargetError(f"{twin} was written by an older twin: restart it (`make up`)")
+        clients, parameters, region = (
+            target.from_connection(connection).clients,
+            connection["parameters"],
+            connection["region"],
+        )
+        source = f"the twin ({twin})"
+    else:
+        import boto3
+
+        session = boto3.session.Session(region_name=region)
+        clients, region = session.client, session.region_name
+        if not region:
+            raise target.TargetError("no region: name one with --region (or configure the AWS CLI's)")
+        if stack:
+            try:
+                parameters = doctor.stack_parameters(clients("cloudformation"), stack)
+            except Exception as error:
+                raise target.TargetError(f"cannot read stack {stack}: {error}") from error
+            source = f"stack {stack}"
+        else:
+            malformed = [item for item in args.parameter_overrides if "=" not in item]
+            if malformed:
+                raise target.TargetError(f"--parameter-overrides takes KEY=VALUE, got {' '.join(malformed)}")
+            overrides = dict(item.split("=", 1) for item in args.parameter_overrides)
+            try:
+                parameters, failed_rules = doctor.checkout_configuration(
+                    args.checkout, args.config_env, region, overrides
+                )
+            except (OSError, ValueError) as error:  # no template or samconfig there, an unknown profile or parameter
+                raise target.TargetError(f"cannot read the configuration in {args.checkout}: {error}") from error
+            source = f"template.yaml with samconfig.toml [{args.config_env}]"
+    try:
+        report = doctor.examine(parameters, clients("service-quotas"), region, source, failed_rules)
+    except Exception as error:  # no credentials, no permission (servicequotas:List*), no network
+        raise target.TargetError(f"cannot read the account's quotas through Service Quotas: {error}") from error
+    return doctor.render(report, console)
+
+
 def where_options(parser: argparse.ArgumentParser, after_command: bool = False) -> None:
     """--stack, --twin and --region, before the command or after it (``dogbreeds runs --twin F``): said after the
     command, a target replaces the one said before it (or the default)."""
@@ -116,7 +169,7 @@ def where_options(parser: argparse.ArgumentParser, after_command: bool = False) 
         "--twin",
         dest=f"{prefix}twin",
         type=Path,
-        default=None if after_command else Path(os.environ.get("DOGBREEDS_TWIN", DEFAULT_TWIN_FILE)),
+        default=None,  # target_of: DOGBREEDS_TWIN, else DEFAULT_TWIN_FILE (doctor: your AWS account)
         help=f"the file `make up` writes (default {DEFAULT_TWIN_FILE})",
     )
     region_help = "the stack's region (default: your AWS configuration's)"
@@ -127,7 +180,9 @@ def target_of(args: argparse.Namespace) -> target.Target:
     stack, twin, region = args.stack, args.twin, args.after_region or args.region
     if args.after_stack or args.after_twin:
         stack, twin = args.after_stack, args.after_twin
-    return target.from_stack(stack, region) if stack else target.from_twin_file(twin)
+    if stack:
+        return target.from_stack(stack, region)
+    return target.from_twin_file(twin or Path(os.environ.get("DOGBREEDS_TWIN", DEFAULT_TWIN_FILE)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,6 +206,25 @@ def build_parser() -> argparse.ArgumentParser:
     plots_parser = command("plots", "write a run's loss curves and tuning chart")
     plots_parser.add_argument("execution", nargs="?", help="execution name or ARN (default: the newest run)")
     plots_parser.add_argument("--out", type=Path, default=Path("plots"))
+    doctor_parser = command(
+        "doctor",
+        "can the account run the stack? SageMaker quotas, region, Debugger; exits 1 when a run would fail",
+    )
+    doctor_parser.add_argument(
+        "--checkout", type=Path, default=Path(), help="the folder with template.yaml and samconfig.toml (default: here)"
+    )
+    doctor_parser.add_argument(
+        "--config-env",
+        default="default",
+        help="samconfig.toml's profile, as `sam deploy --config-env` (default: default)",
+    )
+    doctor_parser.add_argument(
+        "--parameter-overrides",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="as `sam deploy --parameter-overrides`",
+    )
     return parser
 
 
@@ -161,6 +235,8 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = console or Console()
     try:
+        if args.command == "doctor":  # no run to look at: the account and the configuration
+            return command_doctor(args, console)
         where = target_of(args)
         return COMMANDS[args.command](args, where, console)
     except target.TargetError as error:

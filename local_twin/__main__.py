@@ -9,13 +9,14 @@ import threading
 from pathlib import Path
 
 from local_twin.demo import run_demo
+from local_twin.sagemaker.quotas import PRESETS
 from local_twin.twin import DEFAULT_WORKDIR, Twin
 
 
 def serve(args: argparse.Namespace) -> int:
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    with Twin(workdir=args.workdir) as twin:
+    with Twin(workdir=args.workdir, account=args.account) as twin:
         prefix = twin.upload_prefix
         route = twin.template.api().routes[0]
         connection_file = args.workdir / "up.json"
@@ -33,6 +34,7 @@ def serve(args: argparse.Namespace) -> int:
             f"{twin.api.url}{route.path}\n"
             f"  try-it page: {twin.api.url}/ (paste the API key above)\n"
             f"  dogbreeds --twin {connection_file} watch      # follow the newest run live; also: runs, predict IMG\n"
+            f"  dogbreeds --twin {connection_file} doctor     # the modelled account's quotas ({args.account})\n"
             f"\nserving; Ctrl-C stops everything.",
             flush=True,
         )
@@ -47,6 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("demo", help="digits through the whole pipeline, then a prediction over HTTP")
     up = commands.add_parser("up", help="start the twin and keep it serving")
     up.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    up.add_argument(
+        "--account",
+        choices=PRESETS,
+        default="default",
+        help="the modelled account's SageMaker quotas: default (enough for every run) or new-account (as new accounts "
+        "report them: most instance quotas 0)",
+    )
     args = parser.parse_args(argv)
     if args.command == "up":
         return serve(args)

@@ -78,6 +78,7 @@ def twin_endpoints(aws_url: str, sagemaker_url: str, region: str) -> dict[str, s
         "AWS_ENDPOINT_URL": aws_url,
         "AWS_ENDPOINT_URL_SAGEMAKER": sagemaker_url,
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": sagemaker_url,
+        "AWS_ENDPOINT_URL_SERVICE_QUOTAS": sagemaker_url,  # the local SageMaker answers for the account's quotas
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
         "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon on the twin

@@ -28,7 +28,9 @@ _TAGS_WITH_NAME = {
     "Condition": "Condition",
     "GetAtt": "Fn::GetAtt",
 }
-_FN_TAGS = ("Sub", "Join", "Select", "Split", "If", "Equals", "Not", "And", "Or", "FindInMap", "Base64", "GetAZs")
+_FN_TAGS = (
+    "Sub", "Join", "Select", "Split", "If", "Equals", "Not", "And", "Or", "FindInMap", "Base64", "GetAZs", "Contains",
+)  # fmt: skip
 
 
 class TemplateError(ValueError):
@@ -196,8 +198,9 @@ class Template:
             values[name] = value
         return values
 
-    def check_rules(self) -> None:
-        """Refuse these parameters as CloudFormation's Rules would, before any resource exists (``sam deploy``)."""
+    def failed_rules(self) -> list[str]:
+        """``<rule>: <AssertDescription>`` of every assertion of the template's ``Rules`` that refuses these
+        parameters in this region (its RuleCondition holding), as `sam deploy` would refuse the stack."""
 
         def ref(name: str) -> Any:
             if name.startswith("AWS::"):
@@ -207,11 +210,22 @@ class Template:
             return self.parameters[name]
 
         try:
-            refused = cfn_rules.refusals(self.document.get("Rules", {}), ref)
+            return cfn_rules.refusals(self.document.get("Rules", {}), ref)
         except cfn_rules.RuleError as error:
             raise TemplateError(f"the template's Rules cannot be evaluated: {error}") from error
+
+    def check_rules(self) -> None:
+        """Refuse these parameters as CloudFormation's Rules would, before any resource exists (``sam deploy``)."""
+        refused = self.failed_rules()
         if refused:
             raise TemplateError("the template's Rules refuse these parameters: " + " | ".join(refused))
+
+    def instance_types(self) -> list[str]:
+        """Every SageMaker instance type the parameters allow (``ml.*`` AllowedValues)."""
+        declared = self.document.get("Parameters", {}).values()
+        return sorted(
+            {str(value) for spec in declared for value in spec.get("AllowedValues", []) if str(value).startswith("ml.")}
+        )
 
     # --- resources -------------------------------------------------------------------------------------------
 
@@ -333,6 +347,9 @@ class Template:
         if name == "Fn::Equals":
             left, right = resolve(argument)
             return str(left) == str(right)
+        if name == "Fn::Contains":  # a rule function (Rules only)
+            options, value = resolve(argument)
+            return str(value) in [str(option) for option in options]
         if name == "Fn::Not":
             return not resolve(argument[0])
         if name == "Fn::And":

@@ -12,6 +12,7 @@ from local_twin.api import LocalApi
 from local_twin.faults import Faults
 from local_twin.moto_stack import MotoStack, Provisioned, client
 from local_twin.sagemaker import LocalSageMaker
+from local_twin.sagemaker.quotas import AccountQuotas
 from local_twin.template import Template
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -32,13 +33,17 @@ class Twin:
         profile: str = "local",
         faults=None,
         parameters: dict[str, str] | None = None,
+        account: str = "default",
     ):
+        """``account`` is the modelled account's SageMaker quotas: ``default`` (enough for every run here) or
+        ``new-account`` (local_twin/sagemaker/quotas.py)."""
         self.root = Path(root)
         self.workdir = Path(workdir)
         self.template = Template.load(self.root, profile=profile, overrides=parameters)
         self.template.check_rules()  # what `sam deploy` refuses before it creates anything, the twin refuses too
         self.region = self.template.region
         self.faults = faults or Faults()  # tests inject failures through it while the twin runs
+        self.quotas = AccountQuotas.preset(account, self.template.instance_types())
         self.moto = MotoStack(self.template, self.faults, self.workdir / "aws")
         self.sagemaker: LocalSageMaker | None = None
         self.api: LocalApi | None = None
@@ -55,6 +60,7 @@ class Twin:
                 faults=self.faults,
                 assume=self.moto.assume,
                 denials=self.moto.denials,
+                quotas=self.quotas,
             )
             sagemaker_url = self.sagemaker.start()
             self.aws = self.moto.provision(sagemaker_url)
@@ -87,7 +93,7 @@ class Twin:
         return prefixes.pop()
 
     def client(self, service: str):
-        if service in ("sagemaker", "sagemaker-runtime"):
+        if service in ("sagemaker", "sagemaker-runtime", "service-quotas"):
             return client(service, self.sagemaker.url, self.region)
         return self.moto.client(service)
 
@@ -155,7 +161,9 @@ class Twin:
                 "s3": self.moto.url,
                 "sagemaker": self.sagemaker.url,
                 "sagemaker-runtime": self.sagemaker.url,
+                "service-quotas": self.sagemaker.url,  # the account's SageMaker quotas live with the local SageMaker
             },
+            "parameters": self.template.parameters,  # what `dogbreeds doctor --twin` checks the quotas for
             "state_machine_arn": self.aws.state_machine_arn,
             "bucket": self.aws.bucket,
             "api_url": f"{self.api.url}{route.path}",

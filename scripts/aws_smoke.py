@@ -34,6 +34,7 @@ if str(FUNCTIONS) not in sys.path:
 
 from common import naming  # noqa: E402
 from common.run_jobs import described_status, stop_running_jobs  # noqa: E402
+from dogbreeds_cli.cli import main as dogbreeds  # noqa: E402
 from dogbreeds_cli.timeline import StateProgress, follow_execution  # noqa: E402
 from local_twin import digits  # noqa: E402
 from local_twin.template import load_profile  # noqa: E402
@@ -581,6 +582,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sam", default="sam", help="the SAM CLI (make aws-smoke passes .venv-sam's)")
     parser.add_argument("--workdir", type=Path, default=ROOT / ".aws-smoke")
     args = parser.parse_args(argv)
+    # `dogbreeds doctor` first, on the [smoke] profile: quotas, region, Debugger, before anything is deployed
+    region = ["--region", args.region] if args.region else []
+    if dogbreeds(["doctor", "--checkout", str(ROOT), "--config-env", PROFILE, *region]) != 0:
+        return 1
     import boto3
 
     def clients() -> Clients:

@@ -11,6 +11,7 @@ import smdebug_rulesconfig
 
 from common.job_limits import BAKING_SECONDS, longest_job_seconds
 from model_code.metrics import METRIC_DEFINITIONS, OBJECTIVE_METRIC, OBJECTIVE_TYPE
+from model_code.quotas import ENDPOINT_INSTANCE_COUNT, TRAINING_INSTANCE_COUNT
 from model_code.rule_settings import LOSS_SAVE_INTERVAL, LOSSES_COLLECTION, RULE_METRIC_DEFINITIONS, RULE_PARAMETERS
 
 TRAINING_CHANNEL = "training"
@@ -131,7 +132,11 @@ def tuning_job_request(
         "RoleArn": settings.role_arn,
         "InputDataConfig": _input_channel(dataset_uri),
         "OutputDataConfig": {"S3OutputPath": f"{prefix}/trials"},
-        "ResourceConfig": {"InstanceType": settings.instance_type, "InstanceCount": 1, "VolumeSizeInGB": 30},
+        "ResourceConfig": {
+            "InstanceType": settings.instance_type,
+            "InstanceCount": TRAINING_INSTANCE_COUNT,
+            "VolumeSizeInGB": 30,
+        },
         "StoppingCondition": _stopping_condition(settings),
         "EnableManagedSpotTraining": settings.use_spot,
     }
@@ -312,7 +317,11 @@ def training_job_request(
         | encode_hyperparameters(hyperparameters),
         "InputDataConfig": _input_channel(dataset_uri),
         "OutputDataConfig": {"S3OutputPath": f"s3://{settings.bucket}/{settings.models_prefix}"},
-        "ResourceConfig": {"InstanceType": settings.instance_type, "InstanceCount": 1, "VolumeSizeInGB": 30},
+        "ResourceConfig": {
+            "InstanceType": settings.instance_type,
+            "InstanceCount": TRAINING_INSTANCE_COUNT,
+            "VolumeSizeInGB": 30,
+        },
         "StoppingCondition": _stopping_condition(settings),
         "EnableManagedSpotTraining": settings.use_spot,
         "Tags": tags,
@@ -364,7 +373,11 @@ def endpoint_config_request(*, name: str, model_name: str, settings: EndpointSet
         if settings.serverless_provisioned_concurrency:  # the API's minimum is 1: 0 is expressed by leaving it out
             variant["ServerlessConfig"]["ProvisionedConcurrency"] = settings.serverless_provisioned_concurrency
     else:
-        variant |= {"InstanceType": settings.instance_type, "InitialInstanceCount": 1, "InitialVariantWeight": 1.0}
+        variant |= {
+            "InstanceType": settings.instance_type,
+            "InitialInstanceCount": ENDPOINT_INSTANCE_COUNT,
+            "InitialVariantWeight": 1.0,
+        }
     return {"EndpointConfigName": name, "ProductionVariants": [variant], "Tags": tags}
 
 

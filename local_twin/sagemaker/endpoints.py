@@ -26,6 +26,7 @@ from pathlib import Path
 import requests
 
 from local_twin import iam
+from local_twin.sagemaker import quotas
 from local_twin.sagemaker.jobs import split_s3_uri
 from local_twin.sagemaker.service import ACCOUNT, SageMakerError, failure_reason, not_found, now, validation
 
@@ -121,6 +122,7 @@ class Endpoint:
         self.failure_reason = None
         self.created = self.modified = now()
         self.server: Server | None = None
+        self.updating_to: str | None = None  # during an update: the new configuration, its fleet beside the old
         self.tags = tags
         self.last_used = time.monotonic()  # a variant that just passed /ping is warm
         self.warm_at: float | None = None  # while a cold start runs: when it ends
@@ -249,7 +251,7 @@ class Endpoints:
             endpoint.status, endpoint.last_used, endpoint.warm_at = "InService", time.monotonic(), None
             if previous is not None:
                 previous.drain_and_stop()
-        endpoint.modified = now()
+        endpoint.updating_to, endpoint.modified = None, now()
 
     def _check_config(self, name: str) -> None:
         if name not in self.configs:
@@ -282,7 +284,9 @@ class Endpoints:
             raise validation(f'Cannot create already existing endpoint "{self.service.arn("endpoint", name)}".')
         self._check_config(config_name)
         self._check_rollback_alarms(request)
-        endpoint = self.endpoints[name] = Endpoint(name, config_name, request.get("Tags", []))
+        with self.service.lock:  # checked and counted together: two creates cannot both take the last of a quota
+            quotas.check_endpoint(self.service, name, config_name, update=False)
+            endpoint = self.endpoints[name] = Endpoint(name, config_name, request.get("Tags", []))
         threading.Thread(target=self._deploy, args=(endpoint, config_name), daemon=True).start()
         return self.service.arn("endpoint", name)
 
@@ -305,7 +309,9 @@ class Endpoints:
                 f'Cannot update endpoint "{self.service.arn("endpoint", name)}" between a real-time (instance-based) '
                 "and a serverless configuration: create a new endpoint instead."
             )
-        endpoint.status, endpoint.modified = "Updating", now()
+        with self.service.lock:
+            quotas.check_endpoint(self.service, name, config_name, update=True)
+            endpoint.status, endpoint.updating_to, endpoint.modified = "Updating", config_name, now()
         threading.Thread(target=self._deploy, args=(endpoint, config_name), daemon=True).start()
         return self.service.arn("endpoint", name)
 

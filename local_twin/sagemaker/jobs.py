@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from local_twin.sagemaker import rules
+from local_twin.sagemaker import quotas, rules
 from local_twin.sagemaker.service import SageMakerError, failure_reason, not_found, now, validation
 
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -56,20 +56,24 @@ class TrainingJob:
         self.stopping_describes = 0  # Faults.stopping_describes, taken when the stop was asked
         self.stop_released = threading.Event()  # set once the job may finish stopping
         self.stop_released.set()
+        self.starting = threading.Lock()  # held while the script is started (stop() takes it too)
 
     # ------------------------------------------------------------------ running
 
     def run(self) -> None:
+        collected = False
         try:
             self._prepare()
             self._train()
             self.stop_released.wait()  # a job held Stopping (Faults.stopping_describes) makes its last uploads later
-            self._collect()
+            collected = self._collect()
         except Exception as error:  # any failure of the job is the job's FailureReason, as on SageMaker
             if self.status == "InProgress":
                 self.status, self.failure_reason = "Failed", failure_reason(error)
         finally:
-            self._send_logs()
+            self._send_logs()  # a job's log stream is whole by the time it is described as ended
+            if collected and self.status == "InProgress":
+                self.status = "Completed"
             self.ended = now()
             if self.status == "Stopping":  # its last uploads are done: now it has stopped
                 self.status = "Stopped"
@@ -175,14 +179,15 @@ class TrainingJob:
             env["SMDEBUG_CONFIG_FILE_PATH"] = str(ml / "input" / "config" / "debughookconfig.json")
         train = Path(self.service.python).parent / "train"
         limit = self.request["StoppingCondition"].get("MaxRuntimeInSeconds", 86400)
-        if self.stop_requested:  # stopped while it downloaded: the script never starts
-            return
-        self.started, self.secondary = now(), "Training"
         with open(self.log_path, "wb") as log:
-            # a session of its own: a stop ends the toolkit and the script it started, as the container's end does
-            self.process = subprocess.Popen(
-                [str(train)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+            with self.starting:  # a stop is either seen here or finds the process to signal, never in between
+                if self.stop_requested:  # stopped while it downloaded: the script never starts
+                    return
+                self.started, self.secondary = now(), "Training"
+                # a session of its own: a stop ends the toolkit and the script it started, as the container's end does
+                self.process = subprocess.Popen(
+                    [str(train)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
             try:
                 code = self.process.wait(timeout=limit)
             except subprocess.TimeoutExpired:
@@ -212,12 +217,13 @@ class TrainingJob:
         ]
         return " | ".join(lines[-3:])[-600:]
 
-    def _collect(self) -> None:
+    def _collect(self) -> bool:
+        """The job's metrics and uploads; True when it trained to the end (run() then marks it Completed)."""
         self.metrics = self.read_metrics()
         if self.request.get("CheckpointConfig"):  # kept whatever the outcome: a retried job resumes from them
             self._sync_checkpoints(download=False)
         if self.status not in ("InProgress", "Stopping"):
-            return
+            return False
         # a stopped job's model is saved too: "You can use the model artifacts that are saved when SageMaker stops a
         # training job to create a model" (StopTrainingJob): the late upload a teardown must wait for
         if self.status == "InProgress":
@@ -234,9 +240,9 @@ class TrainingJob:
             for path in sorted(p for p in self.tensors.rglob("*") if p.is_file()):
                 s3.upload_file(str(path), hook_bucket, f"{hook_prefix}/{path.relative_to(self.tensors).as_posix()}")
         if self.status == "Stopping":
-            return  # no rule is evaluated on a stopped job; run() marks it Stopped
+            return False  # no rule is evaluated on a stopped job; run() marks it Stopped
         self.rule_statuses = rules.evaluate(self.request, self.tensors, self.service.python)
-        self.status = "Completed"
+        return True
 
     def read_metrics(self) -> list[dict]:
         """The last value of each MetricDefinitions regex in the job's log, as FinalMetricDataList."""
@@ -320,6 +326,8 @@ class TrainingJobs:
         with self.service.lock:
             if name in self.jobs:
                 raise SageMakerError("ResourceInUse", f"Training job {name} already exists")
+            if tuning_job is None:  # a tuning job's trials were counted when it was created
+                quotas.check_training_job(self.service, request)
             job = self.jobs[name] = TrainingJob(self.service, request)
             job.tuning_job = tuning_job
             self.service.experiments.training_job_created(name, tuning_job)
@@ -346,12 +354,13 @@ class TrainingJobs:
         job = self.get(name)
         if job.status != "InProgress":  # ended, or already Stopping
             raise validation(f"The training job {name} is not in progress (status {job.status}).")
-        job.stop_requested = True
-        job.stopping_describes = self.service.faults.stopping_describes
-        if job.stopping_describes:
-            job.stop_released.clear()
-        job.status = job.secondary = "Stopping"
-        job.signal(signal.SIGTERM)
+        with job.starting:
+            job.stop_requested = True
+            job.stopping_describes = self.service.faults.stopping_describes
+            if job.stopping_describes:
+                job.stop_released.clear()
+            job.status = job.secondary = "Stopping"
+            job.signal(signal.SIGTERM)
 
     def stop_all(self) -> None:
         for job in list(self.jobs.values()):

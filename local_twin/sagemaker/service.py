@@ -1,8 +1,10 @@
-"""The local SageMaker: one HTTP server speaking both AWS protocols the Lambdas use.
+"""The local SageMaker: one HTTP server speaking the AWS protocols the Lambdas use.
 
 - SageMaker API (awsJson1.1: ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>``): requests are
   validated against botocore's service model and answered with AWS-shaped errors.
 - SageMaker Runtime (restJson: ``POST /endpoints/<name>/invocations``).
+- Service Quotas for service code ``sagemaker`` (awsJson1.1, ``ServiceQuotasV20190624.<Operation>``): the
+  account's SageMaker quotas live here, where the jobs and endpoints are held to them (quotas.py).
 
 Training and tuning jobs and endpoints do real work (jobs.py, tuning.py, endpoints.py); this module owns
 the state, the protocol and the fault injection.
@@ -18,6 +20,7 @@ import time
 from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import boto3
 import botocore.session
@@ -29,8 +32,14 @@ from local_twin.faults import Faults, Throttled
 from local_twin.loopback import LoopbackHandler, serve_in_background, shut_down, url_of
 from local_twin.moto_stack import DUMMY_CREDENTIALS
 from local_twin.sagemaker import authorization
+from model_code import quotas as quota_facts
+
+if TYPE_CHECKING:  # quotas.py raises this module's SageMakerError
+    from local_twin.sagemaker.quotas import AccountQuotas
 
 ACCOUNT = "123456789012"
+SERVICE_QUOTAS_TARGET = "ServiceQuotasV20190624."
+SERVICE_QUOTAS_LISTINGS = ("ListServiceQuotas", "ListAWSDefaultServiceQuotas")
 
 
 class SageMakerError(Exception):
@@ -74,13 +83,16 @@ class LocalSageMaker:
         max_concurrent_jobs: int = 1,
         assume: Callable[[str, str], dict[str, str]] | None = None,
         denials: iam.DenialLog | None = None,
+        quotas: "AccountQuotas | None" = None,
     ):
         """``s3_endpoint_url`` is where jobs and endpoints reach S3 (the twin's IAM gateway); ``assume`` gives a
         session of a role (the twin's STS) to each job and endpoint, which then act with their execution role's
-        permissions. Without it (a standalone local SageMaker) they act as the administrator."""
+        permissions. Without it (a standalone local SageMaker) they act as the administrator. ``quotas`` (an
+        AccountQuotas) is the account's; the twin's defaults without it."""
         from local_twin.sagemaker.endpoints import Endpoints
         from local_twin.sagemaker.experiments import Experiments
         from local_twin.sagemaker.jobs import TrainingJobs
+        from local_twin.sagemaker.quotas import AccountQuotas
         from local_twin.sagemaker.tuning import TuningJobs
 
         self.workdir = Path(workdir)
@@ -97,6 +109,8 @@ class LocalSageMaker:
         }  # fmt: skip
         self.lock = threading.RLock()
         self.model = botocore.session.get_session().get_service_model("sagemaker")
+        self.quotas_model = botocore.session.get_session().get_service_model("service-quotas")
+        self.quotas = quotas or AccountQuotas()
         self.training = TrainingJobs(self, max_concurrent_jobs)
         self.tuning = TuningJobs(self)
         self.endpoints = Endpoints(self)
@@ -165,11 +179,14 @@ class LocalSageMaker:
             return f"{type(error).__name__}: {error}"
         return None
 
-    def authorize(self, headers, operation: str, params: dict) -> None:
+    def authorize(self, headers, operation: str, params: dict, service: str = "sagemaker") -> None:
         """The caller's role must allow the call (AccessDeniedException otherwise, as SageMaker answers), and
         SageMaker must be able to assume the roles it is handed (ValidationException otherwise)."""
         try:
             principal = iam.principal_of(headers)
+            if service == "servicequotas":  # the listings have no resource type in the Service Authorization Reference
+                iam.authorize(principal, [iam.Request(f"servicequotas:{operation}", "*")], self.denials)
+                return
             iam.authorize(principal, authorization.required(operation, params, self.arn, self.alarm_arn), self.denials)
             for role, source_arn in authorization.passed_roles(operation, params, self.arn):
                 try:
@@ -188,10 +205,12 @@ class LocalSageMaker:
 
     # ------------------------------------------------------------------ protocol
 
-    def validate(self, operation: str, params: dict) -> None:
-        """The request against botocore's service model (ValidationException, as SageMaker answers)."""
+    def validate(self, operation: str, params: dict, model=None) -> None:
+        """The request against botocore's service model (SageMaker's unless ``model`` is given; ValidationException,
+        as SageMaker answers)."""
+        model = model or self.model
         try:
-            shape = self.model.operation_model(operation).input_shape
+            shape = model.operation_model(operation).input_shape
         except Exception as error:
             raise SageMakerError("UnknownOperationException", f"unknown operation {operation}") from error
         if shape is not None:
@@ -210,6 +229,27 @@ class LocalSageMaker:
         if handler is None:
             raise SageMakerError("UnknownOperationException", f"{operation} is not supported by the local SageMaker")
         return handler(params)
+
+    def service_quotas_call(self, operation: str, params: dict) -> dict:
+        """ListServiceQuotas (applied values only) or ListAWSDefaultServiceQuotas, paginated by NextToken
+        (validated and authorized already)."""
+        if operation not in SERVICE_QUOTAS_LISTINGS:
+            raise SageMakerError(
+                "UnknownOperationException", f"{operation} is not supported by the local Service Quotas"
+            )
+        if params["ServiceCode"] != quota_facts.SERVICE_CODE:  # the twin models SageMaker's quotas only
+            raise SageMakerError(
+                "NoSuchResourceException", f"The twin has no quotas of service {params['ServiceCode']}."
+            )
+        if operation == "ListServiceQuotas":
+            listed = self.quotas.applied_quotas(self.region, ACCOUNT)
+        else:
+            listed = self.quotas.default_quotas(self.region)
+        start, size = int(params.get("NextToken") or 0), params.get("MaxResults", 100)
+        page = {"Quotas": listed[start : start + size]}
+        if start + size < len(listed):
+            page["NextToken"] = str(start + size)
+        return page
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -237,11 +277,18 @@ class LocalSageMaker:
                         )
                         self._send(status, payload, content_type, {"x-Amzn-Invoked-Production-Variant": "AllTraffic"})
                         return
-                    operation = (self.headers.get("X-Amz-Target") or "").removeprefix("SageMaker.")
+                    target = self.headers.get("X-Amz-Target") or ""
                     params = json.loads(body or b"{}")
-                    service.validate(operation, params)
-                    service.authorize(self.headers, operation, params)
-                    result = service.call(operation, params)
+                    if target.startswith(SERVICE_QUOTAS_TARGET):
+                        operation = target.removeprefix(SERVICE_QUOTAS_TARGET)
+                        service.validate(operation, params, service.quotas_model)
+                        service.authorize(self.headers, operation, params, service="servicequotas")
+                        result = service.service_quotas_call(operation, params)
+                    else:
+                        operation = target.removeprefix("SageMaker.")
+                        service.validate(operation, params)
+                        service.authorize(self.headers, operation, params)
+                        result = service.call(operation, params)
                     self._send(200, json.dumps(result, default=_json_default).encode(), "application/x-amz-json-1.1")
                 except SageMakerError as error:
                     payload = {"__type": error.code, "message": error.message, **getattr(error, "fields", {})}

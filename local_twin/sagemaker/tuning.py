@@ -20,6 +20,7 @@ import uuid
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
+from local_twin.sagemaker import quotas
 from local_twin.sagemaker.service import SageMakerError, not_found, now, validation
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -252,6 +253,7 @@ class TuningJobs:
         with self.service.lock:
             if name in self.jobs:
                 raise SageMakerError("ResourceInUse", f"Hyperparameter tuning job {name} already exists")
+            quotas.check_tuning_job(self.service, request)
             job = TuningJob(self.service, request)
             if job.warm_start:
                 job.parents = self._checked_parents(job)

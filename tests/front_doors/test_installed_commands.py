@@ -4,7 +4,7 @@ import pytest
 
 from tests.conftest import ROOT, VENV_BIN
 
-SUBCOMMANDS = ("watch", "runs", "predict", "plots")
+SUBCOMMANDS = ("watch", "runs", "predict", "plots", "doctor")
 SCRIPTS = sorted((ROOT / "scripts").glob("*.py"))
 
 

@@ -3,7 +3,7 @@
 
 import pytest
 
-from tests.conftest import CLI_DEPENDENCIES_ONLY
+from tests.conftest import CLI_DEPENDENCIES_ONLY, ROOT
 
 pytestmark = pytest.mark.slow  # builds the wheel and installs its dependencies from the package index
 
@@ -12,7 +12,7 @@ def test_the_installed_command_starts_from_another_folder(installed_cli, elsewhe
     result = elsewhere(installed_cli / "dogbreeds", "--help")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: dogbreeds")
-    for subcommand in ("watch", "runs", "predict", "plots"):
+    for subcommand in ("watch", "runs", "predict", "plots", "doctor"):
         started = elsewhere(installed_cli / "dogbreeds", subcommand, "--help")
         assert started.returncode == 0, f"{subcommand}: {started.stderr}"
 
@@ -35,9 +35,23 @@ def test_the_install_is_a_wheel_without_the_training_stack(installed_cli, elsewh
 def test_the_command_loads_no_training_code(installed_cli, elsewhere):
     """Every module the CLI imports, with all its commands' code loaded: none is torch's or the model's."""
     probe = (
-        "import sys, dogbreeds_cli.cli, dogbreeds_cli.plots, dogbreeds_cli.watch; "
+        "import sys, dogbreeds_cli.cli, dogbreeds_cli.doctor, dogbreeds_cli.plots, dogbreeds_cli.watch; "
         "print(' '.join(sorted(m for m in sys.modules if m.startswith('model_code'))))"
     )
     result = elsewhere(installed_cli / "python", "-c", probe)
     assert result.returncode == 0, result.stderr
-    assert set(result.stdout.split()) <= {"model_code", "model_code.metrics", "model_code.rule_settings"}
+    assert set(result.stdout.split()) <= {
+        "model_code",
+        "model_code.metrics",
+        "model_code.rule_settings",
+        "model_code.quotas",
+    }
+
+
+def test_the_installed_doctor_reads_a_checkouts_configuration(installed_cli, elsewhere):
+    """template.yaml and samconfig.toml read from the wheel's install (PyYAML declared): only the account is missing
+    here (no credentials in the clean environment)."""
+    result = elsewhere(installed_cli / "dogbreeds", "doctor", "--checkout", ROOT, "--config-env", "smoke", "--region",
+                       "us-east-1")  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "cannot read the account's quotas through Service Quotas" in " ".join(result.stdout.split())

@@ -6,6 +6,7 @@ import tarfile
 import textwrap
 
 import pytest
+import requests
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from local_twin.faults import Faults
@@ -99,6 +100,7 @@ def moto_url():
         RoleName=ROLE.rsplit("/", 1)[1], AssumeRolePolicyDocument=json.dumps({"Statement": [trust]})
     )
     yield url
+    requests.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()  # moto's state is per process
     server.stop()
 
 

@@ -66,14 +66,16 @@ def test_a_stopped_tuning_job_is_stopping_until_its_trials_have_stopped(local_sa
     sagemaker.create_hyper_parameter_tuning_job(**request)
     name = "lsm-hpo-stop"
     describe = lambda: sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)  # noqa: E731
-    until(lambda: describe()["TrainingJobStatusCounters"]["InProgress"] == 1, "the first trial's start")
+    until(lambda: describe()["TrainingJobStatusCounters"]["InProgress"] == 1, "the first trial's creation")
+    (trial,) = service.tuning.get(name).trials
+    # training, not waiting for a free slot (a queued trial that is stopped never starts: Stopped at once)
+    until(lambda: service.training.get(trial["name"]).secondary == "Training", "the first trial's training")
     service.faults.stopping_describes = 1_000  # the trial stays Stopping: so does its tuning job
     try:
         sagemaker.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
     finally:
         service.faults.stopping_describes = 0
     assert describe()["HyperParameterTuningJobStatus"] == "Stopping"
-    (trial,) = service.tuning.get(name).trials
     service.training.get(trial["name"]).stop_released.set()
     described = wait(describe, "HyperParameterTuningJobStatus", 60)
     assert described["HyperParameterTuningJobStatus"] == "Stopped"

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from local_twin.moto_stack import client
 from local_twin.sagemaker.endpoints import ColdStart
+from model_code import quotas
 
 from .conftest import BUCKET, ROLE, training_request, tuning_request
 
@@ -348,3 +349,126 @@ def test_a_role_sagemaker_cannot_assume_is_refused_as_sagemaker_does(local_sagem
     assert raised.value.response["Error"]["Message"].startswith(
         "Could not assume role arn:aws:iam::123456789012:role/does-not-exist."
     )
+
+
+def limit_exceeded(call, **request) -> str:
+    with pytest.raises(ClientError) as raised:
+        call(**request)
+    assert raised.value.response["Error"]["Code"] == "ResourceLimitExceeded"
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    return raised.value.response["Error"]["Message"]
+
+
+def test_training_over_a_quota_is_refused_with_resource_limit_exceeded(local_sagemaker):
+    """As SageMaker answers: the quota by name, its value, what runs and what was asked, at creation."""
+    service, sagemaker, _ = local_sagemaker
+    on_demand = quotas.training_instances("ml.c5.xlarge", spot=False)  # a type no other test of the module uses
+    service.quotas.set(on_demand, 1)
+    try:
+        running = training_request("lsm-quota-running", sleep=600) | {
+            "ResourceConfig": {"InstanceType": "ml.c5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 5}
+        }
+        sagemaker.create_training_job(**running)
+        message = limit_exceeded(sagemaker.create_training_job, **(running | {"TrainingJobName": "lsm-quota-one-more"}))
+        assert message == quotas.limit_exceeded_message(on_demand, 1, 1, 1)
+        assert message.startswith(
+            "The account-level service limit 'ml.c5.xlarge for training job usage' is 1 Instances, with current "
+            "utilization of 1 Instances and a request delta of 1 Instances. Please use AWS Service Quotas"
+        )
+        with pytest.raises(ClientError, match="Requested resource not found"):  # refused: never created
+            sagemaker.describe_training_job(TrainingJobName="lsm-quota-one-more")
+
+        definition = {key: value for key, value in running.items() if key not in ("TrainingJobName", "HyperParameters")}
+        tuning = {
+            "HyperParameterTuningJobName": "lsm-quota-hpo",
+            "HyperParameterTuningJobConfig": {
+                "Strategy": "Random",
+                "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "valid_accuracy"},
+                "ResourceLimits": {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2},
+                "ParameterRanges": {"CategoricalParameterRanges": [{"Name": "epochs", "Values": ["1", "2"]}]},
+            },
+            "TrainingJobDefinition": definition | {"StaticHyperParameters": running["HyperParameters"]},
+        }
+        deadline = time.monotonic() + 120  # the twin stops a job once its script runs
+        while sagemaker.describe_training_job(TrainingJobName="lsm-quota-running")["SecondaryStatus"] != "Training":
+            assert time.monotonic() < deadline, "the script never started"
+            time.sleep(0.2)
+        sagemaker.stop_training_job(TrainingJobName="lsm-quota-running")
+        wait(lambda: sagemaker.describe_training_job(TrainingJobName="lsm-quota-running"), "TrainingJobStatus", 60)
+        service.quotas.set(on_demand, 0)  # a new account's: the tuning job's parallel trials are refused at creation
+        assert limit_exceeded(sagemaker.create_hyper_parameter_tuning_job, **tuning) == quotas.limit_exceeded_message(
+            on_demand, 0, 0, 2
+        )
+        service.quotas.set(on_demand, 2)
+        service.quotas.set(quotas.PARALLEL_TRIALS, 1)
+        assert "'Maximum number of training jobs each hyper parameter tuning job can run in parallel at once' is 1" in (
+            limit_exceeded(sagemaker.create_hyper_parameter_tuning_job, **tuning)
+        )
+    finally:
+        service.quotas.applied.clear()
+
+
+def test_service_quotas_lists_the_accounts_applied_values_and_aws_defaults(local_sagemaker):
+    service, _, _ = local_sagemaker
+    service_quotas = client("service-quotas", service.url, "us-east-1")
+    assert service_quotas.list_service_quotas(ServiceCode="sagemaker")["Quotas"] == []  # nothing applied: defaults
+    service.quotas.set(quotas.SERVERLESS_CONCURRENCY, 10)
+    try:
+        (applied,) = service_quotas.list_service_quotas(ServiceCode="sagemaker")["Quotas"]
+        assert (applied["QuotaCode"], applied["QuotaName"], applied["Value"]) == (
+            "L-96300102",
+            quotas.SERVERLESS_CONCURRENCY.name,
+            10.0,
+        )
+        pages = service_quotas.get_paginator("list_aws_default_service_quotas").paginate(
+            ServiceCode="sagemaker", PaginationConfig={"PageSize": 3}
+        )
+        defaults = [quota for page in pages for quota in page["Quotas"]]
+        codes = {quota["QuotaCode"] for quota in defaults}
+        assert {"L-96300102", "L-11294128", "L-EAC49F53", "L-9D782CC7"} <= codes and len(codes) == len(defaults)
+        with pytest.raises(service_quotas.exceptions.NoSuchResourceException):
+            service_quotas.list_service_quotas(ServiceCode="lambda")
+    finally:
+        service.quotas.applied.clear()
+
+
+def test_endpoints_are_held_to_their_instance_and_serverless_quotas(local_sagemaker):
+    """A blue/green update needs the new instance beside the old one; a serverless endpoint its memory."""
+    service, sagemaker, _ = local_sagemaker
+    sagemaker.create_training_job(**training_request("lsm-quota-train", lr=0.01, epochs=1))
+    wait(lambda: sagemaker.describe_training_job(TrainingJobName="lsm-quota-train"), "TrainingJobStatus")
+    model_data = sagemaker.describe_training_job(TrainingJobName="lsm-quota-train")["ModelArtifacts"][
+        "S3ModelArtifacts"
+    ]
+    sagemaker.create_model(ModelName="lsm-quota-model", ExecutionRoleArn=ROLE,
+                           PrimaryContainer={"Image": "inference", "ModelDataUrl": model_data})  # fmt: skip
+    for name, variant in (
+        ("lsm-quota-a", {"InstanceType": "ml.c5.large", "InitialInstanceCount": 1}),
+        ("lsm-quota-b", {"InstanceType": "ml.c5.large", "InitialInstanceCount": 1}),
+        ("lsm-quota-sl", {"ServerlessConfig": {"MemorySizeInMB": 4096, "MaxConcurrency": 2}}),
+    ):
+        sagemaker.create_endpoint_config(
+            EndpointConfigName=name,
+            ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": "lsm-quota-model", **variant}],
+        )
+    instances = quotas.endpoint_instances("ml.c5.large")
+    service.quotas.set(instances, 1)
+    service.quotas.set(quotas.SERVERLESS_MEMORY, 3072)
+    try:
+        message = limit_exceeded(
+            sagemaker.create_endpoint, EndpointName="lsm-quota-sl", EndpointConfigName="lsm-quota-sl"
+        )
+        assert message == quotas.limit_exceeded_message(quotas.SERVERLESS_MEMORY, 3072, 0, 4096)
+        sagemaker.create_endpoint(EndpointName="lsm-quota", EndpointConfigName="lsm-quota-a")
+        assert wait(lambda: sagemaker.describe_endpoint(EndpointName="lsm-quota"), "EndpointStatus")[
+            "EndpointStatus"] == "InService"  # fmt: skip
+        message = limit_exceeded(sagemaker.update_endpoint, EndpointName="lsm-quota", EndpointConfigName="lsm-quota-b")
+        assert message == quotas.limit_exceeded_message(instances, 1, 1, 1)
+        service.quotas.set(instances, 2)  # room for both fleets
+        sagemaker.update_endpoint(EndpointName="lsm-quota", EndpointConfigName="lsm-quota-b")
+        described = wait(lambda: sagemaker.describe_endpoint(EndpointName="lsm-quota"), "EndpointStatus")
+        assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", "lsm-quota-b")
+    finally:
+        service.quotas.applied.clear()
+        if "lsm-quota" in service.endpoints.endpoints:
+            sagemaker.delete_endpoint(EndpointName="lsm-quota")

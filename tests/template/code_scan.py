@@ -8,9 +8,11 @@ from pathlib import Path
 
 import boto3
 
-FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS_DIR = ROOT / "functions"
+LAYER_PACKAGE = "model_code"  # ModelCodeLayer's package (/opt/python/model_code): part of the functions' code
 # IAM's service prefix where it differs from boto3's client name.
-IAM_PREFIX = {"stepfunctions": "states", "sagemaker-runtime": "sagemaker"}
+IAM_PREFIX = {"stepfunctions": "states", "sagemaker-runtime": "sagemaker", "service-quotas": "servicequotas"}
 # S3 operations whose IAM action has another name; the transfer helpers boto3 adds to the S3 client.
 S3_ACTIONS = {
     "HeadObject": "GetObject",
@@ -39,8 +41,10 @@ S3_TRANSFER_METHODS = {
 
 
 def _module_file(name: str) -> Path | None:
-    """``common.config`` -> functions/common/config.py (or the package's __init__.py); None outside functions/."""
-    base = FUNCTIONS_DIR.joinpath(*name.split("."))
+    """``common.config`` -> functions/common/config.py (or the package's __init__.py), ``model_code.quotas`` ->
+    model_code/quotas.py (the layer's); None for anything else."""
+    parts = name.split(".")
+    base = (ROOT if parts[0] == LAYER_PACKAGE else FUNCTIONS_DIR).joinpath(*parts)
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
         if candidate.exists():
             return candidate
@@ -64,7 +68,7 @@ def _tree(path: Path) -> ast.AST:
 
 
 def function_modules(folder: str) -> set[Path]:
-    """The function's own folder plus every module under functions/ it imports, transitively."""
+    """The function's own folder plus every module under functions/ and of the layer it imports, transitively."""
     pending = sorted((FUNCTIONS_DIR / folder).glob("*.py"))
     seen: set[Path] = set()
     while pending:

@@ -223,3 +223,40 @@ def test_the_usage_plan_of_the_real_template_is_read_with_the_profiles_values():
     parameters = {"ApiThrottleRateLimit": "3", "ApiThrottleBurstLimit": "4", "ApiDailyQuota": "99"}
     plan = Template.load(Path(__file__).resolve().parents[2], overrides=parameters).api().usage_plan
     assert plan == UsagePlan(rate_limit=3.0, burst_limit=4, quota_limit=99)
+
+
+RULES = textwrap.dedent(
+    """
+    Parameters:
+      Kind: {Type: String, Default: cpu, AllowedValues: [cpu, gpu]}
+      Instance: {Type: String, Default: ml.m5.large, AllowedValues: [ml.m5.large, ml.g4dn.xlarge]}
+      Endpoint: {Type: String, Default: ml.t2.medium, AllowedValues: [ml.t2.medium]}
+    Rules:
+      SupportedRegion:
+        Assertions:
+          - Assert: {"Fn::Contains": [[us-east-1, eu-west-1], {Ref: "AWS::Region"}]}
+            AssertDescription: not in this region
+      GpuNeedsGpuInstance:
+        RuleCondition: !Equals [!Ref Kind, gpu]
+        Assertions:
+          - Assert: !Contains [[ml.g4dn.xlarge], !Ref Instance]
+            AssertDescription: a GPU run needs a GPU instance
+    Resources: {}
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("region", "overrides", "failed"),
+    [
+        ("us-east-1", {}, []),
+        ("ap-south-2", {}, ["SupportedRegion: not in this region"]),
+        ("eu-west-1", {"Kind": "gpu"}, ["GpuNeedsGpuInstance: a GPU run needs a GPU instance"]),  # condition holds
+        ("eu-west-1", {"Kind": "gpu", "Instance": "ml.g4dn.xlarge"}, []),
+    ],
+)
+def test_rules_are_evaluated_as_cloudformation_would_at_deploy(tmp_path, region, overrides, failed):
+    (tmp_path / "template.yaml").write_text(RULES)
+    template = Template(load_yaml(tmp_path / "template.yaml"), overrides, "stack", region, tmp_path)
+    assert template.failed_rules() == failed
+    assert template.instance_types() == ["ml.g4dn.xlarge", "ml.m5.large", "ml.t2.medium"]
