@@ -4,10 +4,13 @@ smdebug is optional at run time: when it is missing or the hook cannot be made, 
 says so once (smdebug_compat.py installs and patches it).
 """
 
+import json
 import os
+import shutil
 import warnings
 from pathlib import Path
 
+from model_code.metrics import TRAIN_LOSS, VALID_LOSS
 from model_code.rule_settings import (
     ERROR,
     LOSS_SAVE_INTERVAL,
@@ -18,6 +21,7 @@ from model_code.rule_settings import (
 from model_code.smdebug_compat import import_smdebug_pytorch, open_trial
 
 SAGEMAKER_HOOK_CONFIG = "/opt/ml/input/config/debughookconfig.json"
+SAGEMAKER_TENSORS = "/opt/ml/output/tensors"  # DebugHookConfig's LocalPath when the request names none
 EPOCH_LOSS = "EpochLoss"  # smdebug saves it as EpochLoss_output_0, in the losses collection
 
 
@@ -65,6 +69,15 @@ class LossRecorder:
         self._record_pass()
         self.hook.set_mode(self.modes[phase])
 
+    def replay(self, history: list[dict]) -> None:
+        """Record the mean losses of the epochs a resumed job trained before its interruption (the checkpoint's
+        history holds them, as the metric lines printed them), so the trial, and the rules judging it, cover every
+        epoch of the job, not only those after the resume."""
+        for entry in history:
+            for phase, loss in (("train", entry[TRAIN_LOSS]), ("eval", entry[VALID_LOSS])):
+                self.set_phase(phase)
+                self._loss_sum, self._samples = float(loss), 1  # recorded when the next phase begins
+
     def close(self) -> None:
         self._record_pass()
         self.hook.close()
@@ -73,6 +86,18 @@ class LossRecorder:
 def default_out_dir(output_data_dir: str) -> str:
     """Without the Debugger service the trial goes with the job's output data (output.tar.gz): the job's record."""
     return str(Path(output_data_dir) / "debug-output")
+
+
+def start_trial_afresh(folder: Path) -> None:
+    """smdebug refuses a non-empty out_dir (with a misleading AttributeError). One that holds a trial is a previous
+    attempt's of this job (interrupted on spot, say): its losses are replayed from the checkpoint's history
+    (LossRecorder.replay), so it is superseded; a folder holding anything else is not ours to empty."""
+    folder = Path(folder)
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    if not any((folder / part).is_dir() for part in ("collections", "events", "index")):
+        raise ValueError(f"debugger output folder {folder} is not empty and holds no smdebug trial")
+    shutil.rmtree(folder)
 
 
 def create_loss_recorder(local_out_dir: str, model, criterion) -> LossRecorder | None:
@@ -85,11 +110,10 @@ def create_loss_recorder(local_out_dir: str, model, criterion) -> LossRecorder |
         smd = import_smdebug_pytorch()
         config = os.environ.get("SMDEBUG_CONFIG_FILE_PATH", SAGEMAKER_HOOK_CONFIG)
         if Path(config).is_file():
+            start_trial_afresh(json.loads(Path(config).read_text()).get("LocalPath", SAGEMAKER_TENSORS))
             hook = smd.Hook.create_from_json_file(config)
         else:
-            if Path(local_out_dir).exists() and any(Path(local_out_dir).iterdir()):
-                # smdebug refuses a non-empty out_dir with a misleading AttributeError.
-                raise ValueError(f"debugger output folder {local_out_dir} is not empty")
+            start_trial_afresh(local_out_dir)
             hook = smd.Hook(
                 out_dir=local_out_dir,
                 save_config=smd.SaveConfig(save_interval=LOSS_SAVE_INTERVAL),

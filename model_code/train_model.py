@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> None:
 
     debug_out_dir = args.debug_out_dir or debugger.default_out_dir(args.output_data_dir)
     recorder = debugger.create_loss_recorder(debug_out_dir, run.model, run.criterion)
+    if recorder and run.history:  # resumed: the epochs trained before the interruption are recorded first
+        recorder.replay(run.history)
 
     training.fit(run, start_epoch=start_epoch, on_phase=recorder.set_phase if recorder else lambda phase: None)
     if recorder:

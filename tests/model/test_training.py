@@ -90,18 +90,38 @@ def test_train_model_records_losses_writes_artifacts_and_plot(colour_dataset, tm
     assert (model_dir / "model.pth").stat().st_size > 1_000_000
 
 
-def test_checkpoints_every_epoch_and_resumes(colour_dataset, tmp_path, capsys):
+def test_checkpoints_every_epoch_and_resumes_judging_every_epoch(colour_dataset, tmp_path, capsys):
+    """A job restarted after a spot interruption goes on from its checkpoint, and its Debugger trial (and so the
+    rules' verdicts) covers every epoch: the ones before the interruption are recorded again from the checkpoint."""
     common = [*COLOUR_ARGS, "--data-dir", str(colour_dataset), "--checkpoint-dir", str(tmp_path / "ckpt"),
               "--output-data-dir", str(tmp_path / "out"), "--model-dir", str(tmp_path / "model")]  # fmt: skip
     train_model.main([*common, "--epochs", "1"])
     assert (tmp_path / "ckpt" / training.CHECKPOINT_FILE).is_file()
-    capsys.readouterr()
-    train_model.main([*common, "--epochs", "2"])  # as if a spot interruption restarted the job
+    first = capsys.readouterr().out
+    train_model.main([*common, "--epochs", "3"])  # as if a spot interruption restarted the job
     out = capsys.readouterr().out
     assert "resumed from" in out and "after epoch 1" in out
-    assert [line.split()[0] for line in out.splitlines() if line.startswith("epoch=")] == ["epoch=2"]
+    assert [line.split()[0] for line in out.splitlines() if line.startswith("epoch=")] == ["epoch=2", "epoch=3"]
     history = json.loads((tmp_path / "model" / "metadata.json").read_text())["history"]
-    assert [entry["epoch"] for entry in history] == [1, 2]
+    assert [entry["epoch"] for entry in history] == [1, 2, 3]
+    # the trial holds all three epochs, epoch 1's losses as the first attempt printed them
+    curves = debugger.read_losses(str(tmp_path / "out" / "debug-output"))
+    assert {mode: steps for mode, (steps, _) in curves.items()} == {"TRAIN": [0, 1, 2], "EVAL": [0, 1, 2]}
+    printed = metrics.parse_metric_lines(first)
+    assert curves["TRAIN"][1][0] == pytest.approx(printed["train_loss"][0], abs=1e-4)
+    assert curves["EVAL"][1][0] == pytest.approx(printed["valid_loss"][0], abs=1e-4)
+    assert "not empty" not in out  # the first attempt's trial was superseded, not refused
+    verdicts = json.loads((tmp_path / "out" / rule_settings.VERDICTS_FILE).read_text())
+    assert "Error" not in {verdict["verdict"] for verdict in verdicts.values()}, verdicts
+
+
+def test_a_debugger_folder_that_holds_no_trial_is_never_emptied(tmp_path):
+    folder = tmp_path / "tensors"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not empty and holds no smdebug trial"):
+        debugger.start_trial_afresh(folder)
+    assert (folder / "notes.txt").read_text() == "mine"
 
 
 def test_without_the_debugger_service_the_job_records_and_judges_its_losses(colour_dataset, tmp_path, monkeypatch,
