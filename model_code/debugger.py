@@ -15,7 +15,7 @@ from model_code.rule_settings import (
     ERROR,
     LOSS_SAVE_INTERVAL,
     LOSSES_COLLECTION,
-    RULE_PARAMETERS,
+    RULE_NAMES,
     format_verdict_line,
 )
 from model_code.smdebug_compat import import_smdebug_pytorch, open_trial
@@ -178,15 +178,16 @@ def plot_losses(curves: dict[str, tuple[list[int], list[float]]], path: Path) ->
     return path
 
 
-def judge_losses(recorder: LossRecorder | None, output_data_dir: Path) -> None:
-    """Evaluate the loss rules on the closed trial (loss_rules.py) and report their verdicts: one metric line
-    each and a JSON file. Without a trial every rule is an ``Error``, which the quality gate refuses."""
+def judge_losses(recorder: LossRecorder | None, output_data_dir: Path, rules: dict[str, dict]) -> None:
+    """Evaluate the loss rules (``rules``: rule_settings.rule_parameters of the job's epochs) on the closed trial
+    (loss_rules.py) and report their verdicts: one metric line each and a JSON file. Without a trial every rule
+    is an ``Error``, which the quality gate refuses."""
     try:
         if recorder is None:
             raise RuntimeError("the losses were not recorded (no smdebug hook)")
         from model_code import loss_rules  # smdebug's rule API: imported only once there is a trial
 
-        loss_rules.report(loss_rules.evaluate_rules(recorder.out_dir), output_data_dir)
+        loss_rules.report(loss_rules.evaluate_rules(recorder.out_dir, rules), output_data_dir)
     except Exception as error:  # the model is exported already: the verdicts say what went wrong
-        for rule in RULE_PARAMETERS:
+        for rule in RULE_NAMES:
             print(format_verdict_line(rule, ERROR, f"{type(error).__name__}: {error}"), flush=True)

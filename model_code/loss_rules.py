@@ -26,7 +26,6 @@ from model_code.rule_settings import (
     ISSUES_FOUND,
     LOSSES_COLLECTION,
     NO_ISSUES_FOUND,
-    RULE_PARAMETERS,
     VERDICTS_FILE,
     format_verdict_line,
 )
@@ -59,6 +58,11 @@ class LossRule(Rule):
         self.tensor_names = sorted(names)
         self.detail = "no issue found"
 
+    def not_judged(self) -> str | None:
+        """None when the rule could find an issue in what was saved; else why not ("not enough epochs to judge
+        (needs N ...)"): a run too short for the rule's parameters passes it, and says so."""
+        return None
+
     def saved(self, name: str, step: int):
         """(mode, mode step, value) of tensor ``name`` at global ``step``, or None when not saved there."""
         tensor = self.base_trial.tensor(name)
@@ -78,7 +82,9 @@ class LossRule(Rule):
 class LossNotDecreasing(LossRule):
     """Every ``num_steps`` (of ``mode``), the loss must be ``diff_percent`` % lower than the newest loss saved
     at least ``num_steps`` earlier. Documented, its ``increase_threshold_percent`` is "the maximum threshold
-    percent that loss is allowed to increase": here, how far above its lowest saved value the loss may rise.
+    percent that loss is allowed to increase in case loss has been increasing": here, at each evaluation, no loss
+    saved since the previous evaluation may have risen more than that above the lowest saved before it (a loss
+    that blew up between two evaluations is an issue even when it has come down again by the next).
     ``mode`` unset: EVAL, else TRAIN, else GLOBAL, as documented."""
 
     def __init__(
@@ -98,6 +104,23 @@ class LossNotDecreasing(LossRule):
         self.increase_threshold_percent = float(increase_threshold_percent)
         self.mode = modes[mode.upper()] if mode else self._first_mode_with_steps()
         self.last_checked: dict[str, int] = {}
+        self.examined: dict[str, int] = {}  # the newest step whose rise has been examined, per tensor
+
+    def not_judged(self) -> str | None:
+        if self.last_checked:
+            return None
+        unit = "epochs (training passes)" if self.mode == modes.TRAIN else f"saved {self.mode.name} losses"
+        return f"not enough epochs to judge (needs {self.num_steps + 1} {unit}: num_steps={self.num_steps})"
+
+    def _rise(self, values: dict[int, float], after: int) -> tuple[int, float] | None:
+        """The first step after ``after`` whose loss is more than increase_threshold_percent above the lowest
+        saved before it, with that lowest; None when there is none."""
+        lowest, allowed = None, 1 + self.increase_threshold_percent / 100
+        for step in sorted(values):
+            if lowest is not None and step > after and values[step] > lowest * allowed:
+                return step, lowest
+            lowest = values[step] if lowest is None else min(lowest, values[step])
+        return None
 
     def _first_mode_with_steps(self):
         for mode in (modes.EVAL, modes.TRAIN):
@@ -118,17 +141,20 @@ class LossNotDecreasing(LossRule):
             if not earlier:
                 continue
             self.last_checked[name] = current
-            loss, before = saved[2], float(tensor.value(earlier[-1], mode=self.mode))
-            lowest = min(float(tensor.value(s, mode=self.mode)) for s in tensor.steps(mode=self.mode) if s < current)
+            values = {s: float(tensor.value(s, mode=self.mode)) for s in tensor.steps(mode=self.mode) if s <= current}
+            rise = self._rise(values, after=self.examined.get(name, -1))
+            self.examined[name] = current
+            if rise:
+                rising, lowest = rise
+                return self.issue(
+                    f"{name} {self.mode.name} step {rising}: {values[rising]:.4g}, more than "
+                    f"{self.increase_threshold_percent:g} % above its lowest {lowest:.4g} before it"
+                )
+            loss, before = values[current], values[earlier[-1]]
             if loss > before * (1 - self.diff_percent / 100):
                 return self.issue(
                     f"{name} {self.mode.name} step {current}: {loss:.4g}, not {self.diff_percent:g} % below "
                     f"{before:.4g} at step {earlier[-1]}"
-                )
-            if loss > lowest * (1 + self.increase_threshold_percent / 100):
-                return self.issue(
-                    f"{name} {self.mode.name} step {current}: {loss:.4g}, more than "
-                    f"{self.increase_threshold_percent:g} % above its lowest {lowest:.4g}"
                 )
         return False
 
@@ -144,6 +170,15 @@ class Overfit(LossRule):
         self.patience = int(patience)
         self.ratio_threshold = float(ratio_threshold)
         self.exceeded: dict[str, int] = {}
+        self.compared: dict[str, int] = {}
+
+    def not_judged(self) -> str | None:
+        if self.compared and max(self.compared.values()) >= self.patience:
+            return None
+        return (
+            f"not enough epochs to judge (needs {self.patience} validations from step {self.start_step}: "
+            f"patience={self.patience})"
+        )
 
     def _pass_means(self, name: str, step: int) -> tuple[float, float] | None:
         """Mean of the EVAL losses in the run of EVAL steps ending at ``step``, and of the TRAIN run before it."""
@@ -171,6 +206,7 @@ class Overfit(LossRule):
             if means is None or means[1] <= 0:
                 continue
             validation, training = means
+            self.compared[name] = self.compared.get(name, 0) + 1
             ratio = (validation - training) / training
             self.exceeded[name] = self.exceeded.get(name, 0) + 1 if ratio > self.ratio_threshold else 0
             if self.exceeded[name] >= self.patience:
@@ -191,6 +227,18 @@ class Overtraining(LossRule):
         self.delta = float(delta)
         self.best: dict = {}
         self.waited: dict = {}
+        self.seen: dict = {}
+
+    def not_judged(self) -> str | None:
+        unjudged = [
+            f"{'training' if mode == modes.TRAIN else 'validation'} loss: needs {patience + 1} epochs "
+            f"(patience_{'train' if mode == modes.TRAIN else 'validation'}={patience})"
+            for mode, patience in self.patience.items()
+            if max((count for (_, seen_mode), count in self.seen.items() if seen_mode == mode), default=0) <= patience
+        ]
+        if len(unjudged) == len(self.patience):
+            return f"not enough epochs to judge ({'; '.join(unjudged)})"
+        return f"not judged: {unjudged[0]}" if unjudged else None
 
     def invoke_at_step(self, step):
         for name in self.tensor_names:
@@ -199,6 +247,7 @@ class Overtraining(LossRule):
                 continue
             mode, mode_step, loss = saved
             key = (name, mode)
+            self.seen[key] = self.seen.get(key, 0) + 1
             if key not in self.best or loss < self.best[key] - self.delta:
                 self.best[key], self.waited[key] = loss, 0
                 continue
@@ -228,10 +277,13 @@ def evaluate_rule(trial, rule_name: str, parameters: dict) -> tuple[str, str]:
         invoke_rule(rule, start_step=0, end_step=steps[-1] + 1 if steps else 0, raise_eval_cond=True)
     except RuleEvaluationConditionMet:
         return ISSUES_FOUND, rule.detail
-    return NO_ISSUES_FOUND, f"{rule.detail} in {len(steps)} saved steps"
+    not_judged = rule.not_judged()
+    if not_judged and not_judged.startswith("not enough"):
+        return NO_ISSUES_FOUND, not_judged  # as AWS's rule job: a rule that could not fire found no issue
+    return NO_ISSUES_FOUND, f"{rule.detail} in {len(steps)} saved steps" + (f" ({not_judged})" if not_judged else "")
 
 
-def evaluate_rules(out_dir: str, rules: dict[str, dict] = RULE_PARAMETERS) -> dict[str, dict]:
+def evaluate_rules(out_dir: str, rules: dict[str, dict]) -> dict[str, dict]:
     """``{name: {"verdict": ..., "detail": ..., "parameters": ...}}`` for each rule over the trial in ``out_dir``
     (the rule is the parameters' ``rule_to_invoke``, as in a DebugRuleConfiguration, else the name)."""
     trial = open_trial(out_dir)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from model_code import debugger, dogbreeds, entry_points, training
 from model_code.metrics import TEST_ACCURACY, TEST_LOSS, format_metric_line
-from model_code.rule_settings import LOSS_PLOT
+from model_code.rule_settings import LOSS_PLOT, rule_parameters
 
 
 def build_parser():
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     if recorder:
         recorder.close()
         write_loss_plot(recorder.out_dir, Path(args.output_data_dir))
-    debugger.judge_losses(recorder, Path(args.output_data_dir))
+    debugger.judge_losses(recorder, Path(args.output_data_dir), rule_parameters(args.epochs))
 
 
 def write_loss_plot(tensors: str, output_data_dir: Path) -> None:

@@ -12,7 +12,7 @@ import smdebug_rulesconfig
 from common.job_limits import BAKING_SECONDS, longest_job_seconds
 from model_code.metrics import METRIC_DEFINITIONS, OBJECTIVE_METRIC, OBJECTIVE_TYPE
 from model_code.quotas import ENDPOINT_INSTANCE_COUNT, TRAINING_INSTANCE_COUNT
-from model_code.rule_settings import LOSS_SAVE_INTERVAL, LOSSES_COLLECTION, RULE_METRIC_DEFINITIONS, RULE_PARAMETERS
+from model_code.rule_settings import LOSS_SAVE_INTERVAL, LOSSES_COLLECTION, RULE_METRIC_DEFINITIONS, rule_parameters
 
 TRAINING_CHANNEL = "training"
 HPO_PROGRAM = "hpo.py"
@@ -242,9 +242,11 @@ def warm_start_config(request: dict, earlier: list[dict]) -> dict | None:
     return {"ParentHyperParameterTuningJobs": parents, "WarmStartType": warm_start_type}
 
 
-def debugger_rules(rule_image: str) -> list[dict]:
+def debugger_rules(rule_image: str, epochs: int) -> list[dict]:
     """The service's rule jobs for LossNotDecreasing, Overfit, Overtraining: smdebug_rulesconfig's configurations
-    with the parameters the job's own evaluation uses (rule_settings.py), so both judge alike."""
+    with the parameters the job's own evaluation uses (rule_settings.rule_parameters of the job's epochs), so both
+    judge alike."""
+    parameters = rule_parameters(epochs)
     configurations = (
         smdebug_rulesconfig.loss_not_decreasing(),
         smdebug_rulesconfig.overfit(),
@@ -258,13 +260,13 @@ def debugger_rules(rule_image: str) -> list[dict]:
             {
                 "RuleConfigurationName": name,
                 "RuleEvaluatorImage": rule_image,
-                "RuleParameters": configuration["RuleParameters"] | RULE_PARAMETERS[name],
+                "RuleParameters": configuration["RuleParameters"] | parameters[name],
             }
         )
     return rules
 
 
-def debugger_service_configuration(jobs_uri: str, rule_image: str) -> dict:
+def debugger_service_configuration(jobs_uri: str, rule_image: str, epochs: int) -> dict:
     """What an account that still has SageMaker Debugger adds: the hook configuration, the rule jobs and
     the profiler with its report (Debugger closed to new customers on 2026-07-30)."""
     return {
@@ -277,7 +279,7 @@ def debugger_service_configuration(jobs_uri: str, rule_image: str) -> dict:
                 }
             ],
         },
-        "DebugRuleConfigurations": debugger_rules(rule_image),
+        "DebugRuleConfigurations": debugger_rules(rule_image, epochs),
         "ProfilerConfig": {"S3OutputPath": f"{jobs_uri}/profiler-output", "ProfilingIntervalInMilliseconds": 500},
         "ProfilerRuleConfigurations": [
             {
@@ -327,7 +329,8 @@ def training_job_request(
         "Tags": tags,
     }
     if debugger_service:
-        request |= debugger_service_configuration(jobs, rule_image)
+        epochs = int(json.loads(request["HyperParameters"]["epochs"]))  # as the script will read it
+        request |= debugger_service_configuration(jobs, rule_image, epochs)
     if settings.use_spot:
         request["CheckpointConfig"] = {"S3Uri": f"{jobs}/checkpoints"}
     return request

@@ -14,6 +14,7 @@ Each deployment's start-up output goes to CloudWatch Logs, ``/aws/sagemaker/Endp
 the model's execution role as SageMaker does.
 """
 
+import shutil
 import socket
 import subprocess
 import tarfile
@@ -60,7 +61,7 @@ class Server:
     """One serving process and the port it answers on."""
 
     def __init__(self, python: str, model_dir: Path, log_path: Path, environment: dict):
-        self.port = free_port()
+        self.port, self.model_dir = free_port(), model_dir
         self.log = open(log_path, "ab")  # noqa: SIM115 - open for the life of the process
         self.process = subprocess.Popen(
             [python, "-m", "local_twin.sagemaker.serve", "--model-dir", str(model_dir), "--port", str(self.port)],
@@ -112,6 +113,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         self.log.close()
+        # the instance goes with its process, and its copy of the model with it (the log stays)
+        shutil.rmtree(self.model_dir, ignore_errors=True)
 
 
 class Endpoint:
@@ -197,9 +200,11 @@ class Endpoints:
     # ------------------------------------------------------------------ endpoints
 
     def _model_folder(self, endpoint: str, config_name: str) -> Path:
-        """Download and extract the config's model.tar.gz for this endpoint."""
+        """Download and extract the config's model.tar.gz for this endpoint, in a folder of this deployment's
+        own (an update to the same config must not share the serving fleet's, which goes when it stops)."""
         model = self.models[self.configs[config_name]["ProductionVariants"][0]["ModelName"]]
-        folder = self.service.workdir / "endpoints" / endpoint / config_name / "model"
+        deployment = f"{config_name}-{uuid.uuid4().hex[:8]}"
+        folder = self.service.workdir / "endpoints" / endpoint / deployment / "model"
         folder.mkdir(parents=True, exist_ok=True)
         bucket, key = split_s3_uri(model["PrimaryContainer"]["ModelDataUrl"])
         archive = folder.parent / "model.tar.gz"
@@ -208,6 +213,7 @@ class Endpoints:
         s3.download_file(bucket, key, str(archive))
         with tarfile.open(archive) as tar:
             tar.extractall(folder, filter="data")
+        archive.unlink()
         return folder
 
     def _start_server(self, endpoint: Endpoint, config_name: str) -> Server | None:

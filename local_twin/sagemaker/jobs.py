@@ -1,11 +1,11 @@
 """Training jobs that really run: the sagemaker-training toolkit runs the job's script in a subprocess.
 
 Per job, under ``<workdir>/jobs/<name>/``: an /opt/ml-shaped folder (``ml/``) with the channels downloaded
-from S3, the source directory from ``sagemaker_submit_directory``, the hyperparameters as SageMaker
-writes them, and ``job.log`` (the script's output: kept, and readable while the job runs). The
-training image is recorded, not run: the twin runs the code with this machine's Python. When the job ends its
-output goes to CloudWatch Logs as SageMaker sends it (``/aws/sagemaker/TrainingJobs``, stream
-``<job>/algo-1-<epoch seconds>``), written with the job's execution role.
+from S3, the source directory from ``sagemaker_submit_directory`` and the hyperparameters as SageMaker writes
+them (removed when the job ends, as the instance's storage is), and ``job.log`` (the script's output: kept, and
+readable while the job runs). The training image is recorded, not run: the twin runs the code with this
+machine's Python. When the job ends its output goes to CloudWatch Logs as SageMaker sends it
+(``/aws/sagemaker/TrainingJobs``, stream ``<job>/algo-1-<epoch seconds>``), written with the job's execution role.
 
 StopTrainingJob works as AWS documents it: the status turns ``Stopping``, the script gets SIGTERM, what the job
 still uploads (its checkpoints) is uploaded, and only then is the status ``Stopped``
@@ -16,6 +16,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tarfile
@@ -72,6 +73,9 @@ class TrainingJob:
                 self.status, self.failure_reason = "Failed", failure_reason(error)
         finally:
             self._send_logs()  # a job's log stream is whole by the time it is described as ended
+            # the instance's storage goes when the job ends, as on SageMaker: what outlives it is in S3 (the
+            # job's folder keeps its log and tensors)
+            shutil.rmtree(self.folder / "ml", ignore_errors=True)
             if collected and self.status == "InProgress":
                 self.status = "Completed"
             self.ended = now()

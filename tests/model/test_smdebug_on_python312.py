@@ -20,7 +20,7 @@ from torch import nn
 
 from common import sourcedir
 from model_code import debugger, loss_rules
-from model_code.rule_settings import RULE_PARAMETERS
+from model_code.rule_settings import rule_parameters
 
 pytestmark = pytest.mark.slow
 IMAGE_PACKAGES = ("numpy<2", "protobuf", "boto3")  # in the training image already; smdebug imports them
@@ -76,14 +76,14 @@ def test_in_a_job_smdebug_installs_and_the_rules_judge_on_python_312(job, tmp_pa
     )
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SM_TRAINING_ENV": "{}", "PYTHONPATH": str(code)}
     result = subprocess.run(
-        [python, "-c", judge, trial, json.dumps(RULE_PARAMETERS)],
+        [python, "-c", judge, trial, json.dumps(rule_parameters(6))],
         cwd=code, env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     on_312 = json.loads(result.stdout.strip().splitlines()[-1])
-    here = loss_rules.evaluate_rules(str(trial), RULE_PARAMETERS)
+    here = loss_rules.evaluate_rules(str(trial), rule_parameters(6))
     assert {name: v["verdict"] for name, v in on_312.items()} == {name: v["verdict"] for name, v in here.items()}
-    assert set(on_312) == set(RULE_PARAMETERS)
+    assert set(on_312) == set(rule_parameters(6))
     assert "Error" not in {verdict["verdict"] for verdict in on_312.values()}, on_312
     installed = subprocess.run([python, "-m", "pip", "show", "smdebug"], capture_output=True, text=True, check=False)
     assert "Version: 1.0.34" in installed.stdout  # installed by the job itself, without its pins

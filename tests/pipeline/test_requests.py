@@ -129,7 +129,7 @@ def test_training_job_request_with_the_debugger_service_has_its_rules_and_profil
     }  # fmt: skip
     assert rules["LossNotDecreasing"]["RuleParameters"] == {
         "rule_to_invoke": "LossNotDecreasing",
-        **rule_settings.RULE_PARAMETERS["LossNotDecreasing"],
+        **rule_settings.rule_parameters(5)["LossNotDecreasing"],  # the job's epochs
     }
     assert request["ProfilerRuleConfigurations"][0]["RuleParameters"] == {"rule_to_invoke": "ProfilerReport"}
     assert request["ProfilerConfig"]["S3OutputPath"] == "s3://data/jobs/dogbreeds-1a2b3c4d5e-train/profiler-output"

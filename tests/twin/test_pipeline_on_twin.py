@@ -109,8 +109,8 @@ def test_with_the_debugger_service_its_rule_jobs_agree_with_the_jobs_own(twin, f
     jobs = first["OutputDataConfig"]["S3OutputPath"].replace("/models/", "/jobs/") + name
     keep = ("AlgorithmSpecification", "RoleArn", "HyperParameters", "InputDataConfig", "OutputDataConfig",
             "ResourceConfig", "StoppingCondition")  # fmt: skip
-    request = {key: first[key] for key in keep} | debugger_service_configuration(jobs, "rules:latest")
-    request["HyperParameters"] = first["HyperParameters"] | {"epochs": "3"}  # enough for every rule to judge
+    request = {key: first[key] for key in keep} | debugger_service_configuration(jobs, "rules:latest", 3)
+    request["HyperParameters"] = first["HyperParameters"] | {"epochs": "3"}  # Overtraining: "not enough epochs"
     sagemaker.create_training_job(TrainingJobName=name, **request)
     described = twin.sagemaker.training.wait(name).describe()
     assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
