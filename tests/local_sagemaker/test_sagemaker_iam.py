@@ -97,7 +97,7 @@ def test_a_trust_condition_on_the_source_account_lets_training_jobs_in_and_keeps
     assert "iam-hpo-conditioned" not in sagemaker.tuning.jobs
 
     # a negated operator holds on the key a tuning job does not send
-    elsewhere = role(moto_url, trust_condition={"StringNotEquals": {"aws:SourceAccount": "999999999999"}})
+    elsewhere = role(moto_url, trust_condition={"StringNotEquals": {"aws:SourceAccount": "000000000000"}})
     tuning["HyperParameterTuningJobName"] = "iam-hpo-negated"
     tuning["TrainingJobDefinition"]["RoleArn"] = elsewhere
     admin(sagemaker).create_hyper_parameter_tuning_job(**tuning)

@@ -175,10 +175,10 @@ def test_a_trust_policy_is_evaluated_with_the_keys_the_service_sends():
     training_job = {"aws:SourceAccount": "123456789012", "aws:SourceArn": JOB}
     assert evaluate_trust(source_account, SAGEMAKER, Request("sts:AssumeRole", ROLE, training_job)) == "Allow"
     assert evaluate_trust(source_account, SAGEMAKER, Request("sts:AssumeRole", ROLE, {})) == "ImplicitDeny"
-    other_account = {"aws:SourceAccount": "999999999999", "aws:SourceArn": JOB.replace("123456789012", "999999999999")}
+    other_account = {"aws:SourceAccount": "000000000000", "aws:SourceArn": JOB.replace("123456789012", "000000000000")}
     assert evaluate_trust(source_account, SAGEMAKER, Request("sts:AssumeRole", ROLE, other_account)) == "ImplicitDeny"
     # a negated operator holds on a missing key
-    not_elsewhere = trust({"StringNotEquals": {"aws:SourceAccount": "999999999999"}})
+    not_elsewhere = trust({"StringNotEquals": {"aws:SourceAccount": "000000000000"}})
     assert evaluate_trust(not_elsewhere, SAGEMAKER, Request("sts:AssumeRole", ROLE, {})) == "Allow"
     assert evaluate_trust(not_elsewhere, SAGEMAKER, Request("sts:AssumeRole", ROLE, other_account)) == "ImplicitDeny"
     # only the statements naming the service count
