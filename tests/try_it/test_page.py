@@ -1,5 +1,6 @@
 """The try-it page: GET / on the API, served without a key; the page posts to the POST route with the key."""
 
+import json
 import re
 from pathlib import Path
 
@@ -20,10 +21,11 @@ def api_spec():
 
 @pytest.fixture
 def front(api_spec):
-    def invoke(function, event):
+    def invoke(function, event):  # as Lambda answers API Gateway: (payload, the function errored)
         if function == "TryItPageFunction":
-            return app.lambda_handler(event, None)
-        return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": '{"predictions": []}'}
+            return json.dumps(app.lambda_handler(event, None)).encode(), False
+        answer = {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": '{"predictions": []}'}
+        return json.dumps(answer).encode(), False
 
     api = LocalApi(api_spec, invoke, api_key="the-key")
     api.start()
