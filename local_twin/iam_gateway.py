@@ -27,11 +27,10 @@ from botocore.parsers import BaseCBORParser
 
 from local_twin import iam
 from local_twin.iam import AccessDenied, InvalidCredentials, Request
-from local_twin.loopback import LoopbackHandler, serve_in_background, shut_down, url_of
+from local_twin.loopback import HOP_BY_HOP, LoopbackHandler, reply, serve_in_background, shut_down, url_of
 from local_twin.template import ACCOUNT_ID, PARTITION
 
 log = logging.getLogger(__name__)
-_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
 
 
 class UnknownCall(Exception):
@@ -240,30 +239,30 @@ class IamGateway:
                 needed = service_requests(service, operation, params, region)
             iam.authorize(principal, needed, self.denials)
         except InvalidCredentials as error:
-            return _send(handler, *_invalid_credentials(service_of(handler.headers), str(error)), head=head)
+            return reply(handler, *_invalid_credentials(service_of(handler.headers), str(error)), head=head)
         except AccessDenied as error:
-            return _send(handler, *_denied(service_of(handler.headers), error.message, cbor), head=head)
+            return reply(handler, *_denied(service_of(handler.headers), error.message, cbor), head=head)
         except UnknownCall as error:
-            return _send(handler, *_denied(service_of(handler.headers), str(error), cbor), head=head)
+            return reply(handler, *_denied(service_of(handler.headers), str(error), cbor), head=head)
         except Exception as error:  # a bug of the twin's, not a denial: say so rather than drop the connection
             log.exception("IAM gateway failed on %s %s", handler.command, handler.path)
             message = json.dumps({"__type": "InternalFailure", "message": f"twin IAM gateway: {error!r}"}).encode()
-            return _send(handler, 500, [("Content-Type", "application/json")], message, head=head)
-        status, headers, payload = self._forward(handler, body)
+            return reply(handler, 500, message, {"Content-Type": "application/json"}, head=head)
+        status, payload, headers = self._forward(handler, body)
         if status == 404 and needed[0].action in ("s3:GetObject", "s3:GetObjectVersion"):
             bucket = unquote(split.path.lstrip("/").partition("/")[0])
             if not iam.allows(principal, Request("s3:ListBucket", f"arn:{PARTITION}:s3:::{bucket}")):
-                return _send(handler, *_denied("s3", "Access Denied"), head=head)
-        _send(handler, status, headers, payload, head=head)
+                return reply(handler, *_denied("s3", "Access Denied"), head=head)
+        reply(handler, status, payload, headers, head=head)
 
-    def _forward(self, handler: LoopbackHandler, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+    def _forward(self, handler: LoopbackHandler, body: bytes) -> tuple[int, bytes, list[tuple[str, str]]]:
         connection = http.client.HTTPConnection(self.moto.hostname, self.moto.port, timeout=600)
         try:
-            headers = {k: v for k, v in handler.headers.items() if k.lower() not in _HOP_BY_HOP}
+            headers = {k: v for k, v in handler.headers.items() if k.lower() not in HOP_BY_HOP}
             connection.request(handler.command, handler.path, body=body or None, headers=headers)
             response = connection.getresponse()
             payload = response.read()
-            return response.status, response.getheaders(), payload
+            return response.status, payload, response.getheaders()
         finally:
             connection.close()
 
@@ -288,34 +287,34 @@ def _operation(headers, body: bytes, query: dict, path: str) -> tuple[str, dict]
     return form.pop("Action"), form
 
 
-def _denied(service: str, message: str, cbor: bool = False) -> tuple[int, list, bytes]:
+def _denied(service: str, message: str, cbor: bool = False) -> tuple[int, bytes, list]:
     request_id = uuid.uuid4().hex.upper()[:16]
     if cbor:
         body = _cbor_map({"__type": "AccessDeniedException", "message": message})
-        return 400, [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")], body
+        return 400, body, [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")]
     if service == "s3":
         body = (
             f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>{_xml(message)}'
             f"</Message><RequestId>{request_id}</RequestId></Error>"
         ).encode()
-        return 403, [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)], body
+        return 403, body, [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)]
     if service in ("sns", "sqs"):
         code = "AuthorizationError" if service == "sns" else "AccessDenied"
         body = (
             f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{_xml(message)}</Message>"
             f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
         ).encode()
-        return 403, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)], body
+        return 403, body, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
     body = json.dumps({"__type": "AccessDeniedException", "message": message}).encode()
-    return 400, [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", request_id)], body
+    return 400, body, [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", request_id)]
 
 
-def _invalid_credentials(service: str, message: str) -> tuple[int, list, bytes]:
+def _invalid_credentials(service: str, message: str) -> tuple[int, bytes, list]:
     if service == "s3":
         body = f"<Error><Code>InvalidAccessKeyId</Code><Message>{_xml(message)}</Message></Error>".encode()
-        return 403, [("Content-Type", "application/xml")], body
+        return 403, body, [("Content-Type", "application/xml")]
     body = json.dumps({"__type": "UnrecognizedClientException", "message": message}).encode()
-    return 400, [("Content-Type", "application/x-amz-json-1.0")], body
+    return 400, body, [("Content-Type", "application/x-amz-json-1.0")]
 
 
 def _cbor_map(fields: dict[str, str]) -> bytes:
@@ -336,19 +335,3 @@ def _cbor_map(fields: dict[str, str]) -> bytes:
 
 def _xml(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _send(handler, status: int, headers: list[tuple[str, str]], payload: bytes, head: bool = False) -> None:
-    handler.send_response(status)
-    sent_length = False
-    for key, value in headers:
-        if key.lower() in _HOP_BY_HOP or key.lower() in ("server", "date"):
-            continue
-        if key.lower() == "content-length":
-            sent_length = True
-        handler.send_header(key, value)
-    if not sent_length:
-        handler.send_header("Content-Length", str(len(payload)))
-    handler.end_headers()
-    if not head and payload:
-        handler.wfile.write(payload)

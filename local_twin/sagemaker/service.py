@@ -29,7 +29,7 @@ from botocore.validate import validate_parameters
 
 from local_twin import iam
 from local_twin.faults import Faults, Throttled
-from local_twin.loopback import LoopbackHandler, serve_in_background, shut_down, url_of
+from local_twin.loopback import LoopbackHandler, reply, serve_in_background, shut_down, url_of
 from local_twin.moto_stack import DUMMY_CREDENTIALS
 from local_twin.sagemaker import authorization
 from model_code import quotas as quota_facts
@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # quotas.py raises this module's SageMakerError
 
 ACCOUNT = "123456789012"
 SERVICE_QUOTAS_TARGET = "ServiceQuotasV20190624."
+JSON_1_1 = "application/x-amz-json-1.1"  # the content type of the awsJson1_1 protocol
 SERVICE_QUOTAS_LISTINGS = ("ListServiceQuotas", "ListAWSDefaultServiceQuotas")
 
 
@@ -256,15 +257,6 @@ class LocalSageMaker:
         service = self
 
         class Handler(LoopbackHandler):
-            def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None):
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(body)
-
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
@@ -275,7 +267,8 @@ class LocalSageMaker:
                         status, payload, content_type = service.endpoints.invoke(
                             match.group(1), body, self.headers.get("Content-Type"), self.headers.get("Accept")
                         )
-                        self._send(status, payload, content_type, {"x-Amzn-Invoked-Production-Variant": "AllTraffic"})
+                        variant = {"x-Amzn-Invoked-Production-Variant": "AllTraffic"}
+                        reply(self, status, payload, {"Content-Type": content_type, **variant})
                         return
                     target = self.headers.get("X-Amz-Target") or ""
                     params = json.loads(body or b"{}")
@@ -289,11 +282,11 @@ class LocalSageMaker:
                         service.validate(operation, params)
                         service.authorize(self.headers, operation, params)
                         result = service.call(operation, params)
-                    self._send(200, json.dumps(result, default=_json_default).encode(), "application/x-amz-json-1.1")
+                    reply(self, 200, json.dumps(result, default=_json_default).encode(), {"Content-Type": JSON_1_1})
                 except SageMakerError as error:
                     payload = {"__type": error.code, "message": error.message, **getattr(error, "fields", {})}
-                    self._send(error.status, json.dumps(payload).encode(), "application/x-amz-json-1.1",
-                               {"x-amzn-ErrorType": error.code})  # fmt: skip
+                    headers = {"Content-Type": JSON_1_1, "x-amzn-ErrorType": error.code}
+                    reply(self, error.status, json.dumps(payload).encode(), headers)
 
         self._server = serve_in_background(Handler, "local-sagemaker", host, port)
         self.url = url_of(self._server)
