@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from local_twin.lambda_runtime import RequestTooLarge, Throttled
 from local_twin.loopback import LoopbackHandler, reply, serve_in_background, shut_down, url_of
-from local_twin.template import ApiSpec, Route, UsagePlan
+from local_twin.template import ACCOUNT_ID, ApiSpec, Route, UsagePlan
 
 # (function logical id, event) -> (the handler's answer, whether it failed); raises Throttled or RequestTooLarge
 # when Lambda refuses the invocation
@@ -148,7 +148,7 @@ def proxy_event(
             "extendedRequestId": str(uuid.uuid4()),
             "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
             "requestTimeEpoch": int(now * 1000),
-            "accountId": "123456789012",
+            "accountId": ACCOUNT_ID,
             "apiId": "twinapi",
             "protocol": "HTTP/1.1",
             "domainName": single_headers.get("Host", "127.0.0.1"),

@@ -150,7 +150,7 @@ def test_cloudwatch_calls_are_authorized_with_their_namespace_and_alarm(stack):
     moto, _ = stack
     namespace = {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}
     metrics = {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*", "Condition": namespace}
-    alarm = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:errors"
+    alarm = f"arn:aws:cloudwatch:us-east-1:{ACCOUNT_ID}:alarm:errors"
     cloudwatch = client_as(moto, "cloudwatch", metrics, {"Effect": "Allow", "Action": "cloudwatch:DescribeAlarms",
                                                          "Resource": alarm})  # fmt: skip
     datum = [{"MetricName": "Loss", "Value": 1.0}]
@@ -251,7 +251,7 @@ def test_logs_calls_are_authorized_on_their_group_and_stream(stack):
     """What SageMaker does with a job's execution role: the group, its streams and their events under
     /aws/sagemaker/ (template.yaml's JobAndEndpointLogs), and nothing elsewhere."""
     moto, _ = stack
-    group = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/*"
+    group = f"arn:aws:logs:us-east-1:{ACCOUNT_ID}:log-group:/aws/sagemaker/*"
     logs = client_as(
         moto, "logs",
         {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams"],
@@ -276,7 +276,7 @@ def test_experiment_calls_are_authorized_on_the_trial_and_the_component(stack, t
     service = LocalSageMaker(tmp_path, moto.gateway_url, assume=moto.assume, denials=moto.denials)
     url = service.start()
     try:
-        component = "arn:aws:sagemaker:us-east-1:123456789012:experiment-trial-component/*"
+        component = f"arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:experiment-trial-component/*"
         allowed = {"Effect": "Allow", "Action": "sagemaker:DisassociateTrialComponent", "Resource": component}
         sagemaker = client_as(moto, "sagemaker", allowed, endpoint_url=url)
         code, _, message = error_of(
