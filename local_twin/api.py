@@ -31,8 +31,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from local_twin.lambda_runtime import RequestTooLarge, Throttled
-from local_twin.loopback import LoopbackHandler, serve_in_background, shut_down, url_of
-from local_twin.template import ApiSpec, Route, UsagePlan
+from local_twin.loopback import LoopbackHandler, reply, serve_in_background, shut_down, url_of
+from local_twin.template import ACCOUNT_ID, ApiSpec, Route, UsagePlan
 
 # (function logical id, event) -> (the handler's answer, whether it failed); raises Throttled or RequestTooLarge
 # when Lambda refuses the invocation
@@ -148,7 +148,7 @@ def proxy_event(
             "extendedRequestId": str(uuid.uuid4()),
             "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
             "requestTimeEpoch": int(now * 1000),
-            "accountId": "123456789012",
+            "accountId": ACCOUNT_ID,
             "apiId": "twinapi",
             "protocol": "HTTP/1.1",
             "domainName": single_headers.get("Host", "127.0.0.1"),
@@ -252,13 +252,7 @@ class LocalApi:
                     log.exception("the API front failed on %s %s", self.command, self.path)
                     status, headers = 500, [("Content-Type", "application/json")]
                     payload = json.dumps(INTERNAL_SERVER_ERROR).encode()
-                self.send_response(status)
-                for name, value in headers:
-                    if name.lower() not in ("content-length", "connection"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                reply(self, status, payload, headers)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve
 

@@ -2,15 +2,16 @@
 
 Every Lambda and every SageMaker job of the twin gets this server as its ``AWS_ENDPOINT_URL`` and the
 temporary credentials of its role. For each request the gateway finds the caller (iam.principal_of), the
-IAM action, the resource ARN and the condition keys the call carries (``s3:prefix`` for a listing, the
-source object of a copy, ...), asks iam.authorize, and forwards what is allowed to moto unchanged. A denied
+operation, its IAM actions (iam_actions.py, the table the local SageMaker and the least-privilege test read too),
+the resource ARN and the condition keys the call carries (``s3:prefix`` for a listing, the source object of a
+copy, ...), asks iam.authorize, and forwards what is allowed to moto unchanged. A denied
 call gets the service's own error (S3's 403 AccessDenied XML, the JSON services' AccessDeniedException, SNS's
 AuthorizationError).
 
 S3's documented rule for a missing key is kept too: GetObject/HeadObject on a key that does not exist answer
 404 only to a caller that may ``s3:ListBucket`` the bucket, 403 AccessDenied to everyone else.
 
-A call the table below does not know is refused with a message that says so: the twin never lets an
+A call whose resource the tables below do not know is refused with a message that says so: the twin never lets an
 unmodelled call through unchecked.
 """
 
@@ -27,11 +28,11 @@ from botocore.parsers import BaseCBORParser
 
 from local_twin import iam
 from local_twin.iam import AccessDenied, InvalidCredentials, Request
-from local_twin.loopback import LoopbackHandler, serve_in_background, shut_down, url_of
+from local_twin.iam_actions import actions_of
+from local_twin.loopback import HOP_BY_HOP, LoopbackHandler, reply, serve_in_background, shut_down, url_of
 from local_twin.template import ACCOUNT_ID, PARTITION
 
 log = logging.getLogger(__name__)
-_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
 
 
 class UnknownCall(Exception):
@@ -45,91 +46,84 @@ def s3_object_arn(bucket: str, key: str) -> str:
     return f"arn:{PARTITION}:s3:::{bucket}/{key}"
 
 
-# Object sub-resources (the query parameter that names the call) -> (action, its action on a version given by
-# versionId), per method: each is its own IAM action, not GetObject/PutObject (the operations' API reference
-# pages; Multipart upload API and permissions: ListParts needs s3:ListMultipartUploadParts, aborting an upload
-# s3:AbortMultipartUpload, creating, uploading a part and completing s3:PutObject).
+# Object sub-resources (the query parameter that names the call), per method -> the S3 operation; its actions are
+# in iam_actions.S3_OPERATIONS.
 _OBJECT_SUBRESOURCES = {
-    ("GET", "tagging"): ("s3:GetObjectTagging", "s3:GetObjectVersionTagging"),
-    ("PUT", "tagging"): ("s3:PutObjectTagging", "s3:PutObjectVersionTagging"),
-    ("DELETE", "tagging"): ("s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging"),
-    ("GET", "acl"): ("s3:GetObjectAcl", "s3:GetObjectVersionAcl"),
-    ("PUT", "acl"): ("s3:PutObjectAcl", "s3:PutObjectVersionAcl"),
-    ("GET", "uploadId"): ("s3:ListMultipartUploadParts", None),  # ListParts
-    ("DELETE", "uploadId"): ("s3:AbortMultipartUpload", None),
-    ("POST", "uploads"): ("s3:PutObject", None),  # CreateMultipartUpload
-    ("POST", "uploadId"): ("s3:PutObject", None),  # CompleteMultipartUpload
+    ("GET", "tagging"): "GetObjectTagging",
+    ("PUT", "tagging"): "PutObjectTagging",
+    ("DELETE", "tagging"): "DeleteObjectTagging",
+    ("GET", "acl"): "GetObjectAcl",
+    ("PUT", "acl"): "PutObjectAcl",
+    ("GET", "attributes"): "GetObjectAttributes",
+    ("GET", "uploadId"): "ListParts",
+    ("DELETE", "uploadId"): "AbortMultipartUpload",
+    ("PUT", "uploadId"): "UploadPart",  # UploadPartCopy with a copy source
+    ("POST", "uploads"): "CreateMultipartUpload",
+    ("POST", "uploadId"): "CompleteMultipartUpload",
 }
+_PLAIN_OBJECT_CALLS = {"GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject", "PUT": "PutObject"}
 # Query parameters that select nothing: the object's version, a part, a listing's page, response headers.
 _PLAIN_QUERY = {"versionId", "partNumber", "max-parts", "part-number-marker"}
+_LISTING_QUERY = {"list-type", "prefix", "delimiter", "max-keys", "continuation-token", "start-after",
+                  "encoding-type", "fetch-owner", "marker"}  # fmt: skip
 # PutObject's headers that need more than s3:PutObject (PutObject's API reference: "s3:PutObjectAcl - To
 # successfully change the objects ACL ..., s3:PutObjectTagging - To successfully set the tag-set ...").
 _ACL_HEADERS = ("x-amz-acl", "x-amz-grant-full-control", "x-amz-grant-read", "x-amz-grant-read-acp",
                 "x-amz-grant-write-acp")  # fmt: skip
 
 
-def s3_requests(method: str, path: str, query: dict[str, list[str]], headers) -> list[Request]:
-    """The IAM actions one S3 request needs (path-style addressing, as boto3 uses against an IP endpoint)."""
+def s3_operation(method: str, path: str, query: dict[str, list[str]], headers) -> str:
+    """The S3 operation of a REST request (path-style addressing, as boto3 uses against an IP endpoint)."""
     bucket, _, key = unquote(path.lstrip("/")).partition("/")
     if not bucket:
         raise UnknownCall(f"S3 {method} {path}: service-level calls (ListBuckets) are not modelled")
     if not key:
-        return _bucket_requests(method, bucket, query)
-    object_arn = s3_object_arn(bucket, key)
-    versioned = "versionId" in query
+        if method == "GET" and not set(query) - _LISTING_QUERY:
+            return "ListObjectsV2" if query.get("list-type") == ["2"] else "ListObjects"
+        for name, operation in (("versions", "ListObjectVersions"), ("uploads", "ListMultipartUploads"),
+                                ("location", "GetBucketLocation")):  # fmt: skip
+            if method == "GET" and name in query:
+                return operation
+        if method == "HEAD":
+            return "HeadBucket"
+        raise UnknownCall(f"S3 {method} /{bucket}?{'&'.join(query)} is not modelled by the twin's IAM gateway")
     selectors = {name for name in query if name not in _PLAIN_QUERY and not name.startswith("response-")}
-    if method == "PUT" and selectors == {"uploadId"}:  # UploadPart, UploadPartCopy
-        return [Request("s3:PutObject", object_arn), *_copy_source(headers)]
-    if method == "GET" and selectors == {"attributes"}:
-        # GetObjectAttributes' API reference: "If you pass a version ID in your request, you need both the
-        # s3:GetObjectVersion and s3:GetObjectVersionAttributes permissions. If you do not pass a version ID
-        # in your request, you need the s3:GetObject and s3:GetObjectAttributes permissions."
-        if versioned:
-            return [Request("s3:GetObjectVersion", object_arn), Request("s3:GetObjectVersionAttributes", object_arn)]
-        return [Request("s3:GetObject", object_arn), Request("s3:GetObjectAttributes", object_arn)]
+    copies = bool(headers.get("x-amz-copy-source"))
+    if not selectors and method in _PLAIN_OBJECT_CALLS:
+        return "CopyObject" if method == "PUT" and copies else _PLAIN_OBJECT_CALLS[method]
     if len(selectors) == 1 and (method, *selectors) in _OBJECT_SUBRESOURCES:
-        action, version_action = _OBJECT_SUBRESOURCES[(method, *selectors)]
-        return [Request(version_action if versioned and version_action else action, object_arn)]
-    if selectors:
-        raise UnknownCall(f"S3 {method} {path}?{'&'.join(sorted(selectors))} is not modelled by the twin's IAM gateway")
-    if method in ("GET", "HEAD"):
-        return [Request("s3:GetObjectVersion" if versioned else "s3:GetObject", object_arn)]
-    if method == "DELETE":
-        return [Request("s3:DeleteObjectVersion" if versioned else "s3:DeleteObject", object_arn)]
-    if method == "PUT":  # PutObject, CopyObject
-        needed = [Request("s3:PutObject", object_arn), *_copy_source(headers)]
-        if headers.get("x-amz-tagging"):
-            needed.append(Request("s3:PutObjectTagging", object_arn))
-        if any(headers.get(header) for header in _ACL_HEADERS):
-            needed.append(Request("s3:PutObjectAcl", object_arn))
-        return needed
-    raise UnknownCall(f"S3 {method} {path} is not modelled by the twin's IAM gateway")
+        operation = _OBJECT_SUBRESOURCES[(method, *selectors)]
+        return "UploadPartCopy" if operation == "UploadPart" and copies else operation
+    suffix = f"?{'&'.join(sorted(selectors))}" if selectors else ""
+    raise UnknownCall(f"S3 {method} {path}{suffix} is not modelled by the twin's IAM gateway")
 
 
-def _bucket_requests(method: str, bucket: str, query: dict[str, list[str]]) -> list[Request]:
-    bucket_arn = f"arn:{PARTITION}:s3:::{bucket}"
+def s3_requests(method: str, path: str, query: dict[str, list[str]], headers) -> list[Request]:
+    """The IAM requests one S3 request makes: its operation's actions on the bucket or object, the copy's source,
+    the tags and ACL a PutObject sets."""
+    operation = s3_operation(method, path, query, headers)
+    bucket, _, key = unquote(path.lstrip("/")).partition("/")
+    resource = s3_object_arn(bucket, key) if key else f"arn:{PARTITION}:s3:::{bucket}"
     prefix = query.get("prefix", [None])[0]
-    if method == "GET" and not set(query) - {"list-type", "prefix", "delimiter", "max-keys", "continuation-token",
-                                              "start-after", "encoding-type", "fetch-owner", "marker"}:  # fmt: skip
-        return [Request("s3:ListBucket", bucket_arn, {"s3:prefix": prefix} if prefix is not None else {})]
-    if method == "GET" and "versions" in query:
-        return [Request("s3:ListBucketVersions", bucket_arn, {"s3:prefix": prefix} if prefix else {})]
-    if method == "GET" and "uploads" in query:  # ListMultipartUploads
-        return [Request("s3:ListBucketMultipartUploads", bucket_arn)]
-    if method == "GET" and "location" in query:
-        return [Request("s3:GetBucketLocation", bucket_arn)]
-    if method == "HEAD":
-        return [Request("s3:ListBucket", bucket_arn)]
-    raise UnknownCall(f"S3 {method} /{bucket}?{'&'.join(query)} is not modelled by the twin's IAM gateway")
+    listing = operation in ("ListObjects", "ListObjectsV2", "ListObjectVersions")
+    context = {"s3:prefix": prefix} if listing and prefix is not None else {}  # the listing's condition key
+    actions = actions_of("s3", operation, versioned="versionId" in query)
+    needed = [Request(action, resource, context) for action in actions]
+    if operation in ("CopyObject", "UploadPartCopy"):
+        needed += _copy_source(headers)
+    if operation in ("PutObject", "CopyObject"):
+        if headers.get("x-amz-tagging"):
+            needed.append(Request("s3:PutObjectTagging", resource))
+        if any(headers.get(header) for header in _ACL_HEADERS):
+            needed.append(Request("s3:PutObjectAcl", resource))
+    return needed
 
 
 def _copy_source(headers) -> list[Request]:
     """CopyObject and UploadPartCopy read their source: s3:GetObject, s3:GetObjectVersion for a given version."""
-    copy_source = headers.get("x-amz-copy-source")
-    if not copy_source:
-        return []
-    source, _, source_version = unquote(copy_source).lstrip("/").partition("?versionId=")
-    return [Request("s3:GetObjectVersion" if source_version else "s3:GetObject", f"arn:{PARTITION}:s3:::{source}")]
+    source, _, source_version = unquote(headers["x-amz-copy-source"]).lstrip("/").partition("?versionId=")
+    read = actions_of("s3", "GetObject", versioned=bool(source_version))
+    return [Request(action, f"arn:{PARTITION}:s3:::{source}") for action in read]
 
 
 # --- JSON and query protocol services -------------------------------------------------------------------------
@@ -178,9 +172,6 @@ _RESOURCES: dict[tuple[str, str], Callable[[dict, str], list[str]]] = {
 _CONTEXT: dict[tuple[str, str], Callable[[dict], dict]] = {
     ("monitoring", "PutMetricData"): lambda p: {"cloudwatch:namespace": p["Namespace"]},
 }
-_ACTION_PREFIX = {
-    "states": "states", "sns": "sns", "events": "events", "sqs": "sqs", "monitoring": "cloudwatch", "logs": "logs",
-}  # fmt: skip
 
 
 def service_requests(service: str, operation: str, params: dict, region: str) -> list[Request]:
@@ -191,7 +182,7 @@ def service_requests(service: str, operation: str, params: dict, region: str) ->
             "add its resource there"
         )
     context = _CONTEXT.get((service, operation), lambda p: {})(params)
-    action = f"{_ACTION_PREFIX[service]}:{operation}"
+    (action,) = actions_of(service, operation)
     return [Request(action, arn, context) for arn in resources(params, region)]
 
 
@@ -240,30 +231,30 @@ class IamGateway:
                 needed = service_requests(service, operation, params, region)
             iam.authorize(principal, needed, self.denials)
         except InvalidCredentials as error:
-            return _send(handler, *_invalid_credentials(service_of(handler.headers), str(error)), head=head)
+            return reply(handler, *_invalid_credentials(service_of(handler.headers), str(error)), head=head)
         except AccessDenied as error:
-            return _send(handler, *_denied(service_of(handler.headers), error.message, cbor), head=head)
+            return reply(handler, *_denied(service_of(handler.headers), error.message, cbor), head=head)
         except UnknownCall as error:
-            return _send(handler, *_denied(service_of(handler.headers), str(error), cbor), head=head)
+            return reply(handler, *_denied(service_of(handler.headers), str(error), cbor), head=head)
         except Exception as error:  # a bug of the twin's, not a denial: say so rather than drop the connection
             log.exception("IAM gateway failed on %s %s", handler.command, handler.path)
             message = json.dumps({"__type": "InternalFailure", "message": f"twin IAM gateway: {error!r}"}).encode()
-            return _send(handler, 500, [("Content-Type", "application/json")], message, head=head)
-        status, headers, payload = self._forward(handler, body)
+            return reply(handler, 500, message, {"Content-Type": "application/json"}, head=head)
+        status, payload, headers = self._forward(handler, body)
         if status == 404 and needed[0].action in ("s3:GetObject", "s3:GetObjectVersion"):
             bucket = unquote(split.path.lstrip("/").partition("/")[0])
             if not iam.allows(principal, Request("s3:ListBucket", f"arn:{PARTITION}:s3:::{bucket}")):
-                return _send(handler, *_denied("s3", "Access Denied"), head=head)
-        _send(handler, status, headers, payload, head=head)
+                return reply(handler, *_denied("s3", "Access Denied"), head=head)
+        reply(handler, status, payload, headers, head=head)
 
-    def _forward(self, handler: LoopbackHandler, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+    def _forward(self, handler: LoopbackHandler, body: bytes) -> tuple[int, bytes, list[tuple[str, str]]]:
         connection = http.client.HTTPConnection(self.moto.hostname, self.moto.port, timeout=600)
         try:
-            headers = {k: v for k, v in handler.headers.items() if k.lower() not in _HOP_BY_HOP}
+            headers = {k: v for k, v in handler.headers.items() if k.lower() not in HOP_BY_HOP}
             connection.request(handler.command, handler.path, body=body or None, headers=headers)
             response = connection.getresponse()
             payload = response.read()
-            return response.status, response.getheaders(), payload
+            return response.status, payload, response.getheaders()
         finally:
             connection.close()
 
@@ -288,34 +279,34 @@ def _operation(headers, body: bytes, query: dict, path: str) -> tuple[str, dict]
     return form.pop("Action"), form
 
 
-def _denied(service: str, message: str, cbor: bool = False) -> tuple[int, list, bytes]:
+def _denied(service: str, message: str, cbor: bool = False) -> tuple[int, bytes, list]:
     request_id = uuid.uuid4().hex.upper()[:16]
     if cbor:
         body = _cbor_map({"__type": "AccessDeniedException", "message": message})
-        return 400, [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")], body
+        return 400, body, [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")]
     if service == "s3":
         body = (
             f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>{_xml(message)}'
             f"</Message><RequestId>{request_id}</RequestId></Error>"
         ).encode()
-        return 403, [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)], body
+        return 403, body, [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)]
     if service in ("sns", "sqs"):
         code = "AuthorizationError" if service == "sns" else "AccessDenied"
         body = (
             f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{_xml(message)}</Message>"
             f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
         ).encode()
-        return 403, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)], body
+        return 403, body, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
     body = json.dumps({"__type": "AccessDeniedException", "message": message}).encode()
-    return 400, [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", request_id)], body
+    return 400, body, [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", request_id)]
 
 
-def _invalid_credentials(service: str, message: str) -> tuple[int, list, bytes]:
+def _invalid_credentials(service: str, message: str) -> tuple[int, bytes, list]:
     if service == "s3":
         body = f"<Error><Code>InvalidAccessKeyId</Code><Message>{_xml(message)}</Message></Error>".encode()
-        return 403, [("Content-Type", "application/xml")], body
+        return 403, body, [("Content-Type", "application/xml")]
     body = json.dumps({"__type": "UnrecognizedClientException", "message": message}).encode()
-    return 400, [("Content-Type", "application/x-amz-json-1.0")], body
+    return 400, body, [("Content-Type", "application/x-amz-json-1.0")]
 
 
 def _cbor_map(fields: dict[str, str]) -> bytes:
@@ -336,19 +327,3 @@ def _cbor_map(fields: dict[str, str]) -> bytes:
 
 def _xml(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _send(handler, status: int, headers: list[tuple[str, str]], payload: bytes, head: bool = False) -> None:
-    handler.send_response(status)
-    sent_length = False
-    for key, value in headers:
-        if key.lower() in _HOP_BY_HOP or key.lower() in ("server", "date"):
-            continue
-        if key.lower() == "content-length":
-            sent_length = True
-        handler.send_header(key, value)
-    if not sent_length:
-        handler.send_header("Content-Length", str(len(payload)))
-    handler.end_headers()
-    if not head and payload:
-        handler.wfile.write(payload)

@@ -34,7 +34,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from local_twin.faults import Faults
-from local_twin.loopback import LoopbackHandler, serve_in_background, shut_down
+from local_twin.loopback import LoopbackHandler, reply, serve_in_background, shut_down
 from local_twin.template import DEFAULT_CONCURRENCY
 
 log = logging.getLogger(__name__)
@@ -146,12 +146,7 @@ class ExecutionEnvironment:
 
         class RuntimeApi(LoopbackHandler):
             def _answer(self, status: int, body: bytes = b"", headers: dict | None = None) -> None:
-                self.send_response(status)
-                for key, value in {"Content-Type": "application/json", **(headers or {})}.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                reply(self, status, body, {"Content-Type": "application/json", **(headers or {})})
 
             def do_GET(self):
                 if self.path != f"{_RUNTIME_PATH}/invocation/next":

@@ -2,7 +2,13 @@
 in front of moto, each function's Lambda Runtime API)."""
 
 import threading
+from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# Headers of one connection, not of the message (RFC 9110 7.6.1): a proxy does not pass them on.
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"})
+# What reply() writes itself (send_response adds Server and Date), so a reply passed on must not repeat it.
+_WRITTEN_BY_REPLY = HOP_BY_HOP | {"server", "date", "content-length"}
 
 
 class LoopbackHandler(BaseHTTPRequestHandler):
@@ -15,6 +21,29 @@ class LoopbackHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args) -> None:
         pass  # the twin prints its own progress and logs; a line per request would drown them
+
+
+def reply(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes = b"",
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+    head: bool = False,
+) -> None:
+    """Answer one request: the status line, ``headers``, a Content-Length that is the body's, then the body.
+
+    A HEAD answer (``head``) sends no body; a Content-Length among ``headers`` is then kept, since it tells the
+    length a GET would have (a HEAD passed on from moto carries the object's)."""
+    pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
+    handler.send_response(status)
+    for name, value in pairs:
+        if name.lower() not in _WRITTEN_BY_REPLY:
+            handler.send_header(name, value)
+    given_length = next((value for name, value in pairs if name.lower() == "content-length"), None)
+    handler.send_header("Content-Length", given_length if head and given_length is not None else str(len(body)))
+    handler.end_headers()
+    if not head and body:
+        handler.wfile.write(body)
 
 
 def serve_in_background(handler: type[BaseHTTPRequestHandler], name: str, host: str = "127.0.0.1", port: int = 0):

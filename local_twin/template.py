@@ -18,7 +18,9 @@ import yaml
 
 from local_twin import cfn_rules
 
-ACCOUNT_ID = "123456789012"  # moto's default account
+# The twin's one account, imported wherever the twin or its tests name it: moto's default account
+# (moto.core.DEFAULT_ACCOUNT_ID, tested equal; not imported from moto, as `dogbreeds doctor` runs without it).
+ACCOUNT_ID = "123456789012"
 DEFAULT_CONCURRENCY = 10  # Lambda's concurrency quota of a new account (the twin's bound per function)
 PARTITION = "aws"
 NO_VALUE = object()  # AWS::NoValue: the key or list item disappears

@@ -8,7 +8,6 @@ import io
 import json
 import os
 import re
-import stat
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -20,8 +19,16 @@ from torch import nn
 from torchvision import models
 from torchvision import transforms as T
 
-SPLITS = ("train", "valid", "test")
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
+from model_code.dataset_contract import (
+    IMAGE_KINDS,
+    SPLITS,
+    ZIP_LIMITS,
+    ZipLimits,
+    is_ignored,
+    is_image_name,
+    zip_problem,
+)
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # ResNets of torchvision: resnet18 is the default (cheapest); resnet34/50 trade cost for accuracy.
@@ -35,11 +42,6 @@ MAX_IMAGE_PIXELS = 40_000_000
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 # A truncated file must raise, so it is skipped and counted instead of silently half-decoded.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
-
-# Zips are refused beyond these (the dog dataset is ~1.1 GB uncompressed, 8,351 files).
-MAX_ZIP_UNCOMPRESSED_BYTES = 20 * 1024**3
-MAX_ZIP_ENTRIES = 200_000
-MAX_ZIP_COMPRESSION_RATIO = 200
 
 _CLASS_FOLDER = re.compile(r"^(?:\d+[._-])?(?P<name>.+)$")
 
@@ -62,11 +64,11 @@ def class_name_from_folder(folder: str) -> str:
 
 
 def _visible_dirs(path: Path) -> list[Path]:
-    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "__MACOSX")
+    return sorted(p for p in path.iterdir() if p.is_dir() and not is_ignored(p.name))
 
 
 def is_image_file(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+    return path.is_file() and is_image_name(path.name)
 
 
 def find_dataset_root(path: Path) -> Path:
@@ -110,7 +112,7 @@ def discover_dataset(path: Path) -> dict[str, Split]:
         for index, folder in enumerate(folders):
             images = sorted(p for p in (root / split / folder).iterdir() if is_image_file(p))
             if not images:
-                raise DatasetError(f"class folder {split}/{folder} has no .jpg/.jpeg/.png images")
+                raise DatasetError(f"class folder {split}/{folder} has no {IMAGE_KINDS} images")
             samples += [(image, index) for image in images]
         dataset[split] = Split(samples=samples, classes=classes)
     return dataset
@@ -119,42 +121,16 @@ def discover_dataset(path: Path) -> dict[str, Split]:
 # ---------------------------------------------------------------- zips
 
 
-def check_zip_member(info: zipfile.ZipInfo) -> None:
-    """Refuse entries that could write outside the target folder or that we cannot read."""
-    name = info.filename
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-        raise DatasetError(f"zip entry has an absolute path: {name!r}")
-    if ".." in re.split(r"[/\\]", name):
-        raise DatasetError(f"zip entry escapes the target folder: {name!r}")
-    if stat.S_ISLNK(info.external_attr >> 16):
-        raise DatasetError(f"zip entry is a symbolic link: {name!r}")
-    if info.flag_bits & 0x1:
-        raise DatasetError(f"zip entry is encrypted: {name!r}")
-
-
-def extract_zip_safely(
-    zip_path: Path,
-    target: Path,
-    max_total_bytes: int = MAX_ZIP_UNCOMPRESSED_BYTES,
-    max_entries: int = MAX_ZIP_ENTRIES,
-) -> Path:
-    """Extract after checking every entry and the total size; returns ``target``."""
+def extract_zip_safely(zip_path: Path, target: Path, limits: ZipLimits = ZIP_LIMITS) -> Path:
+    """Extract after checking every entry, their count and total size (dataset_contract); returns ``target``."""
     try:
         archive = zipfile.ZipFile(zip_path)
     except zipfile.BadZipFile as error:
         raise DatasetError(f"{zip_path.name} is not a readable zip: {error}") from error
     with archive:
-        members = archive.infolist()
-        if len(members) > max_entries:
-            raise DatasetError(f"zip has {len(members)} entries, more than the limit of {max_entries}")
-        total = 0
-        for info in members:
-            check_zip_member(info)
-            total += info.file_size
-            if info.compress_size and info.file_size / info.compress_size > MAX_ZIP_COMPRESSION_RATIO:
-                raise DatasetError(f"zip entry {info.filename!r} has a suspicious compression ratio")
-        if total > max_total_bytes:
-            raise DatasetError(f"zip expands to {total} bytes, more than the limit of {max_total_bytes}")
+        problem = zip_problem(archive.infolist(), limits)
+        if problem:
+            raise DatasetError(f"{zip_path.name}: {problem}")
         target.mkdir(parents=True, exist_ok=True)
         archive.extractall(target)
     return target

@@ -33,7 +33,7 @@ INFERENCE_SCRIPT_TEXT = _script(
     "inference", f"from {PACKAGE}.inference import input_fn, model_fn, output_fn, predict_fn  # noqa: F401\n"
 )
 # What the endpoint's code/ carries of the package: inference.py and what it imports.
-INFERENCE_MODULES = ("__init__.py", "dogbreeds.py", "inference.py")
+INFERENCE_MODULES = ("__init__.py", "dataset_contract.py", "dogbreeds.py", "inference.py", "serving_limits.py")
 
 
 def sourcedir_files(package_dir: Path = PACKAGE_DIR) -> dict[str, bytes]:

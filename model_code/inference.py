@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from model_code import dogbreeds
+from model_code.serving_limits import MAX_BATCH_IMAGES
 
 try:  # inside SageMaker's container the toolkit maps this error type to its status code
     from sagemaker_inference.errors import GenericInferenceToolkitError as _ErrorBase
@@ -38,7 +39,6 @@ JSON_CONTENT_TYPE = "application/json"
 DEFAULT_TOP_K = 5
 MAX_TOP_K = 10
 RAW_IMAGE_TOP_K = MAX_TOP_K  # all a caller may ask for; a prefix of a ranking is the smaller top-k
-MAX_BATCH_IMAGES = 16
 _MAGIC_NUMBERS = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
 
 

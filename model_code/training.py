@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from model_code import dogbreeds
+from model_code.dataset_contract import SPLITS
 from model_code.metrics import TRAIN_LOSS, VALID_ACCURACY, VALID_LOSS, format_metric_line
 
 log = logging.getLogger(__name__)
@@ -241,7 +242,7 @@ def prepare_run(args: argparse.Namespace, work_dir: Path | None = None) -> Run:
     classes = dataset["train"].classes
     print(
         f"dataset {root}: {len(classes)} classes, "
-        + ", ".join(f"{split}={len(dataset[split].samples)}" for split in dogbreeds.SPLITS),
+        + ", ".join(f"{split}={len(dataset[split].samples)}" for split in SPLITS),
         flush=True,
     )
     train_tf = dogbreeds.train_preset(args.image_size, args.crop_scale_min, args.hflip)

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from local_twin.template import ACCOUNT_ID as TWIN_ACCOUNT_ID
 from local_twin.template import load_yaml
 from tests.predict.conftest import ENDPOINT, LAMBDA_ENVIRONMENT, LambdaContext, load_event, stubbed_runtime
 from tests.template import code_scan
@@ -34,7 +35,7 @@ MODEL_CODE = REPO / "model_code"
 
 # Account ids that belong to nobody: moto's default account, and all zeros (LocalStack's default; the same
 # digits end the placeholder UUIDs and pad the Debugger's step file names).
-PLACEHOLDER_ACCOUNT_IDS = frozenset({"123456789012", "000000000000"})
+PLACEHOLDER_ACCOUNT_IDS = frozenset({TWIN_ACCOUNT_ID, "000000000000"})  # the twin's (moto's) account, a zero one
 ACCOUNT_ID = re.compile(r"(?<![0-9A-Za-z])[0-9]{12}(?![0-9A-Za-z])")
 # AWS's own registries: an account id is AWS's only inside an ECR image URI or ECR repository ARN.
 ECR_ACCOUNT = re.compile(
@@ -134,7 +135,7 @@ def test_the_scanner_flags_planted_secrets():
     clean = [
         "AWS_SECRET_ACCESS_KEY=testing",
         'aws_secret_access_key="x"',
-        "arn:aws:lambda:us-east-1:123456789012:function:f",
+        f"arn:aws:lambda:us-east-1:{TWIN_ACCOUNT_ID}:function:f",
         f"{aws_account}.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6-cpu-py312",
         f"arn:aws:ecr:us-east-1:{aws_account}:repository/pytorch-training",
         "c0ffee00-0000-4000-8000-000000000000",

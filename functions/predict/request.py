@@ -21,14 +21,14 @@ import binascii
 import json
 from dataclasses import dataclass
 
+from model_code.serving_limits import MAX_BATCH_IMAGES
+
 # application/x-image is what SageMaker's own examples send; BinaryMediaTypes lists it with the other two.
 IMAGE_CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "application/x-image"})
 JSON_CONTENT_TYPE = "application/json"
 SUPPORTED = ", ".join(sorted(IMAGE_CONTENT_TYPES | {JSON_CONTENT_TYPE}))
 DEFAULT_TOP_K = 5
 MAX_TOP_K = 10
-# A small batch; the endpoint (model_code/inference.py) accepts up to 16, the payload limits favour fewer.
-MAX_BATCH_IMAGES = 8
 LAMBDA_EVENT_LIMIT_BYTES = 6 * 1024 * 1024
 EVENT_ENVELOPE_BYTES = 512 * 1024
 LAMBDA_IMAGE_BYTES = (LAMBDA_EVENT_LIMIT_BYTES - EVENT_ENVELOPE_BYTES) // 4 * 3

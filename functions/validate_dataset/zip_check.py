@@ -5,29 +5,27 @@ opens an archive, so it runs here over a file-like object whose reads are ranged
 zip; no absolute paths, ``..``, symlinks or encrypted entries; bounded entry count, total size and
 compression ratio (zip bombs); train/valid/test under an optional wrapper folder; the same classes in
 every split; every class holds images. The result is a small manifest.
+
+The rules (splits, image suffixes, ignored names, limits, entry checks) are model_code/dataset_contract.py's,
+the module training reads the extracted dataset with: what passes here is what training can read.
 """
 
 import hashlib
 import io
 import posixpath
-import stat
 import zipfile
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 
-SPLITS = ("train", "valid", "test")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-IGNORED_PARTS = ("__MACOSX",)
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_entries: int = 200_000
-    max_total_bytes: int = 20 * 1024**3
-    max_compression_ratio: float = 200.0
-    max_central_directory_bytes: int = 64 * 1024**2
-
+from model_code.dataset_contract import (
+    IMAGE_KINDS,
+    SPLITS,
+    ZIP_LIMITS,
+    ZipLimits,
+    is_ignored,
+    is_image_name,
+    zip_problem,
+)
 
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a first entry's local header; an empty zip's end record
 
@@ -77,24 +75,7 @@ class RangedReader(io.RawIOBase):
 
 
 def _is_ignored(name: str) -> bool:
-    parts = name.split("/")
-    return any(part in IGNORED_PARTS or part.startswith(".") for part in parts if part)
-
-
-def check_entry(info: zipfile.ZipInfo, limits: Limits) -> None:
-    name = info.filename
-    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        raise InvalidDataset(f"entry {name!r} has an absolute path")
-    if ".." in name.replace("\\", "/").split("/"):
-        raise InvalidDataset(f"entry {name!r} points outside the archive (..)")
-    if stat.S_ISLNK(info.external_attr >> 16):
-        raise InvalidDataset(f"entry {name!r} is a symbolic link")
-    if info.flag_bits & 0x1:
-        raise InvalidDataset(f"entry {name!r} is encrypted")
-    if info.compress_size and info.file_size / info.compress_size > limits.max_compression_ratio:
-        ratio = info.file_size / info.compress_size
-        limit = limits.max_compression_ratio
-        raise InvalidDataset(f"entry {name!r} expands {ratio:.0f}x (limit {limit:.0f}x): zip bomb?")
+    return any(is_ignored(part) for part in name.split("/") if part)
 
 
 def _dataset_root(directories: set[str]) -> str:
@@ -106,7 +87,7 @@ def _dataset_root(directories: set[str]) -> str:
     return found[0]
 
 
-def inspect_zip(reader: RangedReader, uri: str, limits: Limits = Limits()) -> dict:
+def inspect_zip(reader: RangedReader, uri: str, limits: ZipLimits = ZIP_LIMITS) -> dict:
     """The manifest of a valid dataset zip, or InvalidDataset with the first problem found."""
     try:
         archive = zipfile.ZipFile(reader)
@@ -119,14 +100,9 @@ def inspect_zip(reader: RangedReader, uri: str, limits: Limits = Limits()) -> di
         entries = archive.infolist()
     if not entries:
         raise InvalidDataset("the zip is empty")
-    if len(entries) > limits.max_entries:
-        raise InvalidDataset(f"{len(entries)} entries, more than the limit of {limits.max_entries}")
-    total = 0
-    for info in entries:
-        check_entry(info, limits)
-        total += info.file_size
-    if total > limits.max_total_bytes:
-        raise InvalidDataset(f"expands to {total} bytes, more than the limit of {limits.max_total_bytes}")
+    problem = zip_problem(entries, limits)
+    if problem:
+        raise InvalidDataset(problem)
 
     files = [info for info in entries if not info.is_dir() and not _is_ignored(info.filename)]
     directories = {posixpath.dirname(info.filename.rstrip("/")) + "/" for info in files}
@@ -142,14 +118,14 @@ def inspect_zip(reader: RangedReader, uri: str, limits: Limits = Limits()) -> di
             continue
         split, folder = parts[0], parts[1]
         classes[split].add(folder)
-        if len(parts) == 3 and parts[2].lower().endswith(IMAGE_SUFFIXES):
+        if len(parts) == 3 and is_image_name(parts[2]):
             images[split][folder] += 1
     for name in list(directories):  # class folders that hold nothing at all still count as classes
         parts = name[len(root) :].rstrip("/").split("/") if name.startswith(root) else []
         if len(parts) == 2 and parts[0] in SPLITS:
             classes[parts[0]].add(parts[1])
     if not any(images[split] for split in SPLITS):
-        raise InvalidDataset("no .jpg/.jpeg/.png image anywhere in the dataset")
+        raise InvalidDataset(f"no {IMAGE_KINDS} image anywhere in the dataset")
     expected = classes["train"]
     if not expected:
         raise InvalidDataset("train/ holds no class folders (expected train/<NNN.Class>/*.jpg)")
@@ -160,14 +136,14 @@ def inspect_zip(reader: RangedReader, uri: str, limits: Limits = Limits()) -> di
     for split in SPLITS:
         empty = sorted(folder for folder in expected if images[split][folder] == 0)
         if empty:
-            raise InvalidDataset(f"class folder(s) without .jpg/.jpeg/.png images in {split}/: {empty[:5]}")
+            raise InvalidDataset(f"class folder(s) without {IMAGE_KINDS} images in {split}/: {empty[:5]}")
     return {
         "dataset_uri": uri,
         "root": root,
         "classes": sorted(expected),
         "num_classes": len(expected),
         "images": {split: sum(images[split].values()) for split in SPLITS},
-        "uncompressed_bytes": total,
+        "uncompressed_bytes": sum(info.file_size for info in entries),
         "bytes_read": reader.bytes_read,
         "fingerprint": fingerprint(files),
     }

@@ -1,16 +1,17 @@
 """What IAM checks for each SageMaker call, as the SageMaker service authorization reference lists it.
 
-The action is ``sagemaker:<Operation>`` on the resource the operation names (``training-job/<name>``,
-``endpoint/<name>``, ...); a call that names no resource (the List calls but ListTags and
-ListTrainingJobsForHyperParameterTuningJob, Search) is authorized against ``"*"`` only, so a statement scoped
-to ARNs does not allow it; a create call that carries Tags needs ``sagemaker:AddTags`` too; one that hands
+The actions come from local_twin/iam_actions.py (the table the IAM gateway and the least-privilege test read); this
+module finds the resources they are asked on. The action is ``sagemaker:<Operation>`` on the resource the operation
+names (``training-job/<name>``, ``endpoint/<name>``, ...); a call that names no resource (the List calls but
+ListTags and ListTrainingJobsForHyperParameterTuningJob, Search) is authorized against ``"*"`` only, so a statement
+scoped to ARNs does not allow it; a create call that carries Tags needs ``sagemaker:AddTags`` too; one that hands
 SageMaker a role needs ``iam:PassRole`` on it with ``iam:PassedToService`` = ``sagemaker.amazonaws.com``, and
 SageMaker must be able to assume that role (its trust policy, evaluated with the keys of ``source_keys``);
 CreateEndpoint and UpdateEndpoint need the endpoint configuration as well, and read the auto-rollback alarms they
 name (``cloudwatch:DescribeAlarms``). AWS documents that the endpoint's execution role needs that read ("your IAM
-execution role", SageMaker developer guide, "Auto-Rollback Configuration and Monitoring"; endpoints.py checks
-it) without saying whether the caller is asked too: the twin asks both, as a refusal on AWS would come after a
-paid run. The Experiments resources are ``experiment/<name>``, ``experiment-trial/<name>`` and
+execution role", SageMaker developer guide, "Auto-Rollback Configuration and Monitoring"; endpoints.py checks it)
+without saying whether the caller is asked too: the twin asks both, as a refusal on AWS would come after a paid
+run. The Experiments resources are ``experiment/<name>``, ``experiment-trial/<name>`` and
 ``experiment-trial-component/<name>``; (Dis)AssociateTrialComponent acts on the trial and the component.
 """
 
@@ -18,7 +19,9 @@ import re
 from collections.abc import Callable
 
 from local_twin.iam import Request
+from local_twin.iam_actions import IMPLIED_ACTIONS, TAGGING_ACTION, actions_of, tags_need_add_tags
 
+SIGNING_NAME = "sagemaker"  # sagemaker and sagemaker-runtime requests alike
 SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
 _VERBS = re.compile(r"^(Create|Describe|Delete|Update|Stop|Invoke)")
 # nouns whose ARN resource type is not their kebab-case name (service authorization reference)
@@ -48,7 +51,7 @@ def required(
     operation: str, params: dict, arn: Callable[[str, str], str], alarm_arn: Callable[[str], str]
 ) -> list[Request]:
     """The IAM requests one call makes (``params`` already checked against the service model)."""
-    action = f"sagemaker:{operation}"
+    (action,) = actions_of(SIGNING_NAME, operation)
     if operation in ("AddTags", "ListTags", "DeleteTags"):
         return [Request(action, params["ResourceArn"])]
     if names_no_resource(operation):
@@ -63,13 +66,17 @@ def required(
         )
     resource = arn(_kind(noun), params[f"{noun}Name"])
     needed = [Request(action, resource)]
+    implied = IMPLIED_ACTIONS.get(action, ())
     if operation in ("CreateEndpoint", "UpdateEndpoint"):
         needed.append(Request(action, arn("endpoint-config", params["EndpointConfigName"])))
+    if "cloudwatch:DescribeAlarms" in implied:
         alarms = params.get("DeploymentConfig", {}).get("AutoRollbackConfiguration", {}).get("Alarms", [])
         needed += [Request("cloudwatch:DescribeAlarms", alarm_arn(alarm["AlarmName"])) for alarm in alarms]
-    if operation.startswith("Create") and params.get("Tags"):
-        needed.append(Request("sagemaker:AddTags", resource))
-    needed += [Request("iam:PassRole", role, _PASSED_TO_SAGEMAKER) for role, _ in passed_roles(operation, params, arn)]
+    if params.get("Tags") and tags_need_add_tags(action):
+        needed.append(Request(TAGGING_ACTION, resource))
+    if "iam:PassRole" in implied:
+        roles = passed_roles(operation, params, arn)
+        needed += [Request("iam:PassRole", role, _PASSED_TO_SAGEMAKER) for role, _ in roles]
     return needed
 
 
@@ -83,6 +90,8 @@ def passed_roles(operation: str, params: dict, arn: Callable[[str, str], str]) -
     if operation == "CreateHyperParameterTuningJob":
         definitions = [params.get("TrainingJobDefinition"), *params.get("TrainingJobDefinitions", [])]
         return [(definition["RoleArn"], None) for definition in definitions if definition]
+    if "iam:PassRole" in IMPLIED_ACTIONS.get(actions_of(SIGNING_NAME, operation)[0], ()):
+        raise UnmodelledCall(f"sagemaker:{operation} passes a role the twin cannot find (authorization.passed_roles)")
     return []
 
 

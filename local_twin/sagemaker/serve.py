@@ -16,7 +16,9 @@ import traceback
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-from local_twin.loopback import LoopbackHandler
+from local_twin.loopback import LoopbackHandler, reply
+
+JSON = {"Content-Type": "application/json"}
 
 
 def load(model_dir: Path):
@@ -33,31 +35,24 @@ def main(argv: list[str] | None = None) -> None:
     handler, model = load(args.model_dir)
 
     class Container(LoopbackHandler):
-        def _send(self, status: int, body: bytes, content_type: str = "application/json"):
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
         def do_GET(self):
-            self._send(200 if self.path == "/ping" else 404, b"{}")
+            reply(self, 200 if self.path == "/ping" else 404, b"{}", JSON)
 
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if self.path != "/invocations":
-                self._send(404, b'{"message": "not found"}')
+                reply(self, 404, b'{"message": "not found"}', JSON)
                 return
             accept = self.headers.get("Accept") or "application/json"
             try:
                 data = handler.input_fn(body, self.headers.get("Content-Type"))
                 answer = handler.output_fn(handler.predict_fn(data, model), accept)
-                self._send(200, answer.encode() if isinstance(answer, str) else answer, "application/json")
+                reply(self, 200, answer.encode() if isinstance(answer, str) else answer, JSON)
             except Exception as error:
                 status, trace = getattr(error, "status_code", 500), traceback.format_exc()
                 if status >= 500:
                     print(trace, flush=True)
-                self._send(status, f"{error}\n{trace}".encode(), "text/plain")
+                reply(self, status, f"{error}\n{trace}".encode(), {"Content-Type": "text/plain"})
 
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Container)
     print(f"serving {args.model_dir} on port {args.port}", flush=True)

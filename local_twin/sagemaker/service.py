@@ -29,16 +29,17 @@ from botocore.validate import validate_parameters
 
 from local_twin import iam
 from local_twin.faults import Faults, Throttled
-from local_twin.loopback import LoopbackHandler, serve_in_background, shut_down, url_of
+from local_twin.loopback import LoopbackHandler, reply, serve_in_background, shut_down, url_of
 from local_twin.moto_stack import DUMMY_CREDENTIALS
 from local_twin.sagemaker import authorization
+from local_twin.template import ACCOUNT_ID
 from model_code import quotas as quota_facts
 
 if TYPE_CHECKING:  # quotas.py raises this module's SageMakerError
     from local_twin.sagemaker.quotas import AccountQuotas
 
-ACCOUNT = "123456789012"
 SERVICE_QUOTAS_TARGET = "ServiceQuotasV20190624."
+JSON_1_1 = "application/x-amz-json-1.1"  # the content type of the awsJson1_1 protocol
 SERVICE_QUOTAS_LISTINGS = ("ListServiceQuotas", "ListAWSDefaultServiceQuotas")
 
 
@@ -119,10 +120,10 @@ class LocalSageMaker:
         self.url = ""
 
     def arn(self, kind: str, name: str) -> str:
-        return f"arn:aws:sagemaker:{self.region}:{ACCOUNT}:{kind}/{name.lower()}"
+        return f"arn:aws:sagemaker:{self.region}:{ACCOUNT_ID}:{kind}/{name.lower()}"
 
     def alarm_arn(self, name: str) -> str:
-        return f"arn:aws:cloudwatch:{self.region}:{ACCOUNT}:alarm:{name}"
+        return f"arn:aws:cloudwatch:{self.region}:{ACCOUNT_ID}:alarm:{name}"
 
     def check_trust(self, role_arn: str, source_arn: str | None) -> None:
         """SageMaker assumes ``role_arn`` for the resource ``source_arn`` (None: a tuning job or its trial):
@@ -242,7 +243,7 @@ class LocalSageMaker:
                 "NoSuchResourceException", f"The twin has no quotas of service {params['ServiceCode']}."
             )
         if operation == "ListServiceQuotas":
-            listed = self.quotas.applied_quotas(self.region, ACCOUNT)
+            listed = self.quotas.applied_quotas(self.region, ACCOUNT_ID)
         else:
             listed = self.quotas.default_quotas(self.region)
         start, size = int(params.get("NextToken") or 0), params.get("MaxResults", 100)
@@ -256,15 +257,6 @@ class LocalSageMaker:
         service = self
 
         class Handler(LoopbackHandler):
-            def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None):
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(body)
-
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
@@ -275,7 +267,8 @@ class LocalSageMaker:
                         status, payload, content_type = service.endpoints.invoke(
                             match.group(1), body, self.headers.get("Content-Type"), self.headers.get("Accept")
                         )
-                        self._send(status, payload, content_type, {"x-Amzn-Invoked-Production-Variant": "AllTraffic"})
+                        variant = {"x-Amzn-Invoked-Production-Variant": "AllTraffic"}
+                        reply(self, status, payload, {"Content-Type": content_type, **variant})
                         return
                     target = self.headers.get("X-Amz-Target") or ""
                     params = json.loads(body or b"{}")
@@ -289,11 +282,11 @@ class LocalSageMaker:
                         service.validate(operation, params)
                         service.authorize(self.headers, operation, params)
                         result = service.call(operation, params)
-                    self._send(200, json.dumps(result, default=_json_default).encode(), "application/x-amz-json-1.1")
+                    reply(self, 200, json.dumps(result, default=_json_default).encode(), {"Content-Type": JSON_1_1})
                 except SageMakerError as error:
                     payload = {"__type": error.code, "message": error.message, **getattr(error, "fields", {})}
-                    self._send(error.status, json.dumps(payload).encode(), "application/x-amz-json-1.1",
-                               {"x-amzn-ErrorType": error.code})  # fmt: skip
+                    headers = {"Content-Type": JSON_1_1, "x-amzn-ErrorType": error.code}
+                    reply(self, error.status, json.dumps(payload).encode(), headers)
 
         self._server = serve_in_background(Handler, "local-sagemaker", host, port)
         self.url = url_of(self._server)

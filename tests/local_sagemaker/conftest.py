@@ -12,9 +12,10 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from local_twin.faults import Faults
 from local_twin.moto_stack import client
 from local_twin.sagemaker import LocalSageMaker
+from local_twin.template import ACCOUNT_ID
 
 BUCKET = "lsm-bucket"
-ROLE = "arn:aws:iam::123456789012:role/sagemaker"
+ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/sagemaker"
 
 TRAIN_SCRIPT = textwrap.dedent(
     """

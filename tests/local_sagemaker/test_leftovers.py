@@ -10,11 +10,12 @@ from botocore.exceptions import ClientError
 from local_twin.moto_stack import client
 from local_twin.sagemaker import authorization
 from local_twin.sagemaker.jobs import LOG_GROUP
+from local_twin.template import ACCOUNT_ID
 
 from .conftest import BUCKET, training_request
 from .test_local_sagemaker import run_tuning, tuning_request, wait
 
-ARN = "arn:aws:sagemaker:us-east-1:123456789012"
+ARN = f"arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}"
 
 
 def arn(kind: str, name: str) -> str:

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from local_twin.moto_stack import client
 from local_twin.sagemaker.endpoints import ColdStart
+from local_twin.template import ACCOUNT_ID
 from model_code import quotas
 
 from .conftest import BUCKET, ROLE, training_request, tuning_request
@@ -342,12 +343,12 @@ def test_throttling_faults_answer_like_aws(local_sagemaker):
 def test_a_role_sagemaker_cannot_assume_is_refused_as_sagemaker_does(local_sagemaker):
     _, sagemaker, _ = local_sagemaker
     request = training_request("lsm-no-such-role", epochs=1)
-    request["RoleArn"] = "arn:aws:iam::123456789012:role/does-not-exist"
+    request["RoleArn"] = f"arn:aws:iam::{ACCOUNT_ID}:role/does-not-exist"
     with pytest.raises(ClientError) as raised:
         sagemaker.create_training_job(**request)
     assert raised.value.response["Error"]["Code"] == "ValidationException"
     assert raised.value.response["Error"]["Message"].startswith(
-        "Could not assume role arn:aws:iam::123456789012:role/does-not-exist."
+        f"Could not assume role arn:aws:iam::{ACCOUNT_ID}:role/does-not-exist."
     )
 
 

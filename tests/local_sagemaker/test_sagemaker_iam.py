@@ -12,16 +12,16 @@ from botocore.exceptions import ClientError
 
 from local_twin.moto_stack import client, session_environment
 from local_twin.sagemaker import LocalSageMaker
+from local_twin.template import ACCOUNT_ID
 
 from .conftest import BUCKET, training_request, tuning_request
 
-ACCOUNT = "123456789012"
 SAGEMAKER = "sagemaker.amazonaws.com"
-ALARM = f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:errors"
+ALARM = f"arn:aws:cloudwatch:us-east-1:{ACCOUNT_ID}:alarm:errors"
 ROLLBACK = {"AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "errors"}]}}
 RANGES = {"CategoricalParameterRanges": [{"Name": "batch-size", "Values": ["8"]}]}
 # the trust condition template.yaml had: no caller of SageMaker's that sends no aws:SourceAccount can assume it
-SOURCE_ACCOUNT = {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+SOURCE_ACCOUNT = {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,7 @@ def test_calls_that_name_no_resource_are_allowed_on_star_only(sagemaker, moto_ur
     nameless = [f"sagemaker:{operation}" for operation in ("ListTrainingJobs", "ListHyperParameterTuningJobs",
                 "ListEndpoints", "ListModels", "Search", "ListTrainingJobsForHyperParameterTuningJob")]  # fmt: skip
     scoped = caller(sagemaker, moto_url, {"Effect": "Allow", "Action": nameless,
-                                          "Resource": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:*"})  # fmt: skip
+                                          "Resource": f"arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:*"})  # fmt: skip
     for call, action in (
         (scoped.list_training_jobs, "sagemaker:ListTrainingJobs"),
         (scoped.list_hyper_parameter_tuning_jobs, "sagemaker:ListHyperParameterTuningJobs"),

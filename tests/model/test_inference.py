@@ -7,6 +7,7 @@ import json
 import pytest
 from PIL import Image
 
+from model_code.serving_limits import MAX_BATCH_IMAGES
 from tests.conftest import VENV_BIN
 
 
@@ -76,7 +77,12 @@ PNG_1PX = encoded(Image.new("RGB", (1, 1)), "PNG")
         (b'{"image": "%%%"}', "application/json", 400, "malformed base64"),
         (b'{"url": "http://169.254.169.254/"}', "application/json", 400, 'either "image" or "images"'),
         (b'{"images": []}', "application/json", 400, "non-empty list"),
-        (json.dumps({"images": ["aGk="] * 17}).encode(), "application/json", 413, "at most 16 images"),
+        (
+            json.dumps({"images": ["aGk="] * (MAX_BATCH_IMAGES + 1)}).encode(),
+            "application/json",
+            413,
+            f"at most {MAX_BATCH_IMAGES} images per request, got {MAX_BATCH_IMAGES + 1}",
+        ),
         (json.dumps({"image": "aGk=", "top_k": 11}).encode(), "application/json", 400, "from 1 to 10, got 11"),
         (json.dumps({"image": "aGk=", "top_k": "3"}).encode(), "application/json", 400, "from 1 to 10, got '3'"),
         (encoded(Image.new("L", (9000, 9000)), "PNG"), "image/png", 413, "limit"),

@@ -4,7 +4,8 @@ import random
 
 import pytest
 
-from validate_dataset.zip_check import InvalidDataset, Limits, RangedReader, inspect_zip
+from model_code.dataset_contract import ZipLimits
+from validate_dataset.zip_check import InvalidDataset, RangedReader, inspect_zip
 
 from .zips import JPEG, bad_zips, build, good_zip, layout
 
@@ -51,9 +52,9 @@ def test_no_two_bad_zips_share_a_message():
 def test_limits_on_entries_and_total_size():
     data = build(layout())
     with pytest.raises(InvalidDataset, match="more than the limit of 5"):
-        inspect_zip(reader_over(data), "s3://b/d.zip", Limits(max_entries=5))
+        inspect_zip(reader_over(data), "s3://b/d.zip", ZipLimits(max_entries=5))
     with pytest.raises(InvalidDataset, match="expands to"):
-        inspect_zip(reader_over(data), "s3://b/d.zip", Limits(max_total_bytes=100))
+        inspect_zip(reader_over(data), "s3://b/d.zip", ZipLimits(max_total_bytes=100))
 
 
 def test_ten_thousand_tiny_entries_are_fine():

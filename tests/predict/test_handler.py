@@ -7,6 +7,8 @@ import json
 import pytest
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
+from model_code.serving_limits import MAX_BATCH_IMAGES
+
 from .conftest import ENDPOINT, endpoint_reply, load_event, stubbed_runtime, with_headers
 
 PREDICTIONS = [[{"label": "Beagle", "probability": 0.9}, {"label": "Basset_hound", "probability": 0.05}]]
@@ -84,7 +86,8 @@ def test_each_accepted_request_shape(handler, runtime, event, top_k, batch):
         ("bad_top_k", 400, "top_k must be an integer from 1 to 10, got 0"),
         ("bad_content_type", 415, "unsupported Content-Type 'text/plain'"),
         ("bad_missing_content_type", 415, "missing Content-Type"),
-        ("bad_batch_too_large", 413, "at most 8 images per request, got 9"),
+        # the endpoint's own limit (model_code/serving_limits.py), one image more
+        ("bad_batch_too_large", 413, f"at most {MAX_BATCH_IMAGES} images per request, got {MAX_BATCH_IMAGES + 1}"),
     ],
 )
 def test_client_mistakes_get_their_status_and_never_reach_the_endpoint(handler, runtime, name, status, message):

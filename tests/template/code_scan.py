@@ -1,5 +1,6 @@
 """What a Lambda's code does, read from its source with ast: the modules it runs, the environment variables
-it reads, the boto3 operations it calls. The template tests compare these with template.yaml.
+it reads, the boto3 operations it calls and the IAM actions they need (local_twin/iam_actions.py, the table the
+twin's IAM gateway and its SageMaker enforce). The template tests compare these with template.yaml.
 """
 
 import ast
@@ -8,35 +9,19 @@ from pathlib import Path
 
 import boto3
 
+from local_twin.iam_actions import IMPLIED_ACTIONS, TAGGING_ACTION, actions_of, tags_need_add_tags
+
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = ROOT / "functions"
 LAYER_PACKAGE = "model_code"  # ModelCodeLayer's package (/opt/python/model_code): part of the functions' code
-# IAM's service prefix where it differs from boto3's client name.
-IAM_PREFIX = {"stepfunctions": "states", "sagemaker-runtime": "sagemaker", "service-quotas": "servicequotas"}
-# S3 operations whose IAM action has another name; the transfer helpers boto3 adds to the S3 client.
-S3_ACTIONS = {
-    "HeadObject": "GetObject",
-    "ListObjectsV2": "ListBucket",
-    "ListObjects": "ListBucket",
-    "HeadBucket": "ListBucket",
-    "CreateMultipartUpload": "PutObject",
-    "UploadPart": "PutObject",
-    "CompleteMultipartUpload": "PutObject",
-}
-# Calls that pass the SageMaker execution role need iam:PassRole besides their own action.
-IMPLIED_ACTIONS = {
-    "sagemaker:CreateHyperParameterTuningJob": {"iam:PassRole"},
-    "sagemaker:CreateTrainingJob": {"iam:PassRole"},
-    "sagemaker:CreateModel": {"iam:PassRole"},
-    # UpdateEndpoint with an AutoRollbackConfiguration: the caller may be asked to read the alarms too (the twin asks)
-    "sagemaker:UpdateEndpoint": {"cloudwatch:DescribeAlarms"},
-}
+# The transfer helpers boto3 adds to the S3 client -> the operation whose actions they need (each may make several
+# calls: a multipart upload, a HeadObject before a download, all under the same actions).
 S3_TRANSFER_METHODS = {
     "upload_file": "PutObject",
     "upload_fileobj": "PutObject",
     "download_file": "GetObject",
     "download_fileobj": "GetObject",
-    "copy": "PutObject",  # the target; reading the source is its own GetObject grant
+    "copy": "CopyObject",  # the target; reading the source is its own GetObject grant
 }
 
 
@@ -122,18 +107,12 @@ def _first_string_argument(call: ast.Call, keyword: str) -> str | None:
 
 
 @cache
-def _operations(service: str) -> dict[str, str]:
-    """boto3 method name -> API operation name, from botocore's service model."""
+def _client_model(service: str) -> tuple[dict[str, str], str]:
+    """boto3 method name -> API operation name, and the requests' signing name, from botocore's service model."""
     client = boto3.session.Session().client(
         service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
     )
-    return dict(client.meta.method_to_api_mapping)
-
-
-def iam_action(service: str, operation: str) -> str:
-    if service == "s3":
-        operation = S3_ACTIONS.get(operation, operation)
-    return f"{IAM_PREFIX.get(service, service)}:{operation}"
+    return dict(client.meta.method_to_api_mapping), client.meta.service_model.signing_name
 
 
 def _names_a_version(paths: set[Path]) -> bool:
@@ -182,16 +161,18 @@ def boto3_actions(paths: set[Path]) -> set[str]:
                     paginated.add(operation)
             if name:
                 called.add(name)
+    versioned = _names_a_version(paths)  # a request of this code may name an S3 object's version
     actions = set()
     for service in services:
-        methods = _operations(service)
-        for method in (called | paginated) & set(methods):
-            actions.add(iam_action(service, methods[method]))
+        methods, signing_name = _client_model(service)
+        operations = {methods[method] for method in (called | paginated) & set(methods)}
         if service == "s3":
-            actions.update(f"s3:{action}" for method, action in S3_TRANSFER_METHODS.items() if method in called)
+            operations |= {operation for method, operation in S3_TRANSFER_METHODS.items() if method in called}
+        for operation in operations:
+            actions.update(actions_of(signing_name, operation))
+            if versioned:
+                actions.update(actions_of(signing_name, operation, versioned=True))
     actions |= {implied for action in actions for implied in IMPLIED_ACTIONS.get(action, ())}
-    if "s3:GetObject" in actions and _names_a_version(paths):  # GetObject of a given version needs its own grant
-        actions.add("s3:GetObjectVersion")
-    if _sends_tags(paths) and any(action.startswith("sagemaker:Create") for action in actions):
-        actions.add("sagemaker:AddTags")
+    if _sends_tags(paths) and any(tags_need_add_tags(action) for action in actions):
+        actions.add(TAGGING_ACTION)
     return actions

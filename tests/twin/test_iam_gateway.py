@@ -4,13 +4,17 @@ stand-in stack: its functions' roles come from its template, and a probe role is
 import json
 import uuid
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from local_twin.iam_actions import IMPLIED_ACTIONS, S3_OPERATIONS, TAGGING_ACTION, actions_of
+from local_twin.iam_gateway import s3_operation, s3_requests
 from local_twin.moto_stack import MotoStack
-from local_twin.template import Template
+from local_twin.sagemaker import authorization
+from local_twin.template import ACCOUNT_ID, Template
 
 STACK_DIR = Path(__file__).parent / "routing_stack"
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
@@ -146,7 +150,7 @@ def test_cloudwatch_calls_are_authorized_with_their_namespace_and_alarm(stack):
     moto, _ = stack
     namespace = {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}
     metrics = {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*", "Condition": namespace}
-    alarm = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:errors"
+    alarm = f"arn:aws:cloudwatch:us-east-1:{ACCOUNT_ID}:alarm:errors"
     cloudwatch = client_as(moto, "cloudwatch", metrics, {"Effect": "Allow", "Action": "cloudwatch:DescribeAlarms",
                                                          "Resource": alarm})  # fmt: skip
     datum = [{"MetricName": "Loss", "Value": 1.0}]
@@ -247,7 +251,7 @@ def test_logs_calls_are_authorized_on_their_group_and_stream(stack):
     """What SageMaker does with a job's execution role: the group, its streams and their events under
     /aws/sagemaker/ (template.yaml's JobAndEndpointLogs), and nothing elsewhere."""
     moto, _ = stack
-    group = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/*"
+    group = f"arn:aws:logs:us-east-1:{ACCOUNT_ID}:log-group:/aws/sagemaker/*"
     logs = client_as(
         moto, "logs",
         {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams"],
@@ -272,7 +276,7 @@ def test_experiment_calls_are_authorized_on_the_trial_and_the_component(stack, t
     service = LocalSageMaker(tmp_path, moto.gateway_url, assume=moto.assume, denials=moto.denials)
     url = service.start()
     try:
-        component = "arn:aws:sagemaker:us-east-1:123456789012:experiment-trial-component/*"
+        component = f"arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:experiment-trial-component/*"
         allowed = {"Effect": "Allow", "Action": "sagemaker:DisassociateTrialComponent", "Resource": component}
         sagemaker = client_as(moto, "sagemaker", allowed, endpoint_url=url)
         code, _, message = error_of(
@@ -281,3 +285,106 @@ def test_experiment_calls_are_authorized_on_the_trial_and_the_component(stack, t
         assert code == "AccessDeniedException" and "experiment-trial/t" in message
     finally:
         service.stop()
+
+
+class _Sent(Exception):
+    """Raised by a before-send hook: the request botocore would have sent."""
+
+    def __init__(self, request):
+        self.request = request
+
+
+def sent_request(operation: str, **params):
+    """The HTTP request boto3's S3 client makes for ``operation`` (serialized by botocore, never sent)."""
+    s3 = boto3.client(
+        "s3", endpoint_url="http://127.0.0.1:9", region_name="us-east-1",
+        aws_access_key_id="x", aws_secret_access_key="x",
+    )  # fmt: skip
+
+    def capture(request, **_):
+        raise _Sent(request)
+
+    s3.meta.events.register("before-send.s3", capture)
+    with pytest.raises(_Sent) as sent:
+        methods = {api: method for method, api in s3.meta.method_to_api_mapping.items()}
+        getattr(s3, methods[operation])(**params)
+    return sent.value.request
+
+
+def as_the_gateway_reads(request) -> tuple:
+    """A sent request's method, path, query and headers, parsed as IamGateway.handle parses them."""
+    split = urlsplit(request.url)
+    return request.method, split.path, parse_qs(split.query, keep_blank_values=True), request.headers
+
+
+OBJECT = {"Bucket": "bucket", "Key": "dir/key.txt"}
+UPLOAD = {**OBJECT, "UploadId": "u1"}
+# Each S3 operation of the shared table (local_twin/iam_actions.py) and the bucket calls, as boto3 sends them
+S3_CALLS = {
+    "GetObject": OBJECT,
+    "HeadObject": OBJECT,
+    "GetObjectAttributes": {**OBJECT, "ObjectAttributes": ["ETag"]},
+    "DeleteObject": OBJECT,
+    "PutObject": {**OBJECT, "Body": b"x"},
+    "CopyObject": {**OBJECT, "CopySource": "bucket/source"},
+    "CreateMultipartUpload": OBJECT,
+    "UploadPart": {**UPLOAD, "PartNumber": 1, "Body": b"x"},
+    "UploadPartCopy": {**UPLOAD, "PartNumber": 1, "CopySource": "bucket/source"},
+    "CompleteMultipartUpload": UPLOAD,
+    "AbortMultipartUpload": UPLOAD,
+    "ListParts": UPLOAD,
+    "GetObjectTagging": OBJECT,
+    "PutObjectTagging": {**OBJECT, "Tagging": {"TagSet": []}},
+    "DeleteObjectTagging": OBJECT,
+    "GetObjectAcl": OBJECT,
+    "PutObjectAcl": {**OBJECT, "ACL": "private"},
+    "ListObjects": {"Bucket": "bucket"},
+    "ListObjectsV2": {"Bucket": "bucket", "Prefix": "dir/"},
+    "HeadBucket": {"Bucket": "bucket"},
+    "ListObjectVersions": {"Bucket": "bucket"},
+    "ListMultipartUploads": {"Bucket": "bucket"},
+    "GetBucketLocation": {"Bucket": "bucket"},
+}
+
+
+def test_every_s3_operation_of_the_action_table_is_told_from_the_request_boto3_sends():
+    assert set(S3_OPERATIONS) <= set(S3_CALLS)
+    for operation, params in S3_CALLS.items():
+        assert s3_operation(*as_the_gateway_reads(sent_request(operation, **params))) == operation
+
+
+def test_s3_requests_ask_the_table_s_actions_on_the_object_or_its_version():
+    for versioned in (False, True):
+        params = OBJECT | ({"VersionId": "v1"} if versioned else {})
+        for operation in ("GetObject", "HeadObject", "DeleteObject", "GetObjectAttributes", "GetObjectTagging"):
+            request = sent_request(operation, **(S3_CALLS[operation] | params))
+            needed = s3_requests(*as_the_gateway_reads(request))
+            assert [r.action for r in needed] == list(actions_of("s3", operation, versioned=versioned))
+            assert {r.resource for r in needed} == {"arn:aws:s3:::bucket/dir/key.txt"}
+    request = sent_request("CopyObject", **OBJECT, CopySource={"Bucket": "bucket", "Key": "src", "VersionId": "v2"})
+    needed = s3_requests(*as_the_gateway_reads(request))
+    assert [(r.action, r.resource) for r in needed] == [
+        ("s3:PutObject", "arn:aws:s3:::bucket/dir/key.txt"),
+        ("s3:GetObjectVersion", "arn:aws:s3:::bucket/src"),
+    ]
+
+
+def test_the_twin_s_sagemaker_asks_the_table_s_implied_actions():
+    arn = lambda kind, name: f"arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:{kind}/{name}"  # noqa: E731
+    role = f"arn:aws:iam::{ACCOUNT_ID}:role/r"
+    params = {
+        "CreateTrainingJob": {"TrainingJobName": "j", "RoleArn": role},
+        "CreateModel": {"ModelName": "m", "ExecutionRoleArn": role},
+        "CreateHyperParameterTuningJob": {"HyperParameterTuningJobName": "t",
+                                          "TrainingJobDefinition": {"RoleArn": role}},
+        "CreateEndpoint": {"EndpointName": "e", "EndpointConfigName": "c",
+                           "DeploymentConfig": {"AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "a"}]}}},
+        "UpdateEndpoint": {"EndpointName": "e", "EndpointConfigName": "c",
+                           "DeploymentConfig": {"AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "a"}]}}},
+    }  # fmt: skip
+    assert {f"sagemaker:{operation}" for operation in params} == set(IMPLIED_ACTIONS)
+    for operation, call in params.items():
+        asked = {r.action for r in authorization.required(operation, call | {"Tags": [{"Key": "k", "Value": "v"}]},
+                                                           arn, lambda name: name)}  # fmt: skip
+        tagging = {TAGGING_ACTION} if operation.startswith("Create") else set()
+        assert asked == {f"sagemaker:{operation}", *IMPLIED_ACTIONS[f"sagemaker:{operation}"], *tagging}

@@ -3,10 +3,11 @@
 import pytest
 
 from local_twin.iam import Request, arn_matches, evaluate, evaluate_trust
+from local_twin.template import ACCOUNT_ID
 
 BUCKET = "arn:aws:s3:::data"
-SM = "arn:aws:sagemaker:us-east-1:123456789012"
-LOGS = "arn:aws:logs:us-east-1:123456789012:log-group:"
+SM = f"arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}"
+LOGS = f"arn:aws:logs:us-east-1:{ACCOUNT_ID}:log-group:"
 
 
 def policy(*statements):
@@ -40,7 +41,7 @@ def test_string_like_on_a_prefix_holds_only_when_the_request_carries_a_matching_
 
 
 def test_pass_role_needs_the_passed_to_service_it_names():
-    role = "arn:aws:iam::123456789012:role/jobs"
+    role = f"arn:aws:iam::{ACCOUNT_ID}:role/jobs"
     policies = policy(allow("iam:PassRole", role, {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
     to_sagemaker = {"iam:PassedToService": "sagemaker.amazonaws.com"}
     assert evaluate(policies, Request("iam:PassRole", role, to_sagemaker)) == "Allow"
@@ -77,7 +78,7 @@ POSITIVE = [
     ("StringEqualsIgnoreCase", "JOBS/", "jobs/"),
     ("StringLike", "jobs/*", "jobs/run-1/"),
     ("ArnEquals", f"{SM}:training-job/a", f"{SM}:training-job/a"),
-    ("ArnLike", "arn:aws:sagemaker:*:123456789012:training-job/*", f"{SM}:training-job/a"),
+    ("ArnLike", f"arn:aws:sagemaker:*:{ACCOUNT_ID}:training-job/*", f"{SM}:training-job/a"),
     ("IpAddress", "10.0.0.0/8", "10.1.2.3"),
 ]  # fmt: skip
 NEGATED = {
@@ -107,9 +108,9 @@ def test_a_missing_key_fails_a_positive_operator_and_satisfies_its_negation(oper
 
 def test_a_deny_with_a_negated_operator_applies_when_the_key_is_missing():
     guard = {"Effect": "Deny", "Action": "s3:*", "Resource": "*",
-             "Condition": {"StringNotEquals": {"aws:SourceAccount": "123456789012"}}}  # fmt: skip
+             "Condition": {"StringNotEquals": {"aws:SourceAccount": ACCOUNT_ID}}}  # fmt: skip
     policies = policy(allow("s3:*", "*"), guard)
-    assert evaluate(policies, Request("s3:GetObject", f"{BUCKET}/a", {"aws:SourceAccount": "123456789012"})) == "Allow"
+    assert evaluate(policies, Request("s3:GetObject", f"{BUCKET}/a", {"aws:SourceAccount": ACCOUNT_ID})) == "Allow"
     assert evaluate(policies, Request("s3:GetObject", f"{BUCKET}/a")) == "Deny"
 
 
@@ -143,11 +144,11 @@ def test_null_and_the_set_operators_on_a_missing_key():
         (f"{LOGS}/aws/sagemaker/*:log-stream:*", f"{LOGS}/aws/sagemaker/Endpoints/e:log-stream:AllTraffic/i", True),
         ("arn:aws:s3:::data/jobs/*/dataset/*", "arn:aws:s3:::data/jobs/run:1/dataset/a.zip", False),
         ("arn:aws:s3:::data/jobs/*", "arn:aws:s3:::data/jobs/run:1/dataset/a.zip", True),
-        ("arn:aws:sagemaker:us-*-1:123456789012:endpoint/e", f"{SM}:endpoint/e", True),
-        ("arn:aws:sagemaker:*:123456789012:endpoint/e", f"{SM}:endpoint/e", True),
+        (f"arn:aws:sagemaker:us-*-1:{ACCOUNT_ID}:endpoint/e", f"{SM}:endpoint/e", True),
+        (f"arn:aws:sagemaker:*:{ACCOUNT_ID}:endpoint/e", f"{SM}:endpoint/e", True),
         # ? is exactly one character, never ':'
-        ("arn:aws:sqs:us-east-1:123456789012:queue-?", "arn:aws:sqs:us-east-1:123456789012:queue-1", True),
-        ("arn:aws:sqs:us-east-1:123456789012:queue-?", "arn:aws:sqs:us-east-1:123456789012:queue-12", False),
+        (f"arn:aws:sqs:us-east-1:{ACCOUNT_ID}:queue-?", f"arn:aws:sqs:us-east-1:{ACCOUNT_ID}:queue-1", True),
+        (f"arn:aws:sqs:us-east-1:{ACCOUNT_ID}:queue-?", f"arn:aws:sqs:us-east-1:{ACCOUNT_ID}:queue-12", False),
         ("arn:aws:s3:::a?b", "arn:aws:s3:::a:b", False),
         ("*", "arn:aws:s3:::a:b/c", True),
         (f"{SM}:*", "*", False),  # a call on "*" is not an ARN's
@@ -159,7 +160,7 @@ def test_resource_wildcards_keep_to_arn_segments(pattern, arn, matches):
 
 
 SAGEMAKER = "sagemaker.amazonaws.com"
-ROLE = "arn:aws:iam::123456789012:role/jobs"
+ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/jobs"
 JOB = f"{SM}:training-job/dogs-train"
 
 
@@ -171,11 +172,11 @@ def trust(condition=None, principal=None):
 def test_a_trust_policy_is_evaluated_with_the_keys_the_service_sends():
     """The template's old trust condition: true for a training job (it sends aws:SourceAccount), false for a
     caller that sends no key (a tuning job's trials), as IAM evaluates a positive operator on a missing key."""
-    source_account = trust({"StringEquals": {"aws:SourceAccount": "123456789012"}})
-    training_job = {"aws:SourceAccount": "123456789012", "aws:SourceArn": JOB}
+    source_account = trust({"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}})
+    training_job = {"aws:SourceAccount": ACCOUNT_ID, "aws:SourceArn": JOB}
     assert evaluate_trust(source_account, SAGEMAKER, Request("sts:AssumeRole", ROLE, training_job)) == "Allow"
     assert evaluate_trust(source_account, SAGEMAKER, Request("sts:AssumeRole", ROLE, {})) == "ImplicitDeny"
-    other_account = {"aws:SourceAccount": "000000000000", "aws:SourceArn": JOB.replace("123456789012", "000000000000")}
+    other_account = {"aws:SourceAccount": "000000000000", "aws:SourceArn": JOB.replace(ACCOUNT_ID, "000000000000")}
     assert evaluate_trust(source_account, SAGEMAKER, Request("sts:AssumeRole", ROLE, other_account)) == "ImplicitDeny"
     # a negated operator holds on a missing key
     not_elsewhere = trust({"StringNotEquals": {"aws:SourceAccount": "000000000000"}})

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from local_twin.lambda_runtime import PAYLOAD_LIMIT_BYTES, FunctionConfig, LambdaRuntime, RequestTooLarge, Throttled
+from local_twin.template import ACCOUNT_ID
 
 PROBE = Path(__file__).with_name("runtime_probe")
 VARIABLES: dict[str, dict[str, str]] = {}  # a test's reconfiguration of a function, by name
@@ -26,7 +27,7 @@ def register(runtime, name: str, handler: str, timeout: int = 10, concurrency: i
     runtime.register(
         FunctionConfig(
             name=name,
-            arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
+            arn=f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:{name}",
             handler=handler,
             code_dir=PROBE,
             layer_dirs=[],

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from local_twin.template import (
+    ACCOUNT_ID,
     Profile,
     RuleSpec,
     Template,
@@ -133,11 +134,11 @@ def test_parameter_overrides_from_the_local_profile(project):
 def test_function_environment_resolves_every_intrinsic(project):
     template = Template.load(project, region="eu-west-1")
     step = template.functions()["StepFunction"]
-    bucket = "twin-data-123456789012-eu-west-1"
+    bucket = f"twin-data-{ACCOUNT_ID}-eu-west-1"
     assert step.environment == {
         "BUCKET": bucket,
         "STAGE": "dev",
-        "TOPIC": "arn:aws:sns:eu-west-1:123456789012:twin-FailureTopic",
+        "TOPIC": f"arn:aws:sns:eu-west-1:{ACCOUNT_ID}:twin-FailureTopic",
         "INSTANCE": "ml.m5.large",
         "JOINED": "y-p",
         "BOTH": "both",
@@ -148,7 +149,7 @@ def test_function_environment_resolves_every_intrinsic(project):
     assert step.handler == "step.app.lambda_handler"
     assert step.code_dir == project / "functions/"
     assert (step.timeout, step.runtime) == (60, "python3.11")
-    assert step.arn == "arn:aws:lambda:eu-west-1:123456789012:function:twin-StepFunction"
+    assert step.arn == f"arn:aws:lambda:eu-west-1:{ACCOUNT_ID}:function:twin-StepFunction"
 
 
 def test_a_layer_is_found_by_the_arn_functions_name_it_by(project):
@@ -156,7 +157,7 @@ def test_a_layer_is_found_by_the_arn_functions_name_it_by(project):
     layer_arn = template.resolve({"Ref": "CodeLayer"})  # what a function's Layers: [!Ref CodeLayer] holds
     assert template.layer_content(layer_arn) == (project / "lib/shared_code").resolve()
     with pytest.raises(TemplateError, match="no layer of the template"):
-        template.layer_content("arn:aws:lambda:us-east-1:123456789012:layer:elsewhere:1")
+        template.layer_content(f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:layer:elsewhere:1")
 
 
 def test_conditions_drop_resources(project):
@@ -167,7 +168,7 @@ def test_conditions_drop_resources(project):
 def test_state_machine_definition_gets_its_substitutions(project):
     machine = Template.load(project).state_machine()
     resource = json.loads(machine.definition)["States"]["Step"]["Resource"]
-    assert resource == "arn:aws:lambda:us-east-1:123456789012:function:twin-StepFunction"
+    assert resource == f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:twin-StepFunction"
 
 
 def test_missing_substitution_is_named():
@@ -181,7 +182,7 @@ def test_rules_and_api_come_from_function_events(project):
     assert rule.name == "twin-StepFunction-Upload"
     assert rule.pattern["detail"]["bucket"]["name"] == [template.bucket().name]
     assert rule.target_arns == [template.functions()["StepFunction"].arn]
-    assert machine_rule.target_arns == ["arn:aws:states:us-east-1:123456789012:stateMachine:twin-Machine"]
+    assert machine_rule.target_arns == [f"arn:aws:states:us-east-1:{ACCOUNT_ID}:stateMachine:twin-Machine"]
     api = template.api()
     assert api.binary_media_types == ["image/jpeg", "image/*"]
     assert api.stage == "v1"
@@ -260,3 +261,10 @@ def test_rules_are_evaluated_as_cloudformation_would_at_deploy(tmp_path, region,
     template = Template(load_yaml(tmp_path / "template.yaml"), overrides, "stack", region, tmp_path)
     assert template.failed_rules() == failed
     assert template.instance_types() == ["ml.g4dn.xlarge", "ml.m5.large", "ml.t2.medium"]
+
+
+def test_the_twin_s_account_is_moto_s_default_account():
+    """moto files every resource under its default account; the twin's ARNs (and IAM's) must name the same."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    assert ACCOUNT_ID == DEFAULT_ACCOUNT_ID
