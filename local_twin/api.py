@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from local_twin.account import ACCOUNT_ID
 from local_twin.lambda_runtime import RequestTooLarge, Throttled
 from local_twin.loopback import LoopbackHandler, serve_in_background, shut_down, url_of
 from local_twin.template import ApiSpec, Route, UsagePlan
@@ -148,7 +149,7 @@ def proxy_event(
             "extendedRequestId": str(uuid.uuid4()),
             "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
             "requestTimeEpoch": int(now * 1000),
-            "accountId": "123456789012",
+            "accountId": ACCOUNT_ID,
             "apiId": "twinapi",
             "protocol": "HTTP/1.1",
             "domainName": single_headers.get("Host", "127.0.0.1"),

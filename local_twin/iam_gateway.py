@@ -26,9 +26,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from botocore.parsers import BaseCBORParser
 
 from local_twin import iam
+from local_twin.account import ACCOUNT_ID, PARTITION
 from local_twin.iam import AccessDenied, InvalidCredentials, Request
 from local_twin.loopback import LoopbackHandler, serve_in_background, shut_down, url_of
-from local_twin.template import ACCOUNT_ID, PARTITION
 
 log = logging.getLogger(__name__)
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}

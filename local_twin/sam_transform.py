@@ -17,10 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from samtranslator.model.exceptions import InvalidDocumentException
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 from samtranslator.utils.py27hash_fix import to_py27_compatible_template, undo_mark_unicode_str_in_template
 
+from local_twin.cloudformation import TemplateError
+
+SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 LOCAL_ARTIFACTS = "local-artifacts"  # the stand-in bucket of the project's local paths
 _ARTIFACTS = {  # SAM resource type -> its property that points at a local path
     "AWS::Serverless::Function": "CodeUri",
@@ -43,11 +47,21 @@ def local_path(root: Path, bucket: str, key: str) -> Path:
     return Path(root) / key
 
 
+def declares_sam(document: dict) -> bool:
+    """Whether CloudFormation runs SAM's transform on the template (its ``Transform`` names it)."""
+    declared = document.get("Transform", [])
+    return SAM_TRANSFORM in ([declared] if isinstance(declared, str) else declared)
+
+
 def transform(document: dict, parameters: dict[str, Any], region: str) -> dict:
     """The CloudFormation template SAM makes of ``document`` with these parameter values in ``region`` (a new
-    dict; ``document`` is left as it is)."""
+    dict; ``document`` is left as it is); a document SAM refuses raises TemplateError with SAM's reasons."""
     key = json.dumps([document, parameters, region], default=str)  # keys in their order: the template's order counts
-    return copy.deepcopy(_transformed(key))
+    try:
+        return copy.deepcopy(_transformed(key))
+    except InvalidDocumentException as invalid:
+        reasons = "; ".join(cause.message for cause in invalid.causes)
+        raise TemplateError(f"SAM's transform refuses the template: {reasons}") from invalid
 
 
 @functools.lru_cache(maxsize=32)

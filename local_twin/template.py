@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local_twin import cloudformation, samconfig, sam_transform
+from local_twin import cloudformation, sam_transform, samconfig
 from local_twin.cloudformation import TemplateError
 from local_twin.lambda_runtime import DEFAULT_CONCURRENCY
 
@@ -23,8 +23,10 @@ class Template(cloudformation.Stack):
     """A SAM template transformed by SAM, with its parameters resolved for one stack name and region."""
 
     def __init__(self, document: dict, parameters: dict[str, str], stack_name: str, region: str, root: Path):
-        checked = cloudformation.parameter_values(document.get("Parameters", {}), parameters)  # before SAM sees them
-        super().__init__(sam_transform.transform(document, checked, region), parameters, stack_name, region)
+        if sam_transform.declares_sam(document):
+            checked = cloudformation.parameter_values(document.get("Parameters", {}), parameters)  # before SAM
+            document = sam_transform.transform(document, checked, region)
+        super().__init__(document, parameters, stack_name, region)
         self.root = Path(root)
 
     @classmethod
@@ -51,16 +53,17 @@ class Template(cloudformation.Stack):
             if "S3Key" not in code:
                 raise TemplateError(f"{logical_id}: the twin runs code from a local folder (CodeUri), got {code!r}")
             name = self.physical(logical_id).ref
+            variables = properties.get("Environment", {}).get("Variables", {})
             specs[logical_id] = FunctionSpec(
                 logical_id=logical_id,
                 name=name,
                 arn=self.get_att(logical_id, "Arn"),
                 handler=properties["Handler"],
                 code_dir=self._artifact(code["S3Bucket"], code["S3Key"]),
-                runtime=properties.get("Runtime", "python3.12"),
+                runtime=properties["Runtime"],  # a zip-packaged function must name one
                 timeout=int(properties.get("Timeout", 3)),  # Lambda's defaults
                 memory=int(properties.get("MemorySize", 128)),
-                environment={key: str(value) for key, value in properties.get("Environment", {}).get("Variables", {}).items()},
+                environment={key: str(value) for key, value in variables.items()},
                 layers=properties.get("Layers", []),
                 role_arn=properties["Role"],
                 concurrency=int(properties.get("ReservedConcurrentExecutions", DEFAULT_CONCURRENCY)),

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from local_twin.template import load_yaml
+from local_twin.cloudformation import load_yaml
 from tests.predict.conftest import ENDPOINT, LAMBDA_ENVIRONMENT, LambdaContext, load_event, stubbed_runtime
 from tests.template import code_scan
 

@@ -27,9 +27,10 @@ from pathlib import Path
 import requests
 
 from local_twin import iam
+from local_twin.account import ACCOUNT_ID
 from local_twin.sagemaker import quotas
 from local_twin.sagemaker.jobs import split_s3_uri
-from local_twin.sagemaker.service import ACCOUNT, SageMakerError, failure_reason, not_found, now, validation
+from local_twin.sagemaker.service import SageMakerError, failure_reason, not_found, now, validation
 
 HEALTH_TIMEOUT_SECONDS = 180
 INVOCATION_TIMEOUT_SECONDS = 60
@@ -394,7 +395,7 @@ class Endpoints:
     def invoke(self, name: str, body: bytes, content_type: str | None, accept: str | None) -> tuple[int, bytes, str]:
         endpoint = self.endpoints.get(name)
         if endpoint is None:
-            raise SageMakerError("ValidationError", f"Endpoint {name} of account {ACCOUNT} not found.")
+            raise SageMakerError("ValidationError", f"Endpoint {name} of account {ACCOUNT_ID} not found.")
         server = endpoint.server
         if server is None:
             raise SageMakerError("ValidationError", f"Endpoint {name} is in {endpoint.status} status, not InService.")

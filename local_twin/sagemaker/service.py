@@ -28,6 +28,7 @@ from botocore.exceptions import ParamValidationError
 from botocore.validate import validate_parameters
 
 from local_twin import iam
+from local_twin.account import ACCOUNT_ID
 from local_twin.faults import Faults, Throttled
 from local_twin.loopback import LoopbackHandler, serve_in_background, shut_down, url_of
 from local_twin.moto_stack import DUMMY_CREDENTIALS
@@ -37,7 +38,6 @@ from model_code import quotas as quota_facts
 if TYPE_CHECKING:  # quotas.py raises this module's SageMakerError
     from local_twin.sagemaker.quotas import AccountQuotas
 
-ACCOUNT = "123456789012"
 SERVICE_QUOTAS_TARGET = "ServiceQuotasV20190624."
 SERVICE_QUOTAS_LISTINGS = ("ListServiceQuotas", "ListAWSDefaultServiceQuotas")
 
@@ -119,10 +119,10 @@ class LocalSageMaker:
         self.url = ""
 
     def arn(self, kind: str, name: str) -> str:
-        return f"arn:aws:sagemaker:{self.region}:{ACCOUNT}:{kind}/{name.lower()}"
+        return f"arn:aws:sagemaker:{self.region}:{ACCOUNT_ID}:{kind}/{name.lower()}"
 
     def alarm_arn(self, name: str) -> str:
-        return f"arn:aws:cloudwatch:{self.region}:{ACCOUNT}:alarm:{name}"
+        return f"arn:aws:cloudwatch:{self.region}:{ACCOUNT_ID}:alarm:{name}"
 
     def check_trust(self, role_arn: str, source_arn: str | None) -> None:
         """SageMaker assumes ``role_arn`` for the resource ``source_arn`` (None: a tuning job or its trial):
@@ -242,7 +242,7 @@ class LocalSageMaker:
                 "NoSuchResourceException", f"The twin has no quotas of service {params['ServiceCode']}."
             )
         if operation == "ListServiceQuotas":
-            listed = self.quotas.applied_quotas(self.region, ACCOUNT)
+            listed = self.quotas.applied_quotas(self.region, ACCOUNT_ID)
         else:
             listed = self.quotas.default_quotas(self.region)
         start, size = int(params.get("NextToken") or 0), params.get("MaxResults", 100)
