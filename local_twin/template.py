@@ -65,7 +65,6 @@ class Template(cloudformation.Stack):
                 memory=int(properties.get("MemorySize", 128)),
                 environment={key: str(value) for key, value in variables.items()},
                 layers=properties.get("Layers", []),
-                role_arn=properties["Role"],
                 concurrency=int(properties.get("ReservedConcurrentExecutions", DEFAULT_CONCURRENCY)),
                 # Lambda's default group unless LoggingConfig names another
                 log_group=properties.get("LoggingConfig", {}).get("LogGroup") or f"/aws/lambda/{name}",
@@ -124,7 +123,6 @@ class Template(cloudformation.Stack):
             logical_id=logical_id,
             name=self.get_att(logical_id, "Name"),
             definition=substitute_definition(definition, substitutions),
-            role_arn=self.resolve(properties["RoleArn"]),
         )
 
     def bucket(self) -> "BucketSpec":
@@ -302,7 +300,6 @@ class FunctionSpec:
     memory: int
     environment: dict[str, str]
     layers: list[str]
-    role_arn: str
     concurrency: int = DEFAULT_CONCURRENCY  # ReservedConcurrentExecutions, else a new account's quota
     log_group: str = ""  # where Lambda sends the function's logs (AWS_LAMBDA_LOG_GROUP_NAME)
 
@@ -321,7 +318,6 @@ class StateMachineSpec:
     logical_id: str
     name: str
     definition: str
-    role_arn: str
 
 
 @dataclass(frozen=True)
