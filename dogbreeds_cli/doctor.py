@@ -129,10 +129,14 @@ def checkout_configuration(
 ) -> tuple[dict[str, str], list[str]]:
     """template.yaml's parameters with a samconfig.toml profile's overrides (as `sam deploy --config-env` reads
     them), and the template's Rules that fail in ``region``."""
-    from local_twin.template import Template  # the one reader of template.yaml and samconfig.toml (PyYAML)
+    # CloudFormation's own reading of the parameters and Rules (PyYAML only; SAM's transform changes neither)
+    from local_twin import cloudformation, samconfig
 
-    template = Template.load(checkout, region=region, profile=profile, overrides=dict(overrides or {}))
-    return dict(template.parameters), template.failed_rules()
+    settings = samconfig.load_profile(checkout / "samconfig.toml", profile)
+    document = cloudformation.load_yaml(checkout / "template.yaml")
+    parameters = settings.parameter_overrides | dict(overrides or {})
+    stack = cloudformation.Stack(document, parameters, settings.stack_name, region)
+    return dict(stack.parameters), stack.failed_rules()
 
 
 def stack_parameters(cloudformation, stack: str) -> dict[str, str]:

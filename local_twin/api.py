@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from local_twin.account import ACCOUNT_ID
 from local_twin.lambda_runtime import RequestTooLarge, Throttled
 from local_twin.loopback import LoopbackHandler, reply, serve_in_background, shut_down, url_of
-from local_twin.template import ACCOUNT_ID, ApiSpec, Route, UsagePlan
+from local_twin.template import ApiSpec, Route, UsagePlan
 
 # (function logical id, event) -> (the handler's answer, whether it failed); raises Throttled or RequestTooLarge
 # when Lambda refuses the invocation

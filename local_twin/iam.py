@@ -32,7 +32,7 @@ from typing import Any
 from moto.iam.models import iam_backends
 from moto.sts.models import sts_backends
 
-from local_twin.template import ACCOUNT_ID, PARTITION
+from local_twin.account import ACCOUNT_ID, PARTITION
 
 log = logging.getLogger(__name__)
 ADMIN_ACCESS_KEY = "testing"  # the twin's own calls and the user's (make up): an account administrator
@@ -131,15 +131,15 @@ def principal_of(headers) -> Principal:
 
 
 def role_policies(role_name: str) -> list[dict]:
-    """The role's inline policy documents, as stored in moto's IAM (none once the role is deleted)."""
+    """The role's identity policies as stored in moto's IAM: its inline policies and the default version of each
+    managed policy attached to it (none once the role is deleted)."""
     backend = iam_backends[ACCOUNT_ID][PARTITION]
     if role_name not in {role.name for role in backend.roles.values()}:
         return []
-    documents = []
-    for name in backend.list_role_policies(role_name):
-        _, document = backend.get_role_policy(role_name, name)
-        documents.append(json.loads(document) if isinstance(document, str) else document)
-    return documents
+    documents = [backend.get_role_policy(role_name, name)[1] for name in backend.list_role_policies(role_name)]
+    attached, _ = backend.list_attached_role_policies(role_name)
+    documents += [backend.get_policy_version(policy.arn, policy.default_version_id).document for policy in attached]
+    return [json.loads(document) if isinstance(document, str) else document for document in documents]
 
 
 def authorize(principal: Principal, requests: Iterable[Request], denials: DenialLog | None = None) -> None:

@@ -27,10 +27,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from botocore.parsers import BaseCBORParser
 
 from local_twin import iam
+from local_twin.account import ACCOUNT_ID, PARTITION
 from local_twin.iam import AccessDenied, InvalidCredentials, Request
 from local_twin.iam_actions import actions_of
 from local_twin.loopback import HOP_BY_HOP, LoopbackHandler, reply, serve_in_background, shut_down, url_of
-from local_twin.template import ACCOUNT_ID, PARTITION
 
 log = logging.getLogger(__name__)
 

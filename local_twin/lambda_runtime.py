@@ -35,10 +35,10 @@ from pathlib import Path
 
 from local_twin.faults import Faults
 from local_twin.loopback import LoopbackHandler, reply, serve_in_background, shut_down
-from local_twin.template import DEFAULT_CONCURRENCY
 
 log = logging.getLogger(__name__)
 
+DEFAULT_CONCURRENCY = 10  # Lambda's concurrency quota of a new account (the twin's bound per function)
 INIT_LIMIT_SECONDS = 10  # Lambda's init phase; past it, init is retried inside the invocation's own timeout
 PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024  # a synchronous invocation's request
 RESPONSE_LIMIT_BYTES = PAYLOAD_LIMIT_BYTES + 100  # and its response (what Lambda enforces: 6 MiB + 100 bytes)

@@ -1,4 +1,5 @@
-"""The two deliveries moto cannot make without docker or at all, made by replacing two of its private methods.
+"""The two deliveries moto cannot make without docker or at all, made by replacing two of its private methods;
+and the AWS managed policies the template's roles attach, from moto's copy of them.
 
 (The twin also reads moto's in-process backends elsewhere: iam.py for the roles' policies and sessions,
 moto_stack.py for a function's variables.)
@@ -23,10 +24,13 @@ from dataclasses import dataclass
 
 from moto.awslambda.models import LambdaFunction
 from moto.events.models import Rule
+from moto.iam.aws_managed_policies import aws_managed_policies_data
+from moto.iam.models import AWSManagedPolicy, iam_backends
 from moto.stepfunctions.models import stepfunctions_backends
 from moto.utilities.arns import parse_arn
 
 from local_twin import iam
+from local_twin.account import ACCOUNT_ID, PARTITION
 from local_twin.lambda_runtime import LambdaRuntime, RequestTooLarge, Throttled, error_payload
 
 _original_send_to_targets = Rule.send_to_targets
@@ -119,3 +123,19 @@ def install() -> None:
     """Replace moto's two methods (idempotent)."""
     LambdaFunction._invoke_lambda = _invoke_lambda
     Rule.send_to_targets = _send_to_targets
+
+
+def provide_aws_managed_policies(arns: list[str]) -> None:
+    """Make AWS managed policies attachable in moto's IAM (AttachRolePolicy), with the documents moto ships for
+    them. moto loads its ~1,300 copies only under a process-wide setting (MOTO_IAM_LOAD_MANAGED_POLICIES, read
+    when its IAM backend is made); the twin registers just the ones the template attaches (SAM's
+    AWSLambdaBasicExecutionRole, AWSXrayWriteOnlyAccess). An ARN that is no AWS managed policy is left out, and
+    AttachRolePolicy answers NoSuchEntity for it, as IAM does."""
+    shipped = json.loads(aws_managed_policies_data)
+    backend = iam_backends[ACCOUNT_ID][PARTITION]
+    for arn in arns:
+        name = arn.rsplit("/", 1)[-1]
+        if arn.startswith(f"arn:{PARTITION}:iam::aws:policy/") and name in shipped:
+            policy = AWSManagedPolicy.from_data(name, ACCOUNT_ID, "global", shipped[name])
+            if policy.arn == arn:  # its path is part of the ARN (service-role/...)
+                backend.managed_policies.setdefault(arn, policy)

@@ -26,10 +26,11 @@ from moto.awslambda.models import lambda_backends
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from local_twin import iam, moto_seam
+from local_twin.account import ACCOUNT_ID
 from local_twin.faults import Faults
 from local_twin.iam_gateway import IamGateway
 from local_twin.lambda_runtime import FunctionConfig, LambdaRuntime
-from local_twin.template import ACCOUNT_ID, FunctionSpec, Template
+from local_twin.template import FunctionSpec, Template
 
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": iam.ADMIN_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": "testing"}
 
@@ -253,16 +254,21 @@ class MotoStack:
         return opt_python
 
     def _create_roles(self) -> dict[str, str]:
-        """The template's roles with their policies as written (name -> ARN)."""
+        """The stack's roles with their inline policies as written and the managed policies SAM attached
+        (name -> ARN)."""
         iam_client = self.client("iam")
+        roles = self.template.roles().values()
+        moto_seam.provide_aws_managed_policies([arn for role in roles for arn in role.managed_policy_arns])
         arns = {}
-        for role in self.template.roles().values():
+        for role in roles:
             created = iam_client.create_role(RoleName=role.name, AssumeRolePolicyDocument=json.dumps(role.trust))
             arns[role.name] = created["Role"]["Arn"]
             for policy_name, document in role.policies.items():
                 iam_client.put_role_policy(
                     RoleName=role.name, PolicyName=policy_name, PolicyDocument=json.dumps(document)
                 )
+            for policy_arn in role.managed_policy_arns:
+                iam_client.attach_role_policy(RoleName=role.name, PolicyArn=policy_arn)
         return arns
 
     def _create_log_groups(self) -> None:

@@ -37,7 +37,7 @@ from common.run_jobs import described_status, stop_running_jobs  # noqa: E402
 from dogbreeds_cli.cli import main as dogbreeds  # noqa: E402
 from dogbreeds_cli.timeline import StateProgress, follow_execution  # noqa: E402
 from local_twin import digits  # noqa: E402
-from local_twin.template import load_profile  # noqa: E402
+from local_twin.samconfig import load_profile  # noqa: E402
 
 PROFILE = "smoke"
 FOLLOW_TIMEOUT_SECONDS = 3 * 3600  # a hang guard: the smoke profile's run takes well under an hour

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from local_twin.template import ACCOUNT_ID as TWIN_ACCOUNT_ID
-from local_twin.template import load_yaml
+from local_twin.account import ACCOUNT_ID as TWIN_ACCOUNT_ID
+from local_twin.cloudformation import load_yaml
 from tests.predict.conftest import ENDPOINT, LAMBDA_ENVIRONMENT, LambdaContext, load_event, stubbed_runtime
 from tests.template import code_scan
 

@@ -27,10 +27,10 @@ from pathlib import Path
 import requests
 
 from local_twin import iam
+from local_twin.account import ACCOUNT_ID
 from local_twin.sagemaker import quotas
 from local_twin.sagemaker.jobs import split_s3_uri
 from local_twin.sagemaker.service import SageMakerError, failure_reason, not_found, now, validation
-from local_twin.template import ACCOUNT_ID
 
 HEALTH_TIMEOUT_SECONDS = 180
 INVOCATION_TIMEOUT_SECONDS = 60

@@ -28,11 +28,11 @@ from botocore.exceptions import ParamValidationError
 from botocore.validate import validate_parameters
 
 from local_twin import iam
+from local_twin.account import ACCOUNT_ID
 from local_twin.faults import Faults, Throttled
 from local_twin.loopback import LoopbackHandler, reply, serve_in_background, shut_down, url_of
 from local_twin.moto_stack import DUMMY_CREDENTIALS
 from local_twin.sagemaker import authorization
-from local_twin.template import ACCOUNT_ID
 from model_code import quotas as quota_facts
 
 if TYPE_CHECKING:  # quotas.py raises this module's SageMakerError

@@ -9,10 +9,10 @@ import pytest
 import requests
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
+from local_twin.account import ACCOUNT_ID
 from local_twin.faults import Faults
 from local_twin.moto_stack import client
 from local_twin.sagemaker import LocalSageMaker
-from local_twin.template import ACCOUNT_ID
 
 BUCKET = "lsm-bucket"
 ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/sagemaker"

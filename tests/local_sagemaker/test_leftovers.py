@@ -7,10 +7,10 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
+from local_twin.account import ACCOUNT_ID
 from local_twin.moto_stack import client
 from local_twin.sagemaker import authorization
 from local_twin.sagemaker.jobs import LOG_GROUP
-from local_twin.template import ACCOUNT_ID
 
 from .conftest import BUCKET, training_request
 from .test_local_sagemaker import run_tuning, tuning_request, wait

@@ -9,9 +9,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from local_twin.account import ACCOUNT_ID
 from local_twin.moto_stack import client
 from local_twin.sagemaker.endpoints import ColdStart
-from local_twin.template import ACCOUNT_ID
 from model_code import quotas
 
 from .conftest import BUCKET, ROLE, training_request, tuning_request

@@ -10,9 +10,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from local_twin.account import ACCOUNT_ID
 from local_twin.moto_stack import client, session_environment
 from local_twin.sagemaker import LocalSageMaker
-from local_twin.template import ACCOUNT_ID
 
 from .conftest import BUCKET, training_request, tuning_request
 

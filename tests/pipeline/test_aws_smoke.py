@@ -13,7 +13,7 @@ import pytest
 import requests
 from moto.s3.models import s3_backends
 
-from local_twin.template import ACCOUNT_ID, PARTITION
+from local_twin.account import ACCOUNT_ID, PARTITION
 from scripts import aws_smoke
 
 from .conftest import plant_stand_in_model_code
@@ -32,7 +32,7 @@ class TwinStack:
 
     def __init__(self, twin, rolled_back: bool = False):
         self.twin, self.rolled_back, self.deleted = twin, rolled_back, False
-        self.name = twin.template.stack
+        self.name = twin.template.stack_name
         self.left_by_earlier_attempt = f"{self.name}-databucket-earlier0attempt"
 
     def deploy(self) -> aws_smoke.Deployment:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from local_twin.template import Template, load_yaml
+from local_twin.cloudformation import load_yaml
+from local_twin.template import Template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"

@@ -6,7 +6,8 @@ import pytest
 from sagemaker.core import image_uris as sagemaker_image_uris
 from sagemaker.core.debugger import get_rule_container_image_uri
 
-from local_twin.template import Template, load_yaml
+from local_twin.cloudformation import load_yaml
+from local_twin.template import Template
 from scripts import image_uris
 from tests.template.conftest import ROOT, TEMPLATE
 

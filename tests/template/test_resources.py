@@ -140,16 +140,15 @@ def test_outputs_name_what_a_user_needs(document):
 def test_functions_run_a_supported_python_with_tracing(template):
     for logical_id, function in template.functions().items():
         assert function.runtime in ("python3.12", "python3.13"), logical_id
-    assert template.globals_for("Function")["Tracing"] == "Active"
+        tracing = template.resources[logical_id]["Properties"]["TracingConfig"]  # SAM's Tracing, as Lambda gets it
+        assert tracing == {"Mode": "Active"}, logical_id
 
 
 def test_every_log_group_the_stack_writes_to_is_its_own_and_expires(template):
     """As CloudFormation gets the template (SAM's transform): each Lambda logs to a group of the stack
     (LoggingConfig), not Lambda's /aws/lambda/<name> made on first call, kept forever and left by a deletion; the
     state machine logs to one; each of them has a retention."""
-    from tests.template.test_sam import transformed
-
-    resources = transformed()["Resources"]
+    resources = template.resources
     groups = {logical_id for logical_id, r in resources.items() if r["Type"] == "AWS::Logs::LogGroup"}
     assert all(resources[group]["Properties"].get("RetentionInDays") for group in groups)
     functions = {logical_id: r for logical_id, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}

@@ -12,11 +12,11 @@ import pytest
 
 from common.poll_budget import fits_the_run, phase_seconds
 from local_twin import cfn_rules
-from local_twin.template import Template, TemplateError, load_yaml
+from local_twin.cloudformation import TemplateError, load_yaml
+from local_twin.template import Template
 from local_twin.twin import Twin
 from scripts import template_rules
 from tests.template.conftest import ROOT, TEMPLATE
-from tests.template.test_sam import transformed
 
 # --- the evaluator ---------------------------------------------------------------------------------------------
 
@@ -105,8 +105,8 @@ def test_the_defaults_and_every_samconfig_profile_pass_the_rules():
         Template.load(ROOT, profile=profile).check_rules()
 
 
-def test_the_sam_transform_keeps_the_rules(rules):
-    assert transformed()["Rules"] == rules  # CloudFormation gets them as written
+def test_the_sam_transform_keeps_the_rules(rules, template):
+    assert template.document["Rules"] == rules  # CloudFormation gets them as written
 
 
 def allowed_values(document: dict, name: str) -> list[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from local_twin.template import Template
 from tests.template import code_scan
 from tests.template.conftest import ROOT, SAM, TOOL_ENV, functions_of, handler_folder, run_tool, tool
 
@@ -30,22 +31,17 @@ def test_sam_transform_accepts_the_template():
     assert "is a valid SAM Template" in result.stdout
 
 
-def transformed(*overrides: str) -> dict:
-    sam_python = tool(SAM).with_name("python")
-    result = run_tool(sam_python, ROOT / "tests" / "template" / "sam_transform.py", ROOT / "template.yaml", *overrides)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 @pytest.mark.parametrize(
     ("authorizer", "security", "page_security"),
     [("NONE", [{"api_key": []}], []), ("AWS_IAM", [{"AWS_IAM": []}, {"api_key": []}], [{"AWS_IAM": []}])],
 )
 def test_api_authorizer_parameter_reaches_the_method(authorizer, security, page_security):
-    resources = transformed(f"ApiAuthorizer={authorizer}", "ApiThrottleRateLimit=7", "ApiThrottleBurstLimit=9")[
-        "Resources"
-    ]
-    body = resources["PredictApi"]["Properties"]["Body"]
+    """SAM's transform (the one the twin runs: aws-sam-translator) for other parameter values than the profile's;
+    `sam validate` transforms with the defaults only."""
+    overrides = {"ApiAuthorizer": authorizer, "ApiThrottleRateLimit": "7", "ApiThrottleBurstLimit": "9"}
+    template = Template.load(ROOT, overrides=overrides)
+    resources = template.resources
+    body = template.resolve(resources["PredictApi"]["Properties"]["Body"])
     assert body["paths"]["/predict"]["post"]["security"] == security
     # the try-it page needs no key (and, with a key-only API, nothing at all)
     assert body["paths"]["/"]["get"]["security"] == page_security
@@ -54,8 +50,15 @@ def test_api_authorizer_parameter_reaches_the_method(authorizer, security, page_
     assert "security" not in preflight and preflight["x-amazon-apigateway-integration"]["type"] == "mock"
     headers = preflight["x-amazon-apigateway-integration"]["responses"]["default"]["responseParameters"]
     assert headers["method.response.header.Access-Control-Allow-Methods"] == "'POST,OPTIONS'"
-    throttle = resources["PredictApiUsagePlan"]["Properties"]["Throttle"]
+    throttle = template.resolve(resources["PredictApiUsagePlan"]["Properties"]["Throttle"])
     assert (int(throttle["RateLimit"]), int(throttle["BurstLimit"])) == (7, 9)
+    # and the twin's API front reads the key and the throttle from there
+    api = template.api()
+    assert {(route.method, route.path): route.api_key_required for route in api.routes} == {
+        ("POST", "/predict"): True,
+        ("GET", "/"): False,
+    }
+    assert (api.usage_plan.rate_limit, api.usage_plan.burst_limit) == (7.0, 9)
 
 
 def only_this_python(folder: Path) -> str:

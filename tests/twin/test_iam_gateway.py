@@ -10,11 +10,12 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from local_twin.account import ACCOUNT_ID
 from local_twin.iam_actions import IMPLIED_ACTIONS, S3_OPERATIONS, TAGGING_ACTION, actions_of
 from local_twin.iam_gateway import s3_operation, s3_requests
 from local_twin.moto_stack import MotoStack
 from local_twin.sagemaker import authorization
-from local_twin.template import ACCOUNT_ID, Template
+from local_twin.template import Template
 
 STACK_DIR = Path(__file__).parent / "routing_stack"
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [

@@ -1,9 +1,16 @@
 """IAM policy evaluation as the twin enforces it (local_twin/iam.py), against AWS's documented logic."""
 
-import pytest
+from pathlib import Path
 
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from local_twin import iam, moto_seam
+from local_twin.account import ACCOUNT_ID
 from local_twin.iam import Request, arn_matches, evaluate, evaluate_trust
-from local_twin.template import ACCOUNT_ID
+from local_twin.template import Template
 
 BUCKET = "arn:aws:s3:::data"
 SM = f"arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}"
@@ -186,3 +193,26 @@ def test_a_trust_policy_is_evaluated_with_the_keys_the_service_sends():
     assert evaluate_trust(trust(), "lambda.amazonaws.com", Request("sts:AssumeRole", ROLE, {})) == "ImplicitDeny"
     assert evaluate_trust(trust(principal="*"), "lambda.amazonaws.com", Request("sts:AssumeRole", ROLE)) == "Allow"
     assert evaluate_trust(trust(), SAGEMAKER, Request("sts:AssumeRole", ROLE)) == "Allow"
+
+
+def test_the_managed_policies_sam_attaches_are_enforced_with_their_documents():
+    """SAM attaches AWSLambdaBasicExecutionRole and AWSXrayWriteOnlyAccess to a function's role by ARN: moto's
+    copies of AWS's documents are what the role is evaluated with; an ARN that is no AWS managed policy is
+    refused as IAM refuses it."""
+    role = Template.load(Path(__file__).resolve().parents[2]).role_of("PickBestFunction")
+    assert sorted(role.managed_policy_arns) == [
+        "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    ]
+    with mock_aws():
+        client = boto3.client("iam", region_name="us-east-1")
+        client.create_role(RoleName=role.name, AssumeRolePolicyDocument="{}")
+        moto_seam.provide_aws_managed_policies(role.managed_policy_arns)
+        for arn in role.managed_policy_arns:
+            client.attach_role_policy(RoleName=role.name, PolicyArn=arn)
+        policies = iam.role_policies(role.name)
+        assert evaluate(policies, Request("logs:PutLogEvents", f"{LOGS}/aws/lambda/x:log-stream:y")) == "Allow"
+        assert evaluate(policies, Request("xray:PutTraceSegments", "*")) == "Allow"
+        assert evaluate(policies, Request("s3:GetObject", f"{BUCKET}/a")) == "ImplicitDeny"
+        with pytest.raises(ClientError, match="NoSuchEntity"):
+            client.attach_role_policy(RoleName=role.name, PolicyArn="arn:aws:iam::aws:policy/NoSuchPolicy")

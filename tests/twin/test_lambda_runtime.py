@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from local_twin.account import ACCOUNT_ID
 from local_twin.lambda_runtime import PAYLOAD_LIMIT_BYTES, FunctionConfig, LambdaRuntime, RequestTooLarge, Throttled
-from local_twin.template import ACCOUNT_ID
 
 PROBE = Path(__file__).with_name("runtime_probe")
 VARIABLES: dict[str, dict[str, str]] = {}  # a test's reconfiguration of a function, by name

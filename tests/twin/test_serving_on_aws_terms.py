@@ -20,9 +20,10 @@ from botocore.exceptions import ClientError
 from PIL import Image, ImageDraw
 
 from local_twin.api import UsagePlanLimits
+from local_twin.cloudformation import load_yaml
+from local_twin.lambda_runtime import DEFAULT_CONCURRENCY as LAMBDA_CONCURRENCY_OF_A_NEW_ACCOUNT
 from local_twin.sagemaker.endpoints import ColdStart
-from local_twin.template import DEFAULT_CONCURRENCY as LAMBDA_CONCURRENCY_OF_A_NEW_ACCOUNT
-from local_twin.template import UsagePlan, load_yaml
+from local_twin.template import UsagePlan
 from predict.request import payload_limits
 from tests.model.conftest import sideways_jpeg
 from tests.test_security import jpeg

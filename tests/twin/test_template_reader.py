@@ -1,4 +1,5 @@
-"""The template reader: short tags, intrinsics, conditions, parameters from the samconfig profile."""
+"""The template reader: short tags, intrinsics, conditions, parameters from the samconfig profile, and the parts
+the twin runs read from SAM's own transform of the template."""
 
 import json
 import textwrap
@@ -6,19 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from local_twin.template import (
-    ACCOUNT_ID,
-    Profile,
-    RuleSpec,
-    Template,
-    TemplateError,
-    load_profile,
-    load_yaml,
-    substitute_definition,
-)
+from local_twin.account import ACCOUNT_ID
+from local_twin.cloudformation import Stack, TemplateError, load_yaml
+from local_twin.samconfig import Profile, SamConfigError, load_profile
+from local_twin.template import RuleSpec, Template, UsagePlan, substitute_definition
 
 TEMPLATE = textwrap.dedent(
     """
+    Transform: AWS::Serverless-2016-10-31
     Parameters:
       Stage: {Type: String, Default: dev, AllowedValues: [dev, prod]}
       MaxJobs: {Type: Number, Default: 20}
@@ -54,6 +50,7 @@ TEMPLATE = textwrap.dedent(
         Properties:
           Handler: step.app.lambda_handler
           Timeout: 60
+          Layers: [!Ref CodeLayer]
           Environment:
             Variables:
               TOPIC: !Ref FailureTopic
@@ -127,7 +124,7 @@ def test_short_tags_read_into_long_forms(project):
 
 def test_parameter_overrides_from_the_local_profile(project):
     assert load_profile(project / "samconfig.toml") == Profile("twin", {"MaxJobs": "2", "Names": "x,y"})
-    with pytest.raises(TemplateError, match=r"\[prod.deploy.parameters\]"):
+    with pytest.raises(SamConfigError, match=r"\[prod.deploy.parameters\]"):
         load_profile(project / "samconfig.toml", profile="prod")
 
 
@@ -154,7 +151,8 @@ def test_function_environment_resolves_every_intrinsic(project):
 
 def test_a_layer_is_found_by_the_arn_functions_name_it_by(project):
     template = Template.load(project)
-    layer_arn = template.resolve({"Ref": "CodeLayer"})  # what a function's Layers: [!Ref CodeLayer] holds
+    (layer_arn,) = template.functions()["StepFunction"].layers  # its Layers: [!Ref CodeLayer], as SAM rewrote it
+    assert layer_arn == "arn:aws:lambda:us-east-1:123456789012:layer:CodeLayer:1"  # SAM names a layer by its id
     assert template.layer_content(layer_arn) == (project / "lib/shared_code").resolve()
     with pytest.raises(TemplateError, match="no layer of the template"):
         template.layer_content(f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:layer:elsewhere:1")
@@ -179,7 +177,7 @@ def test_missing_substitution_is_named():
 def test_rules_and_api_come_from_function_events(project):
     template = Template.load(project)
     rule, machine_rule = template.rules()
-    assert rule.name == "twin-StepFunction-Upload"
+    assert rule.name == "twin-StepFunctionUpload"  # SAM's <Function><Event>, in the stack's name
     assert rule.pattern["detail"]["bucket"]["name"] == [template.bucket().name]
     assert rule.target_arns == [template.functions()["StepFunction"].arn]
     assert machine_rule.target_arns == [f"arn:aws:states:us-east-1:{ACCOUNT_ID}:stateMachine:twin-Machine"]
@@ -219,8 +217,6 @@ def test_upload_prefix_from_the_rule_pattern():
 
 
 def test_the_usage_plan_of_the_real_template_is_read_with_the_profiles_values():
-    from local_twin.template import UsagePlan
-
     parameters = {"ApiThrottleRateLimit": "3", "ApiThrottleBurstLimit": "4", "ApiDailyQuota": "99"}
     plan = Template.load(Path(__file__).resolve().parents[2], overrides=parameters).api().usage_plan
     assert plan == UsagePlan(rate_limit=3.0, burst_limit=4, quota_limit=99)
@@ -258,9 +254,16 @@ RULES = textwrap.dedent(
 )
 def test_rules_are_evaluated_as_cloudformation_would_at_deploy(tmp_path, region, overrides, failed):
     (tmp_path / "template.yaml").write_text(RULES)
-    template = Template(load_yaml(tmp_path / "template.yaml"), overrides, "stack", region, tmp_path)
-    assert template.failed_rules() == failed
-    assert template.instance_types() == ["ml.g4dn.xlarge", "ml.m5.large", "ml.t2.medium"]
+    stack = Stack(load_yaml(tmp_path / "template.yaml"), overrides, "stack", region)
+    assert stack.failed_rules() == failed
+    assert stack.instance_types() == ["ml.g4dn.xlarge", "ml.m5.large", "ml.t2.medium"]
+
+
+def test_a_template_sam_refuses_is_refused_with_sams_reason(project):
+    text = (project / "template.yaml").read_text()
+    (project / "template.yaml").write_text(text.replace("{Path: /predict, Method: post,", "{Method: post,"))
+    with pytest.raises(TemplateError, match=r"SAM's transform refuses the template: .*PredictFunction.*Path"):
+        Template.load(project)
 
 
 def test_the_twin_s_account_is_moto_s_default_account():
