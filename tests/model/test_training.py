@@ -85,7 +85,8 @@ def test_train_model_records_losses_writes_artifacts_and_plot(colour_dataset, tm
     assert metadata["test_metrics"]["test_accuracy"] == pytest.approx(found["test_accuracy"][0], abs=1e-4)
     code = model_dir / "code"  # the inference toolkit's script over the package modules it imports
     assert {path.relative_to(code).as_posix() for path in code.rglob("*.py")} == {
-        "inference.py", "model_code/__init__.py", "model_code/dogbreeds.py", "model_code/inference.py"
+        "inference.py", "model_code/__init__.py", "model_code/dogbreeds.py", "model_code/inference.py",
+        "model_code/dataset_contract.py", "model_code/serving_limits.py",
     }  # fmt: skip
     assert (model_dir / "model.pth").stat().st_size > 1_000_000
 
