@@ -14,15 +14,22 @@ As on Lambda:
 - the Timeout is enforced: the process is killed and the caller gets "Task timed out after N.00 seconds";
 - an exception at import is the init error awslambdaric reports (Runtime.ImportModuleError, ...); a process
   that exits mid-invocation is Runtime.ExitError; an environment that failed is never reused;
-- a synchronous request and a response are at most 6 MB.
+- a synchronous request and a response are at most 6 MB;
+- the Runtime API answers a second response (or error) for an invocation, and one for an id that is not the
+  current invocation's, as AWS's Runtime Interface Emulator does (403 InvalidStateTransition, 400
+  InvalidRequestID); the first answer stands.
 
-Each function's processes write to ``<log_dir>/<function>.log`` (its log group, as it were).
+Each function's processes write to ``<log_dir>/<function>.log`` (its log group, as it were), and the twin writes
+there what Lambda writes for each invocation: START, END and REPORT lines (duration, billed duration, memory size,
+the environment's peak memory, and its init duration on a cold start).
 """
 
 import json
 import logging
+import math
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -43,6 +50,13 @@ INIT_LIMIT_SECONDS = 10  # Lambda's init phase; past it, init is retried inside 
 PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024  # a synchronous invocation's request
 RESPONSE_LIMIT_BYTES = PAYLOAD_LIMIT_BYTES + 100  # and its response (what Lambda enforces: 6 MiB + 100 bytes)
 _RUNTIME_PATH = "/2018-06-01/runtime"
+_ANSWER_PATH = re.compile(r"/invocation/(?P<request_id>[^/]+)/(?P<kind>response|error)")
+# How AWS's Runtime Interface Emulator refuses a second answer: the runtime is in its RuntimeResponseSentState and
+# may not move to InvocationResponse / InvocationErrorResponse (aws/aws-lambda-runtime-interface-emulator:
+# internal/lambda/rapi/handler/invocationresponse.go, invocationerror.go, constants.go, core/states.go; its JSON
+# comes from Go's json.Encoder, hence the final newline, rendering/render_json.go).
+_RUNTIME_STATE_AFTER_ANSWER = "RuntimeResponseSentState"
+_STATE_OF_ANSWER = {"response": "InvocationResponse", "error": "InvocationErrorResponse"}
 
 
 class Throttled(Exception):
@@ -77,18 +91,66 @@ class Invocation:
     event: bytes
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     fetched_at: float | None = None  # when the runtime took it (the Timeout counts from here)
+    answered_at: float | None = None  # when it ended (its result, an error, a timeout or a crash)
     result: bytes | None = None
     errored: bool = False
-    done: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def answered(self) -> bool:
+        return self.answered_at is not None
 
     def finish(self, payload: bytes, errored: bool) -> None:
-        if not self.done.is_set():
+        """The invocation's outcome; only the first one counts."""
+        if not self.answered:
             self.result, self.errored = payload, errored
-            self.done.set()
+            self.answered_at = time.monotonic()
 
 
 def error_payload(error_type: str, message: str) -> bytes:
     return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
+
+
+def emulator_error(error_type: str, message: str) -> bytes:
+    """An error of the Runtime API to the runtime, as the emulator renders it (model.ErrorResponse, then a newline)."""
+    return error_payload(error_type, message) + b"\n"
+
+
+_ACCEPTED = b'{"status":"OK"}\n'  # the emulator's RenderAccepted (model.StatusResponse)
+_INVALID_REQUEST_ID = emulator_error("InvalidRequestID", "Invalid request ID")  # its RenderInvalidRequestID
+
+
+def refused_second_answer(kind: str) -> bytes:
+    """The emulator's 403 for a response or error after the invocation's first answer."""
+    message = (
+        f"State transition from {_RUNTIME_STATE_AFTER_ANSWER} to {_STATE_OF_ANSWER[kind]} failed for runtime. "
+        "Error: State transition is not allowed"
+    )
+    return emulator_error("InvalidStateTransition", message)
+
+
+def peak_memory_mb(pid: int) -> int | None:
+    """The process's peak resident memory (VmHWM) in MB, rounded up; None once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return math.ceil(int(match.group(1)) / 1024) if match else None
+
+
+def report_line(request_id: str, duration_ms: float, memory: int, used_mb: int, init_ms: float | None) -> str:
+    """Lambda's REPORT line. Fields, order and the billed duration (ceil of duration plus init, as the INIT phase
+    is billed) as in the example log of AWS's "Log and monitor Python Lambda functions" page (python-logging)."""
+    fields = [
+        f"REPORT RequestId: {request_id}",
+        f"Duration: {duration_ms:.2f} ms",
+        f"Billed Duration: {math.ceil(duration_ms + (init_ms or 0))} ms",
+        f"Memory Size: {memory} MB",
+        f"Max Memory Used: {used_mb} MB",
+    ]
+    if init_ms is not None:
+        fields.append(f"Init Duration: {init_ms:.2f} ms")
+    return "\t".join(fields)
 
 
 class ExecutionEnvironment:
@@ -98,12 +160,19 @@ class ExecutionEnvironment:
         self.config = config
         self.variables = variables
         self.pending: queue.Queue[Invocation | None] = queue.Queue()
-        self.current: Invocation | None = None
+        self.current: Invocation | None = None  # the invocation the runtime holds, until it asks for the next one
         self.init_error: bytes | None = None
         self.healthy = True
+        # Notified when the runtime takes an invocation, answers it, or its process exits: the invoker sleeps
+        # until one of these (or its deadline) instead of polling.
+        self.changed = threading.Condition()
+        self._init_ms: float | None = None  # from the process's start to its first /next (Lambda's init phase)
+        self._cold = True  # until the first REPORT line, which carries the init duration
+        self._peak_mb = 0
         self._server = self._serve()
         log_dir.mkdir(parents=True, exist_ok=True)
         self._log = (log_dir / f"{config.name}.log").open("ab")
+        self._started_at = time.monotonic()
         self.process = subprocess.Popen(
             [sys.executable, "-s", "-m", "awslambdaric", config.handler],
             cwd=config.code_dir,
@@ -112,11 +181,26 @@ class ExecutionEnvironment:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
+        threading.Thread(target=self._notify_exit, name=f"exit-{config.name}", daemon=True).start()
+
+    @property
+    def runtime_api(self) -> str:
+        """What the runtime gets as AWS_LAMBDA_RUNTIME_API."""
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    def _notify_exit(self) -> None:
+        self.process.wait()
+        with self.changed:
+            self.changed.notify_all()
+
+    def _write_log(self, line: str) -> None:
+        """A line of Lambda's own (START, END, REPORT) in the function's log, between its output."""
+        self._log.write(f"{line}\n".encode())
+        self._log.flush()
 
     def _environment(self) -> dict[str, str]:
         config = self.config
         region = config.environment.get("AWS_REGION", "us-east-1")
-        runtime_api = f"127.0.0.1:{self._server.server_address[1]}"
         return {
             "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
             "LANG": "en_US.UTF-8",
@@ -134,12 +218,49 @@ class ExecutionEnvironment:
             "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group or f"/aws/lambda/{config.name}",
             "AWS_LAMBDA_LOG_STREAM_NAME": f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}",
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-            "AWS_LAMBDA_RUNTIME_API": runtime_api,
+            "AWS_LAMBDA_RUNTIME_API": self.runtime_api,
             "LAMBDA_TASK_ROOT": str(config.code_dir),
             "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),
             "_HANDLER": config.handler,
             **config.credentials(),
         }
+
+    def _take_next(self) -> Invocation | None:
+        """The runtime asks for work: its previous invocation is over (no answer for it is valid any more)."""
+        with self.changed:
+            self.current = None
+            if self._init_ms is None:
+                self._init_ms = (time.monotonic() - self._started_at) * 1000
+        invocation = self.pending.get()
+        if invocation is None:  # the environment is shutting down: its process is gone
+            return None
+        self._write_log(f"START RequestId: {invocation.request_id} Version: $LATEST")
+        with self.changed:
+            invocation.fetched_at = time.monotonic()
+            self.current = invocation
+            self.changed.notify_all()
+        return invocation
+
+    def _answer(self, request_id: str, kind: str, body: bytes) -> tuple[int, bytes]:
+        """(status, body) of the Runtime API for the runtime's response or error for one invocation."""
+        with self.changed:
+            current = self.current
+            if current is None or current.request_id != request_id:
+                return 400, _INVALID_REQUEST_ID
+            if current.answered:
+                return 403, refused_second_answer(kind)
+            if kind == "error":
+                current.finish(body, True)
+            elif len(body) > RESPONSE_LIMIT_BYTES:
+                message = (
+                    f"Response payload size ({len(body)} bytes) exceeded maximum allowed payload size "
+                    f"({RESPONSE_LIMIT_BYTES} bytes)."
+                )
+                current.finish(error_payload("Function.ResponseSizeTooLarge", message), True)
+            else:
+                current.finish(body, False)
+            self.changed.notify_all()
+        return 202, _ACCEPTED
 
     def _serve(self) -> ThreadingHTTPServer:
         environment = self
@@ -151,12 +272,10 @@ class ExecutionEnvironment:
             def do_GET(self):
                 if self.path != f"{_RUNTIME_PATH}/invocation/next":
                     return self._answer(404)
-                invocation = environment.pending.get()
-                if invocation is None:  # the environment is shutting down: its process is gone
+                invocation = environment._take_next()
+                if invocation is None:
                     self.close_connection = True
                     return
-                invocation.fetched_at = time.monotonic()
-                environment.current = invocation
                 deadline_ms = int((time.time() + environment.config.timeout) * 1000)
                 self._answer(
                     200,
@@ -172,59 +291,59 @@ class ExecutionEnvironment:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 path = self.path.removeprefix(_RUNTIME_PATH)
-                current = environment.current
                 if path == "/init/error":
                     environment.init_error = body
-                    return self._answer(202, b'{"status":"OK"}')
-                if current is None or not path.startswith(f"/invocation/{current.request_id}/"):
-                    return self._answer(400, error_payload("InvalidRequestID", "no such invocation"))
-                if path.endswith("/response"):
-                    if len(body) > RESPONSE_LIMIT_BYTES:
-                        message = (
-                            f"Response payload size ({len(body)} bytes) exceeded maximum allowed payload size "
-                            f"({RESPONSE_LIMIT_BYTES} bytes)."
-                        )
-                        current.finish(error_payload("Function.ResponseSizeTooLarge", message), True)
-                    else:
-                        current.finish(body, False)
-                elif path.endswith("/error"):
-                    current.finish(body, True)
-                else:
+                    return self._answer(202, _ACCEPTED)
+                answer = _ANSWER_PATH.fullmatch(path)
+                if answer is None:
                     return self._answer(404)
-                self._answer(202, b'{"status":"OK"}')
+                self._answer(*environment._answer(answer["request_id"], answer["kind"], body))
 
         return serve_in_background(RuntimeApi, f"runtime-api-{self.config.name}")
 
     def invoke(self, invocation: Invocation) -> None:
         """Run one invocation to its end (a result, an error, a timeout or a crash); always finishes it."""
-        self.pending.put(invocation)
         timeout = self.config.timeout
         queued = time.monotonic()
-        while not invocation.done.wait(0.02):
-            exited = self.process.poll() is not None
-            if exited and not invocation.done.is_set():
-                self.healthy = False
-                if self.init_error is not None:
-                    invocation.finish(self.init_error, True)
-                else:
-                    message = (
-                        f"RequestId: {invocation.request_id} Error: Runtime exited with error: "
-                        f"exit status {self.process.returncode}"
-                    )
-                    invocation.finish(error_payload("Runtime.ExitError", message), True)
-                break
-            started = invocation.fetched_at
-            overdue = (
-                time.monotonic() - started > timeout
-                if started is not None
-                else time.monotonic() - queued > INIT_LIMIT_SECONDS + timeout
-            )
-            if overdue:
-                self.healthy = False
-                self.kill()
-                invocation.finish(timed_out(invocation.request_id, timeout), True)
-                break
-        self.current = None
+        self.pending.put(invocation)
+        timed_out_now = False
+        with self.changed:
+            while not invocation.answered:
+                if self.process.poll() is not None:
+                    self.healthy = False
+                    invocation.finish(self.init_error or self._exit_error(invocation), True)
+                    break
+                started = invocation.fetched_at
+                deadline = started + timeout if started is not None else queued + INIT_LIMIT_SECONDS + timeout
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.healthy = False
+                    timed_out_now = True
+                    invocation.finish(timed_out(invocation.request_id, timeout), True)
+                    break
+                self.changed.wait(remaining)
+        if invocation.fetched_at is not None:
+            self._report(invocation, timed_out_now)
+        if timed_out_now:
+            self.kill()
+
+    def _exit_error(self, invocation: Invocation) -> bytes:
+        message = (
+            f"RequestId: {invocation.request_id} Error: Runtime exited with error: "
+            f"exit status {self.process.returncode}"
+        )
+        return error_payload("Runtime.ExitError", message)
+
+    def _report(self, invocation: Invocation, timed_out_now: bool) -> None:
+        """Lambda's END and REPORT lines for an invocation the runtime took."""
+        duration_ms = (invocation.answered_at - invocation.fetched_at) * 1000
+        if timed_out_now:
+            duration_ms = min(duration_ms, self.config.timeout * 1000)  # as the emulator caps it
+        self._peak_mb = peak_memory_mb(self.process.pid) or self._peak_mb  # a process that is gone: its last peak
+        init_ms = self._init_ms if self._cold else None
+        self._cold = False
+        self._write_log(f"END RequestId: {invocation.request_id}")
+        self._write_log(report_line(invocation.request_id, duration_ms, self.config.memory, self._peak_mb, init_ms))
 
     def kill(self) -> None:
         if self.process.poll() is None:

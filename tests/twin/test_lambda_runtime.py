@@ -1,15 +1,25 @@
 """The twin's Lambda runtime (local_twin/lambda_runtime.py): AWS's runtime interface client in a process per
 execution environment, as Lambda runs Python. Stand-in handlers: tests/twin/runtime_probe/."""
 
+import http.client
 import json
+import math
 import os
+import re
 import threading
 from pathlib import Path
 
 import pytest
 
 from local_twin.account import ACCOUNT_ID
-from local_twin.lambda_runtime import PAYLOAD_LIMIT_BYTES, FunctionConfig, LambdaRuntime, RequestTooLarge, Throttled
+from local_twin.lambda_runtime import (
+    PAYLOAD_LIMIT_BYTES,
+    FunctionConfig,
+    Invocation,
+    LambdaRuntime,
+    RequestTooLarge,
+    Throttled,
+)
 
 PROBE = Path(__file__).with_name("runtime_probe")
 VARIABLES: dict[str, dict[str, str]] = {}  # a test's reconfiguration of a function, by name
@@ -165,3 +175,102 @@ def test_each_functions_output_is_in_its_log(runtime, tmp_path):
     name = register(runtime, "probe-logged", "probe.fail")
     invoke(runtime, name, {"value": "logged"})
     assert "bad input: logged" in (tmp_path / "logs" / "probe-logged.log").read_text()
+
+
+def post(runtime_api: str, path: str, body: bytes) -> tuple[int, bytes]:
+    """What the Runtime API answers the runtime's POST (status, body)."""
+    host, port = runtime_api.split(":")
+    connection = http.client.HTTPConnection(host, int(port))
+    try:
+        connection.request("POST", f"/2018-06-01/runtime{path}", body)
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+    finally:
+        connection.close()
+
+
+def test_a_second_answer_for_an_invocation_is_refused_as_the_emulator_refuses_it_and_the_first_stands(
+    runtime, tmp_path
+):
+    name = register(runtime, "probe-answered-twice", "probe.wait_for_word")
+    fifo = tmp_path / "word"
+    os.mkfifo(fifo)
+    pool = runtime.pool(name)
+    environment = pool.acquire(wait=False)
+    invocation = Invocation(json.dumps({"fifo": str(fifo)}).encode())
+    invoker = threading.Thread(target=environment.invoke, args=(invocation,))
+    invoker.start()
+    try:
+        with fifo.open("w") as word:  # opens once the handler has the invocation and waits on the FIFO
+            answers = {
+                "first": post(environment.runtime_api, f"/invocation/{invocation.request_id}/response", b'"first"'),
+                "again": post(environment.runtime_api, f"/invocation/{invocation.request_id}/response", b'"again"'),
+                "error": post(environment.runtime_api, f"/invocation/{invocation.request_id}/error", b"{}"),
+                "unknown": post(environment.runtime_api, "/invocation/not-an-invocation/response", b'"late"'),
+            }
+            invoker.join()  # the first answer ended the invocation
+            word.write("the handler's own answer")  # the runtime's answer, after the first: refused too
+    finally:
+        invoker.join()
+        pool.release(environment)
+    # Byte for byte what aws-lambda-runtime-interface-emulator answers (internal/lambda/rapi/router_test.go:
+    # TestInvokeResponseTwice, TestInvokeErrorResponseAfterResponse, TestInvokeResponseInvalidRequestID).
+    assert answers == {
+        "first": (202, b'{"status":"OK"}\n'),
+        "again": (
+            403,
+            b'{"errorMessage": "State transition from RuntimeResponseSentState to InvocationResponse failed for '
+            b'runtime. Error: State transition is not allowed", "errorType": "InvalidStateTransition"}\n',
+        ),
+        "error": (
+            403,
+            b'{"errorMessage": "State transition from RuntimeResponseSentState to InvocationErrorResponse failed '
+            b'for runtime. Error: State transition is not allowed", "errorType": "InvalidStateTransition"}\n',
+        ),
+        "unknown": (400, b'{"errorMessage": "Invalid request ID", "errorType": "InvalidRequestID"}\n'),
+    }
+    assert (invocation.result, invocation.errored) == (b'"first"', False)
+
+
+def test_each_invocation_logs_lambdas_start_end_and_report_lines(runtime, tmp_path):
+    name = register(runtime, "probe-reported", "probe.describe")
+    cold, _ = invoke(runtime, name, {})
+    warm, _ = invoke(runtime, name, {})
+    log = (tmp_path / "logs" / "probe-reported.log").read_text()
+    number = r"(\d+\.\d\d)"
+    reports = []
+    for seen, init in ((cold, rf"\tInit Duration: {number} ms"), (warm, "")):
+        request_id = re.escape(seen["request_id"])
+        assert re.search(rf"^START RequestId: {request_id} Version: \$LATEST$", log, re.MULTILINE)
+        assert re.search(rf"^END RequestId: {request_id}$", log, re.MULTILINE)
+        report = re.search(
+            rf"^REPORT RequestId: {request_id}\tDuration: {number} ms\tBilled Duration: (\d+) ms"
+            rf"\tMemory Size: 256 MB\tMax Memory Used: (\d+) MB{init}$",
+            log,
+            re.MULTILINE,
+        )
+        assert report, log
+        reports.append(report)
+    cold_report, warm_report = reports
+    duration, billed, used, init = cold_report.groups()
+    assert math.ceil(float(duration) + float(init)) in (int(billed), int(billed) - 1)  # the printed values rounded
+    assert int(used) > 5  # an interpreter with awslambdaric loaded: the process's own peak, not a placeholder
+    assert int(warm_report.group(3)) >= int(used)  # the environment's peak so far, as Lambda reports it
+    assert log.index(f"START RequestId: {cold['request_id']}") < log.index(f"END RequestId: {cold['request_id']}")
+
+
+def test_the_invoker_is_woken_when_the_runtime_answers_instead_of_polling(runtime, monkeypatch):
+    name = register(runtime, "probe-woken", "probe.sleep")
+    pool = runtime.pool(name)
+    environment = pool.acquire(wait=False)
+    waits = []
+    wait = environment.changed.wait
+    monkeypatch.setattr(environment.changed, "wait", lambda timeout=None: waits.append(timeout) or wait(timeout))
+    invocation = Invocation(json.dumps({"seconds": 1}).encode())
+    try:
+        environment.invoke(invocation)
+    finally:
+        pool.release(environment)
+    assert invocation.result == b'"woke up"'
+    # Woken when the runtime takes the invocation and when it answers: a poll every few ms would wait dozens of times.
+    assert 1 <= len(waits) <= 3, waits

@@ -30,3 +30,9 @@ def fail(event, context):
 
 def exit_process(event, context):
     os._exit(3)
+
+
+def wait_for_word(event, context):
+    """Blocks until the test writes to the FIFO the event names: the test knows the handler is running meanwhile."""
+    with open(event["fifo"]) as fifo:
+        return fifo.read()
