@@ -111,8 +111,10 @@ def error_payload(error_type: str, message: str) -> bytes:
 
 
 def emulator_error(error_type: str, message: str) -> bytes:
-    """An error of the Runtime API to the runtime, as the emulator renders it (model.ErrorResponse, then a newline)."""
-    return error_payload(error_type, message) + b"\n"
+    """An error of the Runtime API to the runtime, as the emulator renders it: model.ErrorResponse through Go's
+    json.Encoder (compact, then a newline)."""
+    body = {"errorMessage": message, "errorType": error_type}
+    return json.dumps(body, separators=(",", ":")).encode() + b"\n"
 
 
 _ACCEPTED = b'{"status":"OK"}\n'  # the emulator's RenderAccepted (model.StatusResponse)

@@ -219,15 +219,15 @@ def test_a_second_answer_for_an_invocation_is_refused_as_the_emulator_refuses_it
         "first": (202, b'{"status":"OK"}\n'),
         "again": (
             403,
-            b'{"errorMessage": "State transition from RuntimeResponseSentState to InvocationResponse failed for '
-            b'runtime. Error: State transition is not allowed", "errorType": "InvalidStateTransition"}\n',
+            b'{"errorMessage":"State transition from RuntimeResponseSentState to InvocationResponse failed for '
+            b'runtime. Error: State transition is not allowed","errorType":"InvalidStateTransition"}\n',
         ),
         "error": (
             403,
-            b'{"errorMessage": "State transition from RuntimeResponseSentState to InvocationErrorResponse failed '
-            b'for runtime. Error: State transition is not allowed", "errorType": "InvalidStateTransition"}\n',
+            b'{"errorMessage":"State transition from RuntimeResponseSentState to InvocationErrorResponse failed '
+            b'for runtime. Error: State transition is not allowed","errorType":"InvalidStateTransition"}\n',
         ),
-        "unknown": (400, b'{"errorMessage": "Invalid request ID", "errorType": "InvalidRequestID"}\n'),
+        "unknown": (400, b'{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}\n'),
     }
     assert (invocation.result, invocation.errored) == (b'"first"', False)
 
