@@ -9,12 +9,9 @@ from pathlib import Path
 import pytest
 
 from local_twin.digits import write_digits_dataset
-
-# Small recipe for tests: real handwritten digits, ResNet18 from scratch, a few epochs on 2 cores.
-DIGITS_TRAINING_ARGS = [
-    "--weights", "none", "--image-size", "32", "--epochs", "4", "--lr", "0.003", "--batch-size", "64",
-    "--crop-scale-min", "0.6", "--hflip", "0", "--backbone-lr-factor", "1", "--workers", "0",
-]  # fmt: skip
+from tests.support.digits import DIGITS_TRAINING_ARGS
+from tests.support.front_doors import run_elsewhere
+from tests.support.paths import ROOT
 
 
 @pytest.fixture(scope="session")
@@ -51,29 +48,6 @@ def inference_module(trained_digits_model):
 
 
 # ---------------------------------------------------------------- the front doors, as a user meets them
-
-ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent  # the project's virtualenv (`make test` runs the suite with its Python)
-CLI_DEPENDENCIES_ONLY = ("torch", "smdebug", "moto", "sagemaker_training")  # none of these on a user's laptop
-
-
-def clean_environment(home: Path) -> dict[str, str]:
-    """What a fresh login shell has, and nothing of this process: no PYTHONPATH, no AWS settings."""
-    return {"HOME": str(home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
-
-
-def run_elsewhere(folder: Path, *command, timeout: float = 120, env: dict | None = None):
-    """The command in ``folder`` (outside the repository) with a clean environment (plus ``env``)."""
-    assert ROOT not in folder.resolve().parents and folder.resolve() != ROOT
-    return subprocess.run(
-        [str(part) for part in command],
-        cwd=folder,
-        env={**clean_environment(folder), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.fixture

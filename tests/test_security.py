@@ -13,10 +13,8 @@ import re
 import secrets
 import socket
 import string
-import struct
 import subprocess
 import threading
-import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -25,8 +23,9 @@ from PIL import Image
 
 from local_twin.account import ACCOUNT_ID as TWIN_ACCOUNT_ID
 from local_twin.cloudformation import load_yaml
-from tests.predict.conftest import ENDPOINT, LAMBDA_ENVIRONMENT, LambdaContext, load_event, stubbed_runtime
-from tests.template import code_scan
+from tests.support import code_scan
+from tests.support.images import jpeg, jpeg_declaring, pixel_bombs, png_declaring
+from tests.support.predict_lambda import ENDPOINT, LAMBDA_ENVIRONMENT, LambdaContext, load_event, stubbed_runtime
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_CODE = REPO / "model_code"
@@ -348,31 +347,6 @@ def test_the_endpoint_labels_an_image_without_the_network(endpoint_handler, no_n
 # ---------------------------------------------------------------- PIL's pixel limit
 
 
-def jpeg(size: tuple[int, int] = (64, 48)) -> bytes:
-    buffer = io.BytesIO()
-    Image.radial_gradient("L").resize(size).convert("RGB").save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    """A PNG of a few dozen bytes whose header declares width x height (one row of pixel data follows)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale
-    row = zlib.compress(b"\0" * (width + 1))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", row) + chunk(b"IEND", b"")
-
-
-def jpeg_declaring(width: int, height: int) -> bytes:
-    """A small real JPEG whose frame header (SOF0) is rewritten to declare width x height."""
-    data = bytearray(jpeg((8, 8)))
-    frame = data.index(b"\xff\xc0")  # marker, length (2), precision (1), height (2), width (2)
-    data[frame + 5 : frame + 9] = struct.pack(">HH", height, width)
-    return bytes(data)
-
-
 def test_crafted_headers_declare_what_they_say():
     with Image.open(io.BytesIO(png_declaring(8000, 5000))) as image:
         assert image.size == (8000, 5000)
@@ -396,24 +370,6 @@ def test_load_rgb_refuses_images_above_the_pixel_limit():
         dogbreeds.load_rgb(above)
     with pytest.raises(Image.DecompressionBombError):  # PIL's own refusal, at twice the limit, on open
         dogbreeds.load_rgb(jpeg_declaring(65_000, 65_000))
-
-
-def pixel_bombs(limit: int) -> dict[str, tuple[bytes, str, str]]:
-    """Tiny files declaring more pixels than ``limit``: (body, content type, the endpoint's message)."""
-    height = limit // 8000 + 1
-    return {
-        "PNG just above the limit": (
-            png_declaring(8000, height),
-            "image/png",
-            f"image is 8000x{height} pixels, more than the limit of {limit}",
-        ),
-        "JPEG above PIL's bomb limit": (
-            jpeg_declaring(65_000, 65_000),
-            "image/jpeg",
-            f"Image size ({65_000**2} pixels) exceeds limit of {2 * limit} pixels, "
-            "could be decompression bomb DOS attack.",
-        ),
-    }
 
 
 @pytest.mark.filterwarnings(EXPECTED_BOMB_WARNING)

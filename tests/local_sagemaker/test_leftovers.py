@@ -11,9 +11,7 @@ from local_twin.account import ACCOUNT_ID
 from local_twin.moto_stack import client
 from local_twin.sagemaker import authorization
 from local_twin.sagemaker.jobs import LOG_GROUP
-
-from .conftest import BUCKET, training_request
-from .test_local_sagemaker import run_tuning, tuning_request, wait
+from tests.support.local_sagemaker import BUCKET, run_tuning, training_request, tuning_request, wait
 
 ARN = f"arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}"
 

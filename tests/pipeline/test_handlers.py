@@ -7,10 +7,9 @@ import json
 import pytest
 from botocore.stub import ANY
 
-from tests.lambda_context import LambdaContext
-
-from .conftest import ENVIRONMENT, load_event
-from .zips import bad_zips, good_zip
+from tests.support.lambda_context import LambdaContext
+from tests.support.pipeline_steps import ENVIRONMENT, load_event
+from tests.support.zips import bad_zips, good_zip
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:{}/x"
 

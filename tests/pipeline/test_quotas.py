@@ -6,10 +6,9 @@ import pytest
 from botocore.stub import Stubber
 
 from model_code import quotas
-from tests.lambda_context import LambdaContext
-from tests.service_quotas import fixed, listing, quota
-
-from .conftest import ENVIRONMENT
+from tests.support.lambda_context import LambdaContext
+from tests.support.pipeline_steps import ENVIRONMENT
+from tests.support.service_quotas import fixed, listing, quota
 
 
 def config(**changes) -> quotas.StackConfig:

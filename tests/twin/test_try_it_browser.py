@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from tests.twin.test_pipeline_on_twin import clear_digit
+from tests.support.twin_runs import clear_digit
 
 pytestmark = pytest.mark.slow
 CHROMEDRIVER = shutil.which("chromedriver")
