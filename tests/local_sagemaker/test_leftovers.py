@@ -1,6 +1,6 @@
 """What a run leaves in an account besides its jobs, as the local SageMaker leaves it: a stop that takes effect
 later, the Experiments resources tuning creates, the jobs' and endpoints' logs. scripts/aws_smoke.py's teardown
-removes them (tests/pipeline/test_aws_smoke.py)."""
+removes them (tests/twin/test_aws_smoke.py)."""
 
 import time
 
