@@ -1,4 +1,8 @@
-"""Fixtures shared by every part's tests: datasets in the dog-breed layout and a trained digits model."""
+"""Fixtures shared by every part's tests (datasets in the dog-breed layout, a trained digits model), and the tiers.
+
+The tiers (README, "Test tiers"): unit tests, everything not marked ``slow`` (`make quick`); twin tests, marked
+``twin``, which start a whole local twin and live in tests/twin/ (`make twin`); training and packaging tests,
+marked ``slow``. `make test` runs all three."""
 
 import json
 import shutil
@@ -12,6 +16,17 @@ from local_twin.digits import write_digits_dataset
 from tests.support.digits import DIGITS_TRAINING_ARGS
 from tests.support.front_doors import run_elsewhere
 from tests.support.paths import ROOT
+
+TWIN_TESTS = ROOT / "tests" / "twin"
+
+
+def pytest_collection_modifyitems(items):
+    """A twin test is slow too (so `-m "not slow"` is the unit tier), and lives in tests/twin/."""
+    for item in items:
+        if item.get_closest_marker("twin"):
+            if TWIN_TESTS not in item.path.parents:
+                raise pytest.UsageError(f"{item.nodeid} starts a twin: twin tests live in tests/twin/")
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

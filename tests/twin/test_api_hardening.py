@@ -23,7 +23,7 @@ from predict.request import LAMBDA_EVENT_LIMIT_BYTES, MAX_BATCH_IMAGES, MAX_TOP_
 from tests.support.images import jpeg, pixel_bombs
 from tests.support.twin_runs import JSON, Api, answer_of
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.twin  # slow too (tests/conftest.py)
 
 CLASSES = [f"Breed {index}" for index in range(12)]  # more than MAX_TOP_K, so top_k decides the answer's length
 IMAGE_SIZE = 32  # small: the model is cheap, the code path the same

@@ -17,7 +17,7 @@ from local_twin.account import ACCOUNT_ID, PARTITION
 from scripts import aws_smoke
 from tests.support.pipeline_steps import plant_stand_in_model_code
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.twin  # slow too (tests/conftest.py)
 TEST_PARAMETERS = {"PollIntervalSeconds": "0", "CriticalRules": ""}  # as tests/twin/test_state_machine.py
 MANAGED_BUCKET = "aws-sam-cli-managed-default-samclisourcebucket-twin"  # SAM CLI's resolve_s3 bucket, stood in
 OTHER_STACKS_ARTIFACT = "another-stack/0123abcd"  # the managed bucket is shared: this must stay

@@ -10,7 +10,7 @@ from dogbreeds_cli.cli import main
 from model_code.rule_settings import LOSS_PLOT
 from tests.support.twin_runs import clear_digit
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.twin  # slow too (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from local_twin.twin import TwinError
 from model_code import rule_settings
 from tests.support.twin_runs import ApiProbe, clear_digit, run_pipeline
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.twin  # slow too (tests/conftest.py)
 
 
 def post_image(twin, image_bytes: bytes) -> requests.Response:

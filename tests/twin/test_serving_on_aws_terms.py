@@ -28,7 +28,7 @@ from predict.request import payload_limits
 from tests.support.images import jpeg, sideways_jpeg
 from tests.support.twin_runs import Api, answer_of
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.twin  # slow too (tests/conftest.py)
 ROOT = Path(__file__).resolve().parents[2]
 
 CLASSES = [f"Breed {index}" for index in range(12)]

@@ -23,7 +23,7 @@ from tests.support.pipeline_steps import load_event, plant_stand_in_model_code
 from tests.support.twin_runs import ApiProbe, PipelineRun, run_pipeline
 from tests.support.zips import JPEG, bad_zips, build, good_zip, layout
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.twin  # slow too (tests/conftest.py)
 TEST_PARAMETERS = {
     "PollIntervalSeconds": "0",  # as often as the history allows (common/poll_budget.py): a few seconds
     "CriticalRules": "",  # the stand-in training records no losses: no Debugger rule can vouch for it

@@ -6,7 +6,7 @@ import pytest
 
 from tests.support.twin_runs import clear_digit
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.twin  # slow too (tests/conftest.py)
 CHROMEDRIVER = shutil.which("chromedriver")
 
 
