@@ -12,7 +12,7 @@ from tests.support.service_quotas import fixed, listing, quota
 
 
 def config(**changes) -> quotas.StackConfig:
-    """The handlers' test environment (tests/pipeline/conftest.py) as a configuration."""
+    """The handlers' test environment (tests/support/pipeline_steps.py) as a configuration."""
     values = {
         "tuning_instance_type": ENVIRONMENT["TUNING_INSTANCE_TYPE"],
         "training_instance_type": ENVIRONMENT["TRAINING_INSTANCE_TYPE"],
