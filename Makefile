@@ -8,7 +8,7 @@ SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: test quick lint demo up tools browser bench openapi image-uris template-rules aws-smoke clean
+.PHONY: test quick twin lint demo up tools browser bench openapi image-uris template-rules aws-smoke clean
 
 $(VENV)/.installed: requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,9 +51,13 @@ lint: $(VENV)/.installed
 test: $(VENV)/.installed tools browser lint
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest
 
-# The fast tier (a few minutes): everything but the tests marked slow (model training, whole twin runs).
+# The unit tier (a few minutes): everything but the tests marked slow (model training, whole twin runs).
 quick: $(VENV)/.installed tools lint
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -m "not slow"
+
+# The twin tier: the tests that start a whole local twin (tests/twin/, marked twin).
+twin: $(VENV)/.installed browser
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -m twin
 
 demo: $(VENV)/.installed
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m local_twin demo

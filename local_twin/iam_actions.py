@@ -1,5 +1,5 @@
 """The IAM actions each AWS call needs: one table, read by the twin's IAM gateway (iam_gateway.py), the local
-SageMaker's authorization (sagemaker/authorization.py) and the least-privilege test (tests/template/code_scan.py).
+SageMaker's authorization (sagemaker/authorization.py) and the least-privilege test (tests/support/code_scan.py).
 
 A call is named by its request's signing name (what SigV4's credential scope carries, botocore's
 ``signing_name``: ``states`` for the stepfunctions client, ``monitoring`` for cloudwatch) and its API operation.

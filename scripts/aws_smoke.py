@@ -11,7 +11,7 @@ tags when a failed deploy rolled it back), `sam delete`, those buckets, and the 
 (under the stack's own --s3-prefix in SAM's managed bucket).
 
 Only `sam deploy` and `sam delete` need AWS itself: everything else uses the AWS clients it is given, so
-tests/pipeline/test_aws_smoke.py runs this same code against the local twin.
+tests/twin/test_aws_smoke.py runs this same code against the local twin.
 """
 
 import argparse

@@ -1,4 +1,8 @@
-"""Fixtures shared by every part's tests: datasets in the dog-breed layout and a trained digits model."""
+"""Fixtures shared by every part's tests (datasets in the dog-breed layout, a trained digits model), and the tiers.
+
+The tiers (README, "Test tiers"): unit tests, everything not marked ``slow`` (`make quick`); twin tests, marked
+``twin``, which start a whole local twin and live in tests/twin/ (`make twin`); training and packaging tests,
+marked ``slow``. `make test` runs all three."""
 
 import json
 import shutil
@@ -9,12 +13,20 @@ from pathlib import Path
 import pytest
 
 from local_twin.digits import write_digits_dataset
+from tests.support.digits import DIGITS_TRAINING_ARGS
+from tests.support.front_doors import run_elsewhere
+from tests.support.paths import ROOT
 
-# Small recipe for tests: real handwritten digits, ResNet18 from scratch, a few epochs on 2 cores.
-DIGITS_TRAINING_ARGS = [
-    "--weights", "none", "--image-size", "32", "--epochs", "4", "--lr", "0.003", "--batch-size", "64",
-    "--crop-scale-min", "0.6", "--hflip", "0", "--backbone-lr-factor", "1", "--workers", "0",
-]  # fmt: skip
+TWIN_TESTS = ROOT / "tests" / "twin"
+
+
+def pytest_collection_modifyitems(items):
+    """A twin test is slow too (so `-m "not slow"` is the unit tier), and lives in tests/twin/."""
+    for item in items:
+        if item.get_closest_marker("twin"):
+            if TWIN_TESTS not in item.path.parents:
+                raise pytest.UsageError(f"{item.nodeid} starts a twin: twin tests live in tests/twin/")
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -51,29 +63,6 @@ def inference_module(trained_digits_model):
 
 
 # ---------------------------------------------------------------- the front doors, as a user meets them
-
-ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent  # the project's virtualenv (`make test` runs the suite with its Python)
-CLI_DEPENDENCIES_ONLY = ("torch", "smdebug", "moto", "sagemaker_training")  # none of these on a user's laptop
-
-
-def clean_environment(home: Path) -> dict[str, str]:
-    """What a fresh login shell has, and nothing of this process: no PYTHONPATH, no AWS settings."""
-    return {"HOME": str(home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
-
-
-def run_elsewhere(folder: Path, *command, timeout: float = 120, env: dict | None = None):
-    """The command in ``folder`` (outside the repository) with a clean environment (plus ``env``)."""
-    assert ROOT not in folder.resolve().parents and folder.resolve() != ROOT
-    return subprocess.run(
-        [str(part) for part in command],
-        cwd=folder,
-        env={**clean_environment(folder), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.fixture

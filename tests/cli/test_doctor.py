@@ -11,7 +11,7 @@ from rich.console import Console
 
 from dogbreeds_cli.cli import main
 from model_code import quotas
-from tests.service_quotas import fixed, listing, quota
+from tests.support.service_quotas import fixed, listing, quota
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ["doctor", "--checkout", str(ROOT), "--config-env", "smoke"]  # 2 on-demand ml.m5.large trials, serverless

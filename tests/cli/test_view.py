@@ -2,7 +2,6 @@
 only the events the view reads, without inputs, outputs but the latest, or Lambda stack traces)."""
 
 import json
-from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -10,12 +9,7 @@ from rich.console import Console
 from dogbreeds_cli.snapshot import RunSnapshot
 from dogbreeds_cli.view import gate_line, render
 from dogbreeds_cli.watch import news
-
-RECORDINGS = Path(__file__).parent / "recordings"
-
-
-def recorded(name: str) -> RunSnapshot:
-    return RunSnapshot.from_json((RECORDINGS / f"{name}.json").read_text())
+from tests.support.recordings import recorded
 
 
 def shown(snapshot: RunSnapshot) -> list[str]:

@@ -1,5 +1,5 @@
 """`dogbreeds watch` outside a terminal: one line per state once it can no longer change, then the view; the exit
-status says how the run ended. The snapshots are the recorded ones (tests/cli/recordings/)."""
+status says how the run ended. The snapshots are the recorded ones (tests/support/recordings/)."""
 
 import json
 from datetime import timedelta
@@ -9,7 +9,7 @@ from rich.console import Console
 
 from dogbreeds_cli import watch as watch_module
 from dogbreeds_cli.cli import main
-from tests.cli.test_view import recorded
+from tests.support.recordings import recorded
 
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:twin-PipelineStateMachine"
 

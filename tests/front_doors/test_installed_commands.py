@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import ROOT, VENV_BIN
+from tests.support.paths import ROOT, VENV_BIN
 
 SUBCOMMANDS = ("watch", "runs", "predict", "plots", "doctor")
 SCRIPTS = sorted((ROOT / "scripts").glob("*.py"))

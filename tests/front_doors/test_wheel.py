@@ -3,7 +3,8 @@
 
 import pytest
 
-from tests.conftest import CLI_DEPENDENCIES_ONLY, ROOT
+from tests.support.front_doors import CLI_DEPENDENCIES_ONLY
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.slow  # builds the wheel and installs its dependencies from the package index
 

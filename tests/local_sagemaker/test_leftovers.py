@@ -1,6 +1,6 @@
 """What a run leaves in an account besides its jobs, as the local SageMaker leaves it: a stop that takes effect
 later, the Experiments resources tuning creates, the jobs' and endpoints' logs. scripts/aws_smoke.py's teardown
-removes them (tests/pipeline/test_aws_smoke.py)."""
+removes them (tests/twin/test_aws_smoke.py)."""
 
 import time
 
@@ -11,9 +11,7 @@ from local_twin.account import ACCOUNT_ID
 from local_twin.moto_stack import client
 from local_twin.sagemaker import authorization
 from local_twin.sagemaker.jobs import LOG_GROUP
-
-from .conftest import BUCKET, training_request
-from .test_local_sagemaker import run_tuning, tuning_request, wait
+from tests.support.local_sagemaker import BUCKET, run_tuning, training_request, tuning_request, wait
 
 ARN = f"arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}"
 

@@ -13,18 +13,7 @@ from local_twin.account import ACCOUNT_ID
 from local_twin.moto_stack import client
 from local_twin.sagemaker.endpoints import ColdStart
 from model_code import quotas
-
-from .conftest import BUCKET, ROLE, training_request, tuning_request
-
-
-def wait(describe, status_key: str, timeout: float = 180) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        described = describe()
-        if described[status_key] not in ("InProgress", "Creating", "Updating", "Stopping"):
-            return described
-        time.sleep(0.3)
-    raise AssertionError(f"still {described[status_key]} after {timeout} s")
+from tests.support.local_sagemaker import BUCKET, ROLE, run_tuning, training_request, tuning_request, wait
 
 
 def test_training_job_runs_the_script_through_the_toolkit(local_sagemaker, moto_url):
@@ -118,15 +107,6 @@ def test_tuning_respects_its_limits_and_picks_the_best(local_sagemaker):
     assert set(best["TunedHyperParameters"]) == {"lr", "batch-size"}
     assert all(isinstance(value, str) for value in best["TunedHyperParameters"].values())
     assert best["TrainingJobName"].startswith("lsm-hpo-00")
-
-
-def run_tuning(sagemaker, name: str, strategy: str, limits: dict, ranges: dict, **extra) -> tuple[dict, list[dict]]:
-    sagemaker.create_hyper_parameter_tuning_job(**tuning_request(name, strategy, limits, ranges, **extra))
-    described = wait(lambda: sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name),
-                     "HyperParameterTuningJobStatus")  # fmt: skip
-    assert described["HyperParameterTuningJobStatus"] == "Completed", described.get("FailureReason")
-    trials = sagemaker.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
-    return described, trials["TrainingJobSummaries"]
 
 
 def test_grid_walks_every_combination_once(local_sagemaker):

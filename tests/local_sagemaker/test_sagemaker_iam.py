@@ -13,8 +13,7 @@ from botocore.exceptions import ClientError
 from local_twin.account import ACCOUNT_ID
 from local_twin.moto_stack import client, session_environment
 from local_twin.sagemaker import LocalSageMaker
-
-from .conftest import BUCKET, training_request, tuning_request
+from tests.support.local_sagemaker import BUCKET, training_request, tuning_request
 
 SAGEMAKER = "sagemaker.amazonaws.com"
 ALARM = f"arn:aws:cloudwatch:us-east-1:{ACCOUNT_ID}:alarm:errors"

@@ -11,8 +11,7 @@ from PIL import Image
 from model_code import dogbreeds
 from model_code.dataset_contract import ZipLimits
 from model_code.training import ImageDataset, collate_skipping
-
-from .conftest import noisy_image, sideways_jpeg, write_colour_dataset, zip_folder
+from tests.support.images import noisy_image, sideways_jpeg, write_colour_dataset, zip_folder
 
 
 @pytest.mark.parametrize(

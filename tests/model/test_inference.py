@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from model_code.serving_limits import MAX_BATCH_IMAGES
-from tests.conftest import VENV_BIN
+from tests.support.paths import VENV_BIN
 
 
 def invoke(inference, predictor, body, content_type, accept="application/json"):

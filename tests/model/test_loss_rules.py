@@ -32,7 +32,7 @@ from model_code.rule_settings import (
     parse_verdict_lines,
     rule_parameters,
 )
-from tests.conftest import DIGITS_TRAINING_ARGS
+from tests.support.digits import DIGITS_TRAINING_ARGS
 
 
 class ScriptedLoss(nn.Module):

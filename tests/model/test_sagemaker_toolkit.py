@@ -13,8 +13,7 @@ import pytest
 
 from common import sourcedir
 from model_code import metrics
-
-from .conftest import write_colour_dataset
+from tests.support.images import write_colour_dataset
 
 
 def sagemaker_layout(base: Path, program: str, hyperparameters: dict, channel_source: Path) -> Path:

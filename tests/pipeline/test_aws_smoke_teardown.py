@@ -1,6 +1,6 @@
 """The acceptance run's teardown steps, request by request (Stubber: each request checked against botocore's model).
 
-tests/pipeline/test_aws_smoke.py runs the whole teardown against the twin; these pin the order AWS requires."""
+tests/twin/test_aws_smoke.py runs the whole teardown against the twin; these pin the order AWS requires."""
 
 import datetime
 

@@ -6,14 +6,13 @@ import pytest
 from botocore.stub import Stubber
 
 from model_code import quotas
-from tests.lambda_context import LambdaContext
-from tests.service_quotas import fixed, listing, quota
-
-from .conftest import ENVIRONMENT
+from tests.support.lambda_context import LambdaContext
+from tests.support.pipeline_steps import ENVIRONMENT
+from tests.support.service_quotas import fixed, listing, quota
 
 
 def config(**changes) -> quotas.StackConfig:
-    """The handlers' test environment (tests/pipeline/conftest.py) as a configuration."""
+    """The handlers' test environment (tests/support/pipeline_steps.py) as a configuration."""
     values = {
         "tuning_instance_type": ENVIRONMENT["TUNING_INSTANCE_TYPE"],
         "training_instance_type": ENVIRONMENT["TRAINING_INSTANCE_TYPE"],

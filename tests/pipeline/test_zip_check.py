@@ -5,9 +5,8 @@ import random
 import pytest
 
 from model_code.dataset_contract import ZipLimits
+from tests.support.zips import JPEG, bad_zips, build, good_zip, layout
 from validate_dataset.zip_check import InvalidDataset, RangedReader, inspect_zip
-
-from .zips import JPEG, bad_zips, build, good_zip, layout
 
 
 def reader_over(data: bytes) -> RangedReader:

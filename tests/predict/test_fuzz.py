@@ -7,7 +7,7 @@ import json
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, given, settings
 
-from .conftest import LambdaContext, load_event, with_headers
+from tests.support.predict_lambda import LambdaContext, load_event, with_headers
 
 SAMPLE = load_event("binary_jpeg")
 JPEG = base64.b64decode(SAMPLE["body"])

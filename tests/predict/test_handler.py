@@ -8,8 +8,7 @@ import pytest
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
 from model_code.serving_limits import MAX_BATCH_IMAGES
-
-from .conftest import ENDPOINT, endpoint_reply, load_event, stubbed_runtime, with_headers
+from tests.support.predict_lambda import ENDPOINT, endpoint_reply, load_event, stubbed_runtime, with_headers
 
 PREDICTIONS = [[{"label": "Beagle", "probability": 0.9}, {"label": "Basset_hound", "probability": 0.05}]]
 # What the model answers a raw image: its whole top 10, most likely first.
@@ -328,8 +327,7 @@ def test_unknown_route_is_a_json_404(handler):
 
 def test_cors_preflight_is_answered():
     from predict import app
-
-    from .conftest import LambdaContext
+    from tests.support.predict_lambda import LambdaContext
 
     event = load_event("binary_png") | {"httpMethod": "OPTIONS", "body": None}
     preflight = {"Origin": "https://example.com", "Access-Control-Request-Method": "POST"}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import endpoint_reply, load_event, stubbed_runtime
+from tests.support.predict_lambda import endpoint_reply, load_event, stubbed_runtime
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 

@@ -16,8 +16,7 @@ from botocore.exceptions import ClientError
 
 from model_code import dogbreeds
 from predict.request import DEFAULT_TOP_K, MAX_BATCH_IMAGES, MAX_TOP_K
-
-from .conftest import load_event
+from tests.support.predict_lambda import load_event
 
 IMAGE_SIZE = 32  # the size tests/conftest.py writes the digits at
 RIDGE = 10.0

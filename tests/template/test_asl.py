@@ -6,7 +6,8 @@ import re
 import pytest
 
 from local_twin.template import substitute_definition
-from tests.template.conftest import ROOT, STATELINT, run_tool, tool
+from tests.support.paths import ROOT
+from tests.support.template_tools import STATELINT, run_tool, tool
 
 NOT_SUBSTITUTED = {"StartPipelineFunction", "PredictFunction", "TryItPageFunction"}  # the rule's target and the API's
 

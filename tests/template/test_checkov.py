@@ -2,7 +2,7 @@
 
 import json
 
-from tests.template.conftest import CHECKOV, TEMPLATE, run_tool, tool
+from tests.support.template_tools import CHECKOV, TEMPLATE, run_tool, tool
 
 
 def test_checkov_finds_no_failed_check():

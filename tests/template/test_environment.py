@@ -1,7 +1,7 @@
 """Every environment variable a function's code reads is set by the template for that function."""
 
-from tests.template import code_scan
-from tests.template.conftest import functions_of, handler_folder
+from tests.support import code_scan
+from tests.support.template_tools import functions_of, handler_folder
 
 # Set by the Lambda runtime itself, never by the template.
 RUNTIME_VARIABLES = {"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_LAMBDA_FUNCTION_NAME", "_X_AMZN_TRACE_ID"}

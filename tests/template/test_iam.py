@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from tests.template import code_scan
-from tests.template.conftest import CHECKOV_PYTHON, functions_of, handler_folder, run_tool, tool
+from tests.support import code_scan
+from tests.support.template_tools import CHECKOV_PYTHON, functions_of, handler_folder, run_tool, tool
 
 SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
 

@@ -9,7 +9,8 @@ from sagemaker.core.debugger import get_rule_container_image_uri
 from local_twin.cloudformation import load_yaml
 from local_twin.template import Template
 from scripts import image_uris
-from tests.template.conftest import ROOT, TEMPLATE
+from tests.support.paths import ROOT
+from tests.support.template_tools import TEMPLATE
 
 logging.getLogger("sagemaker").setLevel(logging.WARNING)
 

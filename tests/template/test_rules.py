@@ -16,7 +16,8 @@ from local_twin.cloudformation import TemplateError, load_yaml
 from local_twin.template import Template
 from local_twin.twin import Twin
 from scripts import template_rules
-from tests.template.conftest import ROOT, TEMPLATE
+from tests.support.paths import ROOT
+from tests.support.template_tools import TEMPLATE
 
 # --- the evaluator ---------------------------------------------------------------------------------------------
 

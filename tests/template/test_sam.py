@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from local_twin.template import Template
-from tests.template import code_scan
-from tests.template.conftest import ROOT, SAM, TOOL_ENV, functions_of, handler_folder, run_tool, tool
+from tests.support import code_scan
+from tests.support.paths import ROOT
+from tests.support.template_tools import SAM, TOOL_ENV, functions_of, handler_folder, run_tool, tool
 
 BUILD_DIR = ROOT / ".aws-sam" / "test-build"
 CACHE_DIR = ROOT / ".aws-sam" / "test-cache"  # kept between runs: `--cached` reuses unchanged builds

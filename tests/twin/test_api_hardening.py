@@ -9,7 +9,6 @@ import base64
 import io
 import json
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
 import hypothesis.strategies as st
@@ -21,29 +20,14 @@ from PIL import Image
 from local_twin.template import Template
 from model_code import dogbreeds
 from predict.request import LAMBDA_EVENT_LIMIT_BYTES, MAX_BATCH_IMAGES, MAX_TOP_K, SUPPORTED, payload_limits
-from tests.test_security import jpeg, pixel_bombs
+from tests.support.images import jpeg, pixel_bombs
+from tests.support.twin_runs import JSON, Api, answer_of
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.twin  # slow too (tests/conftest.py)
 
 CLASSES = [f"Breed {index}" for index in range(12)]  # more than MAX_TOP_K, so top_k decides the answer's length
 IMAGE_SIZE = 32  # small: the model is cheap, the code path the same
-JSON = "application/json"
 REFUSED_BY_MODEL = "the model refused the input: "
-
-
-@dataclass
-class Api:
-    url: str
-    key: str
-    endpoint: str
-    session: requests.Session
-
-    def post(self, body: bytes, content_type: str | None, top_k: str | None = None):
-        headers = {"x-api-key": self.key}
-        if content_type is not None:
-            headers["Content-Type"] = content_type
-        params = {"top_k": top_k} if top_k is not None else None
-        return self.session.post(self.url, data=body, headers=headers, params=params, timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +41,6 @@ def api(tmp_path_factory):
         route = twin.template.api().routes[0]
         with requests.Session() as session:
             yield Api(f"{twin.api.url}{route.path}", twin.api.api_key, endpoint, session)
-
-
-def answer_of(response: requests.Response) -> dict:
-    assert response.headers["Content-Type"] == JSON, response.headers
-    return response.json()
 
 
 def png() -> bytes:

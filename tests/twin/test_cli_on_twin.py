@@ -8,9 +8,9 @@ from rich.console import Console
 
 from dogbreeds_cli.cli import main
 from model_code.rule_settings import LOSS_PLOT
-from tests.twin.test_pipeline_on_twin import clear_digit
+from tests.support.twin_runs import clear_digit
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.twin  # slow too (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_predict_of_a_non_image_says_why_and_exits_1(twin_file, first_run, tmp_p
 
 
 def test_watch_of_a_failed_run_names_the_state_and_cause_and_exits_1(twin, twin_file, tmp_path):
-    from tests.twin.conftest import run_pipeline
+    from tests.support.twin_runs import run_pipeline
 
     broken = tmp_path / "broken.zip"
     broken.write_bytes(b"PK\x03\x04 this is not a zip archive")

@@ -1,5 +1,5 @@
 """`make demo`'s exit status: 0 only when the run succeeded, the held-out digit is labelled right and the test
-accuracy meets AccuracyThreshold. The run is the recorded one (tests/cli/recordings/succeeded.json)."""
+accuracy meets AccuracyThreshold. The run is the recorded one (tests/support/recordings/succeeded.json)."""
 
 import json
 from pathlib import Path
@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from rich.console import Console
 
 from local_twin import demo as demo_module
-from tests.cli.test_view import recorded
+from tests.support.recordings import recorded
 
 THRESHOLD = 0.9
 

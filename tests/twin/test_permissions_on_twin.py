@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from local_twin.template import Template
-from tests.pipeline.zips import good_zip
+from tests.support.zips import good_zip
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.twin  # slow too (tests/conftest.py)
 
 
 def without_statement(template: str, sid: str) -> str:

@@ -13,9 +13,9 @@ import requests
 
 from local_twin.twin import TwinError
 from model_code import rule_settings
-from tests.twin.conftest import ApiProbe, run_pipeline
+from tests.support.twin_runs import ApiProbe, clear_digit, run_pipeline
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.twin  # slow too (tests/conftest.py)
 
 
 def post_image(twin, image_bytes: bytes) -> requests.Response:
@@ -39,10 +39,6 @@ def sagemaker_job_names(twin) -> set[str]:
     training = {job["TrainingJobName"] for job in sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]}
     tuning = sagemaker.list_hyper_parameter_tuning_jobs(MaxResults=100)["HyperParameterTuningJobSummaries"]
     return training | {job["HyperParameterTuningJobName"] for job in tuning}
-
-
-def clear_digit(held_out, label: str = "Zero"):
-    return next(image for image in held_out if image.label == label)
 
 
 def test_upload_trains_deploys_and_the_api_answers(twin, first_run, digits_dataset):

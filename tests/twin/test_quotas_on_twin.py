@@ -10,10 +10,10 @@ from rich.console import Console
 
 from dogbreeds_cli.cli import main
 from model_code import quotas
-from tests.pipeline.zips import good_zip
-from tests.twin.conftest import run_pipeline
+from tests.support.twin_runs import run_pipeline
+from tests.support.zips import good_zip
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.twin  # slow too (tests/conftest.py)
 TRAINING = quotas.training_instances("ml.m5.large", spot=False)  # the local profile: on-demand ml.m5.large
 ENDPOINT = quotas.endpoint_instances("ml.m5.large")  # and an instance endpoint
 

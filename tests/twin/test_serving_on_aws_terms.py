@@ -25,11 +25,10 @@ from local_twin.lambda_runtime import DEFAULT_CONCURRENCY as LAMBDA_CONCURRENCY_
 from local_twin.sagemaker.endpoints import ColdStart
 from local_twin.template import UsagePlan
 from predict.request import payload_limits
-from tests.model.conftest import sideways_jpeg
-from tests.test_security import jpeg
-from tests.twin.test_api_hardening import Api, answer_of
+from tests.support.images import jpeg, sideways_jpeg
+from tests.support.twin_runs import Api, answer_of
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.twin  # slow too (tests/conftest.py)
 ROOT = Path(__file__).resolve().parents[2]
 
 CLASSES = [f"Breed {index}" for index in range(12)]

@@ -4,9 +4,9 @@ import shutil
 
 import pytest
 
-from tests.twin.test_pipeline_on_twin import clear_digit
+from tests.support.twin_runs import clear_digit
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.twin  # slow too (tests/conftest.py)
 CHROMEDRIVER = shutil.which("chromedriver")
 
 

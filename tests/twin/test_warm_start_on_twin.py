@@ -10,7 +10,7 @@ import pytest
 
 from common import naming
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.twin  # slow too (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

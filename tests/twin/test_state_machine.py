@@ -2,7 +2,7 @@
 the bad-dataset corpus and the injected faults (throttling, failing trials, Lambda timeouts, an update that
 never gets healthy, duplicate and concurrent uploads).
 
-Stand-in model code (tests/pipeline/fake_model_code, seconds per job) replaces model_code/ in the
+Stand-in model code (tests/support/fake_model_code, seconds per job) replaces model_code/ in the
 sourcedir; everything else is the twin as `make demo` runs it. Each failure ends FAILED with its cause,
 publishes exactly one notification and creates nothing after the failed step; each retried fault ends
 SUCCEEDED with the failed attempts in the execution's history.
@@ -19,12 +19,11 @@ from moto.events.models import EventPattern
 
 from dogbreeds_cli.timeline import state_progress
 from local_twin.twin import TwinError
-from tests.twin.conftest import ApiProbe, PipelineRun, run_pipeline
+from tests.support.pipeline_steps import load_event, plant_stand_in_model_code
+from tests.support.twin_runs import ApiProbe, PipelineRun, run_pipeline
+from tests.support.zips import JPEG, bad_zips, build, good_zip, layout
 
-from .conftest import load_event, plant_stand_in_model_code
-from .zips import JPEG, bad_zips, build, good_zip, layout
-
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.twin  # slow too (tests/conftest.py)
 TEST_PARAMETERS = {
     "PollIntervalSeconds": "0",  # as often as the history allows (common/poll_budget.py): a few seconds
     "CriticalRules": "",  # the stand-in training records no losses: no Debugger rule can vouch for it

@@ -10,8 +10,8 @@ from pathlib import Path
 import boto3
 
 from local_twin.iam_actions import IMPLIED_ACTIONS, TAGGING_ACTION, actions_of, tags_need_add_tags
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = ROOT / "functions"
 LAYER_PACKAGE = "model_code"  # ModelCodeLayer's package (/opt/python/model_code): part of the functions' code
 # The transfer helpers boto3 adds to the S3 client -> the operation whose actions they need (each may make several

@@ -1,7 +1,7 @@
 """`make aws-smoke` (scripts/aws_smoke.py) run against the local twin: everything but `sam deploy`/`sam delete`.
 
 The twin stands in for the deployed stack (its outputs, the API key, what `sam deploy` uploads) and for AWS's
-clients; stand-in model code (tests/pipeline/fake_model_code) keeps the jobs to seconds. Each run must leave
+clients; stand-in model code (tests/support/fake_model_code) keeps the jobs to seconds. Each run must leave
 nothing behind: no endpoint, configuration, model, running job, bucket, experiment or trial component, no log
 group or stream but the stack's own (which `sam delete` removes with the stack), no artifact under the stack's
 prefix.
@@ -15,11 +15,10 @@ from moto.s3.models import s3_backends
 
 from local_twin.account import ACCOUNT_ID, PARTITION
 from scripts import aws_smoke
+from tests.support.pipeline_steps import plant_stand_in_model_code
 
-from .conftest import plant_stand_in_model_code
-
-pytestmark = pytest.mark.slow
-TEST_PARAMETERS = {"PollIntervalSeconds": "0", "CriticalRules": ""}  # as tests/pipeline/test_state_machine.py
+pytestmark = pytest.mark.twin  # slow too (tests/conftest.py)
+TEST_PARAMETERS = {"PollIntervalSeconds": "0", "CriticalRules": ""}  # as tests/twin/test_state_machine.py
 MANAGED_BUCKET = "aws-sam-cli-managed-default-samclisourcebucket-twin"  # SAM CLI's resolve_s3 bucket, stood in
 OTHER_STACKS_ARTIFACT = "another-stack/0123abcd"  # the managed bucket is shared: this must stay
 
