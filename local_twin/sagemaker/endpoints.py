@@ -29,8 +29,8 @@ import requests
 from local_twin import iam
 from local_twin.account import ACCOUNT_ID
 from local_twin.sagemaker import quotas
+from local_twin.sagemaker.errors import SageMakerError, failure_reason, not_found, now, validation
 from local_twin.sagemaker.jobs import split_s3_uri
-from local_twin.sagemaker.service import SageMakerError, failure_reason, not_found, now, validation
 
 HEALTH_TIMEOUT_SECONDS = 180
 INVOCATION_TIMEOUT_SECONDS = 60

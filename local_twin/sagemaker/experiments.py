@@ -17,7 +17,7 @@ calls page with MaxResults (default 10) and NextToken (service.page), as SageMak
 
 from dataclasses import dataclass, field
 
-from local_twin.sagemaker.service import SageMakerError, now, validation
+from local_twin.sagemaker.errors import SageMakerError, now, validation
 
 TUNING_EXPERIMENT_SUFFIX = "-aws-tuning-job"
 TRAINING_COMPONENT_SUFFIX = "-aws-training-job"

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from local_twin.sagemaker import quotas, rules
-from local_twin.sagemaker.service import SageMakerError, failure_reason, not_found, now, validation
+from local_twin.sagemaker.errors import SageMakerError, failure_reason, not_found, now, validation
 
 TERMINAL = ("Completed", "Failed", "Stopped")
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"  # one per account and region, shared by every training job

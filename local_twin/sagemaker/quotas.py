@@ -19,7 +19,7 @@ AWS's shows it). Per-instance-type quota codes differ by type on AWS; the twin m
 import hashlib
 from collections.abc import Iterable
 
-from local_twin.sagemaker.service import SageMakerError
+from local_twin.sagemaker.errors import SageMakerError
 from model_code import quotas as facts
 
 SERVICE_NAME = "Amazon SageMaker"

@@ -11,7 +11,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from local_twin.sagemaker.service import now
+from local_twin.sagemaker.errors import now
 
 RULE_PROGRAM = "model_code.loss_rules"  # run with -m, by the jobs' Python
 EVALUATED = ("LossNotDecreasing", "Overfit", "Overtraining")

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import boto3
 import botocore.session
@@ -33,44 +32,17 @@ from local_twin.faults import Faults, Throttled
 from local_twin.loopback import LoopbackHandler, reply, serve_in_background, shut_down, url_of
 from local_twin.moto_stack import DUMMY_CREDENTIALS
 from local_twin.sagemaker import authorization
+from local_twin.sagemaker.endpoints import Endpoints
+from local_twin.sagemaker.errors import SageMakerError, validation
+from local_twin.sagemaker.experiments import Experiments
+from local_twin.sagemaker.jobs import TrainingJobs
+from local_twin.sagemaker.quotas import AccountQuotas
+from local_twin.sagemaker.tuning import TuningJobs
 from model_code import quotas as quota_facts
-
-if TYPE_CHECKING:  # quotas.py raises this module's SageMakerError
-    from local_twin.sagemaker.quotas import AccountQuotas
 
 SERVICE_QUOTAS_TARGET = "ServiceQuotasV20190624."
 JSON_1_1 = "application/x-amz-json-1.1"  # the content type of the awsJson1_1 protocol
 SERVICE_QUOTAS_LISTINGS = ("ListServiceQuotas", "ListAWSDefaultServiceQuotas")
-
-
-class SageMakerError(Exception):
-    """An AWS-shaped error: ``__type`` code, message and HTTP status."""
-
-    def __init__(self, code: str, message: str, status: int = 400):
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
-
-
-def validation(message: str) -> SageMakerError:
-    return SageMakerError("ValidationException", message)
-
-
-def failure_reason(error: Exception) -> str:
-    """A job's or an endpoint's FailureReason for what stopped it: SageMaker's own errors by their code
-    ("ClientError: ..."), anything else by its type."""
-    if isinstance(error, SageMakerError):
-        return f"{error.code}: {error.message}"
-    return f"{type(error).__name__}: {error}"
-
-
-def not_found(kind: str, name: str) -> SageMakerError:
-    """What SageMaker answers for a missing resource: ResourceNotFound for tuning jobs, ValidationException
-    for the rest (training jobs say "Requested resource not found.", models and endpoints "Could not find")."""
-    if kind == "hyperparameter tuning job":
-        return SageMakerError("ResourceNotFound", f"Amazon SageMaker can't find a tuning job called {name}.")
-    if kind == "training job":
-        return validation(f"Requested resource not found: training job '{name}'.")
-    return validation(f"Could not find {kind} '{name}'.")
 
 
 class LocalSageMaker:
@@ -84,18 +56,12 @@ class LocalSageMaker:
         max_concurrent_jobs: int = 1,
         assume: Callable[[str, str], dict[str, str]] | None = None,
         denials: iam.DenialLog | None = None,
-        quotas: "AccountQuotas | None" = None,
+        quotas: AccountQuotas | None = None,
     ):
         """``s3_endpoint_url`` is where jobs and endpoints reach S3 (the twin's IAM gateway); ``assume`` gives a
         session of a role (the twin's STS) to each job and endpoint, which then act with their execution role's
         permissions. Without it (a standalone local SageMaker) they act as the administrator. ``quotas`` (an
         AccountQuotas) is the account's; the twin's defaults without it."""
-        from local_twin.sagemaker.endpoints import Endpoints
-        from local_twin.sagemaker.experiments import Experiments
-        from local_twin.sagemaker.jobs import TrainingJobs
-        from local_twin.sagemaker.quotas import AccountQuotas
-        from local_twin.sagemaker.tuning import TuningJobs
-
         self.workdir = Path(workdir)
         self.region = region
         self.python = python
@@ -429,8 +395,3 @@ def _json_default(value):
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value)}")
-
-
-def now() -> float:
-    """Timestamps travel as epoch seconds in the JSON protocol."""
-    return time.time()

@@ -21,7 +21,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from local_twin.sagemaker import quotas
-from local_twin.sagemaker.service import SageMakerError, not_found, now, validation
+from local_twin.sagemaker.errors import SageMakerError, not_found, now, validation
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
