@@ -5,11 +5,13 @@ The tiers (README, "Test tiers"): unit tests, everything not marked ``slow`` (`m
 marked ``slow``. `make test` runs all three."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import aws_xray_sdk.core  # noqa: F401  (see below)
 import pytest
 
 from local_twin.digits import write_digits_dataset
@@ -19,14 +21,22 @@ from tests.support.paths import ROOT
 
 TWIN_TESTS = ROOT / "tests" / "twin"
 
+# A boto3 client made where no credentials are configured asks the EC2 instance metadata service for some: a
+# network call (refused by pytest-socket in a unit test). No test needs that service.
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+# Powertools' Tracer imports the X-Ray SDK, whose UDP emitter makes a socket on import (it sends nothing: tracing is
+# off outside Lambda). Imported above, at collection, before pytest-socket refuses sockets to each test.
+
 
 def pytest_collection_modifyitems(items):
-    """A twin test is slow too (so `-m "not slow"` is the unit tier), and lives in tests/twin/."""
+    """A twin test is slow too (so `-m "not slow"` is the unit tier), lives in tests/twin/, and may open sockets
+    (every other test runs without: pyproject.toml's --disable-socket)."""
     for item in items:
         if item.get_closest_marker("twin"):
             if TWIN_TESTS not in item.path.parents:
                 raise pytest.UsageError(f"{item.nodeid} starts a twin: twin tests live in tests/twin/")
             item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.enable_socket)
 
 
 @pytest.fixture(scope="session")
