@@ -324,7 +324,7 @@ class Endpoints:
         fleets = {}
         for endpoint in self.endpoints.values():
             if endpoint.status != "Failed":
-                held = [self.configs.get(held) for held in (endpoint.config_name, endpoint.updating_to) if held]
+                held = [self.configs.get(config) for config in (endpoint.config_name, endpoint.updating_to) if config]
                 fleets[endpoint.name] = [config["ProductionVariants"][0] for config in held if config is not None]
         variant = self.configs[config_name]["ProductionVariants"][0]
         quotas.check_endpoint(self.account, fleets, name, variant, update)
@@ -346,8 +346,8 @@ class Endpoints:
             # AWS documents the rule ("updating a real-time inference endpoint to ... serverless ... is not
             # supported", and back); its exact message is not published: this one says what happened.
             raise validation(
-                f'Cannot update endpoint "{arn}" between a real-time (instance-based) '
-                "and a serverless configuration: create a new endpoint instead."
+                f'Cannot update endpoint "{arn}" between a real-time (instance-based) and a serverless configuration: '
+                "create a new endpoint instead."
             )
         with self.lock:
             self._check_quotas(name, config_name, update=True)

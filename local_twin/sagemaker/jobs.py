@@ -71,8 +71,7 @@ class TrainingJob:
         self.rule_statuses: list[dict] = []
         self.process: subprocess.Popen | None = None
         self.stop_requested = False
-        # SageMaker reads channels, writes outputs and logs with the job's role, assumed for the job (for none when
-        # it is a tuning job's trial: source_arn)
+        # the role SageMaker reads channels and writes outputs and logs with, assumed for this job (source_arn)
         self.role = roles.session(request["RoleArn"], f"SageMaker-{self.name}", self.source_arn)
         self.log_error: str | None = None  # why the job's logs could not be written to CloudWatch Logs
         self.stopping_describes = 0  # Faults.stopping_describes, taken when the stop was asked
