@@ -30,7 +30,7 @@ from local_twin import iam
 from local_twin.account import ACCOUNT_ID
 from local_twin.faults import Faults, Throttled
 from local_twin.loopback import LoopbackHandler, reply, serve_in_background, shut_down, url_of
-from local_twin.moto_stack import DUMMY_CREDENTIALS
+from local_twin.moto_stack import DUMMY_CREDENTIALS, client
 from local_twin.sagemaker import authorization
 from local_twin.sagemaker.endpoints import Endpoints
 from local_twin.sagemaker.errors import SageMakerError, validation
@@ -57,11 +57,13 @@ class LocalSageMaker:
         assume: Callable[[str, str], dict[str, str]] | None = None,
         denials: iam.DenialLog | None = None,
         quotas: AccountQuotas | None = None,
+        directory: iam.Directory | None = None,
     ):
         """``s3_endpoint_url`` is where jobs and endpoints reach S3 (the twin's IAM gateway); ``assume`` gives a
         session of a role (the twin's STS) to each job and endpoint, which then act with their execution role's
         permissions. Without it (a standalone local SageMaker) they act as the administrator. ``quotas`` (an
-        AccountQuotas) is the account's; the twin's defaults without it."""
+        AccountQuotas) is the account's; the twin's defaults without it. ``directory`` is the twin's IAM (standalone:
+        that of the moto at ``s3_endpoint_url``)."""
         self.workdir = Path(workdir)
         self.region = region
         self.python = python
@@ -69,6 +71,9 @@ class LocalSageMaker:
         self.s3_endpoint_url = s3_endpoint_url
         self._assume = assume
         self.denials = denials if denials is not None else iam.DenialLog()
+        self.directory = directory or iam.Directory(
+            client("iam", s3_endpoint_url, region), client("sts", s3_endpoint_url, region)
+        )
         # Jobs and endpoints run with this environment plus their role's session.
         self.job_environment = {
             **{key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "SM_", "SAGEMAKER_"))},
@@ -95,7 +100,7 @@ class LocalSageMaker:
         """SageMaker assumes ``role_arn`` for the resource ``source_arn`` (None: a tuning job or its trial):
         AccessDenied (kept in ``denials``) unless the role's trust policy allows it with the keys sent."""
         context = authorization.source_keys(source_arn)
-        iam.assume_role_as_service(role_arn, authorization.SAGEMAKER_SERVICE, context, self.denials)
+        self.directory.assume_role_as_service(role_arn, authorization.SAGEMAKER_SERVICE, context, self.denials)
 
     def session(self, role_arn: str, name: str, source_arn: str | None) -> dict[str, str]:
         """The credentials a job or an endpoint holds: a session of the execution role it was given, which
@@ -109,7 +114,7 @@ class LocalSageMaker:
     def execution_principal(self, role_arn: str, name: str) -> iam.Principal:
         """Who a job or an endpoint acts as: a session of its execution role (the administrator when this
         local SageMaker runs standalone, without sessions)."""
-        return iam.role_session(role_arn, name) if self._assume else iam.ADMIN
+        return self.directory.session(role_arn, name) if self._assume else iam.ADMIN
 
     def s3_as(self, role_arn: str, name: str, source_arn: str | None):
         """An S3 client acting as ``role_arn`` (SageMaker reads channels and writes outputs with the job's role)."""
@@ -150,7 +155,7 @@ class LocalSageMaker:
         """The caller's role must allow the call (AccessDeniedException otherwise, as SageMaker answers), and
         SageMaker must be able to assume the roles it is handed (ValidationException otherwise)."""
         try:
-            principal = iam.principal_of(headers)
+            principal = self.directory.principal_of(headers)
             if service == "servicequotas":  # the listings have no resource type in the Service Authorization Reference
                 iam.authorize(principal, [iam.Request(f"servicequotas:{operation}", "*")], self.denials)
                 return
