@@ -15,26 +15,28 @@ from local_twin.sagemaker.errors import SageMakerError
 
 class ExecutionRoles:
     """SageMaker's side of STS and IAM: whether it may assume a role (its trust policy), and the sessions its jobs
-    and endpoints act with. One object owns the twin's STS (``assume``), the denial log and the endpoint that the
-    sessions' clients reach, so that the parts get sessions without reaching the service."""
+    and endpoints act with. One object owns the twin's STS (``assume``), its IAM (``directory``), the denial log
+    and the endpoint that the sessions' clients reach, so that the parts get sessions without reaching the service."""
 
     def __init__(
         self,
         endpoint_url: str,
         region: str,
         assume: Callable[[str, str], dict[str, str]] | None,
+        directory: iam.Directory,
         denials: iam.DenialLog,
     ):
         self.endpoint_url = endpoint_url
         self.region = region
         self._assume = assume
+        self.directory = directory
         self.denials = denials
 
     def check_trust(self, role_arn: str, source_arn: str | None) -> None:
         """SageMaker assumes ``role_arn`` for the resource ``source_arn`` (None: a tuning job or its trial):
         AccessDenied (kept in ``denials``) unless the role's trust policy allows it with the keys sent."""
         context = authorization.source_keys(source_arn)
-        iam.assume_role_as_service(role_arn, authorization.SAGEMAKER_SERVICE, context, self.denials)
+        self.directory.assume_role_as_service(role_arn, authorization.SAGEMAKER_SERVICE, context, self.denials)
 
     def credentials(self, role_arn: str, session_name: str, source_arn: str | None) -> dict[str, str]:
         """The credentials a job or an endpoint holds: a session of the execution role it was given, which
@@ -49,7 +51,7 @@ class ExecutionRoles:
     def principal(self, role_arn: str, session_name: str) -> iam.Principal:
         """Who a job or an endpoint acts as: a session of its execution role (the administrator when this
         local SageMaker runs standalone, without sessions)."""
-        return iam.role_session(role_arn, session_name) if self._assume else iam.ADMIN
+        return self.directory.session(role_arn, session_name) if self._assume else iam.ADMIN
 
     def session(self, role_arn: str, session_name: str, source_arn: str | None) -> "RoleSession":
         return RoleSession(self, role_arn, session_name, source_arn)

@@ -28,6 +28,7 @@ from local_twin import iam
 from local_twin.account import ACCOUNT_ID
 from local_twin.faults import Faults, Throttled
 from local_twin.loopback import LoopbackHandler, reply, serve_in_background, shut_down, url_of
+from local_twin.moto_stack import client
 from local_twin.sagemaker import authorization
 from local_twin.sagemaker.arns import Arns
 from local_twin.sagemaker.endpoints import Endpoints
@@ -57,17 +58,22 @@ class LocalSageMaker:
         assume: Callable[[str, str], dict[str, str]] | None = None,
         denials: iam.DenialLog | None = None,
         quotas: AccountQuotas | None = None,
+        directory: iam.Directory | None = None,
     ):
         """``s3_endpoint_url`` is where jobs and endpoints reach S3 (the twin's IAM gateway); ``assume`` gives a
         session of a role (the twin's STS) to each job and endpoint, which then act with their execution role's
         permissions. Without it (a standalone local SageMaker) they act as the administrator. ``quotas`` (an
-        AccountQuotas) is the account's; the twin's defaults without it."""
+        AccountQuotas) is the account's; the twin's defaults without it. ``directory`` is the twin's IAM (standalone:
+        that of the moto at ``s3_endpoint_url``)."""
         self.workdir = Path(workdir)
         self.region = region
         self.faults = faults or Faults()
         self.denials = denials if denials is not None else iam.DenialLog()
+        self.directory = directory or iam.Directory(
+            client("iam", s3_endpoint_url, region), client("sts", s3_endpoint_url, region)
+        )
         self.arns = Arns(region)
-        self.roles = ExecutionRoles(s3_endpoint_url, region, assume, self.denials)
+        self.roles = ExecutionRoles(s3_endpoint_url, region, assume, self.directory, self.denials)
         # jobs and endpoints run with this environment plus their role's session
         runtime = JobRuntime.on_this_machine(python, s3_endpoint_url, region)
         self.lock = threading.RLock()  # the parts' creates check and count under it, one at a time
@@ -91,7 +97,7 @@ class LocalSageMaker:
         """The caller's role must allow the call (AccessDeniedException otherwise, as SageMaker answers), and
         SageMaker must be able to assume the roles it is handed (ValidationException otherwise)."""
         try:
-            principal = iam.principal_of(headers)
+            principal = self.directory.principal_of(headers)
             if service == "servicequotas":  # the listings have no resource type in the Service Authorization Reference
                 iam.authorize(principal, [iam.Request(f"servicequotas:{operation}", "*")], self.denials)
                 return
