@@ -145,6 +145,9 @@ class MotoStack:
         # moto's Step Functions engine calls back into the server at localhost:$MOTO_PORT
         self._set_environment({"MOTO_PORT": str(port), LOAD_MANAGED_POLICIES: "true"})
         self.url = f"http://{host}:{port}"
+        # moto builds a backend when first used, reading the setting then: one built before it was set (by another
+        # moto in this process) would lack the managed policies, so the stack starts from a reset state
+        requests.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
         response = requests.post(
             f"{self.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
         )
