@@ -1,6 +1,7 @@
 """IAM as the twin enforces it: who is calling (from the request's signature) and whether its role allows it.
 
-moto mints the credentials (STS AssumeRole of the template's roles) and stores the roles' policies; its own
+moto mints the credentials (STS AssumeRole of the template's roles) and stores the roles' policies, which a
+``Directory`` reads through moto's own IAM API (one per twin: nothing here reads moto's in-process state); its own
 enforcement mode is not used because it matches every resource against ``*`` for most services and skips
 every condition operator but StringEquals. This module evaluates identity policies as AWS documents them:
 
@@ -25,12 +26,11 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
-from moto.iam.models import iam_backends
-from moto.sts.models import sts_backends
+from botocore.client import BaseClient
 
 from local_twin.account import ACCOUNT_ID, PARTITION
 
@@ -81,10 +81,11 @@ class InvalidCredentials(Exception):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who signed a request: the administrator, or a session of one of the template's roles."""
+    """Who signed a request: the administrator, or a session of a role of one twin's IAM (``directory``)."""
 
     arn: str
     role_name: str | None  # None for the administrator
+    directory: "Directory | None" = field(default=None, compare=False, repr=False)
 
     @property
     def is_admin(self) -> bool:
@@ -92,12 +93,6 @@ class Principal:
 
 
 ADMIN = Principal(f"arn:{PARTITION}:iam::{ACCOUNT_ID}:root", None)
-
-
-def role_session(role_arn: str, session_name: str) -> Principal:
-    """The principal of a session of ``role_arn``: ``arn:aws:sts::<account>:assumed-role/<role>/<session>``."""
-    role_name = role_arn.rsplit("/", 1)[1]
-    return Principal(f"arn:{PARTITION}:sts::{ACCOUNT_ID}:assumed-role/{role_name}/{session_name}", role_name)
 
 
 @dataclass(frozen=True)
@@ -117,36 +112,138 @@ def credential_scope(headers) -> tuple[str, str, str]:
     return scope[0], scope[2], scope[3]
 
 
-def principal_of(headers) -> Principal:
-    """The caller of a SigV4-signed request, resolved through moto's STS sessions."""
-    access_key, _, _ = credential_scope(headers)
-    if access_key == ADMIN_ACCESS_KEY:
-        return ADMIN
-    for session in sts_backends[ACCOUNT_ID][PARTITION].assumed_roles:
-        if session.access_key_id == access_key:
-            if headers.get("X-Amz-Security-Token") != session.session_token:
-                raise InvalidCredentials("The security token included in the request is invalid.")
-            return role_session(session.role_arn, session.session_name)
-    raise InvalidCredentials("The security token included in the request is invalid.")
+def _document(document) -> dict:
+    """A policy document as boto3 hands it over: parsed already, or (some answers) still JSON."""
+    return json.loads(document) if isinstance(document, str) else document
 
 
-def role_policies(role_name: str) -> list[dict]:
-    """The role's identity policies as stored in moto's IAM: its inline policies and the default version of each
-    managed policy attached to it (none once the role is deleted)."""
-    backend = iam_backends[ACCOUNT_ID][PARTITION]
-    if role_name not in {role.name for role in backend.roles.values()}:
-        return []
-    documents = [backend.get_role_policy(role_name, name)[1] for name in backend.list_role_policies(role_name)]
-    attached, _ = backend.list_attached_role_policies(role_name)
-    documents += [backend.get_policy_version(policy.arn, policy.default_version_id).document for policy in attached]
-    return [json.loads(document) if isinstance(document, str) else document for document in documents]
+_READS = ("Get", "List", "Generate", "Simulate")  # IAM operations that change nothing
+
+
+class Directory:
+    """One twin's roles and sessions, read through its moto server's IAM API (the twin's admin client).
+
+    IAM decides every request the gateway passes on, so what IAM answered is kept: each role's policies and
+    trust policy until an IAM write made through a watched client (``watch``: the twin's own clients, which
+    tests use too) clears them; each session from the AssumeRole answer that created it through a watched STS
+    client (moto's STS API checks no session token, its AssumeRole answer carries it). A change made through
+    another client (a plain boto3 client of moto's URL) is not seen, nor a session it created: docs/local_twin.md.
+    """
+
+    def __init__(self, iam_client: BaseClient, sts_client: BaseClient):
+        self._iam = iam_client
+        self._lock = threading.Lock()
+        self._generation = 0  # IAM writes seen so far: a read begun before one is not kept
+        self._policies: dict[str, list[dict]] = {}  # role name -> its identity policies
+        self._trusts: dict[str, dict | None] = {}  # role ARN -> its trust policy (None: no such role)
+        self._sessions: dict[str, tuple[str, Principal]] = {}  # access key -> (session token, principal)
+        self.watch(iam_client)
+        self.watch(sts_client)
+
+    def watch(self, client: BaseClient) -> None:
+        """Note the IAM writes and the STS sessions made through ``client`` (idempotent)."""
+        client.meta.events.register("after-call.iam", self._after_iam_call, unique_id=f"twin-iam-{id(self)}")
+        client.meta.events.register(
+            "after-call.sts.AssumeRole", self._after_assume_role, unique_id=f"twin-sts-{id(self)}"
+        )
+
+    def _after_iam_call(self, model, **_) -> None:
+        if not model.name.startswith(_READS):
+            with self._lock:
+                self._generation += 1
+                self._policies.clear()
+                self._trusts.clear()
+
+    def _after_assume_role(self, parsed: dict, **_) -> None:
+        if "Credentials" not in parsed:  # refused
+            return
+        session_arn = parsed["AssumedRoleUser"]["Arn"]  # arn:aws:sts::<account>:assumed-role/<role>/<session>
+        principal = Principal(session_arn, session_arn.split("/")[1], self)
+        with self._lock:
+            self._sessions[parsed["Credentials"]["AccessKeyId"]] = (parsed["Credentials"]["SessionToken"], principal)
+
+    def session(self, role_arn: str, session_name: str) -> Principal:
+        """The principal of a session of ``role_arn``: ``arn:aws:sts::<account>:assumed-role/<role>/<session>``."""
+        role_name = role_arn.rsplit("/", 1)[1]
+        return Principal(f"arn:{PARTITION}:sts::{ACCOUNT_ID}:assumed-role/{role_name}/{session_name}", role_name, self)
+
+    def principal_of(self, headers) -> Principal:
+        """The caller of a SigV4-signed request: the administrator or a session this directory saw created."""
+        access_key, _, _ = credential_scope(headers)
+        if access_key == ADMIN_ACCESS_KEY:
+            return ADMIN
+        with self._lock:
+            token, principal = self._sessions.get(access_key, (None, None))
+        if principal is None or headers.get("X-Amz-Security-Token") != token:
+            raise InvalidCredentials("The security token included in the request is invalid.")
+        return principal
+
+    def policies(self, role_name: str) -> list[dict]:
+        """The role's identity policies as IAM holds them: its inline policies and the default version of each
+        managed policy attached to it (none once the role is deleted)."""
+        return self._cached(self._policies, role_name, self._read_policies)
+
+    def trust(self, role_arn: str) -> dict | None:
+        """The role's trust policy; None when no role has that ARN."""
+        return self._cached(self._trusts, role_arn, self._read_trust)
+
+    def _cached(self, cache: dict, key: str, read: Callable[[str], Any]):
+        with self._lock:
+            if key in cache:
+                return cache[key]
+            generation = self._generation
+        value = read(key)
+        with self._lock:
+            if generation == self._generation:
+                cache[key] = value
+        return value
+
+    def _read_policies(self, role_name: str) -> list[dict]:
+        iam = self._iam
+        try:
+            inline = iam.get_paginator("list_role_policies").paginate(RoleName=role_name)
+            names = [name for page in inline for name in page["PolicyNames"]]
+            managed = iam.get_paginator("list_attached_role_policies").paginate(RoleName=role_name)
+            attached = [policy["PolicyArn"] for page in managed for policy in page["AttachedPolicies"]]
+        except iam.exceptions.NoSuchEntityException:
+            return []
+        documents = [iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"] for name in names]
+        for arn in attached:
+            version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+            documents.append(iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"])
+        return [_document(document) for document in documents]
+
+    def _read_trust(self, role_arn: str) -> dict | None:
+        try:
+            role = self._iam.get_role(RoleName=role_arn.rsplit("/", 1)[1])["Role"]
+        except self._iam.exceptions.NoSuchEntityException:
+            return None
+        return _document(role["AssumeRolePolicyDocument"]) if role["Arn"] == role_arn else None
+
+    def assume_role_as_service(
+        self, role_arn: str, service: str, context: dict[str, Any], denials: DenialLog | None = None
+    ) -> None:
+        """Raise AccessDenied unless the role exists and its trust policy lets ``service`` (sagemaker.amazonaws.com,
+        ...) ``sts:AssumeRole`` with the condition keys that service sends (``context``, e.g. ``aws:SourceArn``).
+
+        The denial reads as the AssumeRole refusals AWS answers, which name no policy type ("... is not
+        authorized to perform: sts:AssumeRole on resource: <role>")."""
+        trust = self.trust(role_arn)
+        decision = "ImplicitDeny"
+        if trust is not None:
+            decision = evaluate_trust(trust, service, Request("sts:AssumeRole", role_arn, context))
+        if decision != "Allow":
+            denied = AccessDenied(service, "sts:AssumeRole", role_arn, reason="")
+            if denials is not None:
+                denials.add(denied)
+            raise denied
 
 
 def authorize(principal: Principal, requests: Iterable[Request], denials: DenialLog | None = None) -> None:
     """Raise AccessDenied for the first request the principal's role does not allow (kept in ``denials``)."""
     if principal.is_admin:
         return
-    policies = role_policies(principal.role_name)
+    policies = principal.directory.policies(principal.role_name)
     for request in requests:
         decision = evaluate(policies, request)
         if decision != "Allow":
@@ -154,30 +251,6 @@ def authorize(principal: Principal, requests: Iterable[Request], denials: Denial
             if denials is not None:
                 denials.add(denied)
             raise denied
-
-
-def _role(role_arn: str):
-    backend = iam_backends[ACCOUNT_ID][PARTITION]
-    return next((role for role in backend.roles.values() if role.arn == role_arn), None)
-
-
-def assume_role_as_service(role_arn: str, service: str, context: dict[str, Any], denials: DenialLog | None = None):
-    """Raise AccessDenied unless the role exists and its trust policy lets ``service`` (sagemaker.amazonaws.com,
-    ...) ``sts:AssumeRole`` with the condition keys that service sends (``context``, e.g. ``aws:SourceArn``).
-
-    The denial reads as the AssumeRole refusals AWS answers, which name no policy type ("... is not authorized
-    to perform: sts:AssumeRole on resource: <role>")."""
-    role = _role(role_arn)
-    decision = "ImplicitDeny"
-    if role is not None:
-        document = role.assume_role_policy_document
-        trust = json.loads(document) if isinstance(document, str) else document
-        decision = evaluate_trust(trust, service, Request("sts:AssumeRole", role_arn, context))
-    if decision != "Allow":
-        denied = AccessDenied(service, "sts:AssumeRole", role_arn, reason="")
-        if denials is not None:
-            denials.add(denied)
-        raise denied
 
 
 def evaluate_trust(trust: dict, service: str, request: Request) -> str:
@@ -203,7 +276,7 @@ def _names_service(statement: dict, service: str) -> bool:
 
 
 def allows(principal: Principal, request: Request) -> bool:
-    return principal.is_admin or evaluate(role_policies(principal.role_name), request) == "Allow"
+    return principal.is_admin or evaluate(principal.directory.policies(principal.role_name), request) == "Allow"
 
 
 def evaluate(policies: list[dict], request: Request) -> str:

@@ -1,7 +1,7 @@
 """The front door the functions and the jobs reach moto through: each call authorized as AWS would, then passed on.
 
 Every Lambda and every SageMaker job of the twin gets this server as its ``AWS_ENDPOINT_URL`` and the
-temporary credentials of its role. For each request the gateway finds the caller (iam.principal_of), the
+temporary credentials of its role. For each request the gateway finds the caller (iam.Directory), the
 operation, its IAM actions (iam_actions.py, the table the local SageMaker and the least-privilege test read too),
 the resource ARN and the condition keys the call carries (``s3:prefix`` for a listing, the source object of a
 copy, ...), asks iam.authorize, and forwards what is allowed to moto unchanged. A denied
@@ -190,10 +190,11 @@ def service_requests(service: str, operation: str, params: dict, region: str) ->
 
 
 class IamGateway:
-    """An HTTP server on 127.0.0.1 in front of moto (``moto_url``)."""
+    """An HTTP server on 127.0.0.1 in front of moto (``moto_url``), deciding with that moto's IAM (``directory``)."""
 
-    def __init__(self, moto_url: str, denials: iam.DenialLog):
+    def __init__(self, moto_url: str, directory: iam.Directory, denials: iam.DenialLog):
         self.moto = urlsplit(moto_url)
+        self.directory = directory
         self._server: ThreadingHTTPServer | None = None
         self.url = ""
         self.denials = denials
@@ -223,7 +224,7 @@ class IamGateway:
         cbor = handler.headers.get("smithy-protocol") == "rpc-v2-cbor"
         try:
             _, region, service = iam.credential_scope(handler.headers)
-            principal = iam.principal_of(handler.headers)
+            principal = self.directory.principal_of(handler.headers)
             if service == "s3":
                 needed = s3_requests(handler.command, split.path, query, handler.headers)
             else:

@@ -1,8 +1,6 @@
-"""The two deliveries moto cannot make without docker or at all, made by replacing two of its private methods;
-and the AWS managed policies the template's roles attach, from moto's copy of them.
-
-(The twin also reads moto's in-process backends elsewhere: iam.py for the roles' policies and sessions,
-moto_stack.py for a function's variables.)
+"""The two deliveries moto cannot make without docker or at all, made by replacing two of its private methods.
+This is the one module of the twin that touches moto's internals; everything else speaks moto's public API
+(its server's AWS endpoints, ``/moto-api/``, its documented settings).
 
 moto runs a Lambda's code only in docker, and its EventBridge cannot deliver to a Lambda or a state machine
 target. Two private methods are replaced (moto is pinned to one minor version for that, and
@@ -15,6 +13,11 @@ tests/twin/test_routing.py fails loudly when either route stops firing):
   back as the error Step Functions reports for it (Lambda.AWSLambdaException, Lambda.TooManyRequestsException).
 - ``Rule.send_to_targets``: Lambda targets are invoked asynchronously through the runtime (as EventBridge
   does) and state machine targets start an execution; every other target type keeps moto's own delivery.
+
+The replacements are class-wide, so they find their twin by the function's ARN (``route``), which names the
+account and region moto keys its state by: they would serve two twins in one process that differ in either. What
+keeps the twin one per process is moto itself (docs/local_twin.md): every moto server in a process serves the
+same in-process state, and the twin's ARNs all name one account.
 """
 
 import json
@@ -24,13 +27,10 @@ from dataclasses import dataclass
 
 from moto.awslambda.models import LambdaFunction
 from moto.events.models import Rule
-from moto.iam.aws_managed_policies import aws_managed_policies_data
-from moto.iam.models import AWSManagedPolicy, iam_backends
 from moto.stepfunctions.models import stepfunctions_backends
 from moto.utilities.arns import parse_arn
 
 from local_twin import iam
-from local_twin.account import ACCOUNT_ID, PARTITION
 from local_twin.lambda_runtime import LambdaRuntime, RequestTooLarge, Throttled, error_payload
 
 _original_send_to_targets = Rule.send_to_targets
@@ -41,15 +41,17 @@ class Route:
     runtime: LambdaRuntime
     invoker: iam.Principal  # the state machine's role: the only caller of moto's Invoke API in the twin
     denials: iam.DenialLog
+    log_group: str  # the function's LoggingConfig group (moto's Lambda keeps none), else /aws/lambda/<name>
 
 
 _routes: dict[str, Route] = {}  # function ARN -> how to run it
 _lock = threading.Lock()
 
 
-def route(function_arns: list[str], runtime: LambdaRuntime, invoker: iam.Principal, denials: iam.DenialLog) -> None:
+def route(log_groups: dict[str, str], runtime: LambdaRuntime, invoker: iam.Principal, denials: iam.DenialLog) -> None:
+    """Run the functions of ``log_groups`` (function ARN -> its log group) in ``runtime``."""
     with _lock:
-        _routes.update({arn: Route(runtime, invoker, denials) for arn in function_arns})
+        _routes.update({arn: Route(runtime, invoker, denials, group) for arn, group in log_groups.items()})
 
 
 def unroute(function_arns: list[str]) -> None:
@@ -74,8 +76,8 @@ def _as_bytes(event) -> bytes:
 
 
 def _invoke_lambda(self: LambdaFunction, event=None) -> tuple[str, bool, str]:
-    self.logs_backend.ensure_log_group(self.logs_group_name)
     target = _route(self.function_arn)
+    self.logs_backend.ensure_log_group(target.log_group)  # Lambda creates the group a function writes to
     try:
         iam.authorize(target.invoker, [iam.Request("lambda:InvokeFunction", self.function_arn)], target.denials)
         payload, errored = target.runtime.invoke(self.function_arn, _as_bytes(event))
@@ -123,19 +125,3 @@ def install() -> None:
     """Replace moto's two methods (idempotent)."""
     LambdaFunction._invoke_lambda = _invoke_lambda
     Rule.send_to_targets = _send_to_targets
-
-
-def provide_aws_managed_policies(arns: list[str]) -> None:
-    """Make AWS managed policies attachable in moto's IAM (AttachRolePolicy), with the documents moto ships for
-    them. moto loads its ~1,300 copies only under a process-wide setting (MOTO_IAM_LOAD_MANAGED_POLICIES, read
-    when its IAM backend is made); the twin registers just the ones the template attaches (SAM's
-    AWSLambdaBasicExecutionRole, AWSXrayWriteOnlyAccess). An ARN that is no AWS managed policy is left out, and
-    AttachRolePolicy answers NoSuchEntity for it, as IAM does."""
-    shipped = json.loads(aws_managed_policies_data)
-    backend = iam_backends[ACCOUNT_ID][PARTITION]
-    for arn in arns:
-        name = arn.rsplit("/", 1)[-1]
-        if arn.startswith(f"arn:{PARTITION}:iam::aws:policy/") and name in shipped:
-            policy = AWSManagedPolicy.from_data(name, ACCOUNT_ID, "global", shipped[name])
-            if policy.arn == arn:  # its path is part of the ARN (service-role/...)
-                backend.managed_policies.setdefault(arn, policy)

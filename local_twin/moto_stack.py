@@ -6,6 +6,7 @@ written), Lambda (every function, run by lambda_runtime in processes of its own 
 its substitutions resolved, executed by moto's engine, as the state machine's role), the EventBridge rules,
 SNS topics (each with an SQS subscription the twin can read). The functions and the jobs reach moto through
 the IAM gateway (iam_gateway.py), which authorizes each call; the twin itself calls moto as administrator.
+Everything here goes through moto's server (its AWS endpoints, ``/moto-api/``) and its documented settings.
 """
 
 import io
@@ -22,17 +23,20 @@ import boto3
 import requests
 from botocore.client import BaseClient
 from botocore.config import Config
-from moto.awslambda.models import lambda_backends
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from local_twin import iam, moto_seam
-from local_twin.account import ACCOUNT_ID
 from local_twin.faults import Faults
 from local_twin.iam_gateway import IamGateway
 from local_twin.lambda_runtime import FunctionConfig, LambdaRuntime
 from local_twin.template import FunctionSpec, Template
 
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": iam.ADMIN_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": "testing"}
+# moto's setting (moto/settings.py) that gives its IAM AWS's managed policies, read when it makes an account's IAM:
+# SAM attaches some by ARN (AWSLambdaBasicExecutionRole, ...). iam:CreatePolicy cannot make them (it names the
+# caller's account, not ``aws``), and moto's /moto-api/config takes no IAM settings.
+LOAD_MANAGED_POLICIES = "MOTO_IAM_LOAD_MANAGED_POLICIES"
+_ANSWERS_CONFIGURATION = ("CreateFunction", "GetFunctionConfiguration", "UpdateFunctionConfiguration")
 
 
 @dataclass
@@ -118,11 +122,13 @@ class MotoStack:
         self.region = template.region
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="twin-aws-"))
         self._server: ThreadedMotoServer | None = None
-        self._previous_moto_port: str | None = None
+        self._previous_environment: dict[str, str | None] = {}
+        self.directory: iam.Directory | None = None  # the roles and sessions of this stack's IAM
         self.gateway: IamGateway | None = None
         self.runtime = LambdaRuntime(self.workdir / "logs" / "lambda", self.faults)
         self.denials = iam.DenialLog()  # every call IAM refused: the gateway's, the state machine's, SageMaker's
         self._routed: list[str] = []
+        self._variables: dict[str, dict[str, str]] = {}  # function name -> its variables as Lambda last answered
         self.url = ""
 
     @property
@@ -137,16 +143,28 @@ class MotoStack:
         self._server.start()
         host, port = self._server.get_host_and_port()
         # moto's Step Functions engine calls back into the server at localhost:$MOTO_PORT
-        self._previous_moto_port = os.environ.get("MOTO_PORT")
-        os.environ["MOTO_PORT"] = str(port)
+        self._set_environment({"MOTO_PORT": str(port), LOAD_MANAGED_POLICIES: "true"})
         self.url = f"http://{host}:{port}"
+        # moto builds a backend when first used, reading the setting then: one built before it was set (by another
+        # moto in this process) would lack the managed policies, so the stack starts from a reset state
+        requests.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
         response = requests.post(
             f"{self.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
         )
         response.raise_for_status()
-        self.gateway = IamGateway(self.url, self.denials)
+        self.directory = iam.Directory(self.client("iam"), self.client("sts"))
+        self.client("lambda").meta.events.register(
+            "after-call.lambda", self._note_variables, unique_id=f"twin-lambda-{id(self)}"
+        )
+        self.gateway = IamGateway(self.url, self.directory, self.denials)
         self.gateway.start()
         return self.url
+
+    def _set_environment(self, variables: dict[str, str]) -> None:
+        """moto reads these from the process's environment (restored by ``stop``)."""
+        for name, value in variables.items():
+            self._previous_environment[name] = os.environ.get(name)
+            os.environ[name] = value
 
     def stop(self) -> None:
         moto_seam.unroute(self._routed)
@@ -160,10 +178,12 @@ class MotoStack:
             self._server.stop()
             self._server = None
             # moto's state is per process: another server started earlier (a twin) serves it again
-            if self._previous_moto_port is None:
-                os.environ.pop("MOTO_PORT", None)
-            else:
-                os.environ["MOTO_PORT"] = self._previous_moto_port
+            for name, value in self._previous_environment.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            self._previous_environment = {}
 
     def client(self, service: str):
         return client(service, self.url, self.region)
@@ -202,8 +222,6 @@ class MotoStack:
                 Environment={"Variables": function.environment},
             )
             expect_same_arn(created["FunctionArn"], function.arn)
-            # moto's Lambda knows no LoggingConfig: its invocations create the configured group, as Lambda writes there
-            lambda_backends[ACCOUNT_ID][self.region].get_function(function.name).logs_group_name = function.log_group
             self.runtime.register(self._runtime_config(function, role.arn, sagemaker_url))
         machine = template.state_machine()
         machine_role = template.role_of(machine.logical_id)
@@ -211,8 +229,10 @@ class MotoStack:
             name=machine.name, definition=machine.definition, roleArn=roles[machine_role.name]
         )["stateMachineArn"]
         expect_same_arn(state_machine_arn, template.get_att(machine.logical_id, "Arn"))
-        self._routed = [function.arn for function in functions.values()]
-        moto_seam.route(self._routed, self.runtime, iam.role_session(machine_role.arn, "execution"), self.denials)
+        log_groups = {function.arn: function.log_group for function in functions.values()}
+        self._routed = list(log_groups)
+        invoker = self.directory.session(machine_role.arn, "execution")
+        moto_seam.route(log_groups, self.runtime, invoker, self.denials)
         events = self.client("events")
         for rule in template.rules():
             events.put_rule(Name=rule.name, EventPattern=json.dumps(rule.pattern), State="ENABLED")
@@ -240,8 +260,16 @@ class MotoStack:
         )
 
     def function_variables(self, name: str) -> dict[str, str]:
-        """A function's variables as Lambda (moto) holds them now: UpdateFunctionConfiguration changes them."""
-        return dict(lambda_backends[ACCOUNT_ID][self.region].get_function(name).environment_vars)
+        """A function's variables as Lambda holds them now (UpdateFunctionConfiguration changes them): as this
+        stack's Lambda client last saw them, else lambda:GetFunctionConfiguration (asked on every invocation)."""
+        if name not in self._variables:
+            self.client("lambda").get_function_configuration(FunctionName=name)  # noted by _note_variables
+        return dict(self._variables[name])
+
+    def _note_variables(self, model, parsed: dict, **_) -> None:
+        """The function configuration Lambda answers this stack's client carries the function's variables."""
+        if model.name in _ANSWERS_CONFIGURATION and "FunctionName" in parsed:
+            self._variables[parsed["FunctionName"]] = parsed.get("Environment", {}).get("Variables", {})
 
     def _layer_dir(self, layer_arn: str) -> Path:
         """What Lambda mounts at /opt/python for a layer: its ContentUri folder as the package it ships."""
@@ -258,7 +286,6 @@ class MotoStack:
         (name -> ARN)."""
         iam_client = self.client("iam")
         roles = self.template.roles().values()
-        moto_seam.provide_aws_managed_policies([arn for role in roles for arn in role.managed_policy_arns])
         arns = {}
         for role in roles:
             created = iam_client.create_role(RoleName=role.name, AssumeRolePolicyDocument=json.dumps(role.trust))

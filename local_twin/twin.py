@@ -61,6 +61,7 @@ class Twin:
                 assume=self.moto.assume,
                 denials=self.moto.denials,
                 quotas=self.quotas,
+                directory=self.moto.directory,
             )
             sagemaker_url = self.sagemaker.start()
             self.aws = self.moto.provision(sagemaker_url)

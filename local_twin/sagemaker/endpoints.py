@@ -28,9 +28,13 @@ import requests
 
 from local_twin import iam
 from local_twin.account import ACCOUNT_ID
+from local_twin.faults import Faults
 from local_twin.sagemaker import quotas
+from local_twin.sagemaker.arns import Arns
 from local_twin.sagemaker.errors import SageMakerError, failure_reason, not_found, now, validation
 from local_twin.sagemaker.jobs import split_s3_uri
+from local_twin.sagemaker.roles import ExecutionRoles, RoleSession
+from local_twin.sagemaker.runtime import JobRuntime
 
 HEALTH_TIMEOUT_SECONDS = 180
 INVOCATION_TIMEOUT_SECONDS = 60
@@ -134,8 +138,22 @@ class Endpoint:
 
 
 class Endpoints:
-    def __init__(self, service):
-        self.service = service
+    """Models, endpoint configurations and endpoints; each deployment in a folder under ``folder``, served with
+    ``runtime`` as a session of its model's execution role (``roles``). ``lock`` is the local SageMaker's: an
+    endpoint is checked against the ``account``'s quotas and counted in one step with every other create."""
+
+    def __init__(
+        self,
+        folder: Path,
+        runtime: JobRuntime,
+        roles: ExecutionRoles,
+        arns: Arns,
+        account: quotas.AccountQuotas,
+        faults: Faults,
+        lock: threading.RLock,
+    ):
+        self.folder, self.runtime, self.roles, self.arns = folder, runtime, roles, arns
+        self.account, self.faults, self.lock = account, faults, lock
         self.models: dict[str, dict] = {}
         self.configs: dict[str, dict] = {}
         self.endpoints: dict[str, Endpoint] = {}
@@ -147,8 +165,8 @@ class Endpoints:
     def create_model(self, request: dict) -> str:
         name = request["ModelName"]
         if name in self.models:
-            raise validation(f'Cannot create already existing model "{self.service.arn("model", name)}".')
-        self.models[name] = {**request, "CreationTime": now(), "ModelArn": self.service.arn("model", name)}
+            raise validation(f'Cannot create already existing model "{self.arns.sagemaker("model", name)}".')
+        self.models[name] = {**request, "CreationTime": now(), "ModelArn": self.arns.sagemaker("model", name)}
         return self.models[name]["ModelArn"]
 
     def describe_model(self, name: str) -> dict:
@@ -185,7 +203,7 @@ class Endpoints:
             serverless = variant.get("ServerlessConfig") or {}
             if serverless.get("ProvisionedConcurrency", 0) > serverless.get("MaxConcurrency", 0):
                 raise validation("ProvisionedConcurrency must be less than or equal to MaxConcurrency.")
-        arn = self.service.arn("endpoint-config", name)
+        arn = self.arns.sagemaker("endpoint-config", name)
         self.configs[name] = {**request, "CreationTime": now(), "EndpointConfigArn": arn}
         return arn
 
@@ -200,17 +218,23 @@ class Endpoints:
 
     # ------------------------------------------------------------------ endpoints
 
+    def _model(self, config_name: str) -> dict:
+        return self.models[self.configs[config_name]["ProductionVariants"][0]["ModelName"]]
+
+    def _role(self, endpoint: str, role_arn: str) -> RoleSession:
+        """An execution role (its model's) as the endpoint acts with it: assumed for the endpoint's ARN."""
+        return self.roles.session(role_arn, f"SageMaker-{endpoint}", self.arns.sagemaker("endpoint", endpoint))
+
     def _model_folder(self, endpoint: str, config_name: str) -> Path:
         """Download and extract the config's model.tar.gz for this endpoint, in a folder of this deployment's
         own (an update to the same config must not share the serving fleet's, which goes when it stops)."""
-        model = self.models[self.configs[config_name]["ProductionVariants"][0]["ModelName"]]
+        model = self._model(config_name)
         deployment = f"{config_name}-{uuid.uuid4().hex[:8]}"
-        folder = self.service.workdir / "endpoints" / endpoint / deployment / "model"
+        folder = self.folder / endpoint / deployment / "model"
         folder.mkdir(parents=True, exist_ok=True)
         bucket, key = split_s3_uri(model["PrimaryContainer"]["ModelDataUrl"])
         archive = folder.parent / "model.tar.gz"
-        role, endpoint_arn = model["ExecutionRoleArn"], self.service.arn("endpoint", endpoint)
-        s3 = self.service.s3_as(role, f"SageMaker-{endpoint}", endpoint_arn)  # the model's role reads it
+        s3 = self._role(endpoint, model["ExecutionRoleArn"]).client("s3")  # the model's role reads it
         s3.download_file(bucket, key, str(archive))
         with tarfile.open(archive) as tar:
             tar.extractall(folder, filter="data")
@@ -219,23 +243,19 @@ class Endpoints:
 
     def _start_server(self, endpoint: Endpoint, config_name: str) -> Server | None:
         model_dir = self._model_folder(endpoint.name, config_name)
-        if self.service.faults.unhealthy_next_update and endpoint.server is not None:
-            self.service.faults.unhealthy_next_update = False
+        if self.faults.unhealthy_next_update and endpoint.server is not None:
+            self.faults.unhealthy_next_update = False
             model_dir = model_dir.parent / "broken-model"  # no code, no weights: the process cannot load
             model_dir.mkdir(exist_ok=True)
         log_path = model_dir.parent / "serve.log"
-        model = self.models[self.configs[config_name]["ProductionVariants"][0]["ModelName"]]
-        session = self.service.session(
-            model["ExecutionRoleArn"], f"SageMaker-{endpoint.name}", self.service.arn("endpoint", endpoint.name)
-        )
-        environment = {**self.service.job_environment, **session}
-        server = Server(self.service.python, model_dir, log_path, environment)
+        role = self._role(endpoint.name, self._model(config_name)["ExecutionRoleArn"])
+        environment = {**self.runtime.environment, **role.credentials()}
+        server = Server(self.runtime.python, model_dir, log_path, environment)
         healthy = server.healthy()
         # the container's start-up output, where SageMaker sends an endpoint's logs (one group per endpoint)
-        endpoint.log_error = self.service.send_logs(
-            model["ExecutionRoleArn"], f"SageMaker-{endpoint.name}", self.service.arn("endpoint", endpoint.name),
-            f"{LOG_GROUP_PREFIX}{endpoint.name}",
-            f"AllTraffic/{config_name}", log_path.read_text(errors="replace").splitlines(),
+        endpoint.log_error = role.send_logs(
+            f"{LOG_GROUP_PREFIX}{endpoint.name}", f"AllTraffic/{config_name}",
+            log_path.read_text(errors="replace").splitlines(),
         )  # fmt: skip
         if healthy:
             return server
@@ -274,11 +294,11 @@ class Endpoints:
         if not alarms:
             return
         name = request["EndpointName"]
-        reads = [iam.Request("cloudwatch:DescribeAlarms", self.service.alarm_arn(a["AlarmName"])) for a in alarms]
+        reads = [iam.Request("cloudwatch:DescribeAlarms", self.arns.alarm(a["AlarmName"])) for a in alarms]
         variants = self.configs[request["EndpointConfigName"]]["ProductionVariants"]
         for role in dict.fromkeys(self.models[variant["ModelName"]]["ExecutionRoleArn"] for variant in variants):
             try:
-                iam.authorize(self.service.execution_principal(role, f"SageMaker-{name}"), reads, self.service.denials)
+                self._role(name, role).authorize(reads)
             except iam.AccessDenied as error:
                 raise validation(
                     f"The execution role {role} of endpoint {name} cannot read its auto-rollback alarms: "
@@ -288,39 +308,52 @@ class Endpoints:
     def create(self, request: dict) -> str:
         name, config_name = request["EndpointName"], request["EndpointConfigName"]
         if name in self.endpoints:
-            raise validation(f'Cannot create already existing endpoint "{self.service.arn("endpoint", name)}".')
+            raise validation(f'Cannot create already existing endpoint "{self.arns.sagemaker("endpoint", name)}".')
         self._check_config(config_name)
         self._check_rollback_alarms(request)
-        with self.service.lock:  # checked and counted together: two creates cannot both take the last of a quota
-            quotas.check_endpoint(self.service, name, config_name, update=False)
+        with self.lock:  # checked and counted together: two creates cannot both take the last of a quota
+            self._check_quotas(name, config_name, update=False)
             endpoint = self.endpoints[name] = Endpoint(name, config_name, request.get("Tags", []))
         threading.Thread(target=self._deploy, args=(endpoint, config_name), daemon=True).start()
-        return self.service.arn("endpoint", name)
+        return self.arns.sagemaker("endpoint", name)
+
+    def _check_quotas(self, name: str, config_name: str, update: bool) -> None:
+        """ResourceLimitExceeded unless the account's quotas hold ``config_name``'s variant for endpoint ``name``
+        beside every fleet held now: per endpoint but a failed one, its configuration's variant, and during an
+        update the new one's too (a blue/green update runs both fleets until the new one serves)."""
+        fleets = {}
+        for endpoint in self.endpoints.values():
+            if endpoint.status != "Failed":
+                held = [self.configs.get(config) for config in (endpoint.config_name, endpoint.updating_to) if config]
+                fleets[endpoint.name] = [config["ProductionVariants"][0] for config in held if config is not None]
+        variant = self.configs[config_name]["ProductionVariants"][0]
+        quotas.check_endpoint(self.account, fleets, name, variant, update)
 
     def is_serverless(self, config_name: str) -> bool:
         return "ServerlessConfig" in self.configs[config_name]["ProductionVariants"][0]
 
     def update(self, request: dict) -> str:
         name, config_name = request["EndpointName"], request["EndpointConfigName"]
+        arn = self.arns.sagemaker("endpoint", name)
         endpoint = self.get(name)
         self._check_config(config_name)
         self._check_rollback_alarms(request)
         if endpoint.status != "InService":
-            raise validation(f'Cannot update in-progress endpoint "{self.service.arn("endpoint", name)}".')
+            raise validation(f'Cannot update in-progress endpoint "{arn}".')
         if endpoint.config_name in self.configs and self.is_serverless(endpoint.config_name) != self.is_serverless(
             config_name
         ):
             # AWS documents the rule ("updating a real-time inference endpoint to ... serverless ... is not
             # supported", and back); its exact message is not published: this one says what happened.
             raise validation(
-                f'Cannot update endpoint "{self.service.arn("endpoint", name)}" between a real-time (instance-based) '
-                "and a serverless configuration: create a new endpoint instead."
+                f'Cannot update endpoint "{arn}" between a real-time (instance-based) and a serverless configuration: '
+                "create a new endpoint instead."
             )
-        with self.service.lock:
-            quotas.check_endpoint(self.service, name, config_name, update=True)
+        with self.lock:
+            self._check_quotas(name, config_name, update=True)
             endpoint.status, endpoint.updating_to, endpoint.modified = "Updating", config_name, now()
         threading.Thread(target=self._deploy, args=(endpoint, config_name), daemon=True).start()
-        return self.service.arn("endpoint", name)
+        return arn
 
     def get(self, name: str) -> Endpoint:
         if name not in self.endpoints:
@@ -331,7 +364,7 @@ class Endpoints:
         endpoint = self.get(name)
         described = {
             "EndpointName": name,
-            "EndpointArn": self.service.arn("endpoint", name),
+            "EndpointArn": self.arns.sagemaker("endpoint", name),
             "EndpointConfigName": endpoint.config_name,
             "EndpointStatus": endpoint.status,
             "CreationTime": endpoint.created,
@@ -352,7 +385,7 @@ class Endpoints:
         return [
             {
                 "EndpointName": e.name,
-                "EndpointArn": self.service.arn("endpoint", e.name),
+                "EndpointArn": self.arns.sagemaker("endpoint", e.name),
                 "CreationTime": e.created,
                 "LastModifiedTime": e.modified,
                 "EndpointStatus": e.status,

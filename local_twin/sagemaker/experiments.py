@@ -12,11 +12,13 @@ trials with ListTrials rather than by name. Deletion keeps AWS's documented orde
 disassociated from all trials before the trial component can be deleted", "All trial components that make up the
 trial must be deleted first", "All trials associated with the experiment must be deleted first" (botocore's
 model of DeleteTrialComponent, DeleteTrial, DeleteExperiment); the refusals' wording is the twin's. The List
-calls page with MaxResults (default 10) and NextToken (service.page), as SageMaker's do.
+calls page with MaxResults (default 10) and NextToken (service.py's page), as SageMaker's do.
 """
 
+import threading
 from dataclasses import dataclass, field
 
+from local_twin.sagemaker.arns import Arns
 from local_twin.sagemaker.errors import SageMakerError, now, validation
 
 TUNING_EXPERIMENT_SUFFIX = "-aws-tuning-job"
@@ -53,8 +55,11 @@ class TrialComponent:
 
 
 class Experiments:
-    def __init__(self, service):
-        self.service = service
+    """The experiments, trials and trial components jobs created; ``lock`` is the local SageMaker's, which the jobs'
+    creates hold when they add theirs."""
+
+    def __init__(self, arns: Arns, lock: threading.RLock):
+        self.arns, self.lock = arns, lock
         self.experiments: dict[str, Experiment] = {}
         self.trials: dict[str, Trial] = {}
         self.components: dict[str, TrialComponent] = {}
@@ -62,14 +67,14 @@ class Experiments:
     # ------------------------------------------------------------------ what jobs create
 
     def tuning_job_created(self, tuning_job: str) -> None:
-        with self.service.lock:
+        with self.lock:
             name = f"{tuning_job}{TUNING_EXPERIMENT_SUFFIX}"
-            source = self.service.arn("hyper-parameter-tuning-job", tuning_job)
+            source = self.arns.sagemaker("hyper-parameter-tuning-job", tuning_job)
             self.experiments.setdefault(name, Experiment(name, source))
 
     def training_job_created(self, training_job: str, tuning_job: str | None) -> None:
-        with self.service.lock:
-            source = self.service.arn("training-job", training_job)
+        with self.lock:
+            source = self.arns.sagemaker("training-job", training_job)
             component = self.components.setdefault(
                 f"{training_job}{TRAINING_COMPONENT_SUFFIX}",
                 TrialComponent(f"{training_job}{TRAINING_COMPONENT_SUFFIX}", source),
@@ -92,7 +97,7 @@ class Experiments:
         experiment = self._get(self.experiments, "Experiment", name)
         return {
             "ExperimentName": name,
-            "ExperimentArn": self.service.arn("experiment", name),
+            "ExperimentArn": self.arns.sagemaker("experiment", name),
             "DisplayName": name,
             "Source": {"SourceArn": experiment.source_arn, "SourceType": "SageMakerTuningJob"},
             "CreationTime": experiment.created,
@@ -102,7 +107,7 @@ class Experiments:
         return [
             {
                 "ExperimentName": e.name,
-                "ExperimentArn": self.service.arn("experiment", e.name),
+                "ExperimentArn": self.arns.sagemaker("experiment", e.name),
                 "ExperimentSource": {"SourceArn": e.source_arn, "SourceType": "SageMakerTuningJob"},
                 "CreationTime": e.created,
             }
@@ -117,7 +122,7 @@ class Experiments:
         return [
             {
                 "TrialName": t.name,
-                "TrialArn": self.service.arn("experiment-trial", t.name),
+                "TrialArn": self.arns.sagemaker("experiment-trial", t.name),
                 "TrialSource": {"SourceArn": t.source_arn, "SourceType": "SageMakerTrainingJob"},
                 "CreationTime": t.created,
             }
@@ -143,7 +148,7 @@ class Experiments:
         return [
             {
                 "TrialComponentName": c.name,
-                "TrialComponentArn": self.service.arn("experiment-trial-component", c.name),
+                "TrialComponentArn": self.arns.sagemaker("experiment-trial-component", c.name),
                 "TrialComponentSource": {"SourceArn": c.source_arn, "SourceType": "SageMakerTrainingJob"},
                 "CreationTime": c.created,
             }
@@ -154,14 +159,14 @@ class Experiments:
         component = self._get(self.components, "TrialComponent", name)
         return {
             "TrialComponentName": name,
-            "TrialComponentArn": self.service.arn("experiment-trial-component", name),
+            "TrialComponentArn": self.arns.sagemaker("experiment-trial-component", name),
             "DisplayName": name,
             "Source": {"SourceArn": component.source_arn, "SourceType": "SageMakerTrainingJob"},
             "CreationTime": component.created,
         }
 
     def disassociate(self, component_name: str, trial_name: str) -> dict:
-        with self.service.lock:
+        with self.lock:
             component = self._get(self.components, "TrialComponent", component_name)
             trial = self._get(self.trials, "Trial", trial_name)
             if trial_name not in component.trials:
@@ -169,12 +174,12 @@ class Experiments:
             component.trials.discard(trial_name)
             trial.components.discard(component_name)
         return {
-            "TrialComponentArn": self.service.arn("experiment-trial-component", component_name),
-            "TrialArn": self.service.arn("experiment-trial", trial_name),
+            "TrialComponentArn": self.arns.sagemaker("experiment-trial-component", component_name),
+            "TrialArn": self.arns.sagemaker("experiment-trial", trial_name),
         }
 
     def delete_component(self, name: str) -> dict:
-        with self.service.lock:
+        with self.lock:
             component = self._get(self.components, "TrialComponent", name)
             if component.trials:
                 raise validation(
@@ -182,23 +187,23 @@ class Experiments:
                     "from all trials before deleting it."
                 )
             del self.components[name]
-        return {"TrialComponentArn": self.service.arn("experiment-trial-component", name)}
+        return {"TrialComponentArn": self.arns.sagemaker("experiment-trial-component", name)}
 
     def delete_trial(self, name: str) -> dict:
-        with self.service.lock:
+        with self.lock:
             trial = self._get(self.trials, "Trial", name)
             if trial.components:
                 raise validation(
                     f"Trial '{name}' still has trial components {sorted(trial.components)}: delete them first."
                 )
             del self.trials[name]
-        return {"TrialArn": self.service.arn("experiment-trial", name)}
+        return {"TrialArn": self.arns.sagemaker("experiment-trial", name)}
 
     def delete_experiment(self, name: str) -> dict:
-        with self.service.lock:
+        with self.lock:
             self._get(self.experiments, "Experiment", name)
             trials = sorted(t.name for t in self.trials.values() if t.experiment == name)
             if trials:
                 raise validation(f"Experiment '{name}' still has trials {trials}: delete them first.")
             del self.experiments[name]
-        return {"ExperimentArn": self.service.arn("experiment", name)}
+        return {"ExperimentArn": self.arns.sagemaker("experiment", name)}

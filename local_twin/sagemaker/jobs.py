@@ -24,8 +24,14 @@ import threading
 import time
 from pathlib import Path
 
-from local_twin.sagemaker import quotas, rules
+from local_twin.faults import Faults
+from local_twin.sagemaker import rules
+from local_twin.sagemaker.arns import Arns
 from local_twin.sagemaker.errors import SageMakerError, failure_reason, not_found, now, validation
+from local_twin.sagemaker.experiments import Experiments
+from local_twin.sagemaker.quotas import TrainingCapacity
+from local_twin.sagemaker.roles import ExecutionRoles
+from local_twin.sagemaker.runtime import JobRuntime
 
 TERMINAL = ("Completed", "Failed", "Stopped")
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"  # one per account and region, shared by every training job
@@ -37,11 +43,24 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
 
 
 class TrainingJob:
-    def __init__(self, service, request: dict):
-        self.service = service
+    """One training job: ``folder`` its own, run with ``runtime`` as a session of its execution role (``roles``);
+    ``tuning_job`` names the tuning job that started it, if one did."""
+
+    def __init__(
+        self,
+        request: dict,
+        tuning_job: str | None,
+        folder: Path,
+        runtime: JobRuntime,
+        roles: ExecutionRoles,
+        arns: Arns,
+    ):
         self.request = request
         self.name = request["TrainingJobName"]
-        self.folder = service.workdir / "jobs" / self.name
+        self.tuning_job = tuning_job
+        self.arns = arns
+        self.runtime = runtime
+        self.folder = folder
         self.log_path = self.folder / "job.log"
         self.status = "InProgress"
         self.secondary = "Starting"
@@ -52,7 +71,8 @@ class TrainingJob:
         self.rule_statuses: list[dict] = []
         self.process: subprocess.Popen | None = None
         self.stop_requested = False
-        self.tuning_job = None
+        # the role SageMaker reads channels and writes outputs and logs with, assumed for this job (source_arn)
+        self.role = roles.session(request["RoleArn"], f"SageMaker-{self.name}", self.source_arn)
         self.log_error: str | None = None  # why the job's logs could not be written to CloudWatch Logs
         self.stopping_describes = 0  # Faults.stopping_describes, taken when the stop was asked
         self.stop_released = threading.Event()  # set once the job may finish stopping
@@ -87,11 +107,7 @@ class TrainingJob:
         """The script's output as the job's log stream."""
         if self.log_path.exists():
             lines = self.log_path.read_text(errors="replace").splitlines()
-            stream = f"{self.name}/algo-1-{int(self.created)}"
-            session = f"SageMaker-{self.name}"
-            self.log_error = self.service.send_logs(
-                self.request["RoleArn"], session, self.source_arn, LOG_GROUP, stream, lines
-            )
+            self.log_error = self.role.send_logs(LOG_GROUP, f"{self.name}/algo-1-{int(self.created)}", lines)
 
     def _prepare(self) -> None:
         ml = self.folder / "ml"
@@ -148,13 +164,13 @@ class TrainingJob:
     @property
     def source_arn(self) -> str | None:
         """What SageMaker names as the source when it assumes the job's role: the job, none for a tuning trial."""
-        return None if self.tuning_job else self.service.arn("training-job", self.name)
+        return None if self.tuning_job else self.arns.sagemaker("training-job", self.name)
 
     @property
     def s3(self):
         """S3 as the job's execution role (RoleArn): channels, code, outputs, checkpoints and Debugger paths."""
         if not hasattr(self, "_s3"):
-            self._s3 = self.service.s3_as(self.request["RoleArn"], f"SageMaker-{self.name}", self.source_arn)
+            self._s3 = self.role.client("s3")
         return self._s3
 
     def _sync_checkpoints(self, download: bool) -> None:
@@ -173,15 +189,14 @@ class TrainingJob:
     def _train(self) -> None:
         ml = self.folder / "ml"
         env = {
-            **self.service.job_environment,
-            **self.service.session(self.request["RoleArn"], f"SageMaker-{self.name}", self.source_arn),
+            **self.runtime.environment,
+            **self.role.credentials(),
             "SAGEMAKER_BASE_DIR": str(ml),
             "PYTHONUNBUFFERED": "1",
         }
         env["TRAINING_JOB_NAME"] = self.name  # as SageMaker sets it in the container
         if self.request.get("DebugHookConfig"):
             env["SMDEBUG_CONFIG_FILE_PATH"] = str(ml / "input" / "config" / "debughookconfig.json")
-        train = Path(self.service.python).parent / "train"
         limit = self.request["StoppingCondition"].get("MaxRuntimeInSeconds", 86400)
         with open(self.log_path, "wb") as log:
             with self.starting:  # a stop is either seen here or finds the process to signal, never in between
@@ -190,7 +205,7 @@ class TrainingJob:
                 self.started, self.secondary = now(), "Training"
                 # a session of its own: a stop ends the toolkit and the script it started, as the container's end does
                 self.process = subprocess.Popen(
-                    [str(train)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                    [str(self.runtime.train)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
                 )
             try:
                 code = self.process.wait(timeout=limit)
@@ -245,7 +260,7 @@ class TrainingJob:
                 s3.upload_file(str(path), hook_bucket, f"{hook_prefix}/{path.relative_to(self.tensors).as_posix()}")
         if self.status == "Stopping":
             return False  # no rule is evaluated on a stopped job; run() marks it Stopped
-        self.rule_statuses = rules.evaluate(self.request, self.tensors, self.service.python)
+        self.rule_statuses = rules.evaluate(self.request, self.tensors, self.runtime.python)
         return True
 
     def read_metrics(self) -> list[dict]:
@@ -271,7 +286,7 @@ class TrainingJob:
         output = request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
         described = {
             "TrainingJobName": self.name,
-            "TrainingJobArn": self.service.arn("training-job", self.name),
+            "TrainingJobArn": self.arns.sagemaker("training-job", self.name),
             "TrainingJobStatus": self.status,
             "SecondaryStatus": self.secondary,
             "HyperParameters": request.get("HyperParameters", {}),
@@ -304,7 +319,7 @@ class TrainingJob:
         if self.started and self.ended:  # no spot discount here: billed as long as it trained
             described["TrainingTimeInSeconds"] = described["BillableTimeInSeconds"] = round(self.ended - self.started)
         if self.tuning_job:
-            described["TuningJobArn"] = self.service.arn("hyper-parameter-tuning-job", self.tuning_job)
+            described["TuningJobArn"] = self.arns.sagemaker("hyper-parameter-tuning-job", self.tuning_job)
         return described
 
 
@@ -318,25 +333,40 @@ def tar_gz(folder: Path) -> bytes:
 
 
 class TrainingJobs:
-    """All training jobs; at most ``max_concurrent`` run at once (2 cores), the rest wait their turn."""
+    """All training jobs, each in a folder under ``folder``; at most ``max_concurrent`` run at once (2 cores), the rest
+    wait their turn. ``lock`` is the local SageMaker's: a job is checked against ``capacity`` and counted in one
+    step with every other create."""
 
-    def __init__(self, service, max_concurrent: int):
-        self.service = service
+    def __init__(
+        self,
+        folder: Path,
+        runtime: JobRuntime,
+        roles: ExecutionRoles,
+        arns: Arns,
+        capacity: TrainingCapacity,
+        experiments: Experiments,
+        faults: Faults,
+        lock: threading.RLock,
+        max_concurrent: int,
+    ):
+        self.folder, self.runtime, self.roles, self.arns = folder, runtime, roles, arns
+        self.capacity, self.experiments, self.faults, self.lock = capacity, experiments, faults, lock
         self.jobs: dict[str, TrainingJob] = {}
         self.slots = threading.Semaphore(max_concurrent)
 
     def create(self, request: dict, tuning_job: str | None = None) -> str:
         name = request["TrainingJobName"]
-        with self.service.lock:
+        with self.lock:
             if name in self.jobs:
                 raise SageMakerError("ResourceInUse", f"Training job {name} already exists")
+            job = TrainingJob(request, tuning_job, self.folder / name, self.runtime, self.roles, self.arns)
             if tuning_job is None:  # a tuning job's trials were counted when it was created
-                quotas.check_training_job(self.service, request)
-            job = self.jobs[name] = TrainingJob(self.service, request)
-            job.tuning_job = tuning_job
-            self.service.experiments.training_job_created(name, tuning_job)
+                self.capacity.check_training_job(request)
+                self.capacity.hold(job)
+            self.jobs[name] = job
+            self.experiments.training_job_created(name, tuning_job)
         threading.Thread(target=self._run, args=(job,), name=f"training-{name}", daemon=True).start()
-        return self.service.arn("training-job", name)
+        return self.arns.sagemaker("training-job", name)
 
     def _run(self, job: TrainingJob) -> None:
         with self.slots:
@@ -360,7 +390,7 @@ class TrainingJobs:
             raise validation(f"The training job {name} is not in progress (status {job.status}).")
         with job.starting:
             job.stop_requested = True
-            job.stopping_describes = self.service.faults.stopping_describes
+            job.stopping_describes = self.faults.stopping_describes
             if job.stopping_describes:
                 job.stop_released.clear()
             job.status = job.secondary = "Stopping"
@@ -383,7 +413,7 @@ class TrainingJobs:
         return [
             {
                 "TrainingJobName": job.name,
-                "TrainingJobArn": self.service.arn("training-job", job.name),
+                "TrainingJobArn": self.arns.sagemaker("training-job", job.name),
                 "CreationTime": job.created,
                 "TrainingJobStatus": job.status,
                 **({"TrainingEndTime": job.ended} if job.ended else {}),

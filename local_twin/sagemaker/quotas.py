@@ -131,84 +131,76 @@ def _check(account: AccountQuotas, quota: facts.Quota, used: float, delta: float
         raise SageMakerError("ResourceLimitExceeded", facts.limit_exceeded_message(quota, limit, used, delta))
 
 
-def _training_holdings(service) -> list[tuple[str, bool, int]]:
-    """(instance type, spot, instances) of what training holds now: each running training job its instances, each
-    running tuning job MaxParallelTrainingJobs x its trials' instances (what its creation was checked against; its
-    trials are not counted again)."""
-    held = []
-    for job in service.training.jobs.values():
-        if job.status == "InProgress" and job.tuning_job is None:
-            resources = job.request["ResourceConfig"]
-            spot = bool(job.request.get("EnableManagedSpotTraining"))
-            held.append((resources.get("InstanceType"), spot, resources.get("InstanceCount", 1)))
-    for tuning in service.tuning.jobs.values():
-        definition = tuning.request.get("TrainingJobDefinition")
-        if tuning.status == "InProgress" and definition:
-            resources = definition["ResourceConfig"]
-            spot = bool(definition.get("EnableManagedSpotTraining"))
-            parallel = tuning.limits["MaxParallelTrainingJobs"]
-            held.append((resources.get("InstanceType"), spot, parallel * resources.get("InstanceCount", 1)))
-    return held
+class TrainingCapacity:
+    """The training instances held now, against the account's training quotas: the training jobs and the tuning jobs
+    are checked and held through it, so that neither part reads the other's jobs to count them."""
+
+    def __init__(self, account: AccountQuotas):
+        self.account = account
+        self._holders: list = []  # the jobs (with .status and .request) held while they are InProgress
+
+    def check_training_job(self, request: dict) -> None:
+        """CreateTrainingJob: its instances against the type's (spot) training quota and the account-wide one."""
+        self._check(*_held_by(request))
+
+    def check_tuning_job(self, request: dict, tuning_jobs_running: int) -> None:
+        """CreateHyperParameterTuningJob: the parallel trials' instances against the training quotas (as SageMaker
+        checks at creation), then the tuning quotas (``tuning_jobs_running``: the account's, this one aside)."""
+        self._check(*_held_by(request))
+        limits = request["HyperParameterTuningJobConfig"]["ResourceLimits"]
+        _check(self.account, facts.TUNING_JOBS_AT_ONCE, tuning_jobs_running, 1)
+        _check(self.account, facts.PARALLEL_TRIALS, 0, limits["MaxParallelTrainingJobs"])
+        _check(self.account, facts.TRIALS_PER_TUNING_JOB, 0, limits["MaxNumberOfTrainingJobs"])
+
+    def hold(self, job) -> None:
+        """A created training job or tuning job (not a tuning job's trial): it holds its instances while it runs."""
+        self._holders.append(job)
+
+    def _check(self, definition: dict, delta: int) -> None:
+        instance_type = definition["ResourceConfig"].get("InstanceType")
+        spot = bool(definition.get("EnableManagedSpotTraining"))
+        held = [
+            (held_definition["ResourceConfig"].get("InstanceType"), count)
+            for held_definition, count in (_held_by(job.request) for job in self._holders if job.status == "InProgress")
+            if bool(held_definition.get("EnableManagedSpotTraining")) == spot
+        ]
+        if instance_type:
+            used = sum(count for held_type, count in held if held_type == instance_type)
+            _check(self.account, facts.training_instances(instance_type, spot), used, delta)
+        _check(self.account, facts.all_training_instances(spot), sum(count for _, count in held), delta)
 
 
-def _check_training(service, definition: dict, delta: int) -> None:
-    instance_type = definition["ResourceConfig"].get("InstanceType")
-    spot = bool(definition.get("EnableManagedSpotTraining"))
-    held = [(held_type, count) for held_type, held_spot, count in _training_holdings(service) if held_spot == spot]
-    if instance_type:
-        used = sum(count for held_type, count in held if held_type == instance_type)
-        _check(service.quotas, facts.training_instances(instance_type, spot), used, delta)
-    _check(service.quotas, facts.all_training_instances(spot), sum(count for _, count in held), delta)
+def _held_by(request: dict) -> tuple[dict, int]:
+    """The training definition a job holds instances of, and how many: a training job its own; a tuning job
+    MaxParallelTrainingJobs x its trials' (what its creation is checked against; its trials are not counted again)."""
+    definition = request.get("TrainingJobDefinition")
+    if definition is None:
+        return request, request["ResourceConfig"].get("InstanceCount", 1)
+    parallel = request["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxParallelTrainingJobs"]
+    return definition, parallel * definition["ResourceConfig"].get("InstanceCount", 1)
 
 
-def check_training_job(service, request: dict) -> None:
-    """CreateTrainingJob: its instances against the type's (spot) training quota and the account-wide one."""
-    _check_training(service, request, request["ResourceConfig"].get("InstanceCount", 1))
-
-
-def check_tuning_job(service, request: dict) -> None:
-    """CreateHyperParameterTuningJob: the parallel trials' instances against the training quotas (as SageMaker checks
-    at creation), then the tuning quotas."""
-    limits = request["HyperParameterTuningJobConfig"]["ResourceLimits"]
-    parallel, total = limits["MaxParallelTrainingJobs"], limits["MaxNumberOfTrainingJobs"]
-    definition = request["TrainingJobDefinition"]
-    _check_training(service, definition, parallel * definition["ResourceConfig"].get("InstanceCount", 1))
-    running = sum(job.status == "InProgress" for job in service.tuning.jobs.values())
-    _check(service.quotas, facts.TUNING_JOBS_AT_ONCE, running, 1)
-    _check(service.quotas, facts.PARALLEL_TRIALS, 0, parallel)
-    _check(service.quotas, facts.TRIALS_PER_TUNING_JOB, 0, total)
-
-
-def _fleets(service, exclude: str | None = None) -> list[list[dict]]:
-    """Per endpoint (but ``exclude``), the variants it holds now: its configuration's, and during an update the new
-    one's too (a blue/green update runs both fleets until the new one serves)."""
-    fleets = []
-    for endpoint in service.endpoints.endpoints.values():
-        if endpoint.status == "Failed" or endpoint.name == exclude:
-            continue
-        configs = [service.endpoints.configs.get(name) for name in (endpoint.config_name, endpoint.updating_to) if name]
-        fleets.append([config["ProductionVariants"][0] for config in configs if config is not None])
-    return fleets
-
-
-def check_endpoint(service, endpoint_name: str, config_name: str, update: bool) -> None:
-    """CreateEndpoint or UpdateEndpoint to ``config_name``: an instance variant's instances beside every fleet held
+def check_endpoint(
+    account: AccountQuotas, fleets: dict[str, list[dict]], endpoint_name: str, variant: dict, update: bool
+) -> None:
+    """CreateEndpoint or UpdateEndpoint of ``endpoint_name`` to a configuration whose variant is ``variant``, beside
+    ``fleets`` (per endpoint, the variants it holds now): an instance variant's instances beside every fleet held
     (an update's old fleet included), or a serverless variant's endpoint count, total concurrency and memory."""
-    variant = service.endpoints.configs[config_name]["ProductionVariants"][0]
     serverless = variant.get("ServerlessConfig")
     if serverless is None:
         instance_type = variant["InstanceType"]
-        same_type = [held for fleet in _fleets(service) for held in fleet if held.get("InstanceType") == instance_type]
+        same_type = [held for fleet in fleets.values() for held in fleet if held.get("InstanceType") == instance_type]
         used = sum(held.get("InitialInstanceCount", 1) for held in same_type)
-        _check(service.quotas, facts.endpoint_instances(instance_type), used, variant.get("InitialInstanceCount", 1))
+        _check(account, facts.endpoint_instances(instance_type), used, variant.get("InitialInstanceCount", 1))
         return
     serverless_fleets = [
         [held["ServerlessConfig"] for held in fleet if "ServerlessConfig" in held]
-        for fleet in _fleets(service, exclude=endpoint_name)
+        for name, fleet in fleets.items()
+        if name != endpoint_name
     ]
     others = [fleet for fleet in serverless_fleets if fleet]  # the other serverless endpoints
     if not update:
-        _check(service.quotas, facts.SERVERLESS_ENDPOINTS, len(others), 1)
+        _check(account, facts.SERVERLESS_ENDPOINTS, len(others), 1)
     concurrency = sum(held["MaxConcurrency"] for fleet in others for held in fleet)
-    _check(service.quotas, facts.SERVERLESS_CONCURRENCY, concurrency, serverless["MaxConcurrency"])
-    _check(service.quotas, facts.SERVERLESS_MEMORY, 0, serverless["MemorySizeInMB"])
+    _check(account, facts.SERVERLESS_CONCURRENCY, concurrency, serverless["MaxConcurrency"])
+    _check(account, facts.SERVERLESS_MEMORY, 0, serverless["MemorySizeInMB"])

@@ -7,21 +7,19 @@
   account's SageMaker quotas live here, where the jobs and endpoints are held to them (quotas.py).
 
 Training and tuning jobs and endpoints do real work (jobs.py, tuning.py, endpoints.py); this module owns
-the state, the protocol and the fault injection.
+the protocol and the fault injection, and wires the parts together: each gets the narrow collaborators it uses
+(arns.py's ARNs, roles.py's execution roles, runtime.py's Python and environment, its folder, the lock, the faults,
+the experiments, quotas.py's training capacity or account quotas), none gets this service.
 """
 
-import contextlib
 import json
-import os
 import re
 import sys
 import threading
-import time
 from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-import boto3
 import botocore.session
 from botocore.exceptions import ParamValidationError
 from botocore.validate import validate_parameters
@@ -30,13 +28,16 @@ from local_twin import iam
 from local_twin.account import ACCOUNT_ID
 from local_twin.faults import Faults, Throttled
 from local_twin.loopback import LoopbackHandler, reply, serve_in_background, shut_down, url_of
-from local_twin.moto_stack import DUMMY_CREDENTIALS
+from local_twin.moto_stack import client
 from local_twin.sagemaker import authorization
+from local_twin.sagemaker.arns import Arns
 from local_twin.sagemaker.endpoints import Endpoints
 from local_twin.sagemaker.errors import SageMakerError, validation
 from local_twin.sagemaker.experiments import Experiments
 from local_twin.sagemaker.jobs import TrainingJobs
-from local_twin.sagemaker.quotas import AccountQuotas
+from local_twin.sagemaker.quotas import AccountQuotas, TrainingCapacity
+from local_twin.sagemaker.roles import ExecutionRoles
+from local_twin.sagemaker.runtime import JobRuntime
 from local_twin.sagemaker.tuning import TuningJobs
 from model_code import quotas as quota_facts
 
@@ -57,107 +58,54 @@ class LocalSageMaker:
         assume: Callable[[str, str], dict[str, str]] | None = None,
         denials: iam.DenialLog | None = None,
         quotas: AccountQuotas | None = None,
+        directory: iam.Directory | None = None,
     ):
         """``s3_endpoint_url`` is where jobs and endpoints reach S3 (the twin's IAM gateway); ``assume`` gives a
         session of a role (the twin's STS) to each job and endpoint, which then act with their execution role's
         permissions. Without it (a standalone local SageMaker) they act as the administrator. ``quotas`` (an
-        AccountQuotas) is the account's; the twin's defaults without it."""
+        AccountQuotas) is the account's; the twin's defaults without it. ``directory`` is the twin's IAM (standalone:
+        that of the moto at ``s3_endpoint_url``)."""
         self.workdir = Path(workdir)
         self.region = region
-        self.python = python
         self.faults = faults or Faults()
-        self.s3_endpoint_url = s3_endpoint_url
-        self._assume = assume
         self.denials = denials if denials is not None else iam.DenialLog()
-        # Jobs and endpoints run with this environment plus their role's session.
-        self.job_environment = {
-            **{key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "SM_", "SAGEMAKER_"))},
-            "AWS_ENDPOINT_URL": s3_endpoint_url, "AWS_DEFAULT_REGION": region,
-        }  # fmt: skip
-        self.lock = threading.RLock()
+        self.directory = directory or iam.Directory(
+            client("iam", s3_endpoint_url, region), client("sts", s3_endpoint_url, region)
+        )
+        self.arns = Arns(region)
+        self.roles = ExecutionRoles(s3_endpoint_url, region, assume, self.directory, self.denials)
+        # jobs and endpoints run with this environment plus their role's session
+        runtime = JobRuntime.on_this_machine(python, s3_endpoint_url, region)
+        self.lock = threading.RLock()  # the parts' creates check and count under it, one at a time
         self.model = botocore.session.get_session().get_service_model("sagemaker")
         self.quotas_model = botocore.session.get_session().get_service_model("service-quotas")
         self.quotas = quotas or AccountQuotas()
-        self.training = TrainingJobs(self, max_concurrent_jobs)
-        self.tuning = TuningJobs(self)
-        self.endpoints = Endpoints(self)
-        self.experiments = Experiments(self)
+        capacity = TrainingCapacity(self.quotas)
+        self.experiments = Experiments(self.arns, self.lock)
+        self.training = TrainingJobs(
+            self.workdir / "jobs", runtime, self.roles, self.arns, capacity, self.experiments, self.faults, self.lock,
+            max_concurrent_jobs,
+        )  # fmt: skip
+        self.tuning = TuningJobs(self.training, self.arns, capacity, self.experiments, self.faults, self.lock)
+        self.endpoints = Endpoints(
+            self.workdir / "endpoints", runtime, self.roles, self.arns, self.quotas, self.faults, self.lock
+        )
         self._server: ThreadingHTTPServer | None = None
         self.url = ""
-
-    def arn(self, kind: str, name: str) -> str:
-        return f"arn:aws:sagemaker:{self.region}:{ACCOUNT_ID}:{kind}/{name.lower()}"
-
-    def alarm_arn(self, name: str) -> str:
-        return f"arn:aws:cloudwatch:{self.region}:{ACCOUNT_ID}:alarm:{name}"
-
-    def check_trust(self, role_arn: str, source_arn: str | None) -> None:
-        """SageMaker assumes ``role_arn`` for the resource ``source_arn`` (None: a tuning job or its trial):
-        AccessDenied (kept in ``denials``) unless the role's trust policy allows it with the keys sent."""
-        context = authorization.source_keys(source_arn)
-        iam.assume_role_as_service(role_arn, authorization.SAGEMAKER_SERVICE, context, self.denials)
-
-    def session(self, role_arn: str, name: str, source_arn: str | None) -> dict[str, str]:
-        """The credentials a job or an endpoint holds: a session of the execution role it was given, which
-        SageMaker must be able to assume (a refusal reads as AWS's FailureReason for it)."""
-        try:
-            self.check_trust(role_arn, source_arn)
-        except iam.AccessDenied as error:
-            raise SageMakerError("ClientError", f"SageMaker was unable to assume the role '{role_arn}'") from error
-        return self._assume(role_arn, name) if self._assume else dict(DUMMY_CREDENTIALS)
-
-    def execution_principal(self, role_arn: str, name: str) -> iam.Principal:
-        """Who a job or an endpoint acts as: a session of its execution role (the administrator when this
-        local SageMaker runs standalone, without sessions)."""
-        return iam.role_session(role_arn, name) if self._assume else iam.ADMIN
-
-    def s3_as(self, role_arn: str, name: str, source_arn: str | None):
-        """An S3 client acting as ``role_arn`` (SageMaker reads channels and writes outputs with the job's role)."""
-        return self.client_as("s3", role_arn, name, source_arn)
-
-    def client_as(self, service: str, role_arn: str, name: str, source_arn: str | None):
-        """A client of ``service`` (S3, CloudWatch Logs) acting as ``role_arn``, through the twin's IAM gateway."""
-        credentials = self.session(role_arn, name, source_arn)
-        return boto3.client(
-            service,
-            endpoint_url=self.s3_endpoint_url,
-            region_name=self.region,
-            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=credentials.get("AWS_SESSION_TOKEN"),
-        )
-
-    def send_logs(
-        self, role_arn: str, session_name: str, source_arn: str | None, group: str, stream: str, lines: list[str]
-    ) -> str | None:
-        """Write ``lines`` to a CloudWatch Logs stream as SageMaker does for a job or an endpoint: with its execution
-        role, creating the group when missing. Returns why it failed (a denial loses the logs, not the job)."""
-        try:
-            logs = self.client_as("logs", role_arn, session_name, source_arn)
-            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-                logs.create_log_group(logGroupName=group)
-            logs.create_log_stream(logGroupName=group, logStreamName=stream)
-            stamp = int(time.time() * 1000)
-            lines = lines or ["(no output)"]
-            for start in range(0, len(lines), 1000):  # well under PutLogEvents' 10,000 events and 1 MB
-                events = [{"timestamp": stamp, "message": line or " "} for line in lines[start : start + 1000]]
-                logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
-        except Exception as error:  # SageMaker too keeps a job's outcome when its logs cannot be written
-            return f"{type(error).__name__}: {error}"
-        return None
 
     def authorize(self, headers, operation: str, params: dict, service: str = "sagemaker") -> None:
         """The caller's role must allow the call (AccessDeniedException otherwise, as SageMaker answers), and
         SageMaker must be able to assume the roles it is handed (ValidationException otherwise)."""
         try:
-            principal = iam.principal_of(headers)
+            principal = self.directory.principal_of(headers)
             if service == "servicequotas":  # the listings have no resource type in the Service Authorization Reference
                 iam.authorize(principal, [iam.Request(f"servicequotas:{operation}", "*")], self.denials)
                 return
-            iam.authorize(principal, authorization.required(operation, params, self.arn, self.alarm_arn), self.denials)
-            for role, source_arn in authorization.passed_roles(operation, params, self.arn):
+            needed = authorization.required(operation, params, self.arns.sagemaker, self.arns.alarm)
+            iam.authorize(principal, needed, self.denials)
+            for role, source_arn in authorization.passed_roles(operation, params, self.arns.sagemaker):
                 try:
-                    self.check_trust(role, source_arn)
+                    self.roles.check_trust(role, source_arn)
                 except iam.AccessDenied as refused:
                     raise validation(
                         f"Could not assume role {role}. Please ensure that the role exists and allows principal "

@@ -20,8 +20,12 @@ import uuid
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from local_twin.sagemaker import quotas
+from local_twin.faults import Faults
+from local_twin.sagemaker.arns import Arns
 from local_twin.sagemaker.errors import SageMakerError, not_found, now, validation
+from local_twin.sagemaker.experiments import Experiments
+from local_twin.sagemaker.jobs import TrainingJobs
+from local_twin.sagemaker.quotas import TrainingCapacity
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -32,9 +36,11 @@ TERMINAL = ("Completed", "Stopped", "Failed")
 
 
 class TuningJob:
-    def __init__(self, service, request: dict):
-        self.service = service
+    """One tuning job, whose trials are training jobs of ``training``; ``faults`` may fail chosen trials."""
+
+    def __init__(self, request: dict, training: TrainingJobs, arns: Arns, faults: Faults):
         self.request = request
+        self.training, self.arns, self.faults = training, arns, faults
         self.name = request["HyperParameterTuningJobName"]
         config = request["HyperParameterTuningJobConfig"]
         self.objective = config["HyperParameterTuningJobObjective"]
@@ -123,7 +129,7 @@ class TuningJob:
                     number += 1
                     started.append((trial, self._start_trial(number, self._suggest(trial))))
                 for trial, name in started:
-                    job = self.service.training.wait(name)
+                    job = self.training.wait(name)
                     value = next(
                         (m["Value"] for m in job.metrics if m["MetricName"] == self.objective["MetricName"]), None
                     )
@@ -143,7 +149,7 @@ class TuningJob:
         definition = self.request["TrainingJobDefinition"]
         name = f"{self.name}-{number:03d}-{uuid.uuid4().hex[:8]}"
         hyperparameters = {**definition.get("StaticHyperParameters", {}), **tuned}
-        if number in self.service.faults.failing_trials:
+        if number in self.faults.failing_trials:
             hyperparameters["epochs"] = json.dumps("not-a-number")  # the script refuses it: a real failed trial
         request = {
             "TrainingJobName": name,
@@ -152,7 +158,7 @@ class TuningJob:
                                                  "OutputDataConfig", "ResourceConfig", "StoppingCondition")},
         }  # fmt: skip
         self.trials.append({"name": name, "hyperparameters": tuned, "objective": None})
-        self.service.training.create(request, tuning_job=self.name)
+        self.training.create(request, tuning_job=self.name)
         return name
 
     def _finish(self) -> None:
@@ -161,7 +167,7 @@ class TuningJob:
             return
         scored = [t for t in self.trials if t["objective"] is not None]
         if not scored:
-            reasons = [self.service.training.get(t["name"]).failure_reason for t in self.trials]
+            reasons = [self.training.get(t["name"]).failure_reason for t in self.trials]
             self.status = "Failed"
             self.failure_reason = (
                 f"All training jobs failed. First failure: {reasons[0] if reasons else 'no trial ran'}"
@@ -181,10 +187,10 @@ class TuningJob:
             return None
         pick = max if self.objective["Type"] == "Maximize" else min
         best = pick(scored, key=lambda t: t["objective"])
-        job = self.service.training.get(best["name"])
+        job = self.training.get(best["name"])
         return {
             "TrainingJobName": best["name"],
-            "TrainingJobArn": self.service.arn("training-job", best["name"]),
+            "TrainingJobArn": self.arns.sagemaker("training-job", best["name"]),
             "CreationTime": job.created,
             "TrainingJobStatus": job.status,
             "TunedHyperParameters": best["hyperparameters"],
@@ -199,7 +205,7 @@ class TuningJob:
     def counters(self) -> tuple[dict, dict]:
         # a trial still Stopping counts as in progress: it has not ended
         statuses = [
-            "InProgress" if (status := self.service.training.get(t["name"]).status) == "Stopping" else status
+            "InProgress" if (status := self.training.get(t["name"]).status) == "Stopping" else status
             for t in self.trials
         ]
         training = {
@@ -222,7 +228,7 @@ class TuningJob:
         training, objective = self.counters()
         described = {
             "HyperParameterTuningJobName": self.name,
-            "HyperParameterTuningJobArn": self.service.arn("hyper-parameter-tuning-job", self.name),
+            "HyperParameterTuningJobArn": self.arns.sagemaker("hyper-parameter-tuning-job", self.name),
             "HyperParameterTuningJobConfig": self.request["HyperParameterTuningJobConfig"],
             "TrainingJobDefinition": self.request["TrainingJobDefinition"],
             **({"WarmStartConfig": self.warm_start} if self.warm_start else {}),
@@ -242,25 +248,38 @@ class TuningJob:
 
 
 class TuningJobs:
-    def __init__(self, service):
-        self.service = service
+    """All tuning jobs; they start, wait for and stop their trials through ``training``. ``lock`` is the local
+    SageMaker's: a job is checked against ``capacity`` and counted in one step with every other create."""
+
+    def __init__(
+        self,
+        training: TrainingJobs,
+        arns: Arns,
+        capacity: TrainingCapacity,
+        experiments: Experiments,
+        faults: Faults,
+        lock: threading.RLock,
+    ):
+        self.training, self.arns, self.capacity = training, arns, capacity
+        self.experiments, self.faults, self.lock = experiments, faults, lock
         self.jobs: dict[str, TuningJob] = {}
 
     def create(self, request: dict) -> str:
         name = request["HyperParameterTuningJobName"]
         if "TrainingJobDefinition" not in request:
             raise validation("TrainingJobDefinition is required by the local SageMaker")
-        with self.service.lock:
+        with self.lock:
             if name in self.jobs:
                 raise SageMakerError("ResourceInUse", f"Hyperparameter tuning job {name} already exists")
-            quotas.check_tuning_job(self.service, request)
-            job = TuningJob(self.service, request)
+            self.capacity.check_tuning_job(request, sum(job.status == "InProgress" for job in self.jobs.values()))
+            job = TuningJob(request, self.training, self.arns, self.faults)
             if job.warm_start:
                 job.parents = self._checked_parents(job)
             self.jobs[name] = job
-            self.service.experiments.tuning_job_created(name)
+            self.capacity.hold(job)
+            self.experiments.tuning_job_created(name)
         threading.Thread(target=job.run, name=f"tuning-{name}", daemon=True).start()
-        return self.service.arn("hyper-parameter-tuning-job", name)
+        return self.arns.sagemaker("hyper-parameter-tuning-job", name)
 
     def _checked_parents(self, job: TuningJob) -> list[TuningJob]:
         """The warm-start parents, refused as AWS documents (ValidationException with the reason)."""
@@ -296,8 +315,8 @@ class TuningJobs:
         if job.status == "InProgress":
             job.status = "Stopping"
         for trial in job.trials:
-            if self.service.training.get(trial["name"]).status == "InProgress":
-                self.service.training.stop(trial["name"])
+            if self.training.get(trial["name"]).status == "InProgress":
+                self.training.stop(trial["name"])
 
     def stop_all(self) -> None:
         for job in self.jobs.values():
@@ -307,10 +326,10 @@ class TuningJobs:
         job = self.get(name)
         summaries = []
         for trial in job.trials:
-            training = self.service.training.get(trial["name"])
+            training = self.training.get(trial["name"])
             summary = {
                 "TrainingJobName": trial["name"],
-                "TrainingJobArn": self.service.arn("training-job", trial["name"]),
+                "TrainingJobArn": self.arns.sagemaker("training-job", trial["name"]),
                 "TuningJobName": name,
                 "CreationTime": training.created,
                 "TrainingJobStatus": training.status,
@@ -341,7 +360,7 @@ class TuningJobs:
             training, objective = job.counters()
             result.append({
                 "HyperParameterTuningJobName": job.name,
-                "HyperParameterTuningJobArn": self.service.arn("hyper-parameter-tuning-job", job.name),
+                "HyperParameterTuningJobArn": self.arns.sagemaker("hyper-parameter-tuning-job", job.name),
                 "HyperParameterTuningJobStatus": job.status,
                 "Strategy": job.strategy,
                 "CreationTime": job.created,

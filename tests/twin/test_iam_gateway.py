@@ -276,7 +276,9 @@ def test_experiment_calls_are_authorized_on_the_trial_and_the_component(stack, t
     from local_twin.sagemaker import LocalSageMaker
 
     moto, _ = stack
-    service = LocalSageMaker(tmp_path, moto.gateway_url, assume=moto.assume, denials=moto.denials)
+    service = LocalSageMaker(
+        tmp_path, moto.gateway_url, assume=moto.assume, denials=moto.denials, directory=moto.directory
+    )
     url = service.start()
     try:
         component = f"arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:experiment-trial-component/*"

@@ -1,5 +1,6 @@
 """IAM policy evaluation as the twin enforces it (local_twin/iam.py), against AWS's documented logic."""
 
+import json
 from pathlib import Path
 
 import boto3
@@ -7,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from local_twin import iam, moto_seam
+from local_twin import iam
 from local_twin.account import ACCOUNT_ID
 from local_twin.iam import Request, arn_matches, evaluate, evaluate_trust
 from local_twin.template import Template
@@ -195,6 +196,24 @@ def test_a_trust_policy_is_evaluated_with_the_keys_the_service_sends():
     assert evaluate_trust(trust(), SAGEMAKER, Request("sts:AssumeRole", ROLE)) == "Allow"
 
 
+# moto's setting for AWS's managed policies, as the twin sets it (MOTO_IAM_LOAD_MANAGED_POLICIES) for its server
+WITH_MANAGED_POLICIES = {"iam": {"load_aws_managed_policies": True}}
+LAMBDA_TRUST = {"Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}  # fmt: skip
+
+
+def directory() -> iam.Directory:
+    """A directory of the mocked account's IAM, reading and watching clients made here (mock_aws active)."""
+    return iam.Directory(boto3.client("iam", region_name="us-east-1"), boto3.client("sts", region_name="us-east-1"))
+
+
+def signed_by(credentials: dict, token: str | None = None) -> dict:
+    """The headers of a request signed with these STS credentials (``token`` instead of theirs)."""
+    scope = f"{credentials['AccessKeyId']}/20261203/us-east-1/s3/aws4_request"
+    return {"Authorization": f"AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders=host, Signature=0",
+            "X-Amz-Security-Token": token or credentials["SessionToken"]}  # fmt: skip
+
+
 def test_the_managed_policies_sam_attaches_are_enforced_with_their_documents():
     """SAM attaches AWSLambdaBasicExecutionRole and AWSXrayWriteOnlyAccess to a function's role by ARN: moto's
     copies of AWS's documents are what the role is evaluated with; an ARN that is no AWS managed policy is
@@ -204,15 +223,58 @@ def test_the_managed_policies_sam_attaches_are_enforced_with_their_documents():
         "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
         "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
     ]
-    with mock_aws():
+    with mock_aws(config=WITH_MANAGED_POLICIES):
+        roles = directory()
         client = boto3.client("iam", region_name="us-east-1")
         client.create_role(RoleName=role.name, AssumeRolePolicyDocument="{}")
-        moto_seam.provide_aws_managed_policies(role.managed_policy_arns)
         for arn in role.managed_policy_arns:
             client.attach_role_policy(RoleName=role.name, PolicyArn=arn)
-        policies = iam.role_policies(role.name)
+        policies = roles.policies(role.name)
         assert evaluate(policies, Request("logs:PutLogEvents", f"{LOGS}/aws/lambda/x:log-stream:y")) == "Allow"
         assert evaluate(policies, Request("xray:PutTraceSegments", "*")) == "Allow"
         assert evaluate(policies, Request("s3:GetObject", f"{BUCKET}/a")) == "ImplicitDeny"
         with pytest.raises(ClientError, match="NoSuchEntity"):
             client.attach_role_policy(RoleName=role.name, PolicyArn="arn:aws:iam::aws:policy/NoSuchPolicy")
+
+
+def test_the_directory_sees_iam_changes_made_through_the_clients_it_watches():
+    """What IAM answered is kept (the gateway asks on every request) until an IAM write through a watched client:
+    a policy put after a role was read, a role deleted (its sessions may then do nothing)."""
+    read = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{BUCKET}/*"}
+    with mock_aws():
+        watched = boto3.client("iam", region_name="us-east-1")
+        roles = iam.Directory(watched, boto3.client("sts", region_name="us-east-1"))
+        arn = watched.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))["Role"]["Arn"]
+        session = roles.session(arn, "s")
+        assert not iam.allows(session, Request("s3:GetObject", f"{BUCKET}/a"))
+        document = json.dumps({"Version": "2012-10-17", "Statement": [read]})
+        boto3.client("iam", region_name="us-east-1").put_role_policy(
+            RoleName="r", PolicyName="elsewhere", PolicyDocument=document
+        )
+        assert not iam.allows(session, Request("s3:GetObject", f"{BUCKET}/a"))  # an unwatched client's write
+        watched.put_role_policy(RoleName="r", PolicyName="read", PolicyDocument=document)
+        assert iam.allows(session, Request("s3:GetObject", f"{BUCKET}/a"))
+        assert roles.trust(arn) == LAMBDA_TRUST
+        for name in ("elsewhere", "read"):
+            watched.delete_role_policy(RoleName="r", PolicyName=name)
+        watched.delete_role(RoleName="r")
+        assert roles.policies("r") == [] and roles.trust(arn) is None
+
+
+def test_the_directory_knows_the_sessions_created_through_its_sts_client_with_their_tokens():
+    """A session is its AssumeRole answer: the access key with the token it came with; any other key or token is
+    refused as AWS refuses it; the administrator's key is the administrator."""
+    with mock_aws():
+        iam_client, sts = boto3.client("iam", region_name="us-east-1"), boto3.client("sts", region_name="us-east-1")
+        roles = iam.Directory(iam_client, sts)
+        arn = iam_client.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))["Role"]["Arn"]
+        credentials = sts.assume_role(RoleArn=arn, RoleSessionName="job")["Credentials"]
+        principal = roles.principal_of(signed_by(credentials))
+        assert principal == roles.session(arn, "job")
+        assert principal.arn == f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/r/job"
+        with pytest.raises(iam.InvalidCredentials, match="security token included in the request is invalid"):
+            roles.principal_of(signed_by(credentials, token="forged"))
+        unseen = boto3.client("sts", region_name="us-east-1").assume_role(RoleArn=arn, RoleSessionName="other")
+        with pytest.raises(iam.InvalidCredentials):
+            roles.principal_of(signed_by(unseen["Credentials"]))
+        assert roles.principal_of(signed_by({"AccessKeyId": iam.ADMIN_ACCESS_KEY, "SessionToken": ""})) == iam.ADMIN

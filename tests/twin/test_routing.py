@@ -54,6 +54,28 @@ def test_invoking_a_function_runs_its_real_handler_with_the_template_environment
     assert marker == b"routed"
 
 
+def test_a_reconfigured_function_runs_with_the_variables_lambda_answered_and_logs_to_its_group(stack):
+    """The runtime takes a function's variables from Lambda's API (UpdateFunctionConfiguration's answer), not
+    from moto's objects; moto's Invoke, replaced, creates the function's log group as Lambda does."""
+    moto, aws = stack
+    function, lambda_client = aws.functions["RecordFunction"], moto.client("lambda")
+    variables = lambda_client.get_function_configuration(FunctionName=function.name)["Environment"]["Variables"]
+    lambda_client.update_function_configuration(
+        FunctionName=function.name, Environment={"Variables": variables | {"MARKER": "reconfigured"}}
+    )
+    try:
+        assert moto.function_variables(function.name) == variables | {"MARKER": "reconfigured"}
+        response = lambda_client.invoke(
+            FunctionName=function.name, Payload=json.dumps({"bucket": aws.bucket, "key": "again.zip"}).encode()
+        )
+        assert json.loads(response["Payload"].read())["marker"] == "reconfigured"
+    finally:
+        lambda_client.update_function_configuration(FunctionName=function.name, Environment={"Variables": variables})
+    assert moto.function_variables(function.name) == variables
+    groups = moto.client("logs").describe_log_groups(logGroupNamePrefix=function.log_group)["logGroups"]
+    assert [group["logGroupName"] for group in groups] == [function.log_group]
+
+
 def wait_for_execution(moto, state_machine_arn: str, timeout: float = 30) -> dict:
     stepfunctions = moto.client("stepfunctions")
     deadline = time.monotonic() + timeout

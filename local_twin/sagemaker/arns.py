@@ -1,0 +1,19 @@
+"""The ARNs the local SageMaker names: its own resources' and the CloudWatch alarms an endpoint update reads."""
+
+from dataclasses import dataclass
+
+from local_twin.account import ACCOUNT_ID, PARTITION
+
+
+@dataclass(frozen=True)
+class Arns:
+    """The region and account every ARN of this local SageMaker names, given once to each part that answers ARNs."""
+
+    region: str
+
+    def sagemaker(self, kind: str, name: str) -> str:
+        """``training-job``, ``endpoint``, ... ``name`` (SageMaker's ARNs hold resource names in lower case)."""
+        return f"arn:{PARTITION}:sagemaker:{self.region}:{ACCOUNT_ID}:{kind}/{name.lower()}"
+
+    def alarm(self, name: str) -> str:
+        return f"arn:{PARTITION}:cloudwatch:{self.region}:{ACCOUNT_ID}:alarm:{name}"
