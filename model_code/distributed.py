@@ -72,7 +72,7 @@ def reduce_across_processes(values: Sequence[float]) -> list[float]:
     process."""
     if not is_dist_avail_and_initialized():
         return list(values)
-    tensor = torch.tensor(list(values), dtype=torch.float64, device=_collective_device())
+    tensor = torch.tensor(list(values), dtype=torch.float64, device=collective_device())
     dist.barrier()
     dist.all_reduce(tensor)
     return tensor.tolist()
@@ -82,7 +82,7 @@ def main_process_agrees(flag: bool) -> bool:
     """Rank 0's ``flag``, on every rank (e.g. whether it could make the smdebug hook every rank must follow)."""
     if not is_dist_avail_and_initialized():
         return flag
-    tensor = torch.tensor([1 if flag else 0], device=_collective_device())
+    tensor = torch.tensor([1 if flag else 0], device=collective_device())
     dist.broadcast(tensor, src=0)
     return bool(tensor.item())
 
@@ -103,7 +103,7 @@ def cleanup() -> None:
         dist.destroy_process_group()
 
 
-def _collective_device() -> torch.device:
+def collective_device() -> torch.device:
     """NCCL reduces CUDA tensors only; gloo CPU ones."""
     return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
 
