@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--processes", type=int, nargs="+", default=None, help="default: 1 and 2 (1..GPUs on cuda)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
     parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=32, help="per process (the global batch grows with N)")
+    parser.add_argument("--batch-size", type=int, default=32, help="the global batch, shared out over the processes")
     parser.add_argument("--timed-epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=1, help="runs of each N (median)")
     args = parser.parse_args(argv)
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.append([n, threads, throughput[n], throughput[n] / (n * base)])
     print_table(
         f"Data-parallel scaling on {device} ({'gloo' if device == 'cpu' else 'NCCL'}): ResNet18 from scratch, digits "
-        f"at {args.image_size} px, batch {args.batch_size} per process, median of {args.timed_epochs} epochs; "
+        f"at {args.image_size} px, global batch {args.batch_size}, median of {args.timed_epochs} epochs; "
         f"efficiency = images/s of N processes / (N x images/s of {processes[0]} process"
         f"{'es' if processes[0] > 1 else ''} / {processes[0]})",
         ["processes", "threads each", "images/s", "scaling efficiency"],

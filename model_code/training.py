@@ -223,7 +223,7 @@ def make_loader(split: dogbreeds.Split, transform, args, shuffle: bool, device: 
             sampler = distributed.ShardSampler(len(dataset), args.rank, args.world_size)
     return DataLoader(
         dataset,
-        batch_size=args.batch_size,
+        batch_size=process_batch_size(args),
         shuffle=shuffle and sampler is None,
         sampler=sampler,
         num_workers=args.workers,
@@ -298,14 +298,25 @@ def prepare_run(args: argparse.Namespace, work_dir: Path | None = None) -> Run:
     )
 
 
+def process_batch_size(args: argparse.Namespace) -> int:
+    """``--batch-size`` is the global batch, the one tuning chose: N processes take ceil(batch / N) each, so a job
+    takes as many steps per epoch on N GPUs as on one (docs/model.md)."""
+    return -(-args.batch_size // args.world_size) if args.distributed else args.batch_size
+
+
 def scaled_lr(args: argparse.Namespace) -> float:
-    """The linear scaling rule (Goyal et al. 2017, docs/model.md): ``--lr`` is the rate for one process's batch
-    (``--batch-size``); N processes train on a global batch N times larger, at N times the rate."""
+    """The learning rate follows the global batch by the linear scaling rule (Goyal et al. 2017, docs/model.md):
+    ``--lr`` is the rate for a global batch of ``--batch-size``; the batch N processes really train on,
+    N x ceil(batch / N), is at most N - 1 images larger, and the rate grows in the same proportion."""
     if not args.distributed:
         return args.lr
-    lr = args.lr * args.world_size
-    global_batch = args.batch_size * args.world_size
-    print(f"learning rate {args.lr} x {args.world_size} processes = {lr} (global batch {global_batch})", flush=True)
+    global_batch = process_batch_size(args) * args.world_size
+    lr = args.lr * global_batch / args.batch_size
+    print(
+        f"learning rate {lr} for a global batch of {global_batch} ({args.world_size} processes x "
+        f"{process_batch_size(args)}; --lr {args.lr} is for {args.batch_size})",
+        flush=True,
+    )
     return lr
 
 

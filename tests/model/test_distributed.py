@@ -2,6 +2,7 @@
 processes on gloo, each rank with folders of its own, to see that the ranks end alike, that only rank 0 writes,
 that every metric line is the whole split's, and that a restarted job resumes every rank from rank 0's checkpoint."""
 
+import argparse
 import json
 import subprocess
 import sys
@@ -57,7 +58,9 @@ def test_two_ranks_end_alike_only_rank_0_writes_and_metric_lines_mean_the_whole_
     # one metric line per epoch (rank 1 prints none), each of the whole validation split
     epoch_lines = [line for line in out.splitlines() if line.startswith("epoch=")]
     assert [line.split()[0] for line in epoch_lines] == ["epoch=1", "epoch=2", "epoch=3"]
-    assert "distributed: 2 processes (gloo)" in out and "learning rate 0.01 x 2 processes = 0.02" in out
+    # --batch-size 8 is the global batch: 4 per process, the same steps per epoch and the same rate as one process
+    assert "distributed: 2 processes (gloo)" in out
+    assert "learning rate 0.01 for a global batch of 8 (2 processes x 4; --lr 0.01 is for 8)" in out
     metadata = json.loads((rank0 / "model" / "metadata.json").read_text())
     test_split = len(dogbreeds.discover_dataset(colour_dataset)["test"].samples)
     assert metadata["world_size"] == PROCESSES and metadata["test_metrics"]["samples"] == test_split
@@ -82,10 +85,19 @@ def test_a_restarted_distributed_trial_resumes_every_rank_from_rank_0s_checkpoin
     assert [entry["epoch"] for entry in trial["history"]] == [1, 2, 3]
 
 
+@pytest.mark.parametrize(
+    ("batch", "world", "each", "lr"), [(64, 1, 64, 0.01), (64, 2, 32, 0.01), (7, 2, 4, 0.01 * 8 / 7)]
+)
+def test_the_tuned_batch_is_the_global_one_and_the_rate_follows_the_batch_really_trained(batch, world, each, lr):
+    args = argparse.Namespace(batch_size=batch, lr=0.01, distributed=world > 1, world_size=world)
+    assert training.process_batch_size(args) == each
+    assert training.scaled_lr(args) == pytest.approx(lr)
+
+
 @pytest.mark.slow
 def test_two_processes_learn_the_digits_as_well_as_one(digits_dataset, trained_digits_model, tmp_path):
-    """The same recipe on two processes (twice the global batch, twice the learning rate: docs/model.md) reaches the
-    single process's test accuracy within noise."""
+    """The same recipe on two processes (the same global batch and rate, half of it on each: docs/model.md) reaches
+    the single process's test accuracy within noise."""
     root, _ = digits_dataset
     torchrun("train_model", tmp_path / "weights", *DIGITS_TRAINING_ARGS, "--data-dir", str(root),
              *rank_folders(tmp_path))  # fmt: skip
