@@ -7,6 +7,9 @@ PY := $(VENV)/bin/python
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# pytest-xdist workers for make test/quick/twin (much of a twin test is waiting on jobs and polls); 0 runs in-process
+WORKERS ?= 2
+PYTEST := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -n $(WORKERS) --dist loadgroup
 
 .PHONY: test quick twin lint demo up tools browser bench openapi image-uris template-rules aws-smoke clean
 
@@ -49,15 +52,15 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 
 test: $(VENV)/.installed tools browser lint
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest
+	$(PYTEST)
 
 # The unit tier (a few minutes): everything but the tests marked slow (model training, whole twin runs).
 quick: $(VENV)/.installed tools lint
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # The twin tier: the tests that start a whole local twin (tests/twin/, marked twin).
 twin: $(VENV)/.installed browser
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -m twin
+	$(PYTEST) -m twin
 
 demo: $(VENV)/.installed
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m local_twin demo

@@ -19,8 +19,14 @@ from pathlib import Path
 
 import torch
 
-from model_code import dogbreeds
-from model_code.serving_limits import MAX_BATCH_IMAGES
+from model_code import dogbreeds, serving_limits
+from model_code.serving_limits import (
+    IMAGE_CONTENT_TYPES,
+    IMAGE_SIGNATURES,
+    JSON_CONTENT_TYPE,
+    MAX_BATCH_IMAGES,
+    MAX_TOP_K,
+)
 
 try:  # inside SageMaker's container the toolkit maps this error type to its status code
     from sagemaker_inference.errors import GenericInferenceToolkitError as _ErrorBase
@@ -34,12 +40,8 @@ except ImportError:  # elsewhere (tests, the local twin's server) ``status_code`
             self.phrase = phrase
 
 
-IMAGE_CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "application/x-image"})
-JSON_CONTENT_TYPE = "application/json"
-DEFAULT_TOP_K = 5
-MAX_TOP_K = 10
 RAW_IMAGE_TOP_K = MAX_TOP_K  # all a caller may ask for; a prefix of a ranking is the smaller top-k
-_MAGIC_NUMBERS = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
+_MAGIC_NUMBERS = tuple(IMAGE_SIGNATURES)
 
 
 class InferenceError(_ErrorBase):
@@ -99,11 +101,10 @@ def _decode_image(data: bytes, transform) -> torch.Tensor:
 
 
 def _parse_top_k(value) -> int:
-    if value is None:
-        return DEFAULT_TOP_K
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOP_K:
-        raise InferenceError(400, f"top_k must be an integer from 1 to {MAX_TOP_K}, got {value!r}"[:200])
-    return value
+    try:
+        return serving_limits.top_k(value)
+    except ValueError as error:
+        raise InferenceError(400, str(error)) from error
 
 
 def _parse_json(body: bytes) -> tuple[list[bytes], int, bool]:

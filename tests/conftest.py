@@ -5,11 +5,13 @@ The tiers (README, "Test tiers"): unit tests, everything not marked ``slow`` (`m
 marked ``slow``. `make test` runs all three."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import aws_xray_sdk.core  # noqa: F401  (see below)
 import pytest
 
 from local_twin.digits import write_digits_dataset
@@ -18,15 +20,28 @@ from tests.support.front_doors import run_elsewhere
 from tests.support.paths import ROOT
 
 TWIN_TESTS = ROOT / "tests" / "twin"
+SHARED_PACKAGES = (TWIN_TESTS / "deployed",)  # whose modules share one twin (its conftest.py)
+
+# A boto3 client made where no credentials are configured asks the EC2 instance metadata service for some: a
+# network call (refused by pytest-socket in a unit test). No test needs that service.
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+# Powertools' Tracer imports the X-Ray SDK, whose UDP emitter makes a socket on import (it sends nothing: tracing is
+# off outside Lambda). Imported above, at collection, before pytest-socket refuses sockets to each test.
 
 
 def pytest_collection_modifyitems(items):
-    """A twin test is slow too (so `-m "not slow"` is the unit tier), and lives in tests/twin/."""
+    """A twin test is slow too (so `-m "not slow"` is the unit tier), lives in tests/twin/, and may open sockets
+    (every other test runs without: pyproject.toml's --disable-socket)."""
     for item in items:
         if item.get_closest_marker("twin"):
             if TWIN_TESTS not in item.path.parents:
                 raise pytest.UsageError(f"{item.nodeid} starts a twin: twin tests live in tests/twin/")
             item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.enable_socket)
+        # run in parallel (`make test`: pytest-xdist, --dist loadgroup), a module's tests stay on one worker, and so
+        # do those of a package sharing a package-scoped twin: each module's twin, trained model or server is made once
+        shared = next((package for package in SHARED_PACKAGES if package in item.path.parents), item.path)
+        item.add_marker(pytest.mark.xdist_group(str(shared.relative_to(ROOT))))
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,9 @@ KEPT_FILE = Path(__file__).with_name("openapi.json")
 def generate() -> dict:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    from model_code.serving_limits import DEFAULT_TOP_K, IMAGE_CONTENT_TYPES, MAX_BATCH_IMAGES, MAX_TOP_K
     from predict.app import app
-    from predict.request import DEFAULT_TOP_K, IMAGE_CONTENT_TYPES, MAX_BATCH_IMAGES, MAX_TOP_K, payload_limits
+    from predict.request import payload_limits
 
     serverless, instance = payload_limits(serverless=True), payload_limits(serverless=False)
 

@@ -21,20 +21,20 @@ import binascii
 import json
 from dataclasses import dataclass
 
-from model_code.serving_limits import MAX_BATCH_IMAGES
+from model_code import serving_limits
+from model_code.serving_limits import (
+    IMAGE_CONTENT_TYPES,
+    IMAGE_SIGNATURES,
+    JSON_CONTENT_TYPE,
+    MAX_BATCH_IMAGES,
+)
 
-# application/x-image is what SageMaker's own examples send; BinaryMediaTypes lists it with the other two.
-IMAGE_CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "application/x-image"})
-JSON_CONTENT_TYPE = "application/json"
 SUPPORTED = ", ".join(sorted(IMAGE_CONTENT_TYPES | {JSON_CONTENT_TYPE}))
-DEFAULT_TOP_K = 5
-MAX_TOP_K = 10
 LAMBDA_EVENT_LIMIT_BYTES = 6 * 1024 * 1024
 EVENT_ENVELOPE_BYTES = 512 * 1024
 LAMBDA_IMAGE_BYTES = (LAMBDA_EVENT_LIMIT_BYTES - EVENT_ENVELOPE_BYTES) // 4 * 3
 ENDPOINT_BODY_LIMIT_BYTES = {True: 4_000_000, False: 6_000_000}  # serverless or not
 JSON_ENVELOPE_BYTES = 64 * 1024
-IMAGE_SIGNATURES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}  # JPEG SOI + marker, PNG
 MAGIC_NUMBERS = tuple(IMAGE_SIGNATURES)
 
 
@@ -88,13 +88,15 @@ def media_type(content_type: str | None) -> str:
 
 
 def parse_top_k(value) -> int:
-    if value is None or value == "":
-        return DEFAULT_TOP_K
+    """The JSON field or the query string's ``top_k`` (a decimal string there)."""
+    if value == "":
+        value = None
     if isinstance(value, str) and value.strip().isdecimal():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOP_K:
-        raise RequestError(400, f"top_k must be an integer from 1 to {MAX_TOP_K}, got {value!r}"[:200])
-    return value
+    try:
+        return serving_limits.top_k(value)
+    except ValueError as error:
+        raise RequestError(400, str(error)) from error
 
 
 URL_SCHEMES = ("http://", "https://", "s3://", "ftp://", "file://")

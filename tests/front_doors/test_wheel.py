@@ -1,5 +1,5 @@
 """`pip install <repo>` into a fresh virtualenv: `dogbreeds` works with only the CLI's declared dependencies
-(the twin's runs, watch, predict and plots through it are in tests/twin/test_cli_on_twin.py)."""
+(the twin's runs, watch, predict and plots through it are in tests/twin/deployed/test_cli_on_twin.py)."""
 
 import pytest
 

@@ -13,6 +13,8 @@ from local_twin.sagemaker import authorization
 from local_twin.sagemaker.jobs import LOG_GROUP
 from tests.support.local_sagemaker import BUCKET, run_tuning, training_request, tuning_request, wait
 
+pytestmark = pytest.mark.enable_socket  # a local SageMaker on loopback, its jobs' S3 on a moto server
+
 ARN = f"arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}"
 
 

@@ -16,6 +16,8 @@ from local_twin.sagemaker.endpoints import ColdStart
 from model_code import gpus, quotas
 from tests.support.local_sagemaker import BUCKET, ROLE, run_tuning, training_request, tuning_request, wait
 
+pytestmark = pytest.mark.enable_socket  # a local SageMaker on loopback, its jobs' S3 on a moto server
+
 
 def test_training_job_runs_the_script_through_the_toolkit(local_sagemaker, moto_url):
     _, sagemaker, _ = local_sagemaker

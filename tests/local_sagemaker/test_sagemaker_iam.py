@@ -15,6 +15,8 @@ from local_twin.moto_stack import client, session_environment
 from local_twin.sagemaker import LocalSageMaker
 from tests.support.local_sagemaker import BUCKET, training_request, tuning_request
 
+pytestmark = pytest.mark.enable_socket  # a local SageMaker on loopback, its jobs' S3 on a moto server
+
 SAGEMAKER = "sagemaker.amazonaws.com"
 ALARM = f"arn:aws:cloudwatch:us-east-1:{ACCOUNT_ID}:alarm:errors"
 ROLLBACK = {"AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "errors"}]}}

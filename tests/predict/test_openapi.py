@@ -2,8 +2,8 @@
 
 import json
 
+from model_code.serving_limits import IMAGE_CONTENT_TYPES, JSON_CONTENT_TYPE, MAX_BATCH_IMAGES, MAX_TOP_K
 from predict import openapi
-from predict.request import IMAGE_CONTENT_TYPES, JSON_CONTENT_TYPE, MAX_BATCH_IMAGES, MAX_TOP_K
 
 
 def test_kept_openapi_is_current():

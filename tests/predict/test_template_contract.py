@@ -6,8 +6,8 @@
 from pathlib import Path
 
 from local_twin.template import Template
+from model_code.serving_limits import IMAGE_CONTENT_TYPES
 from predict.endpoint import ANSWER_MARGIN_SECONDS, CLIENT_CONFIG
-from predict.request import IMAGE_CONTENT_TYPES
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ import torch
 from botocore.exceptions import ClientError
 
 from model_code import dogbreeds
-from predict.request import DEFAULT_TOP_K, MAX_BATCH_IMAGES, MAX_TOP_K
+from model_code.serving_limits import DEFAULT_TOP_K
 from tests.support.predict_lambda import load_event
 
 IMAGE_SIZE = 32  # the size tests/conftest.py writes the digits at
@@ -134,10 +134,3 @@ def test_an_image_only_the_model_can_refuse_comes_back_as_its_400(handler, model
     assert body["message"].startswith("the model refused the input: cannot decode image")
     assert "Traceback" not in body["message"] and "\n" not in body["message"]
     assert len(model_endpoint.requests) == 1
-
-
-def test_proxy_limits_fit_the_endpoint():
-    from model_code import inference
-
-    assert MAX_BATCH_IMAGES <= inference.MAX_BATCH_IMAGES
-    assert (MAX_TOP_K, DEFAULT_TOP_K) == (inference.MAX_TOP_K, inference.DEFAULT_TOP_K)

@@ -11,6 +11,8 @@ from local_twin.api import LocalApi
 from local_twin.template import Template
 from try_it import app
 
+pytestmark = pytest.mark.enable_socket  # the page is served on loopback
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -13,6 +13,8 @@ from local_twin.api import LocalApi, UsagePlanLimits, is_binary, match_route
 from local_twin.lambda_runtime import RequestTooLarge, Throttled
 from local_twin.template import ApiSpec, Route, UsagePlan
 
+pytestmark = pytest.mark.enable_socket  # the API front on loopback
+
 API = ApiSpec(
     stage="Prod",
     binary_media_types=["image/jpeg", "image/png", "application/x-image"],

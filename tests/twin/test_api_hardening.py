@@ -19,7 +19,8 @@ from PIL import Image
 
 from local_twin.template import Template
 from model_code import dogbreeds
-from predict.request import LAMBDA_EVENT_LIMIT_BYTES, MAX_BATCH_IMAGES, MAX_TOP_K, SUPPORTED, payload_limits
+from model_code.serving_limits import MAX_BATCH_IMAGES, MAX_TOP_K
+from predict.request import LAMBDA_EVENT_LIMIT_BYTES, SUPPORTED, payload_limits
 from tests.support.images import jpeg, pixel_bombs
 from tests.support.twin_runs import JSON, Api, answer_of
 

@@ -17,6 +17,8 @@ from local_twin.moto_stack import MotoStack
 from local_twin.sagemaker import authorization
 from local_twin.template import Template
 
+pytestmark = pytest.mark.enable_socket  # the IAM gateway in front of a moto server, on loopback
+
 STACK_DIR = Path(__file__).parent / "routing_stack"
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})  # fmt: skip

@@ -21,6 +21,8 @@ from local_twin.lambda_runtime import (
     Throttled,
 )
 
+pytestmark = pytest.mark.enable_socket  # the Runtime API on loopback
+
 PROBE = Path(__file__).with_name("runtime_probe")
 VARIABLES: dict[str, dict[str, str]] = {}  # a test's reconfiguration of a function, by name
 SESSION = {"AWS_ACCESS_KEY_ID": "ASIAPROBE", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "token"}

@@ -8,6 +8,8 @@ import pytest
 
 from local_twin.loopback import LoopbackHandler, reply, serve_in_background, shut_down
 
+pytestmark = pytest.mark.enable_socket  # loopback servers are what it tests
+
 LOCAL_TWIN = Path(__file__).resolve().parents[2] / "local_twin"
 # A reply passed on from moto: its connection headers, its own Server/Date and a stale Content-Length.
 PASSED_ON = [

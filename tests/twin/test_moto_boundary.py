@@ -4,9 +4,12 @@ per process (docs/local_twin.md, "Known differences from AWS") is moto's own in-
 import ast
 from pathlib import Path
 
+import pytest
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from local_twin.moto_stack import client
+
+pytestmark = pytest.mark.enable_socket  # moto servers on loopback
 
 LOCAL_TWIN = Path(__file__).resolve().parents[2] / "local_twin"
 # moto's public API the rest of the twin may import: its server (everything else goes over HTTP to it)

@@ -16,6 +16,8 @@ from packaging.specifiers import SpecifierSet
 from local_twin.moto_stack import MotoStack
 from local_twin.template import Template
 
+pytestmark = pytest.mark.enable_socket  # a moto server and the Runtime API on loopback
+
 STACK_DIR = Path(__file__).parent / "routing_stack"
 REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements" / "dev.txt"
 

@@ -1,6 +1,7 @@
 """The whole system on the twin: upload → Step Functions → local SageMaker → endpoint → local API.
 
-One twin per session (tests/twin/conftest.py); small budgets from samconfig.toml's local profile.
+One twin and one deployment for this package (conftest.py); small budgets from samconfig.toml's local profile.
+The second run is also a warm-started one (what tests/twin used to check with a twin of its own).
 """
 
 import io
@@ -11,6 +12,7 @@ import zipfile
 import pytest
 import requests
 
+from common import naming
 from local_twin.twin import TwinError
 from model_code import rule_settings
 from tests.support.twin_runs import ApiProbe, clear_digit, run_pipeline
@@ -171,12 +173,21 @@ def test_failing_training_fails_the_pipeline_with_the_jobs_reason(twin, first_ru
     assert endpoint_after["EndpointConfigName"] == endpoint_before["EndpointConfigName"]
 
 
-def test_second_run_updates_the_endpoint_in_place(twin, first_run, digits_zip, digits_dataset):
+@pytest.fixture(scope="module")
+def second_run(twin, first_run, digits_zip, digits_dataset):
+    """The same images uploaded again, probed through the API while it runs: the endpoint before, the run, the
+    probe's answers and the image it posted."""
     _, held_out = digits_dataset
     image = clear_digit(held_out).path.read_bytes()
     before = the_endpoint(twin)
     with ApiProbe(lambda: post_image(twin, image).status_code, lambda: the_endpoint(twin)["EndpointStatus"]) as probe:
         run = run_pipeline(twin, digits_zip, "digits-again.zip")
+    return before, run, probe, image
+
+
+def test_second_run_updates_the_endpoint_in_place(twin, second_run, digits_dataset):
+    before, run, probe, image = second_run
+    _, held_out = digits_dataset
     assert run.execution["status"] == "SUCCEEDED", run.execution
     after = the_endpoint(twin)
     assert (after["EndpointName"], after["EndpointStatus"]) == (before["EndpointName"], "InService")
@@ -184,6 +195,38 @@ def test_second_run_updates_the_endpoint_in_place(twin, first_run, digits_zip, d
     assert {status for status, _ in probe.answers} == {200}, probe.answers
     assert any(endpoint_status == "Updating" for _, endpoint_status in probe.answers), probe.answers
     assert json.loads(post_image(twin, image).content)["predictions"][0]["label"] == clear_digit(held_out).label
+
+
+def tuning_job_of(twin, run) -> str:
+    """The tuning job a run started (its execution's name is the run id)."""
+    return naming.tuning_job_name(twin.template.parameters["SageMakerNamePrefix"], run.execution["name"])
+
+
+def test_the_second_runs_tuning_warm_starts_from_the_first_and_its_best(twin, first_run, second_run):
+    """Tuning learns from earlier runs: the same images and code again name the first run's tuning job as the
+    parent (IdenticalDataAndAlgorithm; the corrupt-images run's tuning job failed, so it is no parent), and the
+    search's history starts with the parent's best trial."""
+    _, run, _, _ = second_run
+    sagemaker = twin.client("sagemaker")
+    first = tuning_job_of(twin, first_run)
+    parent = sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=first)
+    second = tuning_job_of(twin, run)
+    described = sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=second)
+    assert described["WarmStartConfig"] == {
+        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": first}],
+        "WarmStartType": "IdenticalDataAndAlgorithm",
+    }
+    seeded = twin.sagemaker.tuning.get(second).study.trials[0]  # the history before its first own trial
+    best = parent["BestTrainingJob"]
+    assert seeded.value == best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+    assert same_values(seeded.params, best["TunedHyperParameters"]), (seeded.params, best)
+
+
+def same_values(params: dict, tuned: dict[str, str]) -> bool:
+    """optuna's typed values against SageMaker's strings (floats as written, categories as they are)."""
+    return params.keys() == tuned.keys() and all(
+        str(params[name]) == text or float(params[name]) == float(text) for name, text in tuned.items()
+    )
 
 
 def test_nothing_runs_for_uploads_outside_the_prefix(twin):
