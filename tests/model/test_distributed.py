@@ -13,8 +13,7 @@ import torch
 
 from model_code import debugger, dogbreeds, metrics, training
 from model_code.rule_settings import LOSS_PLOT
-from tests.model.test_training import COLOUR_ARGS
-from tests.support.digits import DIGITS_TRAINING_ARGS
+from tests.support.digits import COLOUR_ARGS, DIGITS_TRAINING_ARGS
 
 PROBE = Path(__file__).resolve().parents[1] / "support" / "rank_probe.py"
 PROCESSES = 2
