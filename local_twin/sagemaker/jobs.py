@@ -21,6 +21,7 @@ still uploads (its checkpoints) is uploaded, and only then is the status ``Stopp
 """
 
 import contextlib
+import fcntl
 import io
 import json
 import os
@@ -29,6 +30,7 @@ import shutil
 import signal
 import subprocess
 import tarfile
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -48,7 +50,19 @@ LOG_GROUP = "/aws/sagemaker/TrainingJobs"  # one per account and region, shared 
 # The PyTorch training images' framework module (their SAGEMAKER_TRAINING_MODULE): it reads the distribution
 # hyperparameters and picks the toolkit's launcher (torchrun for torch_distributed).
 PYTORCH_FRAMEWORK_MODULE = "sagemaker_pytorch_container.training:main"
-RENDEZVOUS = threading.Lock()  # held by the distributed job training now: torchrun's ports are fixed
+# Held by the distributed job training now, machine-wide (another twin, another test worker): torchrun's ports are
+# fixed. flock on a file of its own: separate opens exclude each other, in one process or in two.
+RENDEZVOUS_LOCK = Path(tempfile.gettempdir()) / "local-sagemaker-torchrun.lock"
+
+
+@contextlib.contextmanager
+def rendezvous_turn():
+    with open(RENDEZVOUS_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -263,7 +277,7 @@ class TrainingJob:
         return folder
 
     def _train(self) -> None:
-        with RENDEZVOUS if self.distributed else contextlib.nullcontext():
+        with rendezvous_turn() if self.distributed else contextlib.nullcontext():
             self._train_instances()
 
     def _train_instances(self) -> None:
