@@ -7,9 +7,10 @@ PY := $(VENV)/bin/python
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-# pytest-xdist workers for make test/quick/twin (much of a twin test is waiting on jobs and polls); 0 runs in-process
+# pytest-xdist workers for make test/quick/twin (much of a twin test is waiting on jobs and polls), each module on
+# one worker (tests/conftest.py); WORKERS=0 runs in one process
 WORKERS ?= 2
-PYTEST := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -n $(WORKERS) --dist loadgroup
+PYTEST := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -n $(WORKERS)
 
 .PHONY: test quick twin lint demo up tools browser bench openapi image-uris template-rules aws-smoke clean
 

@@ -20,7 +20,7 @@ from tests.support.front_doors import run_elsewhere
 from tests.support.paths import ROOT
 
 TWIN_TESTS = ROOT / "tests" / "twin"
-SHARED_PACKAGES = (TWIN_TESTS / "deployed",)  # whose modules share one twin (its conftest.py)
+SHARED_PACKAGES = ("tests/twin/deployed/",)  # whose modules share one twin (its conftest.py)
 
 # A boto3 client made where no credentials are configured asks the EC2 instance metadata service for some: a
 # network call (refused by pytest-socket in a unit test). No test needs that service.
@@ -38,10 +38,21 @@ def pytest_collection_modifyitems(items):
                 raise pytest.UsageError(f"{item.nodeid} starts a twin: twin tests live in tests/twin/")
             item.add_marker(pytest.mark.slow)
             item.add_marker(pytest.mark.enable_socket)
-        # run in parallel (`make test`: pytest-xdist, --dist loadgroup), a module's tests stay on one worker, and so
-        # do those of a package sharing a package-scoped twin: each module's twin, trained model or server is made once
-        shared = next((package for package in SHARED_PACKAGES if package in item.path.parents), item.path)
-        item.add_marker(pytest.mark.xdist_group(str(shared.relative_to(ROOT))))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Run in parallel (`make test`: pytest-xdist), a module's tests stay on one worker, and so do those of a package
+    sharing a package-scoped twin: each module's twin, trained model or server is made once. (xdist's own
+    `--dist loadgroup` marks do not group under pytest 9.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return next((package for package in SHARED_PACKAGES if module.startswith(package)), module)
+
+    return ModuleScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
