@@ -8,6 +8,7 @@ import importlib
 
 BENCHMARKS = (
     "training_throughput",
+    "ddp_scaling",
     "inference_latency",
     "predict_proxy",
     "load_api",

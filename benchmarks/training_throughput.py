@@ -92,7 +92,9 @@ def main(argv: list[str] | None = None) -> None:
             root = Path(tmp)
             write_digits_dataset(root, image_size=args.jpeg_size or size)
             dataset = dogbreeds.discover_dataset(root)
-            options = SimpleNamespace(batch_size=args.batch_size, workers=dogbreeds.default_workers())
+            options = SimpleNamespace(
+                batch_size=args.batch_size, workers=dogbreeds.default_workers(), distributed=False
+            )
             train_tf = dogbreeds.train_preset(size, crop_scale_min=0.6, hflip=0.0)
             loader = training.make_loader(dataset["train"], train_tf, options, shuffle=True, device=device)
             valid = training.make_loader(dataset["valid"], dogbreeds.eval_preset(size), options, False, device)

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from model_code.metrics import TRAIN_LOSS, VALID_LOSS
@@ -34,17 +35,29 @@ class LossRecorder:
     watches a marker module called once at the end of each pass, then saves the pass's mean as ``EpochLoss``
     in the ``losses`` collection. TRAIN step n is the training of epoch n + 1, EVAL step n the validation
     after it, so the rules' step parameters count epochs; the final test pass runs in PREDICT mode.
+
+    In a distributed run each rank sums the losses of its share and ``reduce`` (a collective every rank joins at
+    each phase) makes the pass's mean the whole split's, as the metric lines are; only rank 0 has the hook and
+    saves: the others' recorders (``hook`` None, ``for_other_rank``) only take part in the reductions.
     """
 
-    def __init__(self, hook, modes):
+    def __init__(self, hook, modes, reduce: Callable[[list[float]], list[float]] | None = None):
         import torch
 
         self.hook = hook
-        self.modes = {"train": modes.TRAIN, "eval": modes.EVAL, "test": modes.PREDICT}
-        self.out_dir = hook.out_dir
+        self.modes = {"train": modes.TRAIN, "eval": modes.EVAL, "test": modes.PREDICT} if modes else {}
+        self.out_dir = hook.out_dir if hook else None
+        self.reduce = reduce
         self._pass_marker = torch.nn.Identity()
         self._loss_sum = 0.0
         self._samples = 0
+
+    @classmethod
+    def for_other_rank(cls, criterion, reduce: Callable[[list[float]], list[float]]) -> "LossRecorder":
+        """A rank other than 0's share of the recording: it sums its losses and joins rank 0's reductions."""
+        recorder = cls(None, None, reduce)
+        criterion.register_forward_hook(recorder._add_batch)
+        return recorder
 
     def register(self, model, criterion) -> None:
         """``model`` is not hooked (the losses are all that is recorded): only ``criterion``'s outputs are summed."""
@@ -57,30 +70,40 @@ class LossRecorder:
         self._samples += batch
 
     def _record_pass(self) -> None:
-        if self._samples:
+        loss_sum, samples = self._loss_sum, self._samples
+        self._loss_sum, self._samples = 0.0, 0
+        if self.reduce:
+            loss_sum, samples = self.reduce([loss_sum, samples])
+        if samples and self.hook:
             import torch
 
             self._pass_marker(torch.zeros(1))  # the hook's next step: this pass
-            self.hook.record_tensor_value(EPOCH_LOSS, torch.tensor(self._loss_sum / self._samples))
-        self._loss_sum, self._samples = 0.0, 0
+            self.hook.record_tensor_value(EPOCH_LOSS, torch.tensor(loss_sum / samples))
 
     def set_phase(self, phase: str) -> None:
         """``train``, ``eval`` (validation) or ``test``: closes the pass before it."""
         self._record_pass()
-        self.hook.set_mode(self.modes[phase])
+        if self.hook:
+            self.hook.set_mode(self.modes[phase])
 
     def replay(self, history: list[dict]) -> None:
         """Record the mean losses of the epochs a resumed job trained before its interruption (the checkpoint's
         history holds them, as the metric lines printed them), so the trial, and the rules judging it, cover every
         epoch of the job, not only those after the resume."""
-        for entry in history:
-            for phase, loss in (("train", entry[TRAIN_LOSS]), ("eval", entry[VALID_LOSS])):
-                self.set_phase(phase)
-                self._loss_sum, self._samples = float(loss), 1  # recorded when the next phase begins
+        reduce, self.reduce = self.reduce, None  # rank 0's alone: the history holds the whole split's means
+        try:
+            for entry in history:
+                for phase, loss in (("train", entry[TRAIN_LOSS]), ("eval", entry[VALID_LOSS])):
+                    self.set_phase(phase)
+                    self._loss_sum, self._samples = float(loss), 1  # recorded when the next phase begins
+            self._record_pass()
+        finally:
+            self.reduce = reduce
 
     def close(self) -> None:
         self._record_pass()
-        self.hook.close()
+        if self.hook:
+            self.hook.close()
 
 
 def default_out_dir(output_data_dir: str) -> str:
@@ -100,7 +123,9 @@ def start_trial_afresh(folder: Path) -> None:
     shutil.rmtree(folder)
 
 
-def create_loss_recorder(local_out_dir: str, model, criterion) -> LossRecorder | None:
+def create_loss_recorder(
+    local_out_dir: str, model, criterion, reduce: Callable[[list[float]], list[float]] | None = None
+) -> LossRecorder | None:
     """A hook recording ``criterion``'s losses on ``model``: from the Debugger service's hook configuration
     when the job has one, else writing to ``local_out_dir``.
 
@@ -119,7 +144,7 @@ def create_loss_recorder(local_out_dir: str, model, criterion) -> LossRecorder |
                 save_config=smd.SaveConfig(save_interval=LOSS_SAVE_INTERVAL),
                 include_collections=[LOSSES_COLLECTION],
             )
-        recorder = LossRecorder(hook, smd.modes)
+        recorder = LossRecorder(hook, smd.modes, reduce)
         recorder.register(model, criterion)  # can fail, e.g. on frozen parameters: training goes on
         return recorder
     except Exception as error:  # training must go on without the debugger

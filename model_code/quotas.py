@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 SERVICE_CODE = "sagemaker"
-TRAINING_INSTANCE_COUNT = 1  # instances of each tuning trial and of the final job (the request builders send it)
+TRAINING_INSTANCE_COUNT = 1  # instances of each tuning trial (the request builders send it); the final job's default
 ENDPOINT_INSTANCE_COUNT = 1  # instances behind an instance endpoint
 BLUE_GREEN_FLEETS = 2  # during an update the new fleet runs beside the old one
 
@@ -89,6 +89,7 @@ class StackConfig:
     serverless: bool
     serverless_memory_mb: int
     serverless_max_concurrency: int
+    training_instance_count: int = TRAINING_INSTANCE_COUNT  # of the final job
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, str]) -> "StackConfig":
@@ -103,6 +104,8 @@ class StackConfig:
             serverless=parameters["ServerlessInference"] == "true",
             serverless_memory_mb=int(parameters["ServerlessMemorySizeMB"]),
             serverless_max_concurrency=int(parameters["ServerlessMaxConcurrency"]),
+            # a stack deployed before the parameter existed ran its final job on one instance
+            training_instance_count=int(parameters.get("TrainingInstanceCount", TRAINING_INSTANCE_COUNT)),
         )
 
 
@@ -118,7 +121,7 @@ class Need:
 def needs(config: StackConfig) -> list[Need]:
     """The quotas one run of this configuration needs, each with the least value that lets it through."""
     parallel = config.max_parallel_tuning_jobs * TRAINING_INSTANCE_COUNT
-    final = TRAINING_INSTANCE_COUNT
+    final = config.training_instance_count
     kind = "spot " if config.use_spot else ""
     training = [
         Need(
@@ -133,7 +136,11 @@ def needs(config: StackConfig) -> list[Need]:
         training[0] = Need(training[0].quota, max(parallel, final), training[0].why + ", then the final job")
     else:
         training.append(
-            Need(training_instances(config.training_instance_type, config.use_spot), final, f"the final {kind}job")
+            Need(
+                training_instances(config.training_instance_type, config.use_spot),
+                final,
+                f"the final {kind}job" + (f" ({final} instances)" if final > 1 else ""),
+            )
         )
     found = [
         *training,

@@ -4,12 +4,13 @@ Same training as hpo.py (checkpoints every epoch into SageMaker's checkpoint fol
 after a spot interruption; the best validation epoch's weights are kept), plus: SageMaker Debugger records
 the losses (TRAIN and EVAL modes), one evaluation of those weights on the TEST split (read once, at the end)
 printed as a metric line, a self-contained model folder (state_dict, class names, metadata, code/ for the
-endpoint) and the loss curves as a PNG.
+endpoint) and the loss curves as a PNG. Distributed (torchrun), every rank trains and evaluates its share and
+only rank 0 writes: the model, the checkpoints, the smdebug trial, the loss plot and the rules' verdicts.
 """
 
 from pathlib import Path
 
-from model_code import debugger, dogbreeds, entry_points, training
+from model_code import debugger, distributed, dogbreeds, entry_points, training
 from model_code.metrics import TEST_ACCURACY, TEST_LOSS, format_metric_line
 from model_code.rule_settings import LOSS_PLOT, rule_parameters
 
@@ -36,8 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     run = training.prepare_run(args)
     start_epoch = training.resume(run)
 
-    debug_out_dir = args.debug_out_dir or debugger.default_out_dir(args.output_data_dir)
-    recorder = debugger.create_loss_recorder(debug_out_dir, run.model, run.criterion)
+    recorder = loss_recorder(run)
     if recorder and run.history:  # resumed: the epochs trained before the interruption are recorded first
         recorder.replay(run.history)
 
@@ -46,12 +46,34 @@ def main(argv: list[str] | None = None) -> None:
         recorder.set_phase("test")
     test = training.evaluate(run.model, run.loaders["test"], run.criterion, run.device)
     print(format_metric_line(**{TEST_LOSS: test.loss, TEST_ACCURACY: test.accuracy}), flush=True)
+    if recorder:
+        recorder.close()
+    distributed.cleanup()  # the last collective: what follows is rank 0's alone
+    if args.rank != 0:  # (the process group is gone: args remembers the rank)
+        return
     export_model(run, Path(args.model_dir), test)
 
     if recorder:
-        recorder.close()
         write_loss_plot(recorder.out_dir, Path(args.output_data_dir))
     debugger.judge_losses(recorder, Path(args.output_data_dir), rule_parameters(args.epochs))
+
+
+def loss_recorder(run: training.Run) -> debugger.LossRecorder | None:
+    """Rank 0's smdebug recorder (None without smdebug); in a distributed run every other rank gets its share of
+    the recording when rank 0 has one, so that each pass's loss is the whole split's."""
+    args = run.args
+    debug_out_dir = args.debug_out_dir or debugger.default_out_dir(args.output_data_dir)
+    if not args.distributed:
+        return debugger.create_loss_recorder(debug_out_dir, run.model, run.criterion)
+    reduce = distributed.reduce_across_processes
+    recorder = (
+        debugger.create_loss_recorder(debug_out_dir, run.model, run.criterion, reduce)
+        if distributed.is_main_process()
+        else None
+    )
+    if not distributed.main_process_agrees(recorder is not None):
+        return None
+    return recorder or debugger.LossRecorder.for_other_rank(run.criterion, reduce)
 
 
 def write_loss_plot(tensors: str, output_data_dir: Path) -> None:

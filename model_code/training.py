@@ -1,7 +1,11 @@
 """The training loop shared by hpo.py (tuning trials) and train_model.py (the debugged final training).
 
 Shaped like torchvision's references/classification/train.py: one argument parser, train_one_epoch(),
-evaluate(), and one stable metric line per epoch (format and regexes in metrics.py).
+evaluate(), and one stable metric line per epoch (format and regexes in metrics.py). Launched by torchrun
+(SageMaker's ``torch_distributed`` distribution), it trains data-parallel (distributed.py): each rank trains on
+its share of every epoch (DistributedSampler) through DistributedDataParallel, evaluates its share of a split,
+and the sums are reduced so every metric line is the whole split's; the learning rate follows the global batch
+(docs/model.md).
 """
 
 import argparse
@@ -17,9 +21,10 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from model_code import dogbreeds
+from model_code import distributed, dogbreeds
 from model_code.dataset_contract import SPLITS
 from model_code.metrics import TRAIN_LOSS, VALID_ACCURACY, VALID_LOSS, format_metric_line
 
@@ -152,7 +157,7 @@ class EpochResult:
 
 def _run_epoch(model, loader, criterion, device, optimizer=None, scaler=None, scheduler=None) -> EpochResult:
     """One pass; trains when an optimizer is given (the scheduler steps per batch). Per-sample averages, no
-    graphs kept alive."""
+    graphs kept alive; in a distributed run, of every rank's share (the sums are reduced across processes)."""
     training = optimizer is not None
     dogbreeds.set_training_mode(model, training)
     total_loss, correct, seen, skipped = 0.0, 0, 0, 0
@@ -184,6 +189,9 @@ def _run_epoch(model, loader, criterion, device, optimizer=None, scaler=None, sc
             total_loss += loss.item() * batch
             correct += (outputs.argmax(dim=1) == targets).sum().item()
             seen += batch
+    if distributed.is_dist_avail_and_initialized():
+        total_loss, correct, seen, skipped = distributed.reduce_across_processes([total_loss, correct, seen, skipped])
+        correct, seen, skipped = int(correct), int(seen), int(skipped)
     if seen == 0:
         raise RuntimeError("no readable image in this split")
     return EpochResult(loss=total_loss / seen, accuracy=correct / seen, samples=seen, skipped=skipped)
@@ -203,10 +211,21 @@ def seed_everything(seed: int) -> None:
 
 
 def make_loader(split: dogbreeds.Split, transform, args, shuffle: bool, device: torch.device) -> DataLoader:
+    """One process: the whole split (shuffled for training). Distributed: the training split through a
+    DistributedSampler (shuffled anew each epoch, seeded, every rank the same number of batches: DDP needs it),
+    an evaluated split in disjoint shares (ShardSampler)."""
+    dataset = ImageDataset(split.samples, transform)
+    sampler = None
+    if args.distributed:
+        if shuffle:
+            sampler = DistributedSampler(dataset, args.world_size, args.rank, shuffle=True, seed=args.seed)
+        else:
+            sampler = distributed.ShardSampler(len(dataset), args.rank, args.world_size)
     return DataLoader(
-        ImageDataset(split.samples, transform),
-        batch_size=args.batch_size,
-        shuffle=shuffle,
+        dataset,
+        batch_size=process_batch_size(args),
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
         num_workers=args.workers,
         pin_memory=device.type == "cuda",
         persistent_workers=args.workers > 0,
@@ -223,7 +242,8 @@ class Run:
     device: torch.device
     classes: list[str]
     loaders: dict[str, DataLoader]
-    model: nn.Module
+    model: nn.Module  # the bare model: what is evaluated, checkpointed and exported
+    trained: nn.Module  # what trains: the model, or its DistributedDataParallel wrapper
     criterion: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
@@ -235,8 +255,9 @@ class Run:
 
 
 def prepare_run(args: argparse.Namespace, work_dir: Path | None = None) -> Run:
+    distributed.init_distributed_mode(args)
     seed_everything(args.seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device("cuda", args.local_rank) if torch.cuda.is_available() else torch.device("cpu")
     root = dogbreeds.prepare_dataset(Path(args.data_dir), work_dir)
     dataset = dogbreeds.discover_dataset(root)
     classes = dataset["train"].classes
@@ -256,7 +277,7 @@ def prepare_run(args: argparse.Namespace, work_dir: Path | None = None) -> Run:
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     groups = dogbreeds.parameter_groups(
-        model, args.lr, args.backbone_lr_factor, args.weight_decay, args.norm_weight_decay
+        model, scaled_lr(args), args.backbone_lr_factor, args.weight_decay, args.norm_weight_decay
     )
     optimizer = torch.optim.AdamW(groups)
     scheduler = warmup_cosine_schedule(optimizer, len(loaders["train"]), args.epochs, args.warmup_epochs)
@@ -267,11 +288,36 @@ def prepare_run(args: argparse.Namespace, work_dir: Path | None = None) -> Run:
         classes=classes,
         loaders=loaders,
         model=model,
+        trained=DistributedDataParallel(model, device_ids=[args.local_rank] if device.type == "cuda" else None)
+        if args.distributed
+        else model,
         criterion=nn.CrossEntropyLoss(label_smoothing=args.label_smoothing),
         optimizer=optimizer,
         scheduler=scheduler,
         scaler=scaler,
     )
+
+
+def process_batch_size(args: argparse.Namespace) -> int:
+    """``--batch-size`` is the global batch, the one tuning chose: N processes take ceil(batch / N) each, so a job
+    takes as many steps per epoch on N GPUs as on one (docs/model.md)."""
+    return -(-args.batch_size // args.world_size) if args.distributed else args.batch_size
+
+
+def scaled_lr(args: argparse.Namespace) -> float:
+    """The learning rate follows the global batch by the linear scaling rule (Goyal et al. 2017, docs/model.md):
+    ``--lr`` is the rate for a global batch of ``--batch-size``; the batch N processes really train on,
+    N x ceil(batch / N), is at most N - 1 images larger, and the rate grows in the same proportion."""
+    if not args.distributed:
+        return args.lr
+    global_batch = process_batch_size(args) * args.world_size
+    lr = args.lr * global_batch / args.batch_size
+    print(
+        f"learning rate {lr} for a global batch of {global_batch} ({args.world_size} processes x "
+        f"{process_batch_size(args)}; --lr {args.lr} is for {args.batch_size})",
+        flush=True,
+    )
+    return lr
 
 
 def warmup_cosine_schedule(optimizer, steps_per_epoch: int, epochs: int, warmup_epochs: float):
@@ -322,14 +368,28 @@ def save_checkpoint(run: Run, epoch: int, checkpoint_dir: Path) -> None:
     partial.replace(path)  # atomic: a spot interruption never leaves half a file
 
 
-def resume(run: Run) -> int:
-    """Restore the last checkpoint of ``--checkpoint-dir``, if any; returns the first epoch still to train."""
+def _read_checkpoint(run: Run) -> tuple[Path | None, dict | None]:
+    """The job's own checkpoint in ``--checkpoint-dir`` and its state, or (path, None)."""
     path = checkpoint_path(run.args.checkpoint_dir) if run.args.checkpoint_dir else None
     if not path or not path.is_file():
-        return 1
+        return path, None
     state = torch.load(path, map_location=run.device, weights_only=False)
     if state["job"] != job_name():  # a file put there by hand, say: never continue another job's run
         print(f"ignoring {path}: it is job {state['job']}'s, not {job_name()}'s", flush=True)
+        return path, None
+    return path, state
+
+
+def resume(run: Run) -> int:
+    """Restore the last checkpoint of ``--checkpoint-dir``, if any; returns the first epoch still to train.
+    Distributed, rank 0's checkpoint is every rank's (sent to the others): the ranks resume at the same epoch with
+    the same state, whether or not every instance's checkpoint folder holds the file."""
+    path, state = _read_checkpoint(run) if distributed.is_main_process() else (None, None)
+    if distributed.is_dist_avail_and_initialized():
+        shared = [state]
+        torch.distributed.broadcast_object_list(shared, src=0)
+        state = shared[0]
+    if state is None:
         return 1
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
@@ -343,13 +403,17 @@ def resume(run: Run) -> int:
 
 def fit(run: Run, start_epoch: int = 1, on_phase: Callable[[str], None] = lambda phase: None) -> None:
     """Train, and evaluate on VALIDATION after every epoch (never on test), printing one metric line; checkpoint
-    each epoch when there is a checkpoint folder. Ends with the best validation epoch's weights in the model
-    and a ``best_epoch=N valid_accuracy=...`` line (the tuning objective: the accuracy of what is exported)."""
+    each epoch when there is a checkpoint folder (rank 0 writes it: every rank holds the same). Ends with the best
+    validation epoch's weights in the model and a ``best_epoch=N valid_accuracy=...`` line (the tuning objective:
+    the accuracy of what is exported)."""
     for epoch in range(start_epoch, run.args.epochs + 1):
         on_phase("train")
+        if isinstance(run.loaders["train"].sampler, DistributedSampler):
+            run.loaders["train"].sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
         train = train_one_epoch(
-            run.model, run.loaders["train"], run.criterion, run.optimizer, run.scheduler, run.device, run.scaler
+            run.trained, run.loaders["train"], run.criterion, run.optimizer, run.scheduler, run.device, run.scaler
         )
+        distributed.broadcast_buffers(run.model)
         on_phase("eval")
         valid = evaluate(run.model, run.loaders["valid"], run.criterion, run.device)
         # the same unreadable files are skipped every epoch: count them once
@@ -360,7 +424,7 @@ def fit(run: Run, start_epoch: int = 1, on_phase: Callable[[str], None] = lambda
         if run.best_epoch is None or valid.accuracy > run.best_epoch[VALID_ACCURACY]:
             run.best_epoch = run.history[-1]
             run.best_state = {key: value.detach().to("cpu", copy=True) for key, value in run.model.state_dict().items()}
-        if run.args.checkpoint_dir:
+        if run.args.checkpoint_dir and distributed.is_main_process():
             save_checkpoint(run, epoch, Path(run.args.checkpoint_dir))
     if run.skipped_images:
         print(f"skipped_images={run.skipped_images} (unreadable or truncated files)", flush=True)
@@ -377,7 +441,9 @@ def hyperparameters_of(args: argparse.Namespace) -> dict:
 
 
 def model_metadata(run: Run, **extra) -> dict:
-    """What a model folder says about its model (inference.py reads the image size from it)."""
+    """What a model folder says about its model (inference.py reads the image size from it); a distributed run's
+    also names how many processes trained it."""
+    processes = {"world_size": run.args.world_size} if run.args.distributed else {}
     return {
         "architecture": run.args.arch,
         "image_size": run.args.image_size,
@@ -388,6 +454,7 @@ def model_metadata(run: Run, **extra) -> dict:
         "history": run.history,
         "best_epoch": run.best_epoch["epoch"],  # the exported weights are this epoch's
         "skipped_images": run.skipped_images,
+        **processes,
         **extra,
     }
 

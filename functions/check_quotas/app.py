@@ -28,6 +28,7 @@ def stack_config() -> quotas.StackConfig:
         serverless=os.environ["SERVERLESS_INFERENCE"] == "true",
         serverless_memory_mb=int(os.environ["SERVERLESS_MEMORY_MB"]),
         serverless_max_concurrency=int(os.environ["SERVERLESS_MAX_CONCURRENCY"]),
+        training_instance_count=int(os.environ["TRAINING_INSTANCE_COUNT"]),
     )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import smdebug_rulesconfig
 
 from common.job_limits import BAKING_SECONDS, longest_job_seconds
+from model_code.gpus import distribution_hyperparameters
 from model_code.metrics import METRIC_DEFINITIONS, OBJECTIVE_METRIC, OBJECTIVE_TYPE
 from model_code.quotas import ENDPOINT_INSTANCE_COUNT, TRAINING_INSTANCE_COUNT
 from model_code.rule_settings import LOSS_SAVE_INTERVAL, LOSSES_COLLECTION, RULE_METRIC_DEFINITIONS, rule_parameters
@@ -48,6 +49,7 @@ class JobSettings:
     weights: str
     arch: str
     extra_hyperparameters: dict[str, str] = field(default_factory=dict)
+    instance_count: int = TRAINING_INSTANCE_COUNT  # of the final job; tuning trials stay single-instance
 
 
 @dataclass(frozen=True)
@@ -76,12 +78,18 @@ def encode_hyperparameters(values: dict) -> dict[str, str]:
 
 
 def static_hyperparameters(
-    settings: JobSettings, program: str, source_uri: str, dataset_fingerprint: str, job_name: str | None = None
+    settings: JobSettings,
+    program: str,
+    source_uri: str,
+    dataset_fingerprint: str,
+    job_name: str | None = None,
+    instance_count: int = TRAINING_INSTANCE_COUNT,
 ) -> dict[str, str]:
     """The script's settings plus the reserved ones the SageMaker SDK's Framework estimators send (the
     sagemaker-training toolkit reads them: entry point, code, log level, SAGEMAKER_REGION and, for a training
-    job, SAGEMAKER_JOB_NAME). A tuning job's static values leave the job name out: SageMaker names each trial,
-    and a name that changes every run would make no two runs' static values alike (warm starts compare them)."""
+    job, SAGEMAKER_JOB_NAME; with more than one GPU in all, the torch_distributed distribution: model_code/gpus.py).
+    A tuning job's static values leave the job name out: SageMaker names each trial, and a name that changes every
+    run would make no two runs' static values alike (warm starts compare them)."""
     values = {
         "arch": settings.arch,
         "epochs": settings.epochs,
@@ -93,6 +101,7 @@ def static_hyperparameters(
         "sagemaker_submit_directory": source_uri,
         "sagemaker_container_log_level": CONTAINER_LOG_LEVEL,
         "sagemaker_region": settings.region,
+        **distribution_hyperparameters(settings.instance_type, instance_count),
     } | ({"sagemaker_job_name": job_name} if job_name else {})
     return encode_hyperparameters(values)
 
@@ -315,13 +324,15 @@ def training_job_request(
             "MetricDefinitions": METRIC_DEFINITIONS + RULE_METRIC_DEFINITIONS,
         },
         "RoleArn": settings.role_arn,
-        "HyperParameters": static_hyperparameters(settings, TRAIN_PROGRAM, source_uri, dataset_fingerprint, name)
+        "HyperParameters": static_hyperparameters(
+            settings, TRAIN_PROGRAM, source_uri, dataset_fingerprint, name, settings.instance_count
+        )
         | encode_hyperparameters(hyperparameters),
         "InputDataConfig": _input_channel(dataset_uri),
         "OutputDataConfig": {"S3OutputPath": f"s3://{settings.bucket}/{settings.models_prefix}"},
         "ResourceConfig": {
             "InstanceType": settings.instance_type,
-            "InstanceCount": TRAINING_INSTANCE_COUNT,
+            "InstanceCount": settings.instance_count,
             "VolumeSizeInGB": 30,
         },
         "StoppingCondition": _stopping_condition(settings),

@@ -4,9 +4,10 @@ import json
 import os
 
 from common.sagemaker_requests import JobSettings
+from model_code.quotas import TRAINING_INSTANCE_COUNT
 
 
-def job_settings(instance_type: str) -> JobSettings:
+def job_settings(instance_type: str, instance_count: int = TRAINING_INSTANCE_COUNT) -> JobSettings:
     return JobSettings(
         bucket=os.environ["BUCKET_NAME"],
         jobs_prefix=os.environ["JOBS_PREFIX"],
@@ -22,4 +23,5 @@ def job_settings(instance_type: str) -> JobSettings:
         weights=os.environ["WEIGHTS"],
         arch=os.environ["ARCHITECTURE"],
         extra_hyperparameters=json.loads(os.environ.get("EXTRA_HYPERPARAMETERS") or "{}"),
+        instance_count=instance_count,
     )

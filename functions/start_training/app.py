@@ -13,7 +13,7 @@ from common.settings import job_settings
 
 @step_handler
 def lambda_handler(event: dict) -> dict:
-    settings = job_settings(os.environ["TRAINING_INSTANCE_TYPE"])
+    settings = job_settings(os.environ["TRAINING_INSTANCE_TYPE"], int(os.environ["TRAINING_INSTANCE_COUNT"]))
     name = naming.training_job_name(os.environ["SAGEMAKER_NAME_PREFIX"], event["run_id"])
     with transient_errors():
         source_uri = sourcedir.ensure_uploaded(aws.client("s3"), settings.bucket, os.environ["CODE_PREFIX"])

@@ -7,11 +7,21 @@ readable while the job runs). The training image is recorded, not run: the twin 
 machine's Python. When the job ends its output goes to CloudWatch Logs as SageMaker sends it
 (``/aws/sagemaker/TrainingJobs``, stream ``<job>/algo-1-<epoch seconds>``), written with the job's execution role.
 
+A job with more than one GPU in all runs as SageMaker's PyTorch image runs it: its hyperparameters enable the
+``torch_distributed`` distribution (model_code/gpus.py), the image's framework module (sagemaker-pytorch-training,
+``SAGEMAKER_TRAINING_MODULE``) has the toolkit launch the script with torchrun, one process per GPU, on every
+instance. Here each instance is a toolkit process of its own with its own /opt/ml (``ml/`` for the first,
+``ml-algo-<n>/`` for the others; hosts are loopback addresses), its GPUs are named to the toolkit by a stand-in
+``nvidia-smi`` (the count of model_code/gpus.py), and the scripts, finding no CUDA, train on gloo. torchrun's
+rendezvous port is fixed (7777 across instances, 29500 on one), so distributed jobs take turns on this machine.
+
 StopTrainingJob works as AWS documents it: the status turns ``Stopping``, the script gets SIGTERM, what the job
 still uploads (its checkpoints) is uploaded, and only then is the status ``Stopped``
 (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_StopTrainingJob.html).
 """
 
+import contextlib
+import fcntl
 import io
 import json
 import os
@@ -20,6 +30,7 @@ import shutil
 import signal
 import subprocess
 import tarfile
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -32,9 +43,26 @@ from local_twin.sagemaker.experiments import Experiments
 from local_twin.sagemaker.quotas import TrainingCapacity
 from local_twin.sagemaker.roles import ExecutionRoles
 from local_twin.sagemaker.runtime import JobRuntime
+from model_code import gpus
 
 TERMINAL = ("Completed", "Failed", "Stopped")
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"  # one per account and region, shared by every training job
+# The PyTorch training images' framework module (their SAGEMAKER_TRAINING_MODULE): it reads the distribution
+# hyperparameters and picks the toolkit's launcher (torchrun for torch_distributed).
+PYTORCH_FRAMEWORK_MODULE = "sagemaker_pytorch_container.training:main"
+# Held by the distributed job training now, machine-wide (another twin, another test worker): torchrun's ports are
+# fixed. flock on a file of its own: separate opens exclude each other, in one process or in two.
+RENDEZVOUS_LOCK = Path(tempfile.gettempdir()) / "local-sagemaker-torchrun.lock"
+
+
+@contextlib.contextmanager
+def rendezvous_turn():
+    with open(RENDEZVOUS_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -61,7 +89,7 @@ class TrainingJob:
         self.arns = arns
         self.runtime = runtime
         self.folder = folder
-        self.log_path = self.folder / "job.log"
+        self.log_path = self.folder / "job.log"  # the first instance's (algo-1): rank 0 prints the metric lines
         self.status = "InProgress"
         self.secondary = "Starting"
         self.failure_reason = None
@@ -69,7 +97,7 @@ class TrainingJob:
         self.started = self.ended = None
         self.metrics: list[dict] = []
         self.rule_statuses: list[dict] = []
-        self.process: subprocess.Popen | None = None
+        self.processes: list[subprocess.Popen] = []  # one toolkit per instance
         self.stop_requested = False
         # the role SageMaker reads channels and writes outputs and logs with, assumed for this job (source_arn)
         self.role = roles.session(request["RoleArn"], f"SageMaker-{self.name}", self.source_arn)
@@ -93,9 +121,10 @@ class TrainingJob:
                 self.status, self.failure_reason = "Failed", failure_reason(error)
         finally:
             self._send_logs()  # a job's log stream is whole by the time it is described as ended
-            # the instance's storage goes when the job ends, as on SageMaker: what outlives it is in S3 (the
-            # job's folder keeps its log and tensors)
-            shutil.rmtree(self.folder / "ml", ignore_errors=True)
+            # the instances' storage goes when the job ends, as on SageMaker: what outlives it is in S3 (the
+            # job's folder keeps its logs and tensors)
+            for index in range(len(self.hosts)):
+                shutil.rmtree(self.ml(index), ignore_errors=True)
             if collected and self.status == "InProgress":
                 self.status = "Completed"
             self.ended = now()
@@ -104,13 +133,39 @@ class TrainingJob:
             self.secondary = self.status
 
     def _send_logs(self) -> None:
-        """The script's output as the job's log stream."""
-        if self.log_path.exists():
-            lines = self.log_path.read_text(errors="replace").splitlines()
-            self.log_error = self.role.send_logs(LOG_GROUP, f"{self.name}/algo-1-{int(self.created)}", lines)
+        """Each instance's output as its log stream, ``<job>/algo-<n>-<epoch seconds>``."""
+        for index in range(len(self.hosts)):
+            log = self.log_of(index)
+            if log.exists():
+                lines = log.read_text(errors="replace").splitlines()
+                stream = f"{self.name}/algo-{index + 1}-{int(self.created)}"
+                self.log_error = self.role.send_logs(LOG_GROUP, stream, lines) or self.log_error
+
+    @property
+    def hosts(self) -> list[str]:
+        """The job's instances as the toolkit's resourceconfig.json names them. "localhost" for one: the toolkit hangs
+        resolving SageMaker's "algo-1" here; several are loopback addresses of this machine, in SageMaker's order."""
+        count = self.request["ResourceConfig"].get("InstanceCount", 1)
+        return ["localhost"] if count == 1 else [f"127.0.0.{n}" for n in range(1, count + 1)]
+
+    def ml(self, index: int) -> Path:
+        """Instance ``index``'s /opt/ml."""
+        return self.folder / ("ml" if index == 0 else f"ml-algo-{index + 1}")
+
+    def log_of(self, index: int) -> Path:
+        return self.log_path if index == 0 else self.folder / f"job-algo-{index + 1}.log"
+
+    @property
+    def distributed(self) -> bool:
+        """The job enables torch_distributed, as the request builders do for more than one GPU in all."""
+        return json.loads(self.request.get("HyperParameters", {}).get(gpus.TORCH_DISTRIBUTED, "false")) is True
 
     def _prepare(self) -> None:
-        ml = self.folder / "ml"
+        for index in range(len(self.hosts)):
+            self._prepare_instance(index)
+
+    def _prepare_instance(self, index: int) -> None:
+        ml = self.ml(index)
         config = ml / "input" / "config"
         for folder in (config, ml / "model", ml / "output" / "data", ml / "checkpoints", ml / "code"):
             folder.mkdir(parents=True, exist_ok=True)
@@ -136,8 +191,10 @@ class TrainingJob:
             tar.extractall(ml / "code", filter="data")
         hyperparameters["sagemaker_submit_directory"] = json.dumps(str(ml / "code"))
         (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
-        # "localhost": the toolkit hangs resolving SageMaker's "algo-1" here.
-        (config / "resourceconfig.json").write_text(json.dumps({"current_host": "localhost", "hosts": ["localhost"]}))
+        resources = {"current_host": self.hosts[index], "hosts": self.hosts}
+        if self.distributed:  # as SageMaker writes it; torchrun's launcher reads the type (EFA settings)
+            resources["current_instance_type"] = self.request["ResourceConfig"]["InstanceType"]
+        (config / "resourceconfig.json").write_text(json.dumps(resources))
         channels = {c["ChannelName"]: {"TrainingInputMode": "File"} for c in self.request["InputDataConfig"]}
         (config / "inputdataconfig.json").write_text(json.dumps(channels))
         hook = self.request.get("DebugHookConfig")
@@ -155,7 +212,7 @@ class TrainingJob:
 
         checkpoints = self.request.get("CheckpointConfig")
         if checkpoints:  # SageMaker copies the checkpoint prefix into /opt/ml/checkpoints before the job starts
-            self._sync_checkpoints(download=True)
+            self._sync_checkpoints(index, download=True)
 
     @property
     def tensors(self) -> Path:
@@ -173,8 +230,8 @@ class TrainingJob:
             self._s3 = self.role.client("s3")
         return self._s3
 
-    def _sync_checkpoints(self, download: bool) -> None:
-        local = self.folder / "ml" / "checkpoints"
+    def _sync_checkpoints(self, index: int, download: bool) -> None:
+        local = self.ml(index) / "checkpoints"
         bucket, prefix = split_s3_uri(self.request["CheckpointConfig"]["S3Uri"].rstrip("/"))
         if download:
             listed = self.s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/").get("Contents", [])
@@ -186,8 +243,8 @@ class TrainingJob:
         for path in sorted(p for p in local.rglob("*") if p.is_file()):
             self.s3.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(local).as_posix()}")
 
-    def _train(self) -> None:
-        ml = self.folder / "ml"
+    def _environment(self, index: int) -> dict[str, str]:
+        ml = self.ml(index)
         env = {
             **self.runtime.environment,
             **self.role.credentials(),
@@ -197,41 +254,82 @@ class TrainingJob:
         env["TRAINING_JOB_NAME"] = self.name  # as SageMaker sets it in the container
         if self.request.get("DebugHookConfig"):
             env["SMDEBUG_CONFIG_FILE_PATH"] = str(ml / "input" / "config" / "debughookconfig.json")
+        if self.distributed:
+            env["SAGEMAKER_TRAINING_MODULE"] = PYTORCH_FRAMEWORK_MODULE
+            # torchrun from the job's Python, and the instance type's GPUs as nvidia-smi lists them to the toolkit
+            tools = [str(Path(self.runtime.python).parent), str(self._stand_in_nvidia_smi())]
+            env["PATH"] = os.pathsep.join([*tools, env.get("PATH", os.defpath)])
+        return env
+
+    def _stand_in_nvidia_smi(self) -> Path:
+        """A folder with an ``nvidia-smi`` that lists the instance type's GPUs the way ``nvidia-smi --list-gpus``
+        does (``GPU <n>: ...``, what the toolkit counts to start one process per GPU)."""
+        folder = self.folder / "bin"
+        folder.mkdir(exist_ok=True)
+        instance_type = self.request["ResourceConfig"]["InstanceType"]
+        listing = "".join(
+            f"GPU {n}: stand-in for a GPU of {instance_type} (local twin)\n"
+            for n in range(gpus.gpus_per_instance(instance_type))
+        )
+        tool = folder / "nvidia-smi"
+        tool.write_text(f"#!/bin/sh\nprintf '%s' '{listing}'\n")
+        tool.chmod(0o755)
+        return folder
+
+    def _train(self) -> None:
+        with rendezvous_turn() if self.distributed else contextlib.nullcontext():
+            self._train_instances()
+
+    def _train_instances(self) -> None:
         limit = self.request["StoppingCondition"].get("MaxRuntimeInSeconds", 86400)
-        with open(self.log_path, "wb") as log:
-            with self.starting:  # a stop is either seen here or finds the process to signal, never in between
+        with contextlib.ExitStack() as logs:
+            with self.starting:  # a stop is either seen here or finds the processes to signal, never in between
                 if self.stop_requested:  # stopped while it downloaded: the script never starts
                     return
                 self.started, self.secondary = now(), "Training"
-                # a session of its own: a stop ends the toolkit and the script it started, as the container's end does
-                self.process = subprocess.Popen(
-                    [str(self.runtime.train)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-                )
+                for index in range(len(self.hosts)):
+                    log = logs.enter_context(open(self.log_of(index), "wb"))
+                    # a session of its own: a stop ends the toolkit and the script it started, as the container's
+                    # end does
+                    self.processes.append(
+                        subprocess.Popen(
+                            [str(self.runtime.train)],
+                            env=self._environment(index),
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                            start_new_session=True,
+                        )
+                    )
+            deadline = time.monotonic() + limit
             try:
-                code = self.process.wait(timeout=limit)
+                codes = [process.wait(timeout=max(0, deadline - time.monotonic())) for process in self.processes]
             except subprocess.TimeoutExpired:
                 self.signal(signal.SIGKILL)
-                self.process.wait()
+                for process in self.processes:
+                    process.wait()
                 self.status, self.failure_reason = "Stopped", f"MaxRuntimeInSeconds ({limit} s) exceeded"
                 return
         if self.stop_requested:
             return  # Stopping: Stopped once its checkpoints are uploaded (run())
-        failure = ml / "output" / "failure"
-        if code != 0 or failure.exists():
-            toolkit = " ".join(failure.read_text().split())[-400:] if failure.exists() else f"exit code {code}"
-            self.status = "Failed"
-            self.failure_reason = f"AlgorithmError: {toolkit}; last output: {self._log_tail()}"
+        for index, code in enumerate(codes):
+            failure = self.ml(index) / "output" / "failure"
+            if code != 0 or failure.exists():
+                toolkit = " ".join(failure.read_text().split())[-400:] if failure.exists() else f"exit code {code}"
+                self.status = "Failed"
+                self.failure_reason = f"AlgorithmError: {toolkit}; last output: {self._log_tail(index)}"
+                return
 
     def signal(self, number: int) -> None:
-        """Send ``number`` to every process of the job (the toolkit, the script and its data loaders)."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, number)
+        """Send ``number`` to every process of the job (the toolkits, the scripts and their data loaders)."""
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, number)
 
-    def _log_tail(self) -> str:
+    def _log_tail(self, index: int = 0) -> str:
         toolkit_words = ("sagemaker-training-toolkit", "ExitCode", "ErrorMessage", "Command ", "ExecuteUserScriptError")
         lines = [
             line
-            for line in self.log_path.read_text(errors="replace").splitlines()
+            for line in self.log_of(index).read_text(errors="replace").splitlines()
             if line.strip() and not any(word in line for word in toolkit_words)
         ]
         return " | ".join(lines[-3:])[-600:]
@@ -240,14 +338,15 @@ class TrainingJob:
         """The job's metrics and uploads; True when it trained to the end (run() then marks it Completed)."""
         self.metrics = self.read_metrics()
         if self.request.get("CheckpointConfig"):  # kept whatever the outcome: a retried job resumes from them
-            self._sync_checkpoints(download=False)
+            for index in range(len(self.hosts)):
+                self._sync_checkpoints(index, download=False)
         if self.status not in ("InProgress", "Stopping"):
             return False
         # a stopped job's model is saved too: "You can use the model artifacts that are saved when SageMaker stops a
         # training job to create a model" (StopTrainingJob): the late upload a teardown must wait for
         if self.status == "InProgress":
             self.secondary = "Uploading"
-        ml = self.folder / "ml"
+        ml = self.ml(0)  # the first instance's, where rank 0 writes the model and its output
         s3 = self.s3
         output = self.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
         bucket, prefix = split_s3_uri(f"{output}/{self.name}/output")

@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import re
 import time
 
 import boto3
@@ -12,7 +13,7 @@ from botocore.exceptions import ClientError
 from local_twin.account import ACCOUNT_ID
 from local_twin.moto_stack import client
 from local_twin.sagemaker.endpoints import ColdStart
-from model_code import quotas
+from model_code import gpus, quotas
 from tests.support.local_sagemaker import BUCKET, ROLE, run_tuning, training_request, tuning_request, wait
 
 pytestmark = pytest.mark.enable_socket  # a local SageMaker on loopback, its jobs' S3 on a moto server
@@ -31,6 +32,39 @@ def test_training_job_runs_the_script_through_the_toolkit(local_sagemaker, moto_
     assert s3.head_object(Bucket=BUCKET, Key="models/lsm-train-ok/output/model.tar.gz")["ContentLength"] > 0
 
 
+@pytest.mark.parametrize(
+    ("instance_type", "instance_count", "ranks_by_instance"),
+    [("ml.g4dn.12xlarge", 1, [[0, 1, 2, 3]]), ("ml.g5.xlarge", 2, [[0], [1]])],
+)
+def test_a_job_with_several_gpus_in_all_runs_one_process_per_gpu_on_every_instance(
+    local_sagemaker, instance_type, instance_count, ranks_by_instance
+):
+    """The torch_distributed distribution, as SageMaker's PyTorch image runs it: its framework module has the toolkit
+    start torchrun on every instance, one process per GPU of the type (model_code/gpus.py); each instance's output is
+    a log stream of its own. Without the distribution the same multi-GPU type runs the script once."""
+    service, sagemaker, _ = local_sagemaker
+    name = f"lsm-train-ddp-{instance_count}x{instance_type.replace('.', '-')}"
+    request = training_request(name, **{gpus.TORCH_DISTRIBUTED: True, gpus.INSTANCE_TYPE: instance_type})
+    request["ResourceConfig"] |= {"InstanceType": instance_type, "InstanceCount": instance_count}
+    sagemaker.create_training_job(**request)
+    described = wait(lambda: sagemaker.describe_training_job(TrainingJobName=name), "TrainingJobStatus")
+    assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+    job = service.training.get(name)
+    world = sum(len(ranks) for ranks in ranks_by_instance)
+    for index, ranks in enumerate(ranks_by_instance):
+        log = job.log_of(index).read_text()
+        assert "torchrun --nnodes" in log, log[-2000:]
+        assert sorted(int(rank) for rank in re.findall(rf"rank=(\d+) of world={world}\b", log)) == ranks
+    assert not job.log_of(instance_count).exists()  # no instance beyond those asked for
+
+    single = training_request(f"{name}-single")
+    single["ResourceConfig"] |= {"InstanceType": instance_type}
+    sagemaker.create_training_job(**single)
+    described = wait(lambda: sagemaker.describe_training_job(TrainingJobName=f"{name}-single"), "TrainingJobStatus")
+    assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+    assert "rank=- of world=-" in service.training.get(f"{name}-single").log_path.read_text()
+
+
 def test_failing_script_fails_the_job_with_its_reason(local_sagemaker):
     _, sagemaker, _ = local_sagemaker
     sagemaker.create_training_job(**training_request("lsm-train-fails", fail="yes"))
@@ -46,7 +80,7 @@ def test_a_stopped_job_ends_stopped_and_its_script_is_killed(local_sagemaker):
     while sagemaker.describe_training_job(TrainingJobName="lsm-stopped")["SecondaryStatus"] != "Training":
         assert time.monotonic() < deadline, "the script never started"
         time.sleep(0.2)
-    process = service.training.get("lsm-stopped").process
+    (process,) = service.training.get("lsm-stopped").processes  # one instance: one toolkit
     sagemaker.stop_training_job(TrainingJobName="lsm-stopped")
     described = wait(lambda: sagemaker.describe_training_job(TrainingJobName="lsm-stopped"), "TrainingJobStatus", 60)
     assert described["TrainingJobStatus"] == "Stopped"

@@ -8,27 +8,9 @@ import torch
 from PIL import Image
 
 from model_code import debugger, dogbreeds, hpo, metrics, rule_settings, train_model, training
+from tests.support.digits import COLOUR_ARGS
 
-COLOUR_ARGS = [
-    "--weights",
-    "none",
-    "--image-size",
-    "16",
-    "--epochs",
-    "2",
-    "--lr",
-    "0.01",
-    "--batch-size",
-    "8",
-    "--crop-scale-min",
-    "0.5",
-    "--backbone-lr-factor",
-    "1",
-    "--workers",
-    "0",
-    "--warmup-epochs",
-    "0",
-]  # fmt: skip  three colours learned from scratch in 2-3 epochs: no warm-up to spare
+# fmt: skip  three colours learned from scratch in 2-3 epochs: no warm-up to spare
 
 
 def outputs(folder) -> list[str]:

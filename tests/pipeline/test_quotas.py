@@ -69,6 +69,24 @@ def test_the_configuration_reads_the_templates_parameter_names():
     )
 
 
+def test_a_final_job_on_several_instances_needs_them_all_at_once():
+    """TrainingInstanceCount: every instance of the final job runs at once (a stack deployed before the parameter
+    existed reads as one)."""
+    assert needed(config(training_instance_count=3))["ml.m5.xlarge for spot training job usage"] == 3
+    assert needed(config(training_instance_count=3))["Number of instances across all spot training jobs"] == 3
+    same_type = config(training_instance_type="ml.m5.large", training_instance_count=3)
+    assert needed(same_type)["ml.m5.large for spot training job usage"] == 3  # more than the 2 trials at once
+    parameters = {
+        "TuningInstanceType": "ml.m5.large", "TrainingInstanceType": "ml.g5.xlarge", "TrainingInstanceCount": "2",
+        "EndpointInstanceType": "ml.m5.large", "MaxTuningJobs": "4", "MaxParallelTuningJobs": "2",
+        "UseSpotInstances": "true", "ServerlessInference": "true", "ServerlessMemorySizeMB": "3072",
+        "ServerlessMaxConcurrency": "2",
+    }  # fmt: skip
+    assert quotas.StackConfig.from_parameters(parameters).training_instance_count == 2
+    del parameters["TrainingInstanceCount"]
+    assert quotas.StackConfig.from_parameters(parameters).training_instance_count == 1
+
+
 @pytest.fixture
 def service_quotas():
     stub = Stubber(boto3.client("service-quotas", region_name="us-east-1"))

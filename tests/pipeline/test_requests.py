@@ -20,7 +20,7 @@ from common.sagemaker_requests import (
     update_endpoint_request,
     warm_start_config,
 )
-from model_code import metrics, rule_settings
+from model_code import gpus, metrics, rule_settings
 
 SETTINGS = JobSettings(
     bucket="data", jobs_prefix="jobs/", models_prefix="models/", role_arn="arn:aws:iam::123456789012:role/sm",
@@ -140,6 +140,51 @@ def test_no_spot_means_no_checkpoints_or_wait_time():
     request = training_request(debugger_service=False, settings=on_demand)
     assert "CheckpointConfig" not in request and request["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600}
     assert request["EnableManagedSpotTraining"] is False
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "instance_count", "processes"),
+    [("ml.g5.12xlarge", 1, 4), ("ml.g5.xlarge", 2, 2), ("ml.p3.8xlarge", 2, 8), ("ml.m5.large", 2, 0)],
+)
+def test_a_final_job_with_more_than_one_gpu_in_all_trains_on_every_gpu(instance_type, instance_count, processes):
+    """GPUs per instance x instances > 1: the torch_distributed distribution as the SageMaker SDK's PyTorch estimator
+    sends it, and every instance asked for. Two CPU instances stay one process each: no distribution."""
+    settings = JobSettings(**{**SETTINGS.__dict__, "instance_type": instance_type, "instance_count": instance_count})
+    request = training_request(debugger_service=False, settings=settings)
+    accepted_by_botocore(
+        "create_training_job", request, {"TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:x/y"}
+    )
+    assert request["ResourceConfig"] == {"InstanceType": instance_type, "InstanceCount": instance_count,
+                                         "VolumeSizeInGB": 30}  # fmt: skip
+    distribution = {key: request["HyperParameters"].get(key) for key in (gpus.TORCH_DISTRIBUTED, gpus.INSTANCE_TYPE)}
+    if processes:
+        assert distribution == {gpus.TORCH_DISTRIBUTED: "true", gpus.INSTANCE_TYPE: json.dumps(instance_type)}
+        assert gpus.gpus_per_instance(instance_type) * instance_count == processes
+    else:
+        assert distribution == {gpus.TORCH_DISTRIBUTED: None, gpus.INSTANCE_TYPE: None}
+    single = training_request(debugger_service=False)  # one CPU instance: today's request, untouched
+    assert single["ResourceConfig"]["InstanceCount"] == 1 and gpus.TORCH_DISTRIBUTED not in single["HyperParameters"]
+
+
+def test_tuning_trials_stay_single_instance_and_use_every_gpu_of_theirs():
+    four_gpus = JobSettings(**{**SETTINGS.__dict__, "instance_type": "ml.g4dn.12xlarge", "instance_count": 3})
+    request = tuning_job_request(
+        name="dogbreeds-1a2b3c4d5e-hpo", settings=four_gpus, tuning=TUNING, dataset_uri="s3://data/datasets/d.zip",
+        dataset_fingerprint="f1", source_uri=SOURCE, tags=TAGS,
+    )  # fmt: skip
+    accepted_by_botocore(
+        "create_hyper_parameter_tuning_job",
+        request,
+        {"HyperParameterTuningJobArn": "arn:aws:sagemaker:us-east-1:123456789012:x/y"},
+    )
+    definition = request["TrainingJobDefinition"]
+    assert definition["ResourceConfig"]["InstanceCount"] == 1
+    assert definition["StaticHyperParameters"][gpus.TORCH_DISTRIBUTED] == "true"
+
+
+def test_an_instance_type_without_a_known_gpu_count_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"no GPU count known for instance type 'ml\.x9\.huge'"):
+        gpus.is_distributed("ml.x9.huge", 1)
 
 
 ENDPOINT = EndpointSettings(

@@ -24,6 +24,7 @@ TRAIN_SCRIPT = textwrap.dedent(
     if args.fail == "yes":
         sys.exit("refusing to train: fail=yes")
     print("started", flush=True)
+    print(f"rank={os.environ.get('RANK', '-')} of world={os.environ.get('WORLD_SIZE', '-')}", flush=True)
     time.sleep(args.sleep)
     data = os.listdir(os.environ["SM_CHANNEL_TRAINING"])
     assert data == ["dataset.zip"], data

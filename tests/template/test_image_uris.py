@@ -8,6 +8,7 @@ from sagemaker.core.debugger import get_rule_container_image_uri
 
 from local_twin.cloudformation import load_yaml
 from local_twin.template import Template
+from model_code import gpus
 from scripts import image_uris
 from tests.support.paths import ROOT
 from tests.support.template_tools import TEMPLATE
@@ -94,3 +95,14 @@ def test_only_commercial_regions_are_mapped():
     regions = set(resolved("us-east-1").mappings["ImageUris"])
     assert {"us-east-1", "eu-west-1", "ap-southeast-2"} <= regions
     assert not {r for r in regions if r.startswith(("cn-", "us-gov-", "us-iso", "eusc-"))}
+
+
+def test_every_training_instance_type_has_a_gpu_count_and_gpu_types_the_gpu_image(document):
+    """model_code/gpus.py decides whether a job is distributed: it must know every type a deploy may choose."""
+    allowed = image_uris.instance_types(TEMPLATE.read_text(), image_uris.TRAINING_PARAMETERS)
+    assert set(allowed) <= set(gpus.GPUS_PER_INSTANCE), set(allowed) - set(gpus.GPUS_PER_INSTANCE)
+    images = document["Mappings"]["InstanceImages"]
+    for instance_type in allowed:
+        expected = "TrainingGpu" if gpus.gpus_per_instance(instance_type) else "TrainingCpu"
+        assert images[instance_type]["TrainingImage"] == expected, instance_type
+    assert any(gpus.gpus_per_instance(instance_type) > 1 for instance_type in allowed)  # multi-GPU types are offered
