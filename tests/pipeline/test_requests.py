@@ -42,9 +42,10 @@ def accepted_by_botocore(operation: str, request: dict, response: dict) -> None:
         getattr(client, operation)(**request)
 
 
-def test_tuning_job_request():
+def accepted_tuning_request(settings: JobSettings) -> dict:
+    """The tuning job's request for ``settings``, which botocore's model accepts."""
     request = tuning_job_request(
-        name="dogbreeds-1a2b3c4d5e-hpo", settings=SETTINGS, tuning=TUNING, dataset_uri="s3://data/datasets/d.zip",
+        name="dogbreeds-1a2b3c4d5e-hpo", settings=settings, tuning=TUNING, dataset_uri="s3://data/datasets/d.zip",
         dataset_fingerprint="f1", source_uri=SOURCE, tags=TAGS,
     )  # fmt: skip
     accepted_by_botocore(
@@ -52,6 +53,11 @@ def test_tuning_job_request():
         request,
         {"HyperParameterTuningJobArn": "arn:aws:sagemaker:us-east-1:123456789012:x/y"},
     )
+    return request
+
+
+def test_tuning_job_request():
+    request = accepted_tuning_request(SETTINGS)
     config = request["HyperParameterTuningJobConfig"]
     assert config["Strategy"] == "Bayesian" and config["TrainingJobEarlyStoppingType"] == "Auto"
     assert config["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "valid_accuracy"}
@@ -168,15 +174,7 @@ def test_a_final_job_with_more_than_one_gpu_in_all_trains_on_every_gpu(instance_
 
 def test_tuning_trials_stay_single_instance_and_use_every_gpu_of_theirs():
     four_gpus = JobSettings(**{**SETTINGS.__dict__, "instance_type": "ml.g4dn.12xlarge", "instance_count": 3})
-    request = tuning_job_request(
-        name="dogbreeds-1a2b3c4d5e-hpo", settings=four_gpus, tuning=TUNING, dataset_uri="s3://data/datasets/d.zip",
-        dataset_fingerprint="f1", source_uri=SOURCE, tags=TAGS,
-    )  # fmt: skip
-    accepted_by_botocore(
-        "create_hyper_parameter_tuning_job",
-        request,
-        {"HyperParameterTuningJobArn": "arn:aws:sagemaker:us-east-1:123456789012:x/y"},
-    )
+    request = accepted_tuning_request(four_gpus)
     definition = request["TrainingJobDefinition"]
     assert definition["ResourceConfig"]["InstanceCount"] == 1
     assert definition["StaticHyperParameters"][gpus.TORCH_DISTRIBUTED] == "true"
