@@ -189,9 +189,9 @@ def _run_epoch(model, loader, criterion, device, optimizer=None, scaler=None, sc
             total_loss += loss.item() * batch
             correct += (outputs.argmax(dim=1) == targets).sum().item()
             seen += batch
-    if distributed.is_dist_avail_and_initialized():
-        total_loss, correct, seen, skipped = distributed.reduce_across_processes([total_loss, correct, seen, skipped])
-        correct, seen, skipped = int(correct), int(seen), int(skipped)
+    # every rank's share summed (one process: the values as they are)
+    total_loss, correct, seen, skipped = distributed.reduce_across_processes([total_loss, correct, seen, skipped])
+    correct, seen, skipped = int(correct), int(seen), int(skipped)
     if seen == 0:
         raise RuntimeError("no readable image in this split")
     return EpochResult(loss=total_loss / seen, accuracy=correct / seen, samples=seen, skipped=skipped)
