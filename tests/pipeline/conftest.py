@@ -11,6 +11,12 @@ from tests.support.pipeline_steps import ENVIRONMENT
 def environment(monkeypatch):
     for key, value in ENVIRONMENT.items():
         monkeypatch.setenv(key, value)
+    # Powertools reads the namespace and service when common.powertools is first imported; another test may have
+    # imported it without this environment (a Lambda never does), so give them as a cold start would read them.
+    from common import powertools
+
+    monkeypatch.setattr(powertools.metrics, "namespace", ENVIRONMENT["POWERTOOLS_METRICS_NAMESPACE"])
+    monkeypatch.setattr(powertools.metrics, "service", ENVIRONMENT["POWERTOOLS_SERVICE_NAME"])
     return ENVIRONMENT
 
 
