@@ -65,15 +65,27 @@ def digits_dataset(tmp_path_factory) -> tuple[Path, list]:
 
 @pytest.fixture(scope="session")
 def trained_digits_model(digits_dataset, tmp_path_factory) -> Path:
-    """A model folder (model.pth, classes.json, metadata.json, code/) written by train_model.py."""
+    """A model folder (model.pth, classes.json, metadata.json, code/) written by train_model.py.
+
+    Trained once per run: under pytest-xdist each worker has this session fixture, so they share the session's
+    common temporary folder and the first one trains while the others wait on its lock."""
+    from filelock import FileLock
+
     from model_code import train_model
 
     root, _ = digits_dataset
-    work = tmp_path_factory.mktemp("digits-model")
-    train_model.main(
-        [*DIGITS_TRAINING_ARGS, "--data-dir", str(root), "--model-dir", str(work / "model"),
-         "--output-data-dir", str(work / "output"), "--debug-out-dir", str(work / "tensors")]
-    )  # fmt: skip
+    session_folder = tmp_path_factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        session_folder = session_folder.parent  # a worker's base folder is popen-gwN in the session's folder
+    work = session_folder / "digits-model"
+    with FileLock(f"{work}.lock"):
+        if not (work / "trained").is_file():
+            shutil.rmtree(work, ignore_errors=True)  # what a worker that failed mid-training left
+            train_model.main(
+                [*DIGITS_TRAINING_ARGS, "--data-dir", str(root), "--model-dir", str(work / "model"),
+                 "--output-data-dir", str(work / "output"), "--debug-out-dir", str(work / "tensors")]
+            )  # fmt: skip
+            (work / "trained").touch()
     metadata = json.loads((work / "model" / "metadata.json").read_text())
     assert metadata["test_metrics"]["test_accuracy"] > 0.8, metadata["test_metrics"]
     return work / "model"

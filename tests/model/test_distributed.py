@@ -41,6 +41,7 @@ def written(folder: Path) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
 
+@pytest.mark.slow
 def test_two_ranks_end_alike_only_rank_0_writes_and_metric_lines_mean_the_whole_split(colour_dataset, tmp_path):
     out = torchrun("train_model", tmp_path / "weights", *COLOUR_ARGS, "--epochs", "3", "--data-dir",
                    str(colour_dataset), *rank_folders(tmp_path))  # fmt: skip
@@ -70,6 +71,7 @@ def test_two_ranks_end_alike_only_rank_0_writes_and_metric_lines_mean_the_whole_
     assert curves["TRAIN"][1] == pytest.approx(printed[metrics.TRAIN_LOSS], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_a_restarted_distributed_trial_resumes_every_rank_from_rank_0s_checkpoint(colour_dataset, tmp_path):
     """Only rank 0 checkpoints (rank 1's folder stays empty); on a restart rank 0's checkpoint is every rank's."""
     common = [*COLOUR_ARGS, "--data-dir", str(colour_dataset), *rank_folders(tmp_path, "hpo")]

@@ -1,4 +1,7 @@
-"""inference.py as the endpoint runs it: model_fn once, then input_fn -> predict_fn -> output_fn."""
+"""inference.py as the endpoint runs it: model_fn once, then input_fn -> predict_fn -> output_fn.
+
+What a request may be, how it is refused and how answers are shaped does not depend on the weights: those tests
+load an untrained network (unit tier). That the labels are right needs the trained digits model (slow)."""
 
 import base64
 import io
@@ -28,6 +31,21 @@ def test_digits(digits_dataset):
     return held_out[:30]
 
 
+@pytest.fixture(scope="module")
+def untrained_inference(tmp_path_factory):
+    """inference.py with an untrained ten-class network at the digits' 32 px loaded, as model_fn loads a model."""
+    from model_code import dogbreeds, inference
+
+    folder = tmp_path_factory.mktemp("untrained-model")
+    classes = [f"{digit:03d}.Digit_{digit}" for digit in range(1, 11)]
+    network = dogbreeds.build_model(len(classes), weights="none", arch=dogbreeds.DEFAULT_ARCHITECTURE)
+    dogbreeds.save_artifacts(
+        folder, network, classes, {"image_size": 32, "architecture": dogbreeds.DEFAULT_ARCHITECTURE}
+    )
+    return inference, inference.model_fn(str(folder))
+
+
+@pytest.mark.slow
 def test_clear_digits_get_the_right_label(inference_module, test_digits):
     inference, predictor = inference_module
     correct = 0
@@ -37,6 +55,7 @@ def test_clear_digits_get_the_right_label(inference_module, test_digits):
     assert correct >= 0.9 * len(test_digits)
 
 
+@pytest.mark.slow
 def test_jpeg_png_grayscale_and_x_image_round_trip(inference_module, test_digits):
     inference, predictor = inference_module
     with Image.open(test_digits[0].path) as source:
@@ -54,8 +73,8 @@ def test_jpeg_png_grayscale_and_x_image_round_trip(inference_module, test_digits
         assert probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) <= 1.0001
 
 
-def test_batch_json_with_top_k(inference_module, test_digits):
-    inference, predictor = inference_module
+def test_batch_json_with_top_k(untrained_inference, test_digits):
+    inference, predictor = untrained_inference
     images = [base64.b64encode(d.path.read_bytes()).decode() for d in test_digits[:3]]
     answer = invoke(inference, predictor, json.dumps({"images": images, "top_k": 2}), "application/json")
     assert [len(per_image) for per_image in answer["predictions"]] == [2, 2, 2]
@@ -88,21 +107,22 @@ PNG_1PX = encoded(Image.new("RGB", (1, 1)), "PNG")
         (encoded(Image.new("L", (9000, 9000)), "PNG"), "image/png", 413, "limit"),
     ],
 )
-def test_bad_input_gets_its_specific_error(inference_module, body, content_type, status, message):
-    inference, _ = inference_module
+def test_bad_input_gets_its_specific_error(untrained_inference, body, content_type, status, message):
+    inference, _ = untrained_inference
     with pytest.raises(inference.InferenceError) as raised:
         inference.input_fn(body, content_type)
     assert raised.value.status_code == status
     assert message in str(raised.value)
 
 
-def test_unsupported_accept_type(inference_module):
-    inference, _ = inference_module
+def test_unsupported_accept_type(untrained_inference):
+    inference, _ = untrained_inference
     with pytest.raises(inference.InferenceError) as raised:
         inference.output_fn({"predictions": []}, "text/csv")
     assert raised.value.status_code == 406
 
 
+@pytest.mark.slow
 def test_the_endpoint_code_runs_from_the_model_archive_alone(trained_digits_model, test_digits, elsewhere):
     """model.tar.gz's code/ as the inference toolkit uses it: code/ on the path, ``import inference``, the
     handler functions in turn; the package model_code imported is the archive's, not this checkout's."""

@@ -107,6 +107,7 @@ def build(tmp_path_factory) -> dict:
     return json.loads(built.stdout)
 
 
+@pytest.mark.slow
 def test_every_function_is_built_with_its_handler_and_the_shared_code(document, build):
     for logical_id, resource in functions_of(document).items():
         folder = handler_folder(resource)
@@ -124,6 +125,7 @@ def test_every_function_is_built_with_its_handler_and_the_shared_code(document, 
         assert not wrong_python, f"{logical_id}: native modules for another Python than the runtime's: {wrong_python}"
 
 
+@pytest.mark.slow
 def test_model_code_layer_is_the_package_model_code(build, tmp_path):
     layer = BUILD_DIR / "ModelCodeLayer" / "python"
     shipped = {path.name for path in (layer / "model_code").iterdir()}
@@ -186,6 +188,7 @@ def lambda_runtime_packages(tmp_path_factory) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_every_handler_imports_from_its_built_folder_and_the_layer_alone(document, build, lambda_runtime_packages):
     """As Lambda starts a function: Python 3.12, no site-packages, only the function's artifact (/var/task), the
     layers (/opt/python) and the runtime's boto3 on the path, from a folder of its own."""
