@@ -173,7 +173,7 @@ class ExecutionEnvironment:
         self._peak_mb = 0
         self._server = self._serve()
         log_dir.mkdir(parents=True, exist_ok=True)
-        self._log = (log_dir / f"{config.name}.log").open("ab")
+        self._log = log_file(log_dir, config.name).open("ab")
         self._started_at = time.monotonic()
         self.process = subprocess.Popen(
             [sys.executable, "-s", "-m", "awslambdaric", config.handler],
@@ -434,12 +434,21 @@ class FunctionPool:
             environment.stop()
 
 
-class LambdaRuntime:
-    """Every function of the twin, invoked by name or ARN."""
+def log_file(log_dir: Path, function_name: str) -> Path:
+    """Where a function's environments write (its log group, as it were)."""
+    return log_dir / f"{function_name}.log"
 
-    def __init__(self, log_dir: Path, faults: Faults | None = None):
+
+class LambdaRuntime:
+    """Every function of the twin, invoked by name or ARN.
+
+    ``read_log``, when set, is given a function's log file after each of its invocations (the twin's CloudWatch
+    reads the metrics there: emf.py)."""
+
+    def __init__(self, log_dir: Path, faults: Faults | None = None, read_log: Callable[[Path], object] | None = None):
         self.log_dir = Path(log_dir)
         self.faults = faults or Faults()
+        self.read_log = read_log
         self.pools: dict[str, FunctionPool] = {}
 
     def register(self, config: FunctionConfig) -> None:
@@ -466,7 +475,16 @@ class LambdaRuntime:
             environment.invoke(invocation)
         finally:
             pool.release(environment)
+            self._after(pool.config.name)
         return invocation.result or b"null", invocation.errored
+
+    def _after(self, function_name: str) -> None:
+        if self.read_log is None:
+            return
+        try:
+            self.read_log(log_file(self.log_dir, function_name))
+        except Exception:  # what reads the log never fails the invocation (AWS's log pipeline is apart from it)
+            log.exception("reading %s's log after an invocation failed", function_name)
 
     def invoke_async(self, name_or_arn: str, event: bytes) -> None:
         """An Event invocation (EventBridge, S3): queued, run in the background, its result only logged."""

@@ -4,7 +4,8 @@ S3 (the data bucket, EventBridge notifications on), IAM (every role of the templ
 written), Lambda (every function, run by lambda_runtime in processes of its own with its role's credentials;
 ``moto_seam`` routes the state machine's tasks and EventBridge targets there), Step Functions (the ASL with
 its substitutions resolved, executed by moto's engine, as the state machine's role), the EventBridge rules,
-SNS topics (each with an SQS subscription the twin can read). The functions and the jobs reach moto through
+SNS topics (each with an SQS subscription the twin can read), CloudWatch (the metrics the functions print in the
+embedded metric format, read from their logs after each invocation: emf.py). The functions and the jobs reach moto through
 the IAM gateway (iam_gateway.py), which authorizes each call; the twin itself calls moto as administrator.
 Everything here goes through moto's server (its AWS endpoints, ``/moto-api/``) and its documented settings.
 """
@@ -25,7 +26,7 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from local_twin import iam, moto_seam
+from local_twin import emf, iam, moto_seam
 from local_twin.faults import Faults
 from local_twin.iam_gateway import IamGateway
 from local_twin.lambda_runtime import FunctionConfig, LambdaRuntime
@@ -158,6 +159,7 @@ class MotoStack:
         )
         self.gateway = IamGateway(self.url, self.directory, self.denials)
         self.gateway.start()
+        self.runtime.read_log = emf.LogMetrics(self.client("cloudwatch")).extract  # CloudWatch Logs' EMF reading
         return self.url
 
     def _set_environment(self, variables: dict[str, str]) -> None:

@@ -1,8 +1,8 @@
 """POST /predict: an image in, labelled dog breeds out (API Gateway REST proxy -> SageMaker endpoint).
 
 Thin: request.py checks what the client sent, endpoint.py calls the endpoint and maps its failures.
-No torch or numpy here, so cold starts stay small. Every answer, error or not, is JSON; metrics count
-requests by status code (with the endpoint's latency and the images labelled, when it was called).
+No torch or numpy here, so cold starts stay small. Every answer, error or not, is JSON; observations.py says
+what each answer adds to the metrics and the log.
 """
 
 import time
@@ -10,9 +10,8 @@ import time
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 
-from predict import endpoint, settings
+from predict import endpoint, observations, settings
 from predict.request import RequestError, parse_request
 
 logger = Logger()
@@ -72,6 +71,7 @@ def error_response(status_code: int, message: str, headers: dict[str, str] | Non
 @app.exception_handler(RequestError)
 def refuse_request(error: RequestError) -> Response:
     logger.info("request refused", extra={"status": error.status_code, "reason": error.message})
+    observations.record_refusal(error.status_code, error.cause)
     return error_response(error.status_code, error.message)
 
 
@@ -82,6 +82,7 @@ def report_endpoint_failure(error: endpoint.EndpointError) -> Response:
         extra={"status": error.status_code, "reason": error.message, "detail": error.detail},
         exc_info=error.__cause__,
     )
+    observations.record_refusal(error.status_code, error.cause)
     return error_response(error.status_code, error.message, error.headers)
 
 
@@ -89,11 +90,13 @@ def report_endpoint_failure(error: endpoint.EndpointError) -> Response:
 def report_bug(error: Exception) -> Response:
     """Our own bug, never the client's: still a JSON answer, with the request id to find the logs."""
     logger.exception("unhandled error")
+    observations.record_refusal(500, "InternalError")
     return error_response(500, f"internal error; request id {app.current_event.request_context.request_id}")
 
 
 @app.not_found
 def unknown_route(_error) -> Response:
+    observations.record_refusal(404, "NoSuchRoute")
     return error_response(404, "no such route: POST /predict is the only one")
 
 
@@ -111,9 +114,9 @@ def predict() -> dict:
     )
     started = time.perf_counter()
     answer = endpoint.invoke(request)
-    latency_ms = (time.perf_counter() - started) * 1000
-    metrics.add_metric(name="EndpointLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
-    metrics.add_metric(name="ImagesLabelled", unit=MetricUnit.Count, value=len(request.images))
+    endpoint_ms = (time.perf_counter() - started) * 1000
+    observations.record_answer(metrics, answer.predictions, endpoint_ms, settings.low_confidence_threshold())
+    observations.log_labels(logger, answer.predictions, answer.variant, settings.prediction_log_sample_rate())
     predictions = answer.predictions if request.batch else answer.predictions[0]
     return {"predictions": predictions, "endpoint": settings.endpoint_name(), "variant": answer.variant}
 
@@ -122,9 +125,8 @@ def predict() -> dict:
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context) -> dict:
+    started = time.perf_counter()
     response = app.resolve(event, context)
-    status = str(response["statusCode"])
-    metrics.add_dimension(name="StatusCode", value=status)
-    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
-    tracer.put_annotation(key="StatusCode", value=status)
+    observations.record_request(metrics, response["statusCode"], (time.perf_counter() - started) * 1000)
+    tracer.put_annotation(key="StatusCode", value=str(response["statusCode"]))
     return response

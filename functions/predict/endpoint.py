@@ -40,6 +40,7 @@ CLIENT_CONFIG = Config(
 RETRY_AFTER_SECONDS = {429: "1", 503: "60"}  # endpoints take minutes to reach InService
 WARMING_UP_RETRY_AFTER = "30"  # a cold start takes seconds to minutes: asking again at once would meet it again
 WARMING_UP_REMEMBERED_SECONDS = 10.0  # answered without calling the endpoint, once this environment met a cold start
+WARMING_UP_CAUSE, THROTTLED_CAUSE = "WarmingUp", "Throttled"  # the causes the metrics count on their own
 WARMING_UP = "the model is warming up (a serverless endpoint starts after being idle); retry after Retry-After seconds"
 MODEL_VALIDATION_STATUSES = frozenset({400, 413, 415})  # what model_code/inference.py raises for bad input
 MAX_MESSAGE_CHARS = 300
@@ -54,12 +55,16 @@ PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.\-]+){2,}")
 
 
 class EndpointError(Exception):
-    """A failed call as the client sees it (status, one clean line); ``detail`` is the whole story, for the log."""
+    """A failed call as the client sees it (status, one clean line); ``cause`` names it for the metrics (a
+    CloudWatch dimension: a few fixed values); ``detail`` is the whole story, for the log."""
 
-    def __init__(self, status_code: int, message: str, retry_after: str | None = None, detail: str | None = None):
+    def __init__(
+        self, status_code: int, message: str, cause: str, retry_after: str | None = None, detail: str | None = None
+    ):
         super().__init__(message)
         self.status_code = status_code
         self.message = message
+        self.cause = cause
         self.retry_after = retry_after or RETRY_AFTER_SECONDS.get(status_code)
         self.detail = detail
 
@@ -103,11 +108,11 @@ def clean_model_message(original: str | None) -> str:
 def error_for_client(error: ClientError | BotoCoreError) -> EndpointError:
     """What a failed InvokeEndpoint means to the API's client (a client's mistake is never a 5xx)."""
     if isinstance(error, ReadTimeoutError):
-        return EndpointError(503, WARMING_UP, WARMING_UP_RETRY_AFTER, detail=str(error))
+        return EndpointError(503, WARMING_UP, WARMING_UP_CAUSE, WARMING_UP_RETRY_AFTER, detail=str(error))
     if isinstance(error, BotocoreConnectionError):
-        return EndpointError(503, "the model cannot be reached now; try again later", detail=str(error))
+        return EndpointError(503, "the model cannot be reached now; try again later", "Unreachable", detail=str(error))
     if isinstance(error, BotoCoreError):
-        return EndpointError(502, f"calling the model failed: {type(error).__name__}", detail=str(error))
+        return EndpointError(502, f"calling the model failed: {type(error).__name__}", "CallFailed", detail=str(error))
     response = error.response
     code = response.get("Error", {}).get("Code", "")
     message = response.get("Error", {}).get("Message", "")
@@ -117,22 +122,26 @@ def error_for_client(error: ClientError | BotoCoreError) -> EndpointError:
         detail += f" (original status {status}: {response.get('OriginalMessage')})"
         if status in MODEL_VALIDATION_STATUSES:
             reason = clean_model_message(response.get("OriginalMessage"))
-            return EndpointError(status, f"the model refused the input: {reason}", detail=detail)
-        return EndpointError(502, f"the model failed (status {status}); see the endpoint's logs", detail=detail)
+            return EndpointError(status, f"the model refused the input: {reason}", "ModelRefused", detail=detail)
+        return EndpointError(
+            502, f"the model failed (status {status}); see the endpoint's logs", "ModelFailed", detail=detail
+        )
     if code in ("ThrottlingException", "TooManyRequestsException"):
-        return EndpointError(429, "too many requests; slow down and retry", detail=detail)
+        return EndpointError(429, "too many requests; slow down and retry", THROTTLED_CAUSE, detail=detail)
     if code == "ModelNotReadyException":
-        return EndpointError(503, WARMING_UP, WARMING_UP_RETRY_AFTER, detail=detail)
+        return EndpointError(503, WARMING_UP, WARMING_UP_CAUSE, WARMING_UP_RETRY_AFTER, detail=detail)
     if code == "ServiceUnavailable":
-        return EndpointError(503, "the model is not ready yet; try again later", detail=detail)
+        return EndpointError(503, "the model is not ready yet; try again later", "NotReady", detail=detail)
     # InvokeEndpoint's code is ValidationError (botocore's model); ValidationException is SageMaker's elsewhere.
     if code in ("ValidationError", "ValidationException"):
         if "oversize body" in message:  # "Request <id> has oversize body."
-            return EndpointError(413, f"request too large for the model: {ENDPOINT_LIMITS_TEXT}", detail=detail)
+            return EndpointError(
+                413, f"request too large for the model: {ENDPOINT_LIMITS_TEXT}", "TooLarge", detail=detail
+            )
         # "Endpoint X of account Y not found." while the first deployment runs, or a status other than InService.
         if "not found" in message or "status" in message.lower():
-            return EndpointError(503, "the model is not deployed yet; try again later", detail=detail)
-    return EndpointError(502, f"calling the model failed: {code or 'unknown error'}", detail=detail)
+            return EndpointError(503, "the model is not deployed yet; try again later", "NotDeployed", detail=detail)
+    return EndpointError(502, f"calling the model failed: {code or 'unknown error'}", "CallFailed", detail=detail)
 
 
 def _read_predictions(response: dict, request: PredictionRequest) -> list:
@@ -140,12 +149,14 @@ def _read_predictions(response: dict, request: PredictionRequest) -> list:
     try:
         predictions = json.loads(response["Body"].read())["predictions"]
     except (ValueError, KeyError, TypeError) as error:
-        raise EndpointError(502, "the model answered something that is not a prediction") from error
+        raise EndpointError(502, "the model answered something that is not a prediction", "BadAnswer") from error
     if not request.batch and isinstance(predictions, list) and all(isinstance(p, dict) for p in predictions):
         predictions = [predictions]  # a raw image's answer is that image's ranking
     one_list_per_image = isinstance(predictions, list) and all(isinstance(per_image, list) for per_image in predictions)
     if not one_list_per_image or len(predictions) != len(request.images):
-        raise EndpointError(502, f"the model answered {type(predictions).__name__}, not one list per image")
+        raise EndpointError(
+            502, f"the model answered {type(predictions).__name__}, not one list per image", "BadAnswer"
+        )
     return [per_image[: request.top_k] for per_image in predictions]
 
 
@@ -167,16 +178,20 @@ class ColdStartMemory:
 def invoke(request: PredictionRequest, client=None) -> EndpointAnswer:
     name = settings.endpoint_name()
     if not name:
-        raise EndpointError(503, "the API has no model configured yet (ENDPOINT_NAME); try again later")
+        raise EndpointError(
+            503, "the API has no model configured yet (ENDPOINT_NAME); try again later", "NotConfigured"
+        )
     if ColdStartMemory.warming_up():
-        raise EndpointError(503, WARMING_UP, WARMING_UP_RETRY_AFTER, detail="a cold start met moments ago")
+        raise EndpointError(
+            503, WARMING_UP, WARMING_UP_CAUSE, WARMING_UP_RETRY_AFTER, detail="a cold start met moments ago"
+        )
     client = client or runtime_client()
     try:
         response = client.invoke_endpoint(**invoke_endpoint_params(request, name))
         predictions = _read_predictions(response, request)
     except (ClientError, BotoCoreError) as error:
         failure = error_for_client(error)
-        if failure.message == WARMING_UP:
+        if failure.cause == WARMING_UP_CAUSE:
             ColdStartMemory.remember()
         raise failure from error
     return EndpointAnswer(predictions, response.get("InvokedProductionVariant"))

@@ -62,10 +62,14 @@ def payload_limits(serverless: bool) -> PayloadLimits:
 
 
 class RequestError(Exception):
-    def __init__(self, status_code: int, message: str):
+    """A refused request: its status, a message for the client and a cause, a short name the metrics count
+    refusals by (a CloudWatch dimension: a few fixed values)."""
+
+    def __init__(self, status_code: int, message: str, cause: str):
         super().__init__(message)
         self.status_code = status_code
         self.message = message
+        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ def parse_top_k(value) -> int:
     try:
         return serving_limits.top_k(value)
     except ValueError as error:
-        raise RequestError(400, str(error)) from error
+        raise RequestError(400, str(error), "BadTopK") from error
 
 
 URL_SCHEMES = ("http://", "https://", "s3://", "ftp://", "file://")
@@ -108,9 +112,9 @@ def image_content_type(data: bytes) -> str:
 
 def check_image(data: bytes, what: str) -> bytes:
     if not data:
-        raise RequestError(400, f"{what} is empty")
+        raise RequestError(400, f"{what} is empty", "EmptyImage")
     if not data.startswith(MAGIC_NUMBERS):
-        raise RequestError(400, f"{what} is not a JPEG or PNG image")
+        raise RequestError(400, f"{what} is not a JPEG or PNG image", "NotAnImage")
     return data
 
 
@@ -119,23 +123,23 @@ def decode_base64(text: str, what: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as error:
         hint = " (URLs are not fetched: send the image's bytes)" if text.lstrip().startswith(URL_SCHEMES) else ""
-        raise RequestError(400, f"{what} is not valid base64: {error}{hint}") from error
+        raise RequestError(400, f"{what} is not valid base64: {error}{hint}", "MalformedBase64") from error
 
 
 def parse_json_body(text: str, query_top_k: str | None) -> PredictionRequest:
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as error:
-        raise RequestError(400, f"malformed JSON: {error.msg} at position {error.pos}") from error
+        raise RequestError(400, f"malformed JSON: {error.msg} at position {error.pos}", "MalformedJson") from error
     if not isinstance(payload, dict) or ("image" in payload) == ("images" in payload):
-        raise RequestError(400, 'the JSON body must be an object with either "image" or "images"')
+        raise RequestError(400, 'the JSON body must be an object with either "image" or "images"', "BadJsonFields")
     batch = "images" in payload
     items = payload["images"] if batch else [payload["image"]]
     if not isinstance(items, list) or not items or not all(isinstance(item, str) for item in items):
         field = '"images" must be a non-empty list' if batch else '"image" must be a string'
-        raise RequestError(400, f"{field} of base64-encoded JPEG or PNG")
+        raise RequestError(400, f"{field} of base64-encoded JPEG or PNG", "BadJsonFields")
     if len(items) > MAX_BATCH_IMAGES:
-        raise RequestError(413, f"at most {MAX_BATCH_IMAGES} images per request, got {len(items)}")
+        raise RequestError(413, f"at most {MAX_BATCH_IMAGES} images per request, got {len(items)}", "TooManyImages")
     images = [check_image(decode_base64(item, f"image {index}"), f"image {index}") for index, item in enumerate(items)]
     return PredictionRequest(images, parse_top_k(payload.get("top_k", query_top_k)), batch)
 
@@ -147,13 +151,13 @@ def parse_request(
     limits = payload_limits(serverless)
     kind = media_type(content_type)
     if not kind:
-        raise RequestError(415, f"missing Content-Type: send {SUPPORTED}")
+        raise RequestError(415, f"missing Content-Type: send {SUPPORTED}", "MissingContentType")
     if kind not in IMAGE_CONTENT_TYPES and kind != JSON_CONTENT_TYPE:
-        raise RequestError(415, f"unsupported Content-Type {kind[:100]!r}: send {SUPPORTED}")
+        raise RequestError(415, f"unsupported Content-Type {kind[:100]!r}: send {SUPPORTED}", "UnsupportedContentType")
     if not body:
-        raise RequestError(400, "empty body: send an image")
+        raise RequestError(400, "empty body: send an image", "EmptyBody")
     if len(body) > LAMBDA_EVENT_LIMIT_BYTES:
-        raise RequestError(413, f"body too large: at most {limits.single_image} bytes of image per request")
+        raise RequestError(413, f"body too large: at most {limits.single_image} bytes of image per request", "TooLarge")
     if kind == JSON_CONTENT_TYPE:
         text = decode_base64(body, "body").decode("utf-8", "replace") if is_base64_encoded else body
         request = parse_json_body(text, query_top_k)
@@ -168,5 +172,6 @@ def parse_request(
             413,
             f"images too large: {total} bytes, at most {limit} bytes for {what} on this API "
             f"({limits.endpoint_kind} endpoint: {limits.endpoint_body} bytes per call)",
+            "TooLarge",
         )
     return request

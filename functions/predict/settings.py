@@ -27,3 +27,13 @@ def serverless_endpoint() -> bool:
     serverless, the template's default and the stricter limit.
     """
     return os.environ.get("SERVERLESS_INFERENCE", "true").strip().lower() != "false"
+
+
+def low_confidence_threshold() -> float:
+    """Below this top-1 probability an answer counts as low-confidence (the LowConfidenceImages metric)."""
+    return float(os.environ.get("LOW_CONFIDENCE_THRESHOLD", "0.5"))
+
+
+def prediction_log_sample_rate() -> float:
+    """The share of answered requests whose labels are logged (observations.log_labels), from 0 to 1."""
+    return float(os.environ.get("PREDICTION_LOG_SAMPLE_RATE", "1"))

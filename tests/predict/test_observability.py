@@ -1,5 +1,6 @@
-"""Logs carry API Gateway's request id as correlation id; metrics count requests by status code; a cold start
-imports no torch or numpy."""
+"""Logs carry API Gateway's request id as correlation id; metrics count requests by status code, measure each
+answer (latency, confidence) and refusals by cause; the labels given are logged for the sampled share; a cold
+start imports no torch or numpy."""
 
 import io
 import json
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.predict_lambda import endpoint_reply, load_event, stubbed_runtime
+from tests.support.predict_lambda import LAMBDA_ENVIRONMENT, endpoint_reply, load_event, stubbed_runtime
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 
@@ -56,7 +57,7 @@ def test_the_models_full_error_is_logged_with_the_request_ids_while_the_client_g
     assert trace in logged["detail"] and "ModelError" in logged["detail"]
 
 
-def test_requests_are_counted_by_status_code_with_endpoint_latency(handler, runtime, capsys):
+def test_requests_are_counted_by_status_code_with_their_latency(handler, runtime, capsys):
     client, stub = stubbed_runtime()
     stub.add_response("invoke_endpoint", endpoint_reply([[{"label": "Beagle", "probability": 1.0}]]))
     runtime(client)
@@ -66,11 +67,95 @@ def test_requests_are_counted_by_status_code_with_endpoint_latency(handler, runt
     requests = [blob for blob in emf_blobs(capsys.readouterr().out) if "Requests" in blob]
     assert [blob["StatusCode"] for blob in requests] == ["200", "415"]
     success, refused = requests
-    assert success["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "DogBreedPipeline"
+    assert success["_aws"]["CloudWatchMetrics"][0]["Namespace"] == LAMBDA_ENVIRONMENT["POWERTOOLS_METRICS_NAMESPACE"]
     assert sorted(success["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) == ["StatusCode", "service"]
     assert (success["Requests"], refused["Requests"], success["ImagesLabelled"]) == ([1.0], [1.0], [1.0])
+    assert len(success["RequestLatency"]) == len(refused["RequestLatency"]) == 1  # every request measured
     assert len(success["EndpointLatency"]) == 1  # one endpoint call measured
+    assert 0 < success["EndpointLatency"][0] <= success["RequestLatency"][0]
     assert "EndpointLatency" not in refused  # refused before the endpoint was called
+
+
+def test_each_images_top_confidence_is_recorded_and_the_low_ones_counted(handler, runtime, capsys, monkeypatch):
+    monkeypatch.setenv("LOW_CONFIDENCE_THRESHOLD", "0.5")
+    rankings = [
+        [{"label": "Beagle", "probability": 0.9}, {"label": "Basset_hound", "probability": 0.05}],
+        [{"label": "Pug", "probability": 0.49}, {"label": "Boxer", "probability": 0.2}],
+    ]  # the event's two images
+    client, stub = stubbed_runtime()
+    stub.add_response("invoke_endpoint", endpoint_reply(rankings))
+    runtime(client)
+    with stub:
+        status, _, _ = handler(load_event("json_batch"))
+    assert status == 200
+    (answered,) = [blob for blob in emf_blobs(capsys.readouterr().out) if "Requests" in blob]
+    assert answered["TopConfidence"] == [0.9, 0.49]  # one value per image, in order
+    assert answered["LowConfidenceImages"] == [1.0] and answered["ImagesLabelled"] == [2.0]
+    units = {metric["Name"]: metric["Unit"] for metric in answered["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert units["TopConfidence"] == "None" and units["RequestLatency"] == "Milliseconds"
+
+
+@pytest.mark.parametrize(
+    ("event", "error", "status", "metric", "cause"),
+    [
+        ("bad_content_type", None, 415, "ClientErrors", "UnsupportedContentType"),
+        ("bad_missing_content_type", None, 415, "ClientErrors", "MissingContentType"),
+        ("bad_malformed_json", None, 400, "ClientErrors", "MalformedJson"),
+        ("bad_not_an_image", None, 400, "ClientErrors", "NotAnImage"),
+        ("bad_top_k", None, 400, "ClientErrors", "BadTopK"),
+        ("bad_batch_too_large", None, 413, "ClientErrors", "TooManyImages"),
+        ("binary_png", ("ThrottlingException", 400, {}), 429, "ClientErrors", "Throttled"),
+        ("binary_png", ("ModelNotReadyException", 429, {}), 503, "ServerErrors", "WarmingUp"),
+        ("binary_png", ("ModelError", 424, {"OriginalStatusCode": 400, "OriginalMessage": "bad"}), 400,
+         "ClientErrors", "ModelRefused"),
+        ("binary_png", ("ModelError", 424, {"OriginalStatusCode": 500, "OriginalMessage": "boom"}), 502,
+         "ServerErrors", "ModelFailed"),
+    ],
+)  # fmt: skip
+def test_each_refusal_is_counted_by_its_cause(handler, runtime, capsys, event, error, status, metric, cause):
+    client, stub = stubbed_runtime()
+    if error:
+        code, http_status, fields = error
+        stub.add_client_error("invoke_endpoint", code, "refused", http_status, modeled_fields=fields)
+    runtime(client)
+    with stub:
+        answered, _, _ = handler(load_event(event))
+    assert answered == status
+    blobs = emf_blobs(capsys.readouterr().out)
+    (refusal,) = [blob for blob in blobs if metric in blob]
+    assert refusal[metric] == [1.0] and refusal["Cause"] == cause
+    assert sorted(refusal["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) == ["Cause", "service"]
+    (request,) = [blob for blob in blobs if "Requests" in blob]
+    assert request["StatusCode"] == str(status) and "Cause" not in request  # the cause is the refusal's alone
+
+
+def test_the_labels_given_are_logged_for_the_sampled_share(handler, runtime, log_lines, monkeypatch):
+    reply = [[{"label": "Beagle", "probability": 0.8}, {"label": "Pug", "probability": 0.1}]]
+    client, stub = stubbed_runtime()
+    for _ in range(2):
+        stub.add_response("invoke_endpoint", endpoint_reply(reply))
+    runtime(client)
+    with stub:
+        monkeypatch.setenv("PREDICTION_LOG_SAMPLE_RATE", "1")
+        handler(load_event("binary_png"))
+        monkeypatch.setenv("PREDICTION_LOG_SAMPLE_RATE", "0")
+        handler(load_event("binary_png"))
+    labelled = [line for line in log_lines() if line["message"] == "labelled"]
+    assert len(labelled) == 1  # the second request was not sampled
+    assert labelled[0]["labels"] == [{"label": "Beagle", "probability": 0.8}]
+    assert labelled[0]["variant"] == "AllTraffic" and labelled[0]["correlation_id"] == "req-binary_png"
+
+
+def test_a_share_of_calls_is_sampled():
+    from aws_lambda_powertools import Logger
+
+    from predict import observations
+
+    draws = iter([0.05, 0.15, 0.5, 0.09])
+    logger = Logger(service="sampling-test")
+    ranking = [[{"label": "Beagle", "probability": 0.8}]]
+    written = [observations.log_labels(logger, ranking, None, 0.1, draw=lambda: next(draws)) for _ in range(4)]
+    assert written == [True, False, False, True]
 
 
 def test_a_cold_start_imports_no_torch_or_numpy():

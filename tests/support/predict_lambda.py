@@ -13,8 +13,8 @@ from tests.support.paths import ROOT
 
 # As the template configures the function; X-Ray off (tests/predict/conftest.py sets it for that folder's tests).
 LAMBDA_ENVIRONMENT = {
-    "POWERTOOLS_SERVICE_NAME": "predict",
-    "POWERTOOLS_METRICS_NAMESPACE": "DogBreedPipeline",
+    "POWERTOOLS_SERVICE_NAME": "dogbreeds",
+    "POWERTOOLS_METRICS_NAMESPACE": "DogBreeds",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",

@@ -276,3 +276,13 @@ def test_the_invoker_is_woken_when_the_runtime_answers_instead_of_polling(runtim
     assert invocation.result == b'"woke up"'
     # Woken when the runtime takes the invocation and when it answers: a poll every few ms would wait dozens of times.
     assert 1 <= len(waits) <= 3, waits
+
+
+def test_the_runtime_hands_the_log_over_after_each_invocation_with_the_records_written(runtime):
+    read = []
+    runtime.read_log = lambda path: read.append([json.loads(line) for line in path.read_text().splitlines()
+                                                 if line.startswith("{")])  # fmt: skip
+    name = register(runtime, "probe-metrics", "probe.count_metric")
+    for value in (2, 5):
+        assert invoke(runtime, name, {"value": value}) == ("counted", False)
+    assert [[record["Seen"] for record in records] for records in read] == [[[2.0]], [[2.0], [5.0]]]

@@ -8,6 +8,7 @@ import io
 import json
 import tarfile
 import zipfile
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -52,6 +53,36 @@ def test_upload_trains_deploys_and_the_api_answers(twin, first_run, digits_datas
     response = post_image(twin, sample.path.read_bytes())
     assert response.status_code == 200, response.text
     assert response.json()["predictions"][0]["label"] == sample.label
+
+
+def metric_points(twin, name: str, dimensions: dict[str, str]) -> list[dict]:
+    namespace = twin.template.functions()["PredictFunction"].environment["POWERTOOLS_METRICS_NAMESPACE"]
+    now = datetime.now(UTC)
+    answer = twin.client("cloudwatch").get_metric_statistics(
+        Namespace=namespace, MetricName=name, Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
+        StartTime=now - timedelta(hours=1), EndTime=now + timedelta(minutes=5), Period=3600,
+        Statistics=["SampleCount", "Sum", "Minimum", "Maximum"],
+    )  # fmt: skip
+    return answer["Datapoints"]
+
+
+def test_the_apis_answers_reach_cloudwatch_as_the_predict_function_measures_them(twin, first_run, digits_dataset):
+    """On AWS, CloudWatch Logs turns the function's EMF lines into metrics; the twin does the same (emf.py)."""
+    _, held_out = digits_dataset
+    assert post_image(twin, clear_digit(held_out).path.read_bytes()).status_code == 200
+    route = twin.template.api().routes[0]
+    refused = requests.post(f"{twin.api.url}{route.path}", data=b"hello", timeout=60,
+                            headers={"Content-Type": "text/plain", "x-api-key": twin.api.api_key})  # fmt: skip
+    assert refused.status_code == 415
+    service = {"service": twin.template.functions()["PredictFunction"].environment["POWERTOOLS_SERVICE_NAME"]}
+    answered = service | {"StatusCode": "200"}
+    (requests_200,) = metric_points(twin, "Requests", answered)
+    (confidence,) = metric_points(twin, "TopConfidence", answered)
+    (latency,) = metric_points(twin, "RequestLatency", answered)
+    assert requests_200["Sum"] >= 1 and confidence["SampleCount"] >= requests_200["Sum"]  # a value per image
+    assert 0.5 < confidence["Maximum"] <= 1 and latency["Minimum"] > 0
+    (unsupported,) = metric_points(twin, "ClientErrors", service | {"Cause": "UnsupportedContentType"})
+    assert unsupported["Sum"] >= 1
 
 
 def test_a_whole_run_needs_no_permission_the_template_does_not_grant(twin, first_run):

@@ -36,3 +36,13 @@ def wait_for_word(event, context):
     """Blocks until the test writes to the FIFO the event names: the test knows the handler is running meanwhile."""
     with open(event["fifo"]) as fifo:
         return fifo.read()
+
+
+def count_metric(event, context):
+    """Prints an embedded-metric-format record as Powertools' Metrics writes one, and returns at once."""
+    from aws_lambda_powertools import Metrics
+
+    metrics = Metrics(namespace="Probe", service="probe")
+    metrics.add_metric(name="Seen", unit="Count", value=event["value"])
+    metrics.flush_metrics()
+    return "counted"
