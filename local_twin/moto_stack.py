@@ -4,9 +4,10 @@ S3 (the data bucket, EventBridge notifications on), IAM (every role of the templ
 written), Lambda (every function, run by lambda_runtime in processes of its own with its role's credentials;
 ``moto_seam`` routes the state machine's tasks and EventBridge targets there), Step Functions (the ASL with
 its substitutions resolved, executed by moto's engine, as the state machine's role), the EventBridge rules,
-SNS topics (each with an SQS subscription the twin can read), CloudWatch (the metrics the functions print in the
-embedded metric format, read from their logs after each invocation: emf.py). The functions and the jobs reach moto through
-the IAM gateway (iam_gateway.py), which authorizes each call; the twin itself calls moto as administrator.
+SNS topics (each with an SQS subscription the twin can read), CloudWatch (the alarms and dashboards; the
+metrics the functions print in the embedded metric format, read from their logs after each invocation: emf.py).
+The functions and the jobs reach moto through the IAM gateway (iam_gateway.py), which authorizes each call; the
+twin itself calls moto as administrator.
 Everything here goes through moto's server (its AWS endpoints, ``/moto-api/``) and its documented settings.
 """
 
@@ -110,6 +111,19 @@ def code_zip(code_dir: Path) -> bytes:
     return buffer.getvalue()
 
 
+# AWS::CloudWatch::Alarm's numbers arrive as the template's strings (a Ref to a Number parameter)
+ALARM_NUMBERS = {"Period": int, "EvaluationPeriods": int, "DatapointsToAlarm": int, "Threshold": float}
+
+
+def alarm_request(name: str, properties: dict) -> dict:
+    """PutMetricAlarm's parameters for an alarm resource: its properties carry the API's names."""
+    request = {key: ALARM_NUMBERS.get(key, lambda value: value)(value) for key, value in properties.items()}
+    for query in request.get("Metrics", []):
+        if "MetricStat" in query:
+            query["MetricStat"]["Period"] = int(query["MetricStat"]["Period"])
+    return request | {"AlarmName": name}
+
+
 def expect_same_arn(created: str, resolved: str) -> None:
     """The template's intrinsics were resolved to ``resolved``: moto must have made exactly that resource."""
     if created != resolved:
@@ -209,6 +223,7 @@ class MotoStack:
             )
         topic_queues = {topic_arn: self._subscribe_queue(topic_arn) for topic_arn in self._create_topics()}
         self._create_log_groups()
+        self._create_alarms_and_dashboards()
         functions = template.functions()
         lambda_client = self.client("lambda")
         for function in functions.values():
@@ -306,6 +321,17 @@ class MotoStack:
             logs.create_log_group(logGroupName=name)
             if retention is not None:
                 logs.put_retention_policy(logGroupName=name, retentionInDays=int(retention))
+
+    def _create_alarms_and_dashboards(self) -> None:
+        """The stack's alarms and dashboards, made as CloudFormation makes them: PutMetricAlarm and PutDashboard with
+        the resources' properties (botocore checks them against the API; moto keeps them, evaluating no alarm)."""
+        cloudwatch = self.client("cloudwatch")
+        for logical_id, resource in self.template.of_type("AWS::CloudWatch::Alarm").items():
+            properties = self.template.resolve(resource["Properties"])
+            cloudwatch.put_metric_alarm(**alarm_request(self.template.physical(logical_id).ref, properties))
+        for logical_id, resource in self.template.of_type("AWS::CloudWatch::Dashboard").items():
+            body = self.template.resolve(resource["Properties"]["DashboardBody"])
+            cloudwatch.put_dashboard(DashboardName=self.template.physical(logical_id).ref, DashboardBody=body)
 
     def _create_topics(self) -> list[str]:
         sns = self.client("sns")

@@ -49,6 +49,20 @@ def training_status(described: dict) -> str:
     return IN_PROGRESS
 
 
+def tuning_seconds(described: dict) -> float | None:
+    """From the tuning job's creation to its end (its trials, waves and all), once it has ended."""
+    ended = described.get("HyperParameterTuningEndTime")
+    return (ended - described["CreationTime"]).total_seconds() if ended else None
+
+
+def training_seconds(described: dict) -> float | None:
+    """The job's training time (SageMaker's TrainingTimeInSeconds), once it has ended."""
+    if described.get("TrainingTimeInSeconds") is not None:
+        return float(described["TrainingTimeInSeconds"])
+    started, ended = described.get("TrainingStartTime"), described.get("TrainingEndTime")
+    return (ended - started).total_seconds() if started and ended else None
+
+
 def endpoint_status(described: dict, expected_config: str, replaced_config: str | None = None) -> str:
     """InService on the new configuration is done; InService on the one it replaced means the update rolled
     back; InService on a third one means a later run's deployment followed ours (two runs deploying at once: the

@@ -132,6 +132,7 @@ def test_outputs_name_what_a_user_needs(document):
         "ApiUrl",
         "ApiKeyId",
         "TryItPageUrl",
+        "DashboardUrl",
         "StateMachineArn",
         "EndpointName",
     }

@@ -3,6 +3,7 @@
 Through its real Lambda handler (and common/status.py), with Stubbed AWS clients and the sample events."""
 
 import datetime
+import json
 
 import pytest
 
@@ -91,3 +92,41 @@ def test_training_waits_for_its_rules():
     )
     with pytest.raises(status.TrainingJobFailed, match="AlgorithmError"):
         status.training_status({"TrainingJobStatus": "Failed", "FailureReason": "AlgorithmError: exit 1"})
+
+
+def emf_records(stdout: str) -> list[dict]:
+    return [record for record in map(json.loads, filter(None, stdout.splitlines())) if "_aws" in record]
+
+
+def test_a_finished_job_reports_how_long_it_ran_and_a_running_one_nothing(stubbed, capsys):
+    from check_status import app
+
+    created = datetime.datetime(2026, 12, 3, 10, 0, tzinfo=datetime.UTC)
+    training = {
+        "TrainingJobName": "x", "TrainingJobArn": ARN.format("training-job"), "SecondaryStatus": "Completed",
+        "AlgorithmSpecification": {"TrainingInputMode": "File"}, "ResourceConfig": {"VolumeSizeInGB": 1},
+        "ModelArtifacts": {"S3ModelArtifacts": "s3://b/m"}, "StoppingCondition": {}, "CreationTime": created,
+    }  # fmt: skip
+    sagemaker = stubbed("sagemaker")
+    sagemaker.add_response("describe_training_job", training | {"TrainingJobStatus": "InProgress"})
+    sagemaker.add_response(
+        "describe_training_job", training | {"TrainingJobStatus": "Completed", "TrainingTimeInSeconds": 754}
+    )
+    event = load_event("check_status_training")
+    assert call(app, event)["status"] == "InProgress"
+    assert not any("JobSeconds" in record for record in emf_records(capsys.readouterr().out))
+    assert call(app, event)["status"] == "Completed"
+    (record,) = [record for record in emf_records(capsys.readouterr().out) if "JobSeconds" in record]
+    assert (record["JobSeconds"], record["JobKind"]) == ([754.0], "training")
+    assert record["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [{"Name": "JobSeconds", "Unit": "Seconds"}]
+
+
+def test_a_tuning_job_ran_from_its_creation_to_its_end():
+    from common import status
+
+    created = datetime.datetime(2026, 12, 3, 10, 0, tzinfo=datetime.UTC)
+    ended = created + datetime.timedelta(minutes=42, seconds=5)
+    assert status.tuning_seconds({"CreationTime": created, "HyperParameterTuningEndTime": ended}) == 2525.0
+    assert status.tuning_seconds({"CreationTime": created}) is None
+    started = created + datetime.timedelta(minutes=3)
+    assert status.training_seconds({"TrainingStartTime": started, "TrainingEndTime": ended}) == 2345.0
