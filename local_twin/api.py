@@ -171,8 +171,25 @@ def response_parts(proxy_response: dict) -> tuple[int, list[tuple[str, str]], by
     return status, headers, payload
 
 
+def gateway_metrics(api: ApiSpec, status: int, latency_ms: float) -> list[dict]:
+    """What API Gateway writes to CloudWatch (namespace AWS/ApiGateway, dimensions ApiName and Stage) for one request:
+    Count, 4XXError and 5XXError (1 or 0 each, so their average is the error rate) and Latency, the whole request in
+    milliseconds (AWS's developer guide, "Amazon API Gateway dimensions and metrics")."""
+    dimensions = [{"Name": "ApiName", "Value": api.name}, {"Name": "Stage", "Value": api.stage}]
+    values = {
+        "Count": (1.0, "Count"),
+        "4XXError": (float(400 <= status < 500), "Count"),
+        "5XXError": (float(status >= 500), "Count"),
+        "Latency": (latency_ms, "Milliseconds"),
+    }
+    return [{"MetricName": name, "Dimensions": dimensions, "Value": value, "Unit": unit}
+            for name, (value, unit) in values.items()]  # fmt: skip
+
+
 class LocalApi:
-    """A threaded HTTP server on 127.0.0.1 that serves the template's API routes."""
+    """A threaded HTTP server on 127.0.0.1 that serves the template's API routes.
+
+    ``publish_metrics``, when set, gets each request's gateway_metrics (the twin puts them into its CloudWatch)."""
 
     def __init__(self, api: ApiSpec, invoke: Invoke, api_key: str | None = None):
         self.api = api
@@ -183,6 +200,7 @@ class LocalApi:
         self.integration_timeout = INTEGRATION_TIMEOUT_SECONDS
         self._integrations = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="twin-api-integration")
         self._server: ThreadingHTTPServer | None = None
+        self.publish_metrics: Callable[[list[dict]], object] | None = None
         self.url = ""
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -227,6 +245,14 @@ class LocalApi:
         except (ValueError, TypeError, AttributeError):  # not a proxy response: API Gateway's "malformed" 502
             return self._refusal(502, INTERNAL_SERVER_ERROR)
 
+    def record(self, status: int, latency_ms: float) -> None:
+        if self.publish_metrics is None:
+            return
+        try:
+            self.publish_metrics(gateway_metrics(self.api, status, latency_ms))
+        except Exception:  # API Gateway's metrics never fail a request
+            log.exception("publishing the API's metrics failed")
+
     def _is_route(self, path: str) -> bool:
         return any(route_pattern(route.path).fullmatch(path) for route in self.api.routes)
 
@@ -243,6 +269,7 @@ class LocalApi:
 
         class ProxyHandler(LoopbackHandler):
             def _serve(self) -> None:
+                started = time.monotonic()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 try:
@@ -253,6 +280,7 @@ class LocalApi:
                     log.exception("the API front failed on %s %s", self.command, self.path)
                     status, headers = 500, [("Content-Type", "application/json")]
                     payload = json.dumps(INTERNAL_SERVER_ERROR).encode()
+                front.record(status, (time.monotonic() - started) * 1000)  # before the reply: a client sees them
                 reply(self, status, payload, headers)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve

@@ -179,6 +179,7 @@ class Template(cloudformation.Stack):
         )
         functions = {function.arn: function.logical_id for function in self.functions().values()}
         return ApiSpec(
+            name=str(self.resolve(properties.get("Name") or body.get("info", {}).get("title", ""))),
             stage=self._stage_of(logical_id),
             binary_media_types=[media.replace("~1", "/") for media in binary_types],
             routes=_routes(body, functions),
@@ -369,3 +370,4 @@ class ApiSpec:
     routes: list[Route]
     cors_headers: dict[str, str] | None = None  # what API Gateway's preflight answers, when Cors is set
     usage_plan: UsagePlan | None = None
+    name: str = ""  # the RestApi's name: its Name, else its OpenAPI body's title (SAM's: the stack name)

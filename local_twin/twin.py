@@ -66,6 +66,10 @@ class Twin:
             sagemaker_url = self.sagemaker.start()
             self.aws = self.moto.provision(sagemaker_url)
             self.api = LocalApi(self.template.api(), self.invoke_for_api)
+            cloudwatch = self.moto.client("cloudwatch")
+            self.api.publish_metrics = lambda data: cloudwatch.put_metric_data(
+                Namespace="AWS/ApiGateway", MetricData=data
+            )
             self.api.start()
         except BaseException:
             self.stop()  # nothing started is left running when a later part fails

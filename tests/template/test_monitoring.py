@@ -73,10 +73,7 @@ def check_metric(template, namespace: str, metric: str, dimensions: dict[str, st
             "VariantName": VARIANT_NAME,
         },
         # a SAM API's name is the stack's (its OpenAPI title), its stage the StageName
-        "AWS/ApiGateway": {
-            "ApiName": template.resolve(template.resources["PredictApi"]["Properties"]["Body"]["info"]["title"]),
-            "Stage": template.resolve(template.resources["PredictApiprodStage"]["Properties"]["StageName"]),
-        },
+        "AWS/ApiGateway": {"ApiName": template.api().name, "Stage": template.api().stage},
     }[namespace]
     assert dimensions == expected, f"{namespace} {metric}: {dimensions} is not this stack's {expected}"
 

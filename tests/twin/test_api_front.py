@@ -203,3 +203,21 @@ def test_route_matching_and_binary_types():
     assert is_binary("image/jpeg; charset=binary", ["image/*"])
     assert not is_binary("application/json", ["image/*"])
     assert not is_binary(None, ["*/*"])
+
+
+def test_each_request_gives_api_gateways_metrics_by_api_name_and_stage(front):
+    """As API Gateway writes them to AWS/ApiGateway: Count, 4XXError, 5XXError (1 or 0) and Latency."""
+    api, _ = front
+    api.api = dataclasses.replace(API, name="dogbreeds")
+    published = []
+    api.publish_metrics = published.append
+    request(f"{api.url}/items/7")  # 200
+    request(f"{api.url}/predict", JPEG, {"Content-Type": "image/jpeg"}, method="POST")  # no key: 403
+    answers = [{datum["MetricName"]: datum["Value"] for datum in data} for data in published]
+    assert [(a["Count"], a["4XXError"], a["5XXError"]) for a in answers] == [(1.0, 0.0, 0.0), (1.0, 1.0, 0.0)]
+    assert all(answer["Latency"] > 0 for answer in answers)
+    dimensions = {json.dumps(datum["Dimensions"]) for data in published for datum in data}
+    assert dimensions == {json.dumps([{"Name": "ApiName", "Value": "dogbreeds"}, {"Name": "Stage", "Value": "Prod"}])}
+    assert {datum["Unit"] for data in published for datum in data if datum["MetricName"] == "Latency"} == {
+        "Milliseconds"
+    }

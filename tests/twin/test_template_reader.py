@@ -183,7 +183,7 @@ def test_rules_and_api_come_from_function_events(project):
     assert machine_rule.target_arns == [f"arn:aws:states:us-east-1:{ACCOUNT_ID}:stateMachine:twin-Machine"]
     api = template.api()
     assert api.binary_media_types == ["image/jpeg", "image/*"]
-    assert api.stage == "v1"
+    assert (api.stage, api.name) == ("v1", "twin")  # SAM names the API after the stack (its OpenAPI title)
     (route,) = api.routes
     assert (route.path, route.method, route.function, route.api_key_required) == (
         "/predict",

@@ -55,8 +55,8 @@ def test_upload_trains_deploys_and_the_api_answers(twin, first_run, digits_datas
     assert response.json()["predictions"][0]["label"] == sample.label
 
 
-def metric_points(twin, name: str, dimensions: dict[str, str]) -> list[dict]:
-    namespace = twin.template.functions()["PredictFunction"].environment["POWERTOOLS_METRICS_NAMESPACE"]
+def metric_points(twin, name: str, dimensions: dict[str, str], namespace: str | None = None) -> list[dict]:
+    namespace = namespace or twin.template.functions()["PredictFunction"].environment["POWERTOOLS_METRICS_NAMESPACE"]
     now = datetime.now(UTC)
     answer = twin.client("cloudwatch").get_metric_statistics(
         Namespace=namespace, MetricName=name, Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
@@ -83,6 +83,11 @@ def test_the_apis_answers_reach_cloudwatch_as_the_predict_function_measures_them
     assert 0.5 < confidence["Maximum"] <= 1 and latency["Minimum"] > 0
     (unsupported,) = metric_points(twin, "ClientErrors", service | {"Cause": "UnsupportedContentType"})
     assert unsupported["Sum"] >= 1
+    # and API Gateway's own, which the dashboard and the alarms read
+    api = twin.template.api()
+    (count,) = metric_points(twin, "Count", {"ApiName": api.name, "Stage": api.stage}, "AWS/ApiGateway")
+    (client_errors,) = metric_points(twin, "4XXError", {"ApiName": api.name, "Stage": api.stage}, "AWS/ApiGateway")
+    assert count["Sum"] >= 2 and 1 <= client_errors["Sum"] < count["Sum"]
 
 
 def test_a_whole_run_needs_no_permission_the_template_does_not_grant(twin, first_run):
