@@ -10,7 +10,7 @@ only rank 0 writes: the model, the checkpoints, the smdebug trial, the loss plot
 
 from pathlib import Path
 
-from model_code import debugger, distributed, dogbreeds, entry_points, training
+from model_code import debugger, distributed, dogbreeds, entry_points, monitoring, training
 from model_code.metrics import TEST_ACCURACY, TEST_LOSS, format_metric_line
 from model_code.rule_settings import LOSS_PLOT, rule_parameters
 
@@ -28,7 +28,10 @@ def build_parser():
 
 def export_model(run: training.Run, model_dir: Path, test: training.EpochResult) -> None:
     test_metrics = {TEST_LOSS: test.loss, TEST_ACCURACY: test.accuracy, "samples": test.samples}
-    dogbreeds.save_artifacts(model_dir, run.model, run.classes, training.model_metadata(run, test_metrics=test_metrics))
+    # what the live model's answers are compared with (dogbreeds monitor): its answers on the test split
+    answers = monitoring.baseline(test.confidence_histogram, test.predicted_counts, run.classes)
+    metadata = training.model_metadata(run, test_metrics=test_metrics, baseline=answers)
+    dogbreeds.save_artifacts(model_dir, run.model, run.classes, metadata)
     entry_points.write_inference_code(model_dir)
 
 
@@ -44,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     training.fit(run, start_epoch=start_epoch, on_phase=recorder.set_phase if recorder else lambda phase: None)
     if recorder:
         recorder.set_phase("test")
-    test = training.evaluate(run.model, run.loaders["test"], run.criterion, run.device)
+    test = training.evaluate(run.model, run.loaders["test"], run.criterion, run.device, num_classes=len(run.classes))
     print(format_metric_line(**{TEST_LOSS: test.loss, TEST_ACCURACY: test.accuracy}), flush=True)
     if recorder:
         recorder.close()

@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from model_code import distributed, dogbreeds
+from model_code import distributed, dogbreeds, monitoring
 from model_code.dataset_contract import SPLITS
 from model_code.metrics import TRAIN_LOSS, VALID_ACCURACY, VALID_LOSS, format_metric_line
 
@@ -153,12 +153,20 @@ class EpochResult:
     accuracy: float
     samples: int
     skipped: int
+    # when asked (evaluate(..., num_classes=N)): images per tenth of top-1 probability, and per predicted class
+    confidence_histogram: list[int] = field(default_factory=list)
+    predicted_counts: list[int] = field(default_factory=list)
 
 
-def _run_epoch(model, loader, criterion, device, optimizer=None, scaler=None, scheduler=None) -> EpochResult:
+def _run_epoch(
+    model, loader, criterion, device, optimizer=None, scaler=None, scheduler=None, num_classes: int | None = None
+) -> EpochResult:
     """One pass; trains when an optimizer is given (the scheduler steps per batch). Per-sample averages, no
-    graphs kept alive; in a distributed run, of every rank's share (the sums are reduced across processes)."""
+    graphs kept alive; in a distributed run, of every rank's share (the sums are reduced across processes).
+    With ``num_classes``, also what the answers looked like (the monitoring baseline: model_code/monitoring.py)."""
     training = optimizer is not None
+    histogram = torch.zeros(monitoring.CONFIDENCE_BINS, dtype=torch.long)
+    predicted = torch.zeros(num_classes or 0, dtype=torch.long)
     dogbreeds.set_training_mode(model, training)
     total_loss, correct, seen, skipped = 0.0, 0, 0, 0
     use_cuda = device.type == "cuda"
@@ -189,20 +197,31 @@ def _run_epoch(model, loader, criterion, device, optimizer=None, scaler=None, sc
             total_loss += loss.item() * batch
             correct += (outputs.argmax(dim=1) == targets).sum().item()
             seen += batch
+            if num_classes:
+                top = torch.softmax(outputs.float(), dim=1).max(dim=1)
+                bins = (top.values * monitoring.CONFIDENCE_BINS).long().clamp(max=monitoring.CONFIDENCE_BINS - 1)
+                histogram += torch.bincount(bins, minlength=monitoring.CONFIDENCE_BINS).cpu()
+                predicted += torch.bincount(top.indices, minlength=num_classes).cpu()
     # every rank's share summed (one process: the values as they are)
-    total_loss, correct, seen, skipped = distributed.reduce_across_processes([total_loss, correct, seen, skipped])
-    correct, seen, skipped = int(correct), int(seen), int(skipped)
+    answers = [*histogram.tolist(), *predicted.tolist()] if num_classes else []
+    sums = distributed.reduce_across_processes([total_loss, correct, seen, skipped, *answers])
+    total_loss, correct, seen, skipped = sums[0], int(sums[1]), int(sums[2]), int(sums[3])
     if seen == 0:
         raise RuntimeError("no readable image in this split")
-    return EpochResult(loss=total_loss / seen, accuracy=correct / seen, samples=seen, skipped=skipped)
+    answers = [int(count) for count in sums[4:]]
+    bins = monitoring.CONFIDENCE_BINS
+    return EpochResult(
+        loss=total_loss / seen, accuracy=correct / seen, samples=seen, skipped=skipped,
+        confidence_histogram=answers[:bins], predicted_counts=answers[bins:],
+    )  # fmt: skip
 
 
 def train_one_epoch(model, loader, criterion, optimizer, scheduler, device, scaler=None) -> EpochResult:
     return _run_epoch(model, loader, criterion, device, optimizer=optimizer, scaler=scaler, scheduler=scheduler)
 
 
-def evaluate(model, loader, criterion, device) -> EpochResult:
-    return _run_epoch(model, loader, criterion, device)
+def evaluate(model, loader, criterion, device, num_classes: int | None = None) -> EpochResult:
+    return _run_epoch(model, loader, criterion, device, num_classes=num_classes)
 
 
 def seed_everything(seed: int) -> None:
