@@ -157,7 +157,10 @@ def predict_fn(request: Request, predictor: Predictor) -> dict:
         ]
         for values, indices in zip(top.values, top.indices, strict=True)
     ]
-    return {"predictions": per_image if request.batch else per_image[0]}
+    answer = {"predictions": per_image if request.batch else per_image[0]}
+    if predictor.metadata.get("training_job"):  # which model answered (the prediction log and the API say it)
+        answer["model"] = predictor.metadata["training_job"]
+    return answer
 
 
 def output_fn(prediction: dict, accept: str | None = JSON_CONTENT_TYPE) -> str:

@@ -463,6 +463,7 @@ def model_metadata(run: Run, **extra) -> dict:
     """What a model folder says about its model (inference.py reads the image size from it); a distributed run's
     also names how many processes trained it."""
     processes = {"world_size": run.args.world_size} if run.args.distributed else {}
+    job = {"training_job": job_name()} if job_name() else {}  # the model's version, as the endpoint answers it
     return {
         "architecture": run.args.arch,
         "image_size": run.args.image_size,
@@ -474,6 +475,7 @@ def model_metadata(run: Run, **extra) -> dict:
         "best_epoch": run.best_epoch["epoch"],  # the exported weights are this epoch's
         "skipped_images": run.skipped_images,
         **processes,
+        **job,
         **extra,
     }
 

@@ -6,12 +6,13 @@ what each answer adds to the metrics and the log.
 """
 
 import time
+from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 
-from predict import endpoint, observations, settings
+from predict import endpoint, observations, prediction_log, settings
 from predict.request import RequestError, parse_request
 
 logger = Logger()
@@ -43,6 +44,7 @@ SUCCESS_SCHEMA = {
         },
         "endpoint": {"type": "string", "description": "the SageMaker endpoint that answered"},
         "variant": {"type": "string", "description": "its production variant"},
+        "model": {"type": "string", "description": "the model's version (the training job that made it)"},
     },
 }
 ERROR_RESPONSES = {
@@ -116,9 +118,23 @@ def predict() -> dict:
     answer = endpoint.invoke(request)
     endpoint_ms = (time.perf_counter() - started) * 1000
     observations.record_answer(metrics, answer.predictions, endpoint_ms, settings.low_confidence_threshold())
-    observations.log_labels(logger, answer.predictions, answer.variant, settings.prediction_log_sample_rate())
+    if observations.sampled(settings.prediction_log_sample_rate()):
+        observations.log_labels(logger, answer.predictions, answer.variant, answer.model)
+        log_prediction(request, answer)
     predictions = answer.predictions if request.batch else answer.predictions[0]
-    return {"predictions": predictions, "endpoint": settings.endpoint_name(), "variant": answer.variant}
+    answered = {"predictions": predictions, "endpoint": settings.endpoint_name(), "variant": answer.variant}
+    return answered | ({"model": answer.model} if answer.model else {})
+
+
+def log_prediction(request, answer: endpoint.EndpointAnswer) -> None:
+    bucket, prefix = settings.prediction_log_location()
+    request_id = app.current_event.request_context.request_id
+    entry = prediction_log.record(request_id, datetime.now(UTC), request, answer, settings.endpoint_name())
+    try:
+        prediction_log.write(bucket, prefix, entry, request, settings.prediction_log_images())
+    except Exception:  # the client still gets its answer
+        logger.exception("writing the prediction log failed", extra={"bucket": bucket})
+        observations.record_log_failure()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -77,6 +77,7 @@ class EndpointError(Exception):
 class EndpointAnswer:
     predictions: list  # one list of {"label", "probability"} per image sent
     variant: str | None
+    model: str | None = None  # the training job that made the model, when the model says (inference.py)
 
 
 def invoke_endpoint_params(request: PredictionRequest, endpoint_name: str) -> dict:
@@ -144,11 +145,14 @@ def error_for_client(error: ClientError | BotoCoreError) -> EndpointError:
     return EndpointError(502, f"calling the model failed: {code or 'unknown error'}", "CallFailed", detail=detail)
 
 
-def _read_predictions(response: dict, request: PredictionRequest) -> list:
-    """One ranked list per image, each cut to the request's top_k (a raw image is answered with more)."""
+def _read_predictions(response: dict, request: PredictionRequest) -> tuple[list, str | None]:
+    """One ranked list per image, each cut to the request's top_k (a raw image is answered with more), and the
+    model's version when it names one."""
     try:
-        predictions = json.loads(response["Body"].read())["predictions"]
-    except (ValueError, KeyError, TypeError) as error:
+        answer = json.loads(response["Body"].read())
+        predictions = answer["predictions"]
+        model = answer.get("model") if isinstance(answer.get("model"), str) else None
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise EndpointError(502, "the model answered something that is not a prediction", "BadAnswer") from error
     if not request.batch and isinstance(predictions, list) and all(isinstance(p, dict) for p in predictions):
         predictions = [predictions]  # a raw image's answer is that image's ranking
@@ -157,7 +161,7 @@ def _read_predictions(response: dict, request: PredictionRequest) -> list:
         raise EndpointError(
             502, f"the model answered {type(predictions).__name__}, not one list per image", "BadAnswer"
         )
-    return [per_image[: request.top_k] for per_image in predictions]
+    return [per_image[: request.top_k] for per_image in predictions], model
 
 
 class ColdStartMemory:
@@ -188,10 +192,10 @@ def invoke(request: PredictionRequest, client=None) -> EndpointAnswer:
     client = client or runtime_client()
     try:
         response = client.invoke_endpoint(**invoke_endpoint_params(request, name))
-        predictions = _read_predictions(response, request)
+        predictions, model = _read_predictions(response, request)
     except (ClientError, BotoCoreError) as error:
         failure = error_for_client(error)
         if failure.cause == WARMING_UP_CAUSE:
             ColdStartMemory.remember()
         raise failure from error
-    return EndpointAnswer(predictions, response.get("InvokedProductionVariant"))
+    return EndpointAnswer(predictions, response.get("InvokedProductionVariant"), model)

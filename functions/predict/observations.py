@@ -9,8 +9,8 @@ LOW_CONFIDENCE_THRESHOLD; over ImagesLabelled, the low-confidence share). A refu
 ClientErrors{Cause=Throttled}, cold starts ServerErrors{Cause=WarmingUp}.
 
 The predicted breed is no dimension (133 breeds would be 133 billed metrics): it goes to the ``labelled`` log
-line, written for a share PREDICTION_LOG_SAMPLE_RATE of the answered requests (CloudWatch Logs Insights counts
-them by label).
+line, written for the sampled share PREDICTION_LOG_SAMPLE_RATE of the answered requests (CloudWatch Logs Insights
+counts them by label), the same requests prediction_log.py writes to S3.
 """
 
 import random
@@ -46,17 +46,17 @@ def record_refusal(status: int, cause: str) -> None:
         metric.add_dimension(name=CAUSE, value=cause)
 
 
-def log_labels(
-    logger: Logger,
-    predictions: list[list[dict]],
-    variant: str | None,
-    sample_rate: float,
-    draw: Callable[[], float] = random.random,
-) -> bool:
-    """The ``labelled`` line (each image's top-1 label and probability, the variant that answered), for a share
-    ``sample_rate`` of the calls; whether it was written."""
-    if draw() >= sample_rate:
-        return False
+def sampled(sample_rate: float, draw: Callable[[], float] = random.random) -> bool:
+    """Whether this request is one of the share ``sample_rate`` whose answer is logged."""
+    return draw() < sample_rate
+
+
+def log_labels(logger: Logger, predictions: list[list[dict]], variant: str | None, model: str | None) -> None:
+    """The ``labelled`` line: each image's top-1 label and probability, and which variant and model answered."""
     labels = [{"label": ranking[0]["label"], "probability": ranking[0]["probability"]} for ranking in predictions]
-    logger.info("labelled", extra={"labels": labels, "variant": variant})
-    return True
+    logger.info("labelled", extra={"labels": labels, "variant": variant, "model": model})
+
+
+def record_log_failure() -> None:
+    with single_metric(name="PredictionLogFailures", unit=MetricUnit.Count, value=1):
+        pass

@@ -35,5 +35,15 @@ def low_confidence_threshold() -> float:
 
 
 def prediction_log_sample_rate() -> float:
-    """The share of answered requests whose labels are logged (observations.log_labels), from 0 to 1."""
+    """The share of answered requests logged (the labelled line, prediction_log.py's record), from 0 to 1."""
     return float(os.environ.get("PREDICTION_LOG_SAMPLE_RATE", "1"))
+
+
+def prediction_log_location() -> tuple[str, str]:
+    """(bucket, prefix) of the prediction log: the data bucket's predictions/ (template: BucketLayout)."""
+    return os.environ.get("BUCKET_NAME", "").strip(), os.environ.get("PREDICTIONS_PREFIX", "predictions/").strip()
+
+
+def prediction_log_images() -> bool:
+    """Whether the sampled requests' images are kept too (the PredictionLogImages parameter, off by default)."""
+    return os.environ.get("PREDICTION_LOG_IMAGES", "false").strip().lower() == "true"

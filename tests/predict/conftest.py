@@ -30,6 +30,29 @@ def handler(monkeypatch):
     return call
 
 
+class RecordingS3:
+    """The prediction log's bucket: every put_object kept (botocore checks nothing here: the S3 model's shapes are
+    checked by the twin's run, tests/twin/deployed)."""
+
+    def __init__(self):
+        self.objects: dict[str, dict] = {}
+
+    def put_object(self, Bucket, Key, Body, ContentType):
+        self.objects[Key] = {"Bucket": Bucket, "Body": Body, "ContentType": ContentType}
+
+
+@pytest.fixture(autouse=True)
+def prediction_log_bucket(monkeypatch) -> RecordingS3:
+    """Where the handler's sampled requests go (no test reaches S3)."""
+    from predict import prediction_log
+
+    bucket = RecordingS3()
+    monkeypatch.setattr(prediction_log, "s3_client", lambda: bucket)
+    monkeypatch.setenv("BUCKET_NAME", "dogbreeds-data")
+    monkeypatch.setenv("PREDICTIONS_PREFIX", "predictions/")
+    return bucket
+
+
 @pytest.fixture
 def runtime(monkeypatch):
     """Install a sagemaker-runtime client (a Stubber's or a fake) for the handler to use."""

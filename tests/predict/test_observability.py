@@ -2,8 +2,10 @@
 answer (latency, confidence) and refusals by cause; the labels given are logged for the sampled share; a cold
 start imports no torch or numpy."""
 
+import base64
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +24,10 @@ def log_lines(monkeypatch):
     stream = io.StringIO()
     monkeypatch.setattr(app.logger.registered_handler, "stream", stream)
     return lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def body_of(answer: dict) -> io.BytesIO:
+    return io.BytesIO(json.dumps(answer).encode())
 
 
 def emf_blobs(stdout: str) -> list[dict]:
@@ -129,33 +135,80 @@ def test_each_refusal_is_counted_by_its_cause(handler, runtime, capsys, event, e
     assert request["StatusCode"] == str(status) and "Cause" not in request  # the cause is the refusal's alone
 
 
-def test_the_labels_given_are_logged_for_the_sampled_share(handler, runtime, log_lines, monkeypatch):
-    reply = [[{"label": "Beagle", "probability": 0.8}, {"label": "Pug", "probability": 0.1}]]
+def test_the_sampled_requests_are_logged_and_recorded_in_the_bucket(
+    handler, runtime, log_lines, monkeypatch, prediction_log_bucket
+):
+    reply = {"predictions": [[{"label": "Beagle", "probability": 0.8}, {"label": "Pug", "probability": 0.1}]],
+             "model": "dogbreeds-train-1234"}  # fmt: skip
     client, stub = stubbed_runtime()
     for _ in range(2):
-        stub.add_response("invoke_endpoint", endpoint_reply(reply))
+        stub.add_response("invoke_endpoint", endpoint_reply(reply["predictions"]) | {"Body": body_of(reply)})
     runtime(client)
     with stub:
         monkeypatch.setenv("PREDICTION_LOG_SAMPLE_RATE", "1")
-        handler(load_event("binary_png"))
+        status, _, answer = handler(load_event("binary_png"))
         monkeypatch.setenv("PREDICTION_LOG_SAMPLE_RATE", "0")
         handler(load_event("binary_png"))
-    labelled = [line for line in log_lines() if line["message"] == "labelled"]
-    assert len(labelled) == 1  # the second request was not sampled
-    assert labelled[0]["labels"] == [{"label": "Beagle", "probability": 0.8}]
-    assert labelled[0]["variant"] == "AllTraffic" and labelled[0]["correlation_id"] == "req-binary_png"
+    assert status == 200 and answer["model"] == "dogbreeds-train-1234"
+    (labelled,) = [line for line in log_lines() if line["message"] == "labelled"]  # the second was not sampled
+    assert labelled["labels"] == [{"label": "Beagle", "probability": 0.8}]
+    assert (labelled["variant"], labelled["model"]) == ("AllTraffic", "dogbreeds-train-1234")
+    assert labelled["correlation_id"] == "req-binary_png"
+
+    (key,) = prediction_log_bucket.objects  # one record, no image (PredictionLogImages is off)
+    assert re.fullmatch(r"predictions/records/dt=\d{4}-\d\d-\d\d/\d{12}-req-binary_png\.json", key), key
+    stored = prediction_log_bucket.objects[key]
+    record = json.loads(stored["Body"])
+    assert (stored["Bucket"], stored["ContentType"]) == ("dogbreeds-data", "application/json")
+    assert key.split("/")[2] == f"dt={record['time'][:10]}"
+    sent = base64.b64decode(load_event("binary_png")["body"])
+    assert record["images"] == [{"bytes": len(sent), "format": "png", "top_k": reply["predictions"][0]}]
+    assert (record["request_id"], record["variant"], record["model"]) == (
+        "req-binary_png",
+        "AllTraffic",
+        reply["model"],
+    )
+
+
+def test_the_images_are_kept_only_when_asked(handler, runtime, monkeypatch, prediction_log_bucket):
+    monkeypatch.setenv("PREDICTION_LOG_IMAGES", "true")
+    client, stub = stubbed_runtime()
+    stub.add_response("invoke_endpoint", endpoint_reply([[{"label": "Beagle", "probability": 0.8}]] * 2))
+    runtime(client)
+    with stub:
+        assert handler(load_event("json_batch"))[0] == 200
+    records = {k: v for k, v in prediction_log_bucket.objects.items() if "/records/" in k}
+    images = {k: v for k, v in prediction_log_bucket.objects.items() if "/images/" in k}
+    ((record_key, stored),) = records.items()
+    record = json.loads(stored["Body"])
+    assert [image["key"] for image in record["images"]] == sorted(images) and len(images) == 2
+    sent = [base64.b64decode(b) for b in json.loads(load_event("json_batch")["body"])["images"]]
+    assert [images[image["key"]]["Body"] for image in record["images"]] == sent
+    assert all(key.startswith("predictions/images/dt=") for key in images) and record_key.endswith(".json")
+
+
+def test_a_failed_write_is_counted_and_the_client_still_answered(handler, runtime, capsys, monkeypatch):
+    from predict import prediction_log
+
+    class Refusing:
+        def put_object(self, **_):
+            raise RuntimeError("AccessDenied")
+
+    monkeypatch.setattr(prediction_log, "s3_client", Refusing)
+    client, stub = stubbed_runtime()
+    stub.add_response("invoke_endpoint", endpoint_reply([[{"label": "Beagle", "probability": 0.8}]]))
+    runtime(client)
+    with stub:
+        assert handler(load_event("binary_png"))[0] == 200
+    (failure,) = [blob for blob in emf_blobs(capsys.readouterr().out) if "PredictionLogFailures" in blob]
+    assert failure["PredictionLogFailures"] == [1.0]
 
 
 def test_a_share_of_calls_is_sampled():
-    from aws_lambda_powertools import Logger
-
     from predict import observations
 
     draws = iter([0.05, 0.15, 0.5, 0.09])
-    logger = Logger(service="sampling-test")
-    ranking = [[{"label": "Beagle", "probability": 0.8}]]
-    written = [observations.log_labels(logger, ranking, None, 0.1, draw=lambda: next(draws)) for _ in range(4)]
-    assert written == [True, False, False, True]
+    assert [observations.sampled(0.1, draw=lambda: next(draws)) for _ in range(4)] == [True, False, False, True]
 
 
 def test_a_cold_start_imports_no_torch_or_numpy():

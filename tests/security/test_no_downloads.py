@@ -1,5 +1,6 @@
 """No URL fetched on the serving path, read from the code: the proxy imports no HTTP client and calls only
-InvokeEndpoint; the endpoint's code can download only through the training weights option."""
+InvokeEndpoint and, for the prediction log, PutObject (it writes to its own bucket, reads nothing); the endpoint's
+code can download only through the training weights option."""
 
 import ast
 from pathlib import Path
@@ -25,11 +26,11 @@ def imported_names(path: Path) -> set[str]:
     return code_scan.imported_names(ast.parse(path.read_text()))
 
 
-def test_the_proxy_imports_no_http_client_and_calls_only_invoke_endpoint():
+def test_the_proxy_imports_no_http_client_and_only_invokes_the_endpoint_and_writes_its_log():
     modules = code_scan.function_modules("predict")
     assert ROOT / "functions" / "predict" / "endpoint.py" in modules
     assert network_names(set().union(*map(imported_names, modules))) == set()
-    assert code_scan.boto3_actions(modules) == {"sagemaker:InvokeEndpoint"}
+    assert code_scan.boto3_actions(modules) == {"sagemaker:InvokeEndpoint", "s3:PutObject"}
 
 
 def top_level_functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:
