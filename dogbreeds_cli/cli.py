@@ -5,7 +5,7 @@ import argparse
 import json
 import os
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -14,9 +14,10 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from dogbreeds_cli import doctor, plots, target
+from dogbreeds_cli import doctor, monitor, plots, target
 from dogbreeds_cli.snapshot import collect
 from dogbreeds_cli.watch import watch
+from model_code import monitoring
 
 DEFAULT_TWIN_FILE = Path(".twin") / "up.json"
 MEDIA_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
@@ -206,6 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     plots_parser = command("plots", "write a run's loss curves and tuning chart")
     plots_parser.add_argument("execution", nargs="?", help="execution name or ARN (default: the newest run)")
     plots_parser.add_argument("--out", type=Path, default=Path("plots"))
+    monitor_parser = command(
+        "monitor", "the live model's answers against its test split: drift (PSI) and a plot; exits 1 on a major shift"
+    )
+    monitor_parser.add_argument("--hours", type=float, default=24.0, help="the window (default: the last 24 hours)")
+    monitor_parser.add_argument("--out", type=Path, default=Path("plots"), help="where monitor.png goes")
     doctor_parser = command(
         "doctor",
         "can the account run the stack? SageMaker quotas, region, Debugger; exits 1 when a run would fail",
@@ -228,7 +234,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"watch": command_watch, "runs": command_runs, "predict": command_predict, "plots": command_plots}
+def command_monitor(args, where: target.Target, console: Console) -> int:
+    """The live model's answers over the last ``--hours`` against its test-split baseline; exits 1 on a major shift."""
+    if not (where.endpoint_name and where.bucket):
+        raise target.TargetError("no endpoint or bucket named here: restart the twin (`make up`) or name the --stack")
+    try:
+        model = monitor.live_model(where.clients, where.endpoint_name)
+        until = monitor.now()
+        records = monitor.window_records(
+            where.clients, where.bucket, where.predictions_prefix, until - timedelta(hours=args.hours), until
+        )
+        found = monitor.drift(model, records)
+    except (monitor.NoBaseline, ValueError) as error:
+        raise target.TargetError(str(error)) from error
+    table = Table(title=f"{model.endpoint}: {model.version or model.model_name}, last {args.hours:g} h")
+    table.add_column("")
+    table.add_column("PSI", justify="right")
+    table.add_column("verdict")
+    table.add_row("top-1 confidence", f"{found.confidence_psi:.3f}", monitoring.drift_verdict(found.confidence_psi))
+    table.add_row("predicted breeds", f"{found.classes_psi:.3f}", monitoring.drift_verdict(found.classes_psi))
+    console.print(table)
+    console.print(
+        f"{found.images} images in {found.requests} logged requests against {model.baseline['samples']} test images: "
+        f"{found.verdict}"
+    )
+    console.print(f"plot: {monitor.write_monitor_plot(model, found, args.hours, args.out)}")
+    return 1 if found.verdict == "major shift" else 0
+
+
+COMMANDS = {
+    "watch": command_watch,
+    "runs": command_runs,
+    "predict": command_predict,
+    "plots": command_plots,
+    "monitor": command_monitor,
+}
 
 
 def main(argv: list[str] | None = None, console: Console | None = None) -> int:

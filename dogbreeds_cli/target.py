@@ -24,6 +24,9 @@ class Target:
     state_machine_arn: str
     api_url: str  # the POST route
     api_key: Callable[[], str]  # read only when a command posts
+    endpoint_name: str = ""  # the SageMaker endpoint behind the API
+    bucket: str = ""  # the data bucket, where the prediction log is
+    predictions_prefix: str = "predictions/"
 
     def execution_arn(self, execution: str | None) -> str:
         """An execution's ARN from its ARN or name; the newest run's when None."""
@@ -52,7 +55,11 @@ def from_stack(stack: str, region: str | None = None) -> Target:
     def api_key() -> str:
         return session.client("apigateway").get_api_key(apiKey=outputs["ApiKeyId"], includeValue=True)["value"]
 
-    return Target(session.client, outputs["StateMachineArn"], outputs["ApiUrl"], api_key)
+    return Target(
+        session.client, outputs["StateMachineArn"], outputs["ApiUrl"], api_key,
+        endpoint_name=outputs.get("EndpointName", ""), bucket=outputs.get("BucketName", ""),
+        predictions_prefix=outputs.get("PredictionsPrefix", "predictions/"),
+    )  # fmt: skip
 
 
 def from_connection(connection: dict) -> Target:
@@ -62,7 +69,12 @@ def from_connection(connection: dict) -> Target:
     def clients(service: str):
         return boto3.client(service, endpoint_url=endpoints[service], region_name=region, **TWIN_CREDENTIALS)
 
-    return Target(clients, connection["state_machine_arn"], connection["api_url"], lambda: connection["api_key"])
+    return Target(
+        clients, connection["state_machine_arn"], connection["api_url"], lambda: connection["api_key"],
+        # (an up.json written before `monitor` existed lacks these: only monitor needs them)
+        endpoint_name=connection.get("endpoint_name", ""), bucket=connection.get("bucket", ""),
+        predictions_prefix=connection.get("predictions_prefix", "predictions/"),
+    )  # fmt: skip
 
 
 def from_twin_file(path: Path) -> Target:

@@ -159,6 +159,7 @@ class Twin:
     def connection(self) -> dict:
         """How a client outside this process reaches the running twin (`make up` writes it for `dogbreeds`)."""
         route = next(route for route in self.template.api().routes if route.method == "POST")
+        predict = self.template.functions()[route.function]
         return {
             "region": self.region,
             "endpoints": {
@@ -171,6 +172,8 @@ class Twin:
             "parameters": self.template.parameters,  # what `dogbreeds doctor --twin` checks the quotas for
             "state_machine_arn": self.aws.state_machine_arn,
             "bucket": self.aws.bucket,
+            "endpoint_name": predict.environment["ENDPOINT_NAME"],
+            "predictions_prefix": predict.environment["PREDICTIONS_PREFIX"],
             "api_url": f"{self.api.url}{route.path}",
             "api_key": self.api.api_key,
         }

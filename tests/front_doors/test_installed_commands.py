@@ -4,7 +4,7 @@ import pytest
 
 from tests.support.paths import ROOT, VENV_BIN
 
-SUBCOMMANDS = ("watch", "runs", "predict", "plots", "doctor")
+SUBCOMMANDS = ("watch", "runs", "predict", "plots", "monitor", "doctor")
 SCRIPTS = sorted((ROOT / "scripts").glob("*.py"))
 
 

@@ -13,7 +13,7 @@ def test_the_installed_command_starts_from_another_folder(installed_cli, elsewhe
     result = elsewhere(installed_cli / "dogbreeds", "--help")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: dogbreeds")
-    for subcommand in ("watch", "runs", "predict", "plots", "doctor"):
+    for subcommand in ("watch", "runs", "predict", "plots", "monitor", "doctor"):
         started = elsewhere(installed_cli / "dogbreeds", subcommand, "--help")
         assert started.returncode == 0, f"{subcommand}: {started.stderr}"
 

@@ -133,6 +133,7 @@ def test_outputs_name_what_a_user_needs(document):
         "ApiKeyId",
         "TryItPageUrl",
         "DashboardUrl",
+        "PredictionsPrefix",
         "StateMachineArn",
         "EndpointName",
     }

@@ -1,13 +1,17 @@
-"""`dogbreeds watch`, `runs`, `predict` and `plots` against the running twin, through the file `make up` writes."""
+"""`dogbreeds watch`, `runs`, `predict`, `plots` and `monitor` against the running twin, through the file `make up`
+writes."""
 
+import base64
 import json
 
 import pytest
+import requests
 from PIL import Image
 from rich.console import Console
 
 from dogbreeds_cli.cli import main
 from model_code.rule_settings import LOSS_PLOT
+from model_code.serving_limits import MAX_BATCH_IMAGES
 from tests.support.twin_runs import clear_digit
 
 pytestmark = pytest.mark.twin  # slow too (tests/conftest.py)
@@ -111,3 +115,34 @@ def test_watch_of_a_failed_run_names_the_state_and_cause_and_exits_1(twin, twin_
     status, text = run_cli("--twin", twin_file, "watch", run.execution["name"], "--poll", "0.2")
     assert status == 1
     assert "Run FAILED in ValidateDataset: " in text
+
+
+def post_batches(twin_file, images) -> None:
+    """The images to the twin's API, eight to a request (its batch limit), as a client would send them."""
+    connection = json.loads(twin_file.read_text())
+    for first in range(0, len(images), MAX_BATCH_IMAGES):
+        batch = [
+            base64.b64encode(image.path.read_bytes()).decode() for image in images[first : first + MAX_BATCH_IMAGES]
+        ]
+        answer = requests.post(connection["api_url"], json={"images": batch}, timeout=60,
+                               headers={"x-api-key": connection["api_key"]})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+
+
+def test_monitor_sees_the_test_split_as_stable_and_a_one_digit_stream_as_a_major_shift(
+    twin_file, first_run, digits_dataset, tmp_path
+):
+    """Issue 23's end-to-end check: the API's prediction log against the baseline the deployed model carries."""
+    _, held_out = digits_dataset
+    post_batches(twin_file, held_out)  # what the model was tested on: the same population
+    status, text = run_cli("--twin", twin_file, "monitor", "--hours", "1", "--out", tmp_path / "before")
+    assert status == 0, text
+    assert "stable" in text.splitlines()[-2], text  # the summary line
+    zeros = [image for image in held_out if image.label == "Zero"] * 4  # then only one digit, over and over
+    post_batches(twin_file, zeros)
+    status, text = run_cli("--twin", twin_file, "monitor", "--hours", "1", "--out", tmp_path / "after")
+    assert status == 1, text
+    (breeds,) = [line for line in text.splitlines() if "predicted breeds" in line]
+    assert "major shift" in breeds and float(breeds.split()[-3]) > 0.25, text
+    with Image.open(tmp_path / "after" / "monitor.png") as plot:
+        assert plot.format == "PNG" and plot.size[0] >= 1000
