@@ -141,6 +141,7 @@ def test_monitor_sees_the_test_split_as_stable_and_a_one_digit_stream_as_a_major
     zeros = [image for image in held_out if image.label == "Zero"] * 4  # then only one digit, over and over
     post_batches(twin_file, zeros)
     status, text = run_cli("--twin", twin_file, "monitor", "--hours", "1", "--out", tmp_path / "after")
+    print(text)  # what the README shows
     assert status == 1, text
     (breeds,) = [line for line in text.splitlines() if "predicted breeds" in line]
     assert "major shift" in breeds and float(breeds.split()[-3]) > 0.25, text
