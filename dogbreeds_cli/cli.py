@@ -251,8 +251,8 @@ def command_monitor(args, where: target.Target, console: Console) -> int:
     table.add_column("")
     table.add_column("PSI", justify="right")
     table.add_column("verdict")
-    table.add_row("top-1 confidence", f"{found.confidence_psi:.3f}", monitoring.drift_verdict(found.confidence_psi))
-    table.add_row("predicted breeds", f"{found.classes_psi:.3f}", monitoring.drift_verdict(found.classes_psi))
+    for name, psi in (("top-1 confidence", found.confidence_psi), ("predicted breeds", found.classes_psi)):
+        table.add_row(name, f"{psi:.3f}", monitoring.drift_verdict(psi, found.images))
     console.print(table)
     console.print(
         f"{found.images} images in {found.requests} logged requests against {model.baseline['samples']} test images: "

@@ -8,7 +8,6 @@ model_code/monitoring.py): the top-1 confidence by tenths, and the predicted bre
 stability index and its verdict, and both are drawn side by side, baseline against live, in a PNG.
 """
 
-import io
 import json
 import tarfile
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ class Drift:
 
     @property
     def verdict(self) -> str:
-        return monitoring.drift_verdict(max(self.confidence_psi, self.classes_psi))
+        return monitoring.drift_verdict(max(self.confidence_psi, self.classes_psi), self.images)
 
 
 def live_model(clients: Clients, endpoint_name: str) -> LiveModel:
@@ -58,13 +57,21 @@ def live_model(clients: Clients, endpoint_name: str) -> LiveModel:
     model_name = config["ProductionVariants"][0]["ModelName"]
     model_data = sagemaker.describe_model(ModelName=model_name)["PrimaryContainer"]["ModelDataUrl"]
     location = urlsplit(model_data)
-    archive = clients("s3").get_object(Bucket=location.netloc, Key=location.path.lstrip("/"))["Body"].read()
-    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-        metadata = json.load(tar.extractfile("metadata.json"))
+    body = clients("s3").get_object(Bucket=location.netloc, Key=location.path.lstrip("/"))["Body"]
+    metadata = read_metadata(body, model_data)
     if "baseline" not in metadata:
         raise NoBaseline(f"model {model_name} carries no baseline: it was trained before models recorded one")
     since = endpoint.get("LastModifiedTime") or endpoint["CreationTime"]
     return LiveModel(endpoint_name, model_name, metadata.get("training_job"), since, metadata["baseline"])
+
+
+def read_metadata(stream, where: str) -> dict:
+    """metadata.json out of a streamed model.tar.gz, read up to that member only (the weights may be large)."""
+    with tarfile.open(fileobj=stream, mode="r|gz") as tar:
+        for member in tar:
+            if member.name.removeprefix("./") == "metadata.json":
+                return json.load(tar.extractfile(member))
+    raise NoBaseline(f"{where} has no metadata.json: not a model this project trained")
 
 
 def window_records(clients: Clients, bucket: str, prefix: str, since: datetime, until: datetime) -> list[dict]:
@@ -73,11 +80,13 @@ def window_records(clients: Clients, bucket: str, prefix: str, since: datetime, 
     records, day = [], since.date()
     while day <= until.date():
         folder = f"{prefix}records/dt={day:%Y-%m-%d}/"
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder):
+        # keys start with the record's time of day: on the first day, list from the window's start
+        start_after = f"{folder}{since:%H%M%S}" if day == since.date() else folder
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder, StartAfter=start_after):
             for listed in page.get("Contents", []):
-                body = s3.get_object(Bucket=bucket, Key=listed["Key"])["Body"].read()
-                record = json.loads(body)
-                if since <= datetime.fromisoformat(record["time"]) <= until:
+                record = json.loads(s3.get_object(Bucket=bucket, Key=listed["Key"])["Body"].read())
+                written = datetime.fromisoformat(record["time"])
+                if written.tzinfo is not None and since <= written <= until:
                     records.append(record)
         day += timedelta(days=1)
     return records
@@ -89,7 +98,7 @@ def drift(model: LiveModel, records: list[dict]) -> Drift:
     mine = [
         record
         for record in records
-        if record.get("model") == model.version
+        if (model.version is not None and record.get("model") == model.version)
         or (record.get("model") is None and datetime.fromisoformat(record["time"]) >= model.serving_since)
     ]
     baseline_classes = model.baseline["predicted_classes"]
@@ -104,7 +113,7 @@ def drift(model: LiveModel, records: list[dict]) -> Drift:
             images += 1
     if not images:
         raise ValueError("no answer of the live model in this window: send it images (or widen --hours)")
-    labels = sorted(classes)
+    groups = monitoring.grouped_classes(baseline_classes, classes)
     return Drift(
         images=images,
         requests=len(mine),
@@ -112,7 +121,7 @@ def drift(model: LiveModel, records: list[dict]) -> Drift:
         predicted_classes=classes,
         confidence_psi=monitoring.population_stability_index(model.baseline["confidence_histogram"], histogram),
         classes_psi=monitoring.population_stability_index(
-            [baseline_classes.get(label, 0) for label in labels], [classes[label] for label in labels]
+            [test for test, _ in groups.values()], [live for _, live in groups.values()]
         ),
     )
 
@@ -138,11 +147,10 @@ def monitor_figure(model: LiveModel, found: Drift, hours: float):
     confidence.set_title(f"confidence: PSI {found.confidence_psi:.3f}")
     confidence.legend()
 
-    labels = sorted(found.predicted_classes)
-    test = dict(
-        zip(labels, monitoring.shares([model.baseline["predicted_classes"].get(n, 0) for n in labels]), strict=True)
-    )
-    live = dict(zip(labels, monitoring.shares([found.predicted_classes[n] for n in labels]), strict=True))
+    groups = monitoring.grouped_classes(model.baseline["predicted_classes"], found.predicted_classes)
+    labels = list(groups)
+    test = dict(zip(labels, monitoring.shares([test for test, _ in groups.values()]), strict=True))
+    live = dict(zip(labels, monitoring.shares([live for _, live in groups.values()]), strict=True))
     drawn = sorted(labels, key=lambda name: -max(test[name], live[name]))[:TOP_BREEDS_DRAWN]
     rows = range(len(drawn))
     breeds.barh([r - width / 2 for r in rows], [test[n] for n in drawn], width, label="test split")

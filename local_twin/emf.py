@@ -25,10 +25,12 @@ def metric_data(record: dict) -> tuple[list[tuple[str, dict]], str | None]:
     directive = record.get("_aws")
     if not isinstance(directive, dict) or not isinstance(directive.get("CloudWatchMetrics"), list):
         return [], "no _aws.CloudWatchMetrics"
-    timestamp = datetime.fromtimestamp(directive.get("Timestamp", 0) / 1000, UTC)
+    if not isinstance(directive.get("Timestamp"), int | float):
+        return [], "no _aws.Timestamp"
+    timestamp = datetime.fromtimestamp(directive["Timestamp"] / 1000, UTC)
     data = []
     for group in directive["CloudWatchMetrics"]:
-        for dimension_set in group.get("Dimensions", [[]]):
+        for dimension_set in group.get("Dimensions") or [[]]:  # none: the metric without dimensions
             missing = [name for name in dimension_set if not isinstance(record.get(name), str)]
             if missing:
                 return [], f"dimension(s) {missing} have no string value"

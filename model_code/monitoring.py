@@ -6,6 +6,10 @@ trained or was selected on: how many images fell in each tenth of top-1 probabil
 each class. Drift is the population stability index (PSI) of a live distribution against the baseline's:
 sum over bins of (live share - baseline share) * ln(live share / baseline share). By the usual reading, below 0.1
 the population is stable, 0.1 to 0.25 has shifted moderately, above 0.25 has shifted a lot.
+
+Two samples of one population differ by chance too: their PSI is about (bins - 1) * (1/n + 1/m). So the breeds are
+compared as the baseline's CLASS_GROUPS most predicted ones and "other" (133 breeds would read as a shift on a few
+hundred images), and a window of fewer than MIN_IMAGES images gets no verdict.
 """
 
 import math
@@ -14,6 +18,10 @@ from collections.abc import Sequence
 CONFIDENCE_BINS = 10  # tenths of top-1 probability: [0, 0.1), [0.1, 0.2), ..., [0.9, 1.0]
 EMPTY_SHARE = 1e-4  # a bin with no sample counts as this share (PSI's logarithm needs both shares above 0)
 STABLE_BELOW, MODERATE_BELOW = 0.1, 0.25
+CLASS_GROUPS = 20
+MIN_IMAGES = 100
+OTHER = "other"
+TOO_FEW = "too few images to judge"
 
 
 def confidence_bin(probability: float) -> int:
@@ -53,7 +61,24 @@ def population_stability_index(expected: Sequence[float], actual: Sequence[float
     return sum((a - e) * math.log(a / e) for e, a in zip(shares(expected), shares(actual), strict=True))
 
 
-def drift_verdict(psi: float) -> str:
+def grouped_classes(baseline_counts: dict[str, int], live_counts: dict[str, int]) -> dict[str, tuple[int, int]]:
+    """label -> (baseline count, live count) for the baseline's CLASS_GROUPS most predicted classes, the rest as
+    OTHER (a class the baseline never predicted included)."""
+    kept = sorted(baseline_counts, key=lambda label: (-baseline_counts[label], label))[:CLASS_GROUPS]
+    groups = {label: (baseline_counts[label], live_counts.get(label, 0)) for label in kept}
+    rest = set(baseline_counts) | set(live_counts)
+    rest -= set(kept)
+    if rest:
+        groups[OTHER] = (
+            sum(baseline_counts.get(label, 0) for label in rest),
+            sum(live_counts.get(label, 0) for label in rest),
+        )
+    return groups
+
+
+def drift_verdict(psi: float, images: int = MIN_IMAGES) -> str:
+    if images < MIN_IMAGES:
+        return TOO_FEW
     if psi < STABLE_BELOW:
         return "stable"
     return "moderate shift" if psi < MODERATE_BELOW else "major shift"

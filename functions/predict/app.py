@@ -128,9 +128,9 @@ def predict() -> dict:
 
 def log_prediction(request, answer: endpoint.EndpointAnswer) -> None:
     bucket, prefix = settings.prediction_log_location()
-    request_id = app.current_event.request_context.request_id
-    entry = prediction_log.record(request_id, datetime.now(UTC), request, answer, settings.endpoint_name())
     try:
+        request_id = app.current_event.request_context.request_id
+        entry = prediction_log.record(request_id, datetime.now(UTC), request, answer, settings.endpoint_name())
         prediction_log.write(bucket, prefix, entry, request, settings.prediction_log_images())
     except Exception:  # the client still gets its answer
         logger.exception("writing the prediction log failed", extra={"bucket": bucket})

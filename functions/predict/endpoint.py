@@ -145,6 +145,20 @@ def error_for_client(error: ClientError | BotoCoreError) -> EndpointError:
     return EndpointError(502, f"calling the model failed: {code or 'unknown error'}", "CallFailed", detail=detail)
 
 
+def ranking(per_image) -> bool:
+    """A non-empty list of {"label": str, "probability": number}, most likely first (what inference.py answers)."""
+    return (
+        isinstance(per_image, list)
+        and bool(per_image)
+        and all(
+            isinstance(entry, dict)
+            and isinstance(entry.get("label"), str)
+            and isinstance(entry.get("probability"), int | float)
+            for entry in per_image
+        )
+    )
+
+
 def _read_predictions(response: dict, request: PredictionRequest) -> tuple[list, str | None]:
     """One ranked list per image, each cut to the request's top_k (a raw image is answered with more), and the
     model's version when it names one."""
@@ -156,7 +170,7 @@ def _read_predictions(response: dict, request: PredictionRequest) -> tuple[list,
         raise EndpointError(502, "the model answered something that is not a prediction", "BadAnswer") from error
     if not request.batch and isinstance(predictions, list) and all(isinstance(p, dict) for p in predictions):
         predictions = [predictions]  # a raw image's answer is that image's ranking
-    one_list_per_image = isinstance(predictions, list) and all(isinstance(per_image, list) for per_image in predictions)
+    one_list_per_image = isinstance(predictions, list) and all(ranking(per_image) for per_image in predictions)
     if not one_list_per_image or len(predictions) != len(request.images):
         raise EndpointError(
             502, f"the model answered {type(predictions).__name__}, not one list per image", "BadAnswer"

@@ -15,17 +15,20 @@ from datetime import datetime
 from functools import cache
 
 import botocore.session
+from botocore.config import Config
 
-from predict.endpoint import CLIENT_CONFIG, EndpointAnswer
+from predict.endpoint import EndpointAnswer
 from predict.request import PredictionRequest, image_content_type
 
 RECORDS, IMAGES = "records/", "images/"
+# The write is on the request's path (a frozen Lambda would not finish it later): short waits, S3's usual retries.
+S3_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 3})
 
 
 @cache
 def s3_client():
     # botocore's session, not boto3's (as endpoint.py: no s3transfer on the cold start)
-    return botocore.session.get_session().create_client("s3", config=CLIENT_CONFIG)
+    return botocore.session.get_session().create_client("s3", config=S3_CONFIG)
 
 
 def date_folder(prefix: str, kind: str, when: datetime) -> str:

@@ -99,13 +99,13 @@ def test_answers_like_the_test_split_are_stable(account, tmp_path, monkeypatch):
     monkeypatch.setattr(monitor, "now", lambda: now)
     # a request a minute, the breeds alike, as sure as on the test split (its tenths 0.4 .. 0.9: 1, 1, 1, 3, 6, 18)
     confidences = [0.45, 0.55, 0.65] + [0.75] * 3 + [0.85] * 6 + [0.95] * 18
-    for minute, confidence in enumerate(confidences):
-        put_record(s3, now - timedelta(minutes=minute), [(BREEDS[minute % 3], confidence)])
+    for minute, confidence in enumerate(confidences):  # four images a request: 120 in all
+        put_record(s3, now - timedelta(minutes=minute), [(BREEDS[(minute + i) % 3], confidence) for i in range(4)])
     put_record(s3, now - timedelta(minutes=5), [("Pug", 0.2)] * 40, model="dogbreeds-train-run0")  # another model
     put_record(s3, now - timedelta(days=2), [("Pug", 0.2)] * 40)  # outside the window
     status, text = monitored(where, tmp_path)
     assert status == 0, text
-    assert "30 images in 30 logged requests against 100 test images: stable" in text
+    assert "120 images in 30 logged requests against 100 test images: stable" in text
     assert "predicted breeds" in text and "0.0" in text
 
 
@@ -114,10 +114,10 @@ def test_a_one_breed_stream_is_a_major_shift_with_its_number_and_picture(account
     now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
     monkeypatch.setattr(monitor, "now", lambda: now)
     for minute in range(30):
-        put_record(s3, now - timedelta(minutes=minute), [("Pug", 0.55)])
+        put_record(s3, now - timedelta(minutes=minute), [("Pug", 0.55)] * 4)
     status, text = monitored(where, tmp_path)
     assert status == 1, text
-    expected = monitoring.population_stability_index([33, 33, 34], [0, 0, 30])
+    expected = monitoring.population_stability_index([33, 33, 34], [0, 0, 120])
     assert f"{expected:.3f}" in text and "major shift" in text
     with Image.open(tmp_path / monitor.MONITOR_PLOT) as plot:
         plot.verify()
@@ -129,3 +129,55 @@ def test_a_window_without_answers_is_said_in_words(account, tmp_path, monkeypatc
     monkeypatch.setattr(monitor, "now", lambda: datetime(2026, 12, 3, 12, 0, tzinfo=UTC))
     with pytest.raises(target.TargetError, match="no answer of the live model in this window"):
         monitored(where, tmp_path)
+
+
+def test_a_small_window_gets_no_verdict(account, tmp_path, monkeypatch):
+    s3, where = account
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    monkeypatch.setattr(monitor, "now", lambda: now)
+    for minute in range(30):  # 30 images of one breed: a shift, or chance?
+        put_record(s3, now - timedelta(minutes=minute), [("Pug", 0.55)])
+    status, text = monitored(where, tmp_path)
+    assert status == 0, text
+    assert f"30 images in 30 logged requests against 100 test images: {monitoring.TOO_FEW}" in text
+
+
+def test_the_breeds_are_compared_as_the_most_predicted_ones_and_the_rest():
+    baseline = {f"breed{index:03d}": 10 for index in range(133)} | {"breed000": 50}
+    live = {"breed000": 7, "breed100": 3, "unseen": 1}
+    groups = monitoring.grouped_classes(baseline, live)
+    assert len(groups) == monitoring.CLASS_GROUPS + 1 and groups["breed000"] == (50, 7)
+    kept = set(groups) - {monitoring.OTHER}
+    assert groups[monitoring.OTHER] == (sum(v for k, v in baseline.items() if k not in kept), 3 + 1)
+
+
+def test_without_a_version_only_records_written_while_the_model_served_count():
+    model = monitor.LiveModel(ENDPOINT, MODEL, None, SERVING_SINCE, BASELINE)
+    before = {"time": (SERVING_SINCE - timedelta(minutes=1)).isoformat(), "model": None,
+              "images": [{"top_k": [{"label": "Pug", "probability": 0.9}]}]}  # fmt: skip
+    after = before | {"time": (SERVING_SINCE + timedelta(minutes=1)).isoformat()}
+    other = after | {"model": "dogbreeds-train-run0"}
+    assert monitor.drift(model, [before, after, other]).images == 1
+
+
+def test_the_metadata_is_read_from_a_streamed_archive_whatever_its_member_names():
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in (
+            ("./model.pth", b"weights" * 1000),
+            ("./metadata.json", json.dumps({"baseline": 1}).encode()),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    assert monitor.read_metadata(buffer, "s3://b/model.tar.gz") == {"baseline": 1}
+    with pytest.raises(monitor.NoBaseline, match=r"has no metadata\.json"):
+        monitor.read_metadata(io.BytesIO(_empty_archive()), "s3://b/empty.tar.gz")
+
+
+def _empty_archive() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz"):
+        pass
+    return buffer.getvalue()

@@ -80,6 +80,7 @@ def test_only_the_lines_added_since_the_last_read_count_and_a_half_written_one_w
     ("record", "problem"),
     [
         ({"_aws": {"Timestamp": 0}}, "no _aws.CloudWatchMetrics"),
+        ({"_aws": {"CloudWatchMetrics": []}}, "no _aws.Timestamp"),
         ({"_aws": {"Timestamp": 0, "CloudWatchMetrics": [{"Namespace": "N", "Dimensions": [["Cause"]],
           "Metrics": [{"Name": "M"}]}]}, "M": 1}, "dimension(s) ['Cause'] have no string value"),
         ({"_aws": {"Timestamp": 0, "CloudWatchMetrics": [{"Namespace": "N", "Dimensions": [[]],
@@ -88,3 +89,11 @@ def test_only_the_lines_added_since_the_last_read_count_and_a_half_written_one_w
 )  # fmt: skip
 def test_a_record_that_breaks_the_format_gives_no_metric_and_says_why(record, problem):
     assert emf.metric_data(record) == ([], problem)
+
+
+def test_a_metric_without_dimensions_is_put_without_any():
+    record = {"_aws": {"Timestamp": 1796300000000, "CloudWatchMetrics": [{"Namespace": "N", "Dimensions": [],
+              "Metrics": [{"Name": "M", "Unit": "Count"}]}]}, "M": 2}  # fmt: skip
+    ((namespace, datum),), problem = emf.metric_data(record)
+    assert problem is None and namespace == "N"
+    assert (datum["MetricName"], datum["Dimensions"], datum["Values"]) == ("M", [], [2.0])
