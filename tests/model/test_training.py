@@ -200,8 +200,8 @@ def test_the_best_validation_epoch_is_exported_and_tested_once(colour_dataset, t
     scripted = iter([0.5, 0.9, 0.4])
     weights_seen, test_reads = [], []
 
-    def evaluate(model, loader, criterion, device):
-        result = real_evaluate(model, loader, criterion, device)
+    def evaluate(model, loader, criterion, device, num_classes=None):
+        result = real_evaluate(model, loader, criterion, device, num_classes=num_classes)
         state = {key: value.clone() for key, value in model.state_dict().items()}
         if len(weights_seen) < 3:
             weights_seen.append(state)
