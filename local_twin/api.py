@@ -20,6 +20,7 @@ import concurrent.futures
 import fnmatch
 import json
 import logging
+import queue
 import re
 import secrets
 import threading
@@ -186,10 +187,41 @@ def gateway_metrics(api: ApiSpec, status: int, latency_ms: float) -> list[dict]:
             for name, (value, unit) in values.items()]  # fmt: skip
 
 
+class MetricsPublisher:
+    """Hands the gateway's metrics to ``publish`` from its own thread, a batch at a time, as API Gateway's own
+    reporting is off the request path: a request never waits for CloudWatch (moto's, in this process, would slow
+    a burst's requests enough for the usage plan's bucket to refill). ``flush`` waits until all are published."""
+
+    BATCH_REQUESTS = 100  # 4 metrics each; PutMetricData takes up to 1000 per call
+
+    def __init__(self, publish: Callable[[list[dict]], object]):
+        self.publish = publish
+        self._pending: queue.Queue[list[dict]] = queue.Queue()
+        threading.Thread(target=self._run, name="twin-api-metrics", daemon=True).start()
+
+    def put(self, metric_data: list[dict]) -> None:
+        self._pending.put(metric_data)
+
+    def flush(self) -> None:
+        self._pending.join()
+
+    def _run(self) -> None:
+        while True:
+            batches = [self._pending.get()]
+            while len(batches) < self.BATCH_REQUESTS and not self._pending.empty():
+                batches.append(self._pending.get())
+            try:
+                self.publish([datum for batch in batches for datum in batch])
+            except Exception:  # API Gateway's metrics never fail a request
+                log.exception("publishing the API's metrics failed")
+            for _ in batches:
+                self._pending.task_done()
+
+
 class LocalApi:
     """A threaded HTTP server on 127.0.0.1 that serves the template's API routes.
 
-    ``publish_metrics``, when set, gets each request's gateway_metrics (the twin puts them into its CloudWatch)."""
+    ``metrics``, when set, gets each request's gateway_metrics (the twin puts them into its CloudWatch)."""
 
     def __init__(self, api: ApiSpec, invoke: Invoke, api_key: str | None = None):
         self.api = api
@@ -200,7 +232,7 @@ class LocalApi:
         self.integration_timeout = INTEGRATION_TIMEOUT_SECONDS
         self._integrations = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="twin-api-integration")
         self._server: ThreadingHTTPServer | None = None
-        self.publish_metrics: Callable[[list[dict]], object] | None = None
+        self.metrics: MetricsPublisher | None = None
         self.url = ""
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -246,12 +278,8 @@ class LocalApi:
             return self._refusal(502, INTERNAL_SERVER_ERROR)
 
     def record(self, status: int, latency_ms: float) -> None:
-        if self.publish_metrics is None:
-            return
-        try:
-            self.publish_metrics(gateway_metrics(self.api, status, latency_ms))
-        except Exception:  # API Gateway's metrics never fail a request
-            log.exception("publishing the API's metrics failed")
+        if self.metrics is not None:
+            self.metrics.put(gateway_metrics(self.api, status, latency_ms))
 
     def _is_route(self, path: str) -> bool:
         return any(route_pattern(route.path).fullmatch(path) for route in self.api.routes)
@@ -280,7 +308,7 @@ class LocalApi:
                     log.exception("the API front failed on %s %s", self.command, self.path)
                     status, headers = 500, [("Content-Type", "application/json")]
                     payload = json.dumps(INTERNAL_SERVER_ERROR).encode()
-                front.record(status, (time.monotonic() - started) * 1000)  # before the reply: a client sees them
+                front.record(status, (time.monotonic() - started) * 1000)
                 reply(self, status, payload, headers)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve

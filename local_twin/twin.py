@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dogbreeds_cli.timeline import StateProgress, follow_execution, history
-from local_twin.api import LocalApi
+from local_twin.api import LocalApi, MetricsPublisher
 from local_twin.faults import Faults
 from local_twin.moto_stack import MotoStack, Provisioned, client
 from local_twin.sagemaker import LocalSageMaker
@@ -67,8 +67,8 @@ class Twin:
             self.aws = self.moto.provision(sagemaker_url)
             self.api = LocalApi(self.template.api(), self.invoke_for_api)
             cloudwatch = self.moto.client("cloudwatch")
-            self.api.publish_metrics = lambda data: cloudwatch.put_metric_data(
-                Namespace="AWS/ApiGateway", MetricData=data
+            self.api.metrics = MetricsPublisher(
+                lambda data: cloudwatch.put_metric_data(Namespace="AWS/ApiGateway", MetricData=data)
             )
             self.api.start()
         except BaseException:

@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from local_twin.api import LocalApi, UsagePlanLimits, is_binary, match_route
+from local_twin.api import LocalApi, MetricsPublisher, UsagePlanLimits, is_binary, match_route
 from local_twin.lambda_runtime import RequestTooLarge, Throttled
 from local_twin.template import ApiSpec, Route, UsagePlan
 
@@ -210,14 +210,16 @@ def test_each_request_gives_api_gateways_metrics_by_api_name_and_stage(front):
     api, _ = front
     api.api = dataclasses.replace(API, name="dogbreeds")
     published = []
-    api.publish_metrics = published.append
+    api.metrics = MetricsPublisher(published.extend)
     request(f"{api.url}/items/7")  # 200
     request(f"{api.url}/predict", JPEG, {"Content-Type": "image/jpeg"}, method="POST")  # no key: 403
-    answers = [{datum["MetricName"]: datum["Value"] for datum in data} for data in published]
+    api.metrics.flush()
+    data = [published[start : start + 4] for start in range(0, len(published), 4)]  # each request's four
+    answers = [{datum["MetricName"]: datum["Value"] for datum in request_data} for request_data in data]
     assert [(a["Count"], a["4XXError"], a["5XXError"]) for a in answers] == [(1.0, 0.0, 0.0), (1.0, 1.0, 0.0)]
     assert all(answer["Latency"] > 0 for answer in answers)
-    dimensions = {json.dumps(datum["Dimensions"]) for data in published for datum in data}
+    dimensions = {json.dumps(datum["Dimensions"]) for datum in published}
     assert dimensions == {json.dumps([{"Name": "ApiName", "Value": "dogbreeds"}, {"Name": "Stage", "Value": "Prod"}])}
-    assert {datum["Unit"] for data in published for datum in data if datum["MetricName"] == "Latency"} == {
+    assert {datum["Unit"] for datum in published if datum["MetricName"] == "Latency"} == {
         "Milliseconds"
     }

@@ -57,6 +57,7 @@ def test_upload_trains_deploys_and_the_api_answers(twin, first_run, digits_datas
 
 def metric_points(twin, name: str, dimensions: dict[str, str], namespace: str | None = None) -> list[dict]:
     namespace = namespace or twin.template.functions()["PredictFunction"].environment["POWERTOOLS_METRICS_NAMESPACE"]
+    twin.api.metrics.flush()  # the API front publishes from its own thread
     now = datetime.now(UTC)
     answer = twin.client("cloudwatch").get_metric_statistics(
         Namespace=namespace, MetricName=name, Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
