@@ -220,6 +220,4 @@ def test_each_request_gives_api_gateways_metrics_by_api_name_and_stage(front):
     assert all(answer["Latency"] > 0 for answer in answers)
     dimensions = {json.dumps(datum["Dimensions"]) for datum in published}
     assert dimensions == {json.dumps([{"Name": "ApiName", "Value": "dogbreeds"}, {"Name": "Stage", "Value": "Prod"}])}
-    assert {datum["Unit"] for datum in published if datum["MetricName"] == "Latency"} == {
-        "Milliseconds"
-    }
+    assert {datum["Unit"] for datum in published if datum["MetricName"] == "Latency"} == {"Milliseconds"}
