@@ -55,6 +55,20 @@ IMPLIED_ACTIONS: dict[str, tuple[str, ...]] = {
     "sagemaker:CreateModel": ("iam:PassRole",),
     "sagemaker:CreateEndpoint": ("cloudwatch:DescribeAlarms",),
     "sagemaker:UpdateEndpoint": ("cloudwatch:DescribeAlarms",),
+    # Application Auto Scaling on a SageMaker variant (SageMaker's guide, "Auto scaling prerequisites"; the first
+    # registration creates the service-linked role): the gateway asks them (iam_gateway.py's _ALSO_ASKED), all but
+    # DescribeEndpointConfig, whose resource (the live configuration) the request does not name.
+    "application-autoscaling:RegisterScalableTarget": (
+        "iam:CreateServiceLinkedRole",
+        "sagemaker:DescribeEndpoint",
+        "sagemaker:DescribeEndpointConfig",
+        "sagemaker:UpdateEndpointWeightsAndCapacities",
+    ),
+    "application-autoscaling:PutScalingPolicy": (
+        "cloudwatch:PutMetricAlarm",
+        "cloudwatch:DescribeAlarms",
+        "cloudwatch:DeleteAlarms",
+    ),
 }
 # A SageMaker create call that carries Tags needs this too.
 TAGGING_ACTION = "sagemaker:AddTags"

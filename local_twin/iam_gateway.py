@@ -145,6 +145,47 @@ def _event_bus_arn(name: str | None, region: str) -> str:
     return name if name and name.startswith("arn:") else _arn("events", region, f"event-bus/{name or 'default'}")
 
 
+def _scalable_target_arn(params: dict, region: str) -> list[str]:
+    # The target's ARN ends in an id Application Auto Scaling makes at registration: a policy scopes it with
+    # scalable-target/* and the condition keys (service authorization reference, "Application Auto Scaling").
+    return [_arn("application-autoscaling", region, "scalable-target/twin")]
+
+
+def _scaling_context(params: dict) -> dict:
+    return {
+        "application-autoscaling:service-namespace": params["ServiceNamespace"],
+        "application-autoscaling:scalable-dimension": params.get("ScalableDimension", ""),
+    }
+
+
+def _variant_endpoint_arn(params: dict, region: str) -> str:
+    kind, endpoint, *_ = params["ResourceId"].split("/")  # endpoint/<name>/variant/<variant>
+    if params["ServiceNamespace"] != "sagemaker" or kind != "endpoint":
+        raise UnknownCall(f"the twin's IAM gateway models SageMaker variants only, not {params['ResourceId']!r}")
+    return _arn("sagemaker", region, f"endpoint/{endpoint.lower()}")
+
+
+# Application Auto Scaling's service-linked role for SageMaker variants, made at the account's first registration
+SCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
+SCALING_ROLE = f"role/aws-service-role/{SCALING_SERVICE}/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+
+# (service, operation) -> what the call asks of its caller besides its own action (IMPLIED_ACTIONS names them):
+# registering a SageMaker variant reads and resizes its endpoint and may create the service-linked role; a
+# target-tracking policy makes CloudWatch alarms named after the target (SageMaker's guide, "Auto scaling
+# prerequisites"; alarms "TargetTracking-<resource id>-AlarmHigh-<id>").
+_ALSO_ASKED: dict[tuple[str, str], Callable[[dict, str], list[Request]]] = {
+    ("application-autoscaling", "RegisterScalableTarget"): lambda p, r: [
+        Request("iam:CreateServiceLinkedRole", f"arn:{PARTITION}:iam::{ACCOUNT_ID}:{SCALING_ROLE}",
+                {"iam:AWSServiceName": SCALING_SERVICE}),
+        Request("sagemaker:DescribeEndpoint", _variant_endpoint_arn(p, r)),
+        Request("sagemaker:UpdateEndpointWeightsAndCapacities", _variant_endpoint_arn(p, r)),
+    ],
+    ("application-autoscaling", "PutScalingPolicy"): lambda p, r: [
+        Request(action, _arn("cloudwatch", r, f"alarm:TargetTracking-{p['ResourceId']}-AlarmHigh-twin"))
+        for action in ("cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms")
+    ],
+}  # fmt: skip
+
 # (service, operation) -> the resource ARN(s) of the call, from its parameters
 _RESOURCES: dict[tuple[str, str], Callable[[dict, str], list[str]]] = {
     ("states", "StartExecution"): lambda p, r: [p["stateMachineArn"]],
@@ -168,9 +209,16 @@ _RESOURCES: dict[tuple[str, str], Callable[[dict, str], list[str]]] = {
     ("logs", "CreateLogStream"): lambda p, r: [_log_group_arn(p["logGroupName"], r)],
     ("logs", "DescribeLogStreams"): lambda p, r: [_log_group_arn(p["logGroupName"], r)],
     ("logs", "PutLogEvents"): lambda p, r: [f"{_log_group_arn(p['logGroupName'], r)}:log-stream:{p['logStreamName']}"],
+    ("application-autoscaling", "DescribeScalableTargets"): lambda p, r: ["*"],  # no resource-level scope
+    ("application-autoscaling", "RegisterScalableTarget"): _scalable_target_arn,
+    ("application-autoscaling", "PutScalingPolicy"): _scalable_target_arn,
+    ("application-autoscaling", "DeregisterScalableTarget"): _scalable_target_arn,
 }
 _CONTEXT: dict[tuple[str, str], Callable[[dict], dict]] = {
     ("monitoring", "PutMetricData"): lambda p: {"cloudwatch:namespace": p["Namespace"]},
+    ("application-autoscaling", "RegisterScalableTarget"): _scaling_context,
+    ("application-autoscaling", "PutScalingPolicy"): _scaling_context,
+    ("application-autoscaling", "DeregisterScalableTarget"): _scaling_context,
 }
 
 
@@ -183,7 +231,8 @@ def service_requests(service: str, operation: str, params: dict, region: str) ->
         )
     context = _CONTEXT.get((service, operation), lambda p: {})(params)
     (action,) = actions_of(service, operation)
-    return [Request(action, arn, context) for arn in resources(params, region)]
+    also = _ALSO_ASKED.get((service, operation), lambda p, r: [])(params, region)
+    return [Request(action, arn, context) for arn in resources(params, region)] + also
 
 
 # --- the server -------------------------------------------------------------------------------------------------

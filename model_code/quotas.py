@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 SERVICE_CODE = "sagemaker"
 TRAINING_INSTANCE_COUNT = 1  # instances of each tuning trial (the request builders send it); the final job's default
-ENDPOINT_INSTANCE_COUNT = 1  # instances behind an instance endpoint
 BLUE_GREEN_FLEETS = 2  # during an update the new fleet runs beside the old one
 
 
@@ -90,6 +89,7 @@ class StackConfig:
     serverless_memory_mb: int
     serverless_max_concurrency: int
     training_instance_count: int = TRAINING_INSTANCE_COUNT  # of the final job
+    endpoint_max_instances: int = 1  # what autoscaling may grow an instance endpoint to
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, str]) -> "StackConfig":
@@ -106,6 +106,8 @@ class StackConfig:
             serverless_max_concurrency=int(parameters["ServerlessMaxConcurrency"]),
             # a stack deployed before the parameter existed ran its final job on one instance
             training_instance_count=int(parameters.get("TrainingInstanceCount", TRAINING_INSTANCE_COUNT)),
+            # and its endpoint on one instance, before endpoints scaled
+            endpoint_max_instances=int(parameters.get("EndpointMaxInstances", 1)),
         )
 
 
@@ -167,8 +169,9 @@ def needs(config: StackConfig) -> list[Need]:
         found.append(
             Need(
                 endpoint_instances(config.endpoint_instance_type),
-                BLUE_GREEN_FLEETS * ENDPOINT_INSTANCE_COUNT,
-                "a blue/green update runs the new instance beside the old one",
+                BLUE_GREEN_FLEETS * config.endpoint_max_instances,
+                f"EndpointMaxInstances={config.endpoint_max_instances}, and a blue/green update starts as many "
+                "beside them",
             )
         )
     return found

@@ -9,8 +9,10 @@ CloudFormation evaluates Rules before it creates or updates any resource, but ru
 that satisfy it, which keeps it exact only over enumerable parameters:
 
 - ``ServerlessProvisionedConcurrency <= ServerlessMaxConcurrency`` (SageMaker refuses a larger one only when Deploy
-  creates the endpoint configuration): one assertion per MaxConcurrency value below the provisioned concurrency's
-  MaxValue, listing the provisioned values allowed with it. The provisioned concurrency's MaxValue bounds the rule.
+  creates the endpoint configuration) and ``EndpointMinInstances <= EndpointMaxInstances`` (Application Auto
+  Scaling refuses the other only when ScaleEndpoint registers the deployed endpoint): one assertion per value of
+  the larger parameter below the smaller one's MaxValue, listing the values allowed with it. The smaller
+  parameter's MaxValue bounds the rule.
 - The jobs must end within the state machine's 7-day timeout: for each MaxRuntimeSeconds (an AllowedValues list)
   and UseSpotInstances, the MaxTuningJobs values allowed with each MaxParallelTuningJobs, decided by
   common/poll_budget.py's own ``phase_seconds`` and ``fits_the_run`` (StartPipeline runs the same check).
@@ -78,30 +80,39 @@ def value_range(declared: dict, name: str) -> range:
     return range(int(spec["MinValue"]), int(spec["MaxValue"]) + 1)
 
 
-def provisioned_concurrency_rule(declared: dict) -> dict | None:
-    provisioned_cap = int(declared["ServerlessProvisionedConcurrency"]["MaxValue"])
+def at_most_rule(declared: dict, smaller: str, larger: str, serverless: str, refused: str) -> dict | None:
+    """``smaller <= larger`` when ServerlessInference is ``serverless``; ``refused``: who refuses it, and when."""
+    cap = int(declared[smaller]["MaxValue"])
     assertions = []
-    for maximum in value_range(declared, "ServerlessMaxConcurrency"):
-        if maximum >= provisioned_cap:
-            break  # every provisioned value the parameter allows fits
-        allowed = [p for p in value_range(declared, "ServerlessProvisionedConcurrency") if p <= maximum]
+    for maximum in value_range(declared, larger):
+        if maximum >= cap:
+            break  # every value the smaller parameter allows fits
+        allowed = [value for value in value_range(declared, smaller) if value <= maximum]
         assertions.append(
             {
-                "Assert": any_of(
-                    [
-                        {"Fn::Not": [equals("ServerlessMaxConcurrency", maximum)]},
-                        contains("ServerlessProvisionedConcurrency", allowed),
-                    ]
-                ),
-                "AssertDescription": (
-                    f"With ServerlessMaxConcurrency={maximum}, ServerlessProvisionedConcurrency must be at most "
-                    f"{maximum}: SageMaker refuses a larger one only when the run deploys, after it was paid for."
-                ),
+                "Assert": any_of([{"Fn::Not": [equals(larger, maximum)]}, contains(smaller, allowed)]),
+                "AssertDescription": f"With {larger}={maximum}, {smaller} must be at most {maximum}: {refused}.",
             }
         )
     if not assertions:
         return None
-    return {"RuleCondition": equals("ServerlessInference", "true"), "Assertions": assertions}
+    return {"RuleCondition": equals("ServerlessInference", serverless), "Assertions": assertions}
+
+
+AT_MOST_RULES = {
+    "ProvisionedConcurrencyWithinMaxConcurrency": (
+        "ServerlessProvisionedConcurrency",
+        "ServerlessMaxConcurrency",
+        "true",
+        "SageMaker refuses a larger one only when the run deploys, after it was paid for",
+    ),
+    "MinInstancesWithinMaxInstances": (
+        "EndpointMinInstances",
+        "EndpointMaxInstances",
+        "false",
+        "Application Auto Scaling refuses a larger one only when the run has deployed, after it was paid for",
+    ),
+}
 
 
 def fitting_jobs(declared: dict, runtime: int, spot: str) -> dict[int, list[int]]:
@@ -174,9 +185,8 @@ def run_rules(declared: dict) -> dict:
 
 def rules(template_text: str) -> dict:
     declared = yaml.load(template_text, Loader=_TagTolerantLoader)["Parameters"]  # noqa: S506 - SafeLoader subclass
-    provisioned = provisioned_concurrency_rule(declared)
-    generated = {"ProvisionedConcurrencyWithinMaxConcurrency": provisioned} if provisioned else {}
-    return generated | run_rules(declared)
+    generated = {name: at_most_rule(declared, *spec) for name, spec in AT_MOST_RULES.items()}
+    return {name: rule for name, rule in generated.items() if rule} | run_rules(declared)
 
 
 def render(template_text: str) -> str:

@@ -29,6 +29,7 @@ def stack_config() -> quotas.StackConfig:
         serverless_memory_mb=int(os.environ["SERVERLESS_MEMORY_MB"]),
         serverless_max_concurrency=int(os.environ["SERVERLESS_MAX_CONCURRENCY"]),
         training_instance_count=int(os.environ["TRAINING_INSTANCE_COUNT"]),
+        endpoint_max_instances=int(os.environ["ENDPOINT_MAX_INSTANCES"]),
     )
 
 

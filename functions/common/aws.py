@@ -23,6 +23,7 @@ TRANSIENT_CODES = frozenset(
         "InternalFailure",
         "InternalServerError",
         "SlowDown",
+        "ConcurrentUpdateException",  # Application Auto Scaling: another change to the same target is under way
     }
 )
 

@@ -12,7 +12,7 @@ import smdebug_rulesconfig
 from common.job_limits import BAKING_SECONDS, longest_job_seconds
 from model_code.gpus import distribution_hyperparameters
 from model_code.metrics import METRIC_DEFINITIONS, OBJECTIVE_METRIC, OBJECTIVE_TYPE
-from model_code.quotas import ENDPOINT_INSTANCE_COUNT, TRAINING_INSTANCE_COUNT
+from model_code.quotas import TRAINING_INSTANCE_COUNT
 from model_code.rule_settings import LOSS_SAVE_INTERVAL, LOSSES_COLLECTION, RULE_METRIC_DEFINITIONS, rule_parameters
 
 TRAINING_CHANNEL = "training"
@@ -356,6 +356,7 @@ class EndpointSettings:
     serverless_memory_mb: int
     serverless_max_concurrency: int
     serverless_provisioned_concurrency: int = 0  # warm capacity kept (billed idle); 0 = scale to zero
+    min_instances: int = 1  # an instance endpoint starts with its scaling's minimum (EndpointMinInstances)
 
 
 def model_request(*, name: str, settings: EndpointSettings, model_data: str, test_accuracy: float, tags: list) -> dict:
@@ -389,7 +390,7 @@ def endpoint_config_request(*, name: str, model_name: str, settings: EndpointSet
     else:
         variant |= {
             "InstanceType": settings.instance_type,
-            "InitialInstanceCount": ENDPOINT_INSTANCE_COUNT,
+            "InitialInstanceCount": settings.min_instances,
             "InitialVariantWeight": 1.0,
         }
     return {"EndpointConfigName": name, "ProductionVariants": [variant], "Tags": tags}
@@ -410,5 +411,7 @@ def update_endpoint_request(*, endpoint_name: str, config_name: str, serverless:
             },
             "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": rollback_alarm}]},
         }
-        request["RetainAllVariantProperties"] = False
+        # The new fleet starts with the live variant's current instance count (what autoscaling made it), not the
+        # config's InitialInstanceCount: an update at a busy hour does not shrink the endpoint.
+        request["RetainAllVariantProperties"] = True
     return request

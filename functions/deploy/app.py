@@ -5,7 +5,11 @@ being deleted, EndpointBusy makes the state machine retry the step later.
 
 SageMaker cannot update an endpoint between instance-based and serverless: when ServerlessInference was
 switched since the endpoint was made, it is deleted and created again under its fixed name (the API, the
-alarm and the IAM policies name it), so it answers nothing until the new one is InService."""
+alarm and the IAM policies name it), so it answers nothing until the new one is InService.
+
+An update keeps the live variant's instance count (autoscaling's), and Application Auto Scaling refuses an
+update that changes a scaled variant's instance type: the variant is deregistered first, and ScaleEndpoint
+registers it again once the new fleet is InService."""
 
 import contextlib
 import os
@@ -14,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from common import aws, naming
 from common.aws import error_code, transient_errors
+from common.endpoint_scaling import stop_scaling
 from common.powertools import logger, step_handler
 from common.sagemaker_requests import (
     EndpointSettings,
@@ -32,6 +37,7 @@ def endpoint_settings() -> EndpointSettings:
         serverless_memory_mb=int(os.environ["SERVERLESS_MEMORY_MB"]),
         serverless_max_concurrency=int(os.environ["SERVERLESS_MAX_CONCURRENCY"]),
         serverless_provisioned_concurrency=int(os.environ["SERVERLESS_PROVISIONED_CONCURRENCY"]),
+        min_instances=int(os.environ["ENDPOINT_MIN_INSTANCES"]),
     )
 
 
@@ -54,10 +60,10 @@ def described_endpoint(sagemaker, name: str) -> dict | None:
         raise
 
 
-def serves_serverless(sagemaker, config_name: str) -> bool:
+def live_variant(sagemaker, config_name: str) -> dict:
+    """The variant the endpoint serves now, as its endpoint configuration describes it."""
     with transient_errors():
-        variants = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)["ProductionVariants"]
-    return "ServerlessConfig" in variants[0]
+        return sagemaker.describe_endpoint_config(EndpointConfigName=config_name)["ProductionVariants"][0]
 
 
 @contextlib.contextmanager
@@ -106,7 +112,8 @@ def lambda_handler(event: dict) -> dict:
             sagemaker.delete_endpoint(EndpointName=endpoint_name)
         logger.warning("deleted a failed endpoint", extra={"endpoint": endpoint_name})
         raise EndpointBusy(f"endpoint {endpoint_name} was Failed: deleted, to be created again")
-    if endpoint and serves_serverless(sagemaker, endpoint["EndpointConfigName"]) != settings.serverless:
+    variant = live_variant(sagemaker, endpoint["EndpointConfigName"]) if endpoint else None
+    if variant and ("ServerlessConfig" in variant) != settings.serverless:
         with transient_errors():
             sagemaker.delete_endpoint(EndpointName=endpoint_name)
         kind = "serverless" if settings.serverless else "instance-based"
@@ -114,6 +121,10 @@ def lambda_handler(event: dict) -> dict:
         raise EndpointBusy(f"endpoint {endpoint_name} cannot be updated to {kind}: deleted, to be created again")
     if status is not None:
         action = "update"
+        if not settings.serverless and variant.get("InstanceType") != settings.instance_type:
+            with transient_errors():
+                if stop_scaling(aws.client("application-autoscaling"), endpoint_name):
+                    logger.info("deregistered the variant to change its instance", extra={"endpoint": endpoint_name})
         with busy_is_retried(endpoint_name), transient_errors():
             sagemaker.update_endpoint(
                 **update_endpoint_request(

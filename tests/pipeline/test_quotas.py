@@ -39,7 +39,7 @@ def test_a_spot_run_with_an_instance_endpoint_needs_its_types_trials_and_a_secon
         quotas.TUNING_JOBS_AT_ONCE.name: 1,
         quotas.PARALLEL_TRIALS.name: 2,
         quotas.TRIALS_PER_TUNING_JOB.name: 4,
-        "ml.m5.large for endpoint usage": 2,  # blue/green: the new instance beside the old one
+        "ml.m5.large for endpoint usage": 2,  # blue/green: the new instance beside the old one (one at most)
     }
 
 
@@ -67,6 +67,26 @@ def test_the_configuration_reads_the_templates_parameter_names():
     assert quotas.StackConfig.from_parameters(parameters) == quotas.StackConfig(
         "ml.g4dn.xlarge", "ml.g4dn.xlarge", "ml.m5.large", 10, 3, False, True, 2048, 5
     )
+
+
+def test_an_instance_endpoint_needs_twice_its_most_instances():
+    """Autoscaling may grow it to EndpointMaxInstances, and a blue/green update starts a fleet of the live size
+    beside the old one (Deploy retains the scaled count); a stack deployed before the parameter had one."""
+    assert needed(config(endpoint_max_instances=3))["ml.m5.large for endpoint usage"] == 6
+    parameters = {
+        "TuningInstanceType": "ml.m5.large", "TrainingInstanceType": "ml.m5.large",
+        "EndpointInstanceType": "ml.c5.large", "EndpointMaxInstances": "4", "MaxTuningJobs": "4",
+        "MaxParallelTuningJobs": "2", "UseSpotInstances": "false", "ServerlessInference": "false",
+        "ServerlessMemorySizeMB": "3072", "ServerlessMaxConcurrency": "2",
+    }  # fmt: skip
+    (endpoint,) = [need for need in quotas.needs(quotas.StackConfig.from_parameters(parameters))
+                   if need.quota.name == "ml.c5.large for endpoint usage"]  # fmt: skip
+    assert (endpoint.value, endpoint.why) == (
+        8,
+        "EndpointMaxInstances=4, and a blue/green update starts as many beside them",
+    )
+    del parameters["EndpointMaxInstances"]
+    assert quotas.StackConfig.from_parameters(parameters).endpoint_max_instances == 1
 
 
 def test_a_final_job_on_several_instances_needs_them_all_at_once():

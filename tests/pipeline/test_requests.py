@@ -202,6 +202,10 @@ def test_model_and_endpoint_config_requests():
         "create_endpoint_config", instance, {"EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:x/y"}
     )
     assert instance["ProductionVariants"][0]["InstanceType"] == "ml.m5.large"
+    scaled = endpoint_config_request(
+        name="c", model_name="m", settings=EndpointSettings(**{**ENDPOINT.__dict__, "min_instances": 3}), tags=TAGS
+    )
+    assert scaled["ProductionVariants"][0]["InitialInstanceCount"] == 3  # autoscaling's minimum from the start
     serverless = endpoint_config_request(
         name="c", model_name="m", settings=EndpointSettings(**{**ENDPOINT.__dict__, "serverless": True}), tags=TAGS
     )
@@ -236,6 +240,7 @@ def test_update_is_blue_green_with_automatic_rollback():
     assert policy["TrafficRoutingConfiguration"]["Type"] == "ALL_AT_ONCE"
     assert policy["TerminationWaitInSeconds"] > 0  # a baking period: the alarm can still send traffic back
     assert request["DeploymentConfig"]["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": "errors"}]}
+    assert request["RetainAllVariantProperties"] is True  # the scaled instance count survives the update
     assert update_endpoint_request(endpoint_name="e", config_name="c", serverless=True, rollback_alarm="errors") == {
         "EndpointName": "e",
         "EndpointConfigName": "c",

@@ -22,8 +22,9 @@ def sourcedir_already_uploaded(s3_stub) -> None:
 def sent_requests(stub, operation: str) -> list[dict]:
     """The parameters of every ``operation`` call the stubbed client makes (after botocore validated them)."""
     sent = []
+    service = stub.client.meta.service_model.service_id.hyphenize()  # "sagemaker", "application-auto-scaling"
     stub.client.meta.events.register(
-        f"provide-client-params.sagemaker.{operation}", lambda params, **_: sent.append(params)
+        f"provide-client-params.{service}.{operation}", lambda params, **_: sent.append(params)
     )
     return sent
 

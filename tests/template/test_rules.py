@@ -141,22 +141,30 @@ def test_some_runs_are_refused_and_the_message_says_what_to_lower(rules, default
     assert not refused(rules, parameters | {"MaxParallelTuningJobs": "2"})  # two trials at once: 2 waves fit
 
 
-def test_provisioned_concurrency_above_max_concurrency_is_refused_at_deploy(document, rules, defaults):
-    wrong = []
-    for serverless, maximum, provisioned in itertools.product(
-        ("true", "false"),
-        allowed_values(document, "ServerlessMaxConcurrency"),
-        allowed_values(document, "ServerlessProvisionedConcurrency"),
-    ):
-        parameters = defaults | {"ServerlessInference": serverless, "ServerlessMaxConcurrency": maximum,
-                                 "ServerlessProvisionedConcurrency": provisioned}  # fmt: skip
+@pytest.mark.parametrize(
+    ("smaller", "larger", "applies_when_serverless"),
+    [
         # SageMaker refuses it for a serverless endpoint only: an instance endpoint ignores both
-        expected = serverless == "true" and int(provisioned) > int(maximum)
+        ("ServerlessProvisionedConcurrency", "ServerlessMaxConcurrency", "true"),
+        # Application Auto Scaling refuses it when ScaleEndpoint registers an instance endpoint
+        ("EndpointMinInstances", "EndpointMaxInstances", "false"),
+    ],
+)
+def test_a_lower_bound_above_its_upper_bound_is_refused_at_deploy(
+    document, rules, defaults, smaller, larger, applies_when_serverless
+):
+    wrong = []
+    for serverless, maximum, value in itertools.product(
+        ("true", "false"), allowed_values(document, larger), allowed_values(document, smaller)
+    ):
+        parameters = defaults | {"ServerlessInference": serverless, larger: maximum, smaller: value}
+        expected = serverless == applies_when_serverless and int(value) > int(maximum)
         if bool(refused(rules, parameters)) != expected:
-            wrong.append((serverless, maximum, provisioned))
+            wrong.append((serverless, maximum, value))
     assert not wrong, wrong[:5]
-    (message,) = refused(rules, defaults | {"ServerlessMaxConcurrency": "2", "ServerlessProvisionedConcurrency": "3"})
-    assert "ServerlessMaxConcurrency=2, ServerlessProvisionedConcurrency must be at most 2" in message
+    wrongly_set = defaults | {"ServerlessInference": applies_when_serverless, larger: "2", smaller: "3"}
+    (message,) = refused(rules, wrongly_set)
+    assert f"{larger}=2, {smaller} must be at most 2" in message
 
 
 def test_regions_are_refused_for_the_images_the_chosen_features_need(document, rules, defaults):

@@ -88,7 +88,49 @@ def test_deploy_updates_the_live_endpoint_with_the_gated_model(stubbed):
     assert update["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "ALL_AT_ONCE"
     rollback_alarms = update["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
     assert rollback_alarms == [{"AlarmName": ENVIRONMENT["ROLLBACK_ALARM_NAME"]}]
+    assert update["RetainAllVariantProperties"] is True  # the new fleet starts at the scaled instance count
     assert result["action"] == "update"
+
+
+def test_deploy_deregisters_a_scaled_variant_before_changing_its_instance_type(stubbed, monkeypatch):
+    """Application Auto Scaling fails an update that changes a scaled variant's instance type: deregistered first
+    (its policy goes with it); ScaleEndpoint registers it again once the new fleet is InService."""
+    from deploy import app
+
+    monkeypatch.setenv("ENDPOINT_INSTANCE_TYPE", "ml.c5.xlarge")  # the live variant runs on ml.m5.large
+    sagemaker = stubbed("sagemaker")
+    sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
+    sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
+    sagemaker.add_response("describe_endpoint", described_endpoint("InService"))
+    sagemaker.add_response("describe_endpoint_config", live_config(serverless=False))
+    sagemaker.add_response("update_endpoint", {"EndpointArn": ARN.format("endpoint")})
+    target = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": "endpoint/dogbreeds-endpoint/variant/AllTraffic",
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+    }
+    autoscaling = stubbed("application-autoscaling")
+    listed = target | {"MinCapacity": 1, "MaxCapacity": 2, "RoleARN": "arn:aws:iam::123456789012:role/x",
+                       "CreationTime": datetime.datetime.now()}  # fmt: skip
+    autoscaling.add_response("describe_scalable_targets", {"ScalableTargets": [listed]})
+    autoscaling.add_response("deregister_scalable_target", {}, target)
+    configs = sent_requests(sagemaker, "CreateEndpointConfig")
+    assert call(app, load_event("deploy"))["action"] == "update"
+    assert [config["ProductionVariants"][0]["InstanceType"] for config in configs] == ["ml.c5.xlarge"]
+
+
+def test_deploy_leaves_the_scaling_alone_when_only_the_model_changes(stubbed):
+    """Same instance type: the update is allowed with the variant registered (SageMaker's guide), which keeps it."""
+    from deploy import app
+
+    sagemaker = stubbed("sagemaker")
+    sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
+    sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
+    sagemaker.add_response("describe_endpoint", described_endpoint("InService"))
+    sagemaker.add_response("describe_endpoint_config", live_config(serverless=False))
+    sagemaker.add_response("update_endpoint", {"EndpointArn": ARN.format("endpoint")})
+    stubbed("application-autoscaling")  # nothing may be sent: a call would find no stubbed answer
+    assert call(app, load_event("deploy"))["action"] == "update"
 
 
 def live_config(serverless: bool) -> dict:
