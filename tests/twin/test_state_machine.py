@@ -331,13 +331,27 @@ def test_an_aborted_run_stops_its_tuning_job_and_trials(twin, dataset):
     assert len(twin.notifications()) == 1
 
 
+def scalable_targets(twin) -> list[dict]:
+    return twin.client("application-autoscaling").describe_scalable_targets(ServiceNamespace="sagemaker")[
+        "ScalableTargets"
+    ]
+
+
 def test_switching_to_serverless_replaces_the_endpoint(twin, dataset):
     """ServerlessInference flipped on a deployed stack: the twin refuses UpdateEndpoint across types as AWS does,
-    and Deploy replaces the endpoint instead, so the run succeeds and the API answers from a serverless config."""
+    and Deploy replaces the endpoint instead, so the run succeeds and the API answers from a serverless config.
+    The instance endpoint's variant was registered with Application Auto Scaling; the serverless one is not."""
     sagemaker = twin.client("sagemaker")
     if not sagemaker.list_endpoints()["Endpoints"]:
         assert run_pipeline(twin, dataset("first.zip"), "first.zip").execution["status"] == "SUCCEEDED"
     (endpoint,) = sagemaker.list_endpoints()["Endpoints"]
+    (target,) = scalable_targets(twin)
+    parameters = twin.template.parameters
+    assert target["ResourceId"] == f"endpoint/{endpoint['EndpointName']}/variant/AllTraffic"
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (
+        int(parameters["EndpointMinInstances"]),
+        int(parameters["EndpointMaxInstances"]),
+    )
     live = sagemaker.describe_endpoint(EndpointName=endpoint["EndpointName"])["EndpointConfigName"]
     (variant,) = sagemaker.describe_endpoint_config(EndpointConfigName=live)["ProductionVariants"]
     assert "ServerlessConfig" not in variant  # the local profile serves from an instance
@@ -348,16 +362,19 @@ def test_switching_to_serverless_replaces_the_endpoint(twin, dataset):
         sagemaker.update_endpoint(EndpointName=endpoint["EndpointName"], EndpointConfigName="type-switch-probe")
     sagemaker.delete_endpoint_config(EndpointConfigName="type-switch-probe")
 
-    deploy = twin.client("lambda")
-    name = twin.aws.functions["DeployFunction"].name
-    variables = deploy.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
-    deploy.update_function_configuration(  # what `sam deploy` with ServerlessInference=true changes
-        FunctionName=name, Environment={"Variables": variables | {"SERVERLESS_INFERENCE": "true"}}
-    )
+    lambdas = twin.client("lambda")
+    names = [twin.aws.functions[function].name for function in ("DeployFunction", "ScaleEndpointFunction")]
+    variables = {
+        name: lambdas.get_function_configuration(FunctionName=name)["Environment"]["Variables"] for name in names
+    }
+    for name in names:  # what `sam deploy` with ServerlessInference=true changes
+        changed = variables[name] | {"SERVERLESS_INFERENCE": "true"}
+        lambdas.update_function_configuration(FunctionName=name, Environment={"Variables": changed})
     try:
         run = run_pipeline(twin, dataset("now-serverless.zip"), "now-serverless.zip")
     finally:
-        deploy.update_function_configuration(FunctionName=name, Environment={"Variables": variables})
+        for name in names:
+            lambdas.update_function_configuration(FunctionName=name, Environment={"Variables": variables[name]})
     assert run.execution["status"] == "SUCCEEDED", run.execution
     assert failed_attempts(twin, run, "EndpointBusy") >= 1  # deleted on the first try, created on a retry
     replaced = sagemaker.describe_endpoint(EndpointName=endpoint["EndpointName"])
@@ -365,6 +382,7 @@ def test_switching_to_serverless_replaces_the_endpoint(twin, dataset):
         "ProductionVariants"
     ]
     assert replaced["EndpointStatus"] == "InService" and "ServerlessConfig" in variant
+    assert scalable_targets(twin) == []  # ScaleEndpoint dropped the instance endpoint's target
     assert served_dataset(twin) == "now-serverless.zip"
     assert twin.notifications() == []
 

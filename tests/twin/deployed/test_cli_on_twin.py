@@ -41,7 +41,7 @@ def test_watch_shows_each_state_once_in_time_order_and_exits_0(twin_file, first_
     names = [line.split()[0] for line in state_lines]
     expected = ["ValidateDataset", "CheckQuotas", "StartTuning", "WaitForTuning", "CheckTuning", "TuningDone"]
     expected += ["PickBest", "StartTraining", "WaitForTraining", "CheckTraining", "TrainingDone", "QualityGate"]
-    expected += ["Deploy", "WaitForEndpoint", "CheckEndpoint", "EndpointDone", "Deployed"]
+    expected += ["Deploy", "WaitForEndpoint", "CheckEndpoint", "EndpointDone", "ScaleEndpoint", "Deployed"]
     assert names == expected
     assert all(" SUCCEEDED " in line for line in state_lines)
     assert sum(line.startswith("  trial ") for line in log.splitlines()) == 2  # the local profile's MaxTuningJobs
