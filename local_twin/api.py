@@ -28,6 +28,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -172,10 +173,10 @@ def response_parts(proxy_response: dict) -> tuple[int, list[tuple[str, str]], by
     return status, headers, payload
 
 
-def gateway_metrics(api: ApiSpec, status: int, latency_ms: float) -> list[dict]:
-    """What API Gateway writes to CloudWatch (namespace AWS/ApiGateway, dimensions ApiName and Stage) for one request:
-    Count, 4XXError and 5XXError (1 or 0 each, so their average is the error rate) and Latency, the whole request in
-    milliseconds (AWS's developer guide, "Amazon API Gateway dimensions and metrics")."""
+def gateway_metrics(api: ApiSpec, status: int, latency_ms: float, timestamp: datetime) -> list[dict]:
+    """What API Gateway writes to CloudWatch (namespace AWS/ApiGateway, dimensions ApiName and Stage) for one request
+    at ``timestamp``: Count, 4XXError and 5XXError (1 or 0 each, so their average is the error rate) and Latency, the
+    whole request in milliseconds (AWS's developer guide, "Amazon API Gateway dimensions and metrics")."""
     dimensions = [{"Name": "ApiName", "Value": api.name}, {"Name": "Stage", "Value": api.stage}]
     values = {
         "Count": (1.0, "Count"),
@@ -183,7 +184,7 @@ def gateway_metrics(api: ApiSpec, status: int, latency_ms: float) -> list[dict]:
         "5XXError": (float(status >= 500), "Count"),
         "Latency": (latency_ms, "Milliseconds"),
     }
-    return [{"MetricName": name, "Dimensions": dimensions, "Value": value, "Unit": unit}
+    return [{"MetricName": name, "Dimensions": dimensions, "Value": value, "Unit": unit, "Timestamp": timestamp}
             for name, (value, unit) in values.items()]  # fmt: skip
 
 
@@ -221,11 +222,19 @@ class MetricsPublisher:
 class LocalApi:
     """A threaded HTTP server on 127.0.0.1 that serves the template's API routes.
 
-    ``metrics``, when set, gets each request's gateway_metrics (the twin puts them into its CloudWatch)."""
+    ``metrics``, when set, gets each request's gateway_metrics (the twin puts them into its CloudWatch), stamped
+    with ``clock``'s time when the request came in."""
 
-    def __init__(self, api: ApiSpec, invoke: Invoke, api_key: str | None = None):
+    def __init__(
+        self,
+        api: ApiSpec,
+        invoke: Invoke,
+        api_key: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
         self.api = api
         self.invoke = invoke
+        self.clock = clock
         # API Gateway checks x-api-key on routes that require one; the twin makes one key per run.
         self.api_key = api_key or secrets.token_urlsafe(24)
         self.usage_plan = UsagePlanLimits(api.usage_plan) if api.usage_plan else None
@@ -277,9 +286,9 @@ class LocalApi:
         except (ValueError, TypeError, AttributeError):  # not a proxy response: API Gateway's "malformed" 502
             return self._refusal(502, INTERNAL_SERVER_ERROR)
 
-    def record(self, status: int, latency_ms: float) -> None:
+    def record(self, status: int, latency_ms: float, received: datetime) -> None:
         if self.metrics is not None:
-            self.metrics.put(gateway_metrics(self.api, status, latency_ms))
+            self.metrics.put(gateway_metrics(self.api, status, latency_ms, received))
 
     def _is_route(self, path: str) -> bool:
         return any(route_pattern(route.path).fullmatch(path) for route in self.api.routes)
@@ -297,7 +306,7 @@ class LocalApi:
 
         class ProxyHandler(LoopbackHandler):
             def _serve(self) -> None:
-                started = time.monotonic()
+                started, received = time.monotonic(), front.clock()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 try:
@@ -308,7 +317,7 @@ class LocalApi:
                     log.exception("the API front failed on %s %s", self.command, self.path)
                     status, headers = 500, [("Content-Type", "application/json")]
                     payload = json.dumps(INTERNAL_SERVER_ERROR).encode()
-                front.record(status, (time.monotonic() - started) * 1000)
+                front.record(status, (time.monotonic() - started) * 1000, received)
                 reply(self, status, payload, headers)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve

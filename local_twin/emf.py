@@ -53,7 +53,10 @@ def metric_data(record: dict) -> tuple[list[tuple[str, dict]], str | None]:
 
 
 class LogMetrics:
-    """The metrics in the functions' log files, put into CloudWatch as the lines arrive."""
+    """The metrics in the functions' log files, put into CloudWatch as the lines arrive.
+
+    ``cloudwatch`` is what takes PutMetricData: a CloudWatch client, or the twin's MetricRecorder (alarms.py), which
+    keeps the values for the alarms too."""
 
     def __init__(self, cloudwatch):
         self.cloudwatch = cloudwatch

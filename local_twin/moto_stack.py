@@ -5,7 +5,8 @@ written), Lambda (every function, run by lambda_runtime in processes of its own 
 ``moto_seam`` routes the state machine's tasks and EventBridge targets there), Step Functions (the ASL with
 its substitutions resolved, executed by moto's engine, as the state machine's role), the EventBridge rules,
 SNS topics (each with an SQS subscription the twin can read), CloudWatch (the alarms and dashboards; the
-metrics the functions print in the embedded metric format, read from their logs after each invocation: emf.py).
+metrics the functions print in the embedded metric format, read from their logs after each invocation: emf.py; the
+alarms evaluated as CloudWatch would, which moto does not: alarms.py).
 The functions and the jobs reach moto through the IAM gateway (iam_gateway.py), which authorizes each call; the
 twin itself calls moto as administrator.
 Everything here goes through moto's server (its AWS endpoints, ``/moto-api/``) and its documented settings.
@@ -27,7 +28,7 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from local_twin import emf, iam, moto_seam
+from local_twin import alarms, emf, iam, moto_seam
 from local_twin.faults import Faults
 from local_twin.iam_gateway import IamGateway
 from local_twin.lambda_runtime import FunctionConfig, LambdaRuntime
@@ -131,7 +132,13 @@ def expect_same_arn(created: str, resolved: str) -> None:
 
 
 class MotoStack:
-    def __init__(self, template: Template, faults: Faults | None = None, workdir: Path | None = None):
+    def __init__(
+        self,
+        template: Template,
+        faults: Faults | None = None,
+        workdir: Path | None = None,
+        clock: alarms.MetricClock | None = None,
+    ):
         self.template = template
         self.faults = faults or Faults()
         self.region = template.region
@@ -144,6 +151,9 @@ class MotoStack:
         self.denials = iam.DenialLog()  # every call IAM refused: the gateway's, the state machine's, SageMaker's
         self._routed: list[str] = []
         self._variables: dict[str, dict[str, str]] = {}  # function name -> its variables as Lambda last answered
+        self.clock = clock or alarms.MetricClock()  # the metrics' and the alarms' time
+        self.metrics: alarms.MetricRecorder | None = None  # the twin's PutMetricData (started with the stack)
+        self.alarms: alarms.AlarmEvaluator | None = None  # made with the stack's alarms
         self.url = ""
 
     @property
@@ -173,7 +183,8 @@ class MotoStack:
         )
         self.gateway = IamGateway(self.url, self.directory, self.denials)
         self.gateway.start()
-        self.runtime.read_log = emf.LogMetrics(self.client("cloudwatch")).extract  # CloudWatch Logs' EMF reading
+        self.metrics = alarms.MetricRecorder(self.client("cloudwatch"), self.clock)
+        self.runtime.read_log = emf.LogMetrics(self.metrics).extract  # CloudWatch Logs' EMF reading
         return self.url
 
     def _set_environment(self, variables: dict[str, str]) -> None:
@@ -183,6 +194,9 @@ class MotoStack:
             os.environ[name] = value
 
     def stop(self) -> None:
+        if self.alarms is not None:
+            self.alarms.stop()
+            self.alarms = None
         moto_seam.unroute(self._routed)
         self.runtime.stop()
         if self.gateway is not None:
@@ -224,6 +238,11 @@ class MotoStack:
         topic_queues = {topic_arn: self._subscribe_queue(topic_arn) for topic_arn in self._create_topics()}
         self._create_log_groups()
         self._create_alarms_and_dashboards()
+        self.alarms = alarms.AlarmEvaluator(
+            self.client("cloudwatch"), self.client("sns"), self.metrics, self.clock, self.region
+        )
+        self.metrics.on_put = self.alarms.schedule  # CloudWatch evaluates every minute; the twin after each batch
+        self.alarms.start()
         functions = template.functions()
         lambda_client = self.client("lambda")
         for function in functions.values():
@@ -324,11 +343,18 @@ class MotoStack:
 
     def _create_alarms_and_dashboards(self) -> None:
         """The stack's alarms and dashboards, made as CloudFormation makes them: PutMetricAlarm and PutDashboard with
-        the resources' properties (botocore checks them against the API; moto keeps them, evaluating no alarm)."""
+        the resources' properties (botocore checks them against the API; moto keeps them, evaluating no alarm: the
+        twin's AlarmEvaluator does)."""
         cloudwatch = self.client("cloudwatch")
         for logical_id, resource in self.template.of_type("AWS::CloudWatch::Alarm").items():
             properties = self.template.resolve(resource["Properties"])
-            cloudwatch.put_metric_alarm(**alarm_request(self.template.physical(logical_id).ref, properties))
+            name = self.template.physical(logical_id).ref
+            cloudwatch.put_metric_alarm(**alarm_request(name, properties))
+            # "When this operation creates an alarm, the alarm state is immediately set to INSUFFICIENT_DATA"
+            # (PutMetricAlarm's API reference); moto starts it at OK
+            cloudwatch.set_alarm_state(
+                AlarmName=name, StateValue="INSUFFICIENT_DATA", StateReason="Unchecked: Initial alarm creation"
+            )
         for logical_id, resource in self.template.of_type("AWS::CloudWatch::Dashboard").items():
             body = self.template.resolve(resource["Properties"]["DashboardBody"])
             cloudwatch.put_dashboard(DashboardName=self.template.physical(logical_id).ref, DashboardBody=body)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dogbreeds_cli.timeline import StateProgress, follow_execution, history
+from local_twin.alarms import MetricClock
 from local_twin.api import LocalApi, MetricsPublisher
 from local_twin.faults import Faults
 from local_twin.moto_stack import MotoStack, Provisioned, client
@@ -44,7 +45,9 @@ class Twin:
         self.region = self.template.region
         self.faults = faults or Faults()  # tests inject failures through it while the twin runs
         self.quotas = AccountQuotas.preset(account, self.template.instance_types())
-        self.moto = MotoStack(self.template, self.faults, self.workdir / "aws")
+        # the time of API Gateway's metrics and of the alarms' evaluation: a test moves it instead of waiting
+        self.clock = MetricClock()
+        self.moto = MotoStack(self.template, self.faults, self.workdir / "aws", self.clock)
         self.sagemaker: LocalSageMaker | None = None
         self.api: LocalApi | None = None
         self.aws: Provisioned | None = None
@@ -65,10 +68,10 @@ class Twin:
             )
             sagemaker_url = self.sagemaker.start()
             self.aws = self.moto.provision(sagemaker_url)
-            self.api = LocalApi(self.template.api(), self.invoke_for_api)
-            cloudwatch = self.moto.client("cloudwatch")
+            self.api = LocalApi(self.template.api(), self.invoke_for_api, clock=self.clock.now)
+            recorder = self.moto.metrics  # moto's CloudWatch, the values kept for the alarms
             self.api.metrics = MetricsPublisher(
-                lambda data: cloudwatch.put_metric_data(Namespace="AWS/ApiGateway", MetricData=data)
+                lambda data: recorder.put_metric_data(Namespace="AWS/ApiGateway", MetricData=data)
             )
             self.api.start()
         except BaseException:
@@ -178,6 +181,13 @@ class Twin:
             "api_key": self.api.api_key,
         }
 
-    def notifications(self) -> list[str]:
-        """Messages published to the template's topics since the last call."""
-        return [message for queue_url in self.aws.topic_queues.values() for message in self.moto.drain(queue_url)]
+    def notifications(self, topic: str = "FailureTopic") -> list[str]:
+        """Messages published to one of the template's topics (its logical id: the pipeline's failures by default,
+        ``AlarmTopic`` for the alarms' notifications) since the last call."""
+        return self.moto.drain(self.aws.topic_queues[self.template.topics()[topic]])
+
+    def evaluate_alarms(self) -> dict[str, str]:
+        """Evaluate the stack's alarms now (``clock``'s now) on every metric put so far, API Gateway's included;
+        returns each alarm's state. The twin also evaluates them after each batch of metrics, on its own thread."""
+        self.api.metrics.flush()
+        return self.moto.alarms.evaluate()
