@@ -198,7 +198,9 @@ def test_a_burst_on_a_new_accounts_concurrency_gets_429s_never_api_gateways_500(
     plan = the_templates_usage_plan()
     assert plan.burst_limit < LAMBDA_CONCURRENCY_OF_A_NEW_ACCOUNT
     endpoints = served.twin.sagemaker.endpoints
-    served.twin.api.usage_plan = UsagePlanLimits(plan)
+    # The bucket's clock stands still through the burst, so what is admitted does not depend on how fast this
+    # machine delivers 20 requests (a loaded one spreads them over a second, in which the bucket refills 5).
+    served.twin.api.usage_plan = UsagePlanLimits(plan, clock=lambda: 0.0)
     if cold:
         endpoints.cold_start = ColdStart(idle_seconds=0.0, seconds=30.0)
     try:
@@ -208,5 +210,4 @@ def test_a_burst_on_a_new_accounts_concurrency_gets_429s_never_api_gateways_500(
         endpoints.cold_start = ColdStart()
     answered = {200} if not cold or not served.serverless else {503}
     assert set(statuses) <= answered | {429}, statuses
-    assert statuses.count(429) >= 20 - plan.burst_limit - 2  # the bucket refills at the rate while they arrive
-    assert len(statuses) - statuses.count(429) >= plan.burst_limit
+    assert statuses.count(429) == 20 - plan.burst_limit
