@@ -36,6 +36,7 @@ not checked; the reason's wording is modelled on AWS's, not guaranteed identical
 """
 
 import ast
+import bisect
 import json
 import logging
 import math
@@ -130,27 +131,29 @@ class MetricRecorder:
     def put_metric_data(self, Namespace: str, MetricData: list[dict]) -> None:  # the API's parameter names
         now = self.clock.now()
         data = [{"Timestamp": now} | datum for datum in MetricData]
-        self.cloudwatch.put_metric_data(Namespace=Namespace, MetricData=data)
+        kept = [
+            (metric_key(Namespace, datum["MetricName"], datum.get("Dimensions")), datums_of(datum)) for datum in data
+        ]
+        self.cloudwatch.put_metric_data(Namespace=Namespace, MetricData=data)  # after datums_of: all or nothing
+        cutoff = now - RETENTION
         with self._lock:
-            for datum in data:
-                series = self._series.setdefault(
-                    metric_key(Namespace, datum["MetricName"], datum.get("Dimensions")), []
-                )
-                series.extend(datums_of(datum))
-                cutoff = now - RETENTION
-                if series and series[0].timestamp < cutoff:
-                    series[:] = [kept for kept in series if kept.timestamp >= cutoff]
+            for key, datums in kept:
+                series = self._series.setdefault(key, [])
+                for datum in datums:  # in time order: the EMF lines' and the API's clocks interleave
+                    bisect.insort(series, datum, key=lambda kept_datum: kept_datum.timestamp)
+                del series[: bisect.bisect_left(series, cutoff, key=lambda kept_datum: kept_datum.timestamp)]
         self.on_put()
 
     def samples(self, key: tuple, start: datetime, end: datetime, unit: str | None = None) -> list[tuple[float, float]]:
         """(value, count) of each value put for the metric in [start, end), of ``unit`` when one is named."""
         with self._lock:
-            series = list(self._series.get(key, []))
-        return [
-            (datum.value, datum.count)
-            for datum in series
-            if start <= datum.timestamp < end and (unit is None or datum.unit == unit)
-        ]
+            series = self._series.get(key, [])
+            window = series[
+                bisect.bisect_left(series, start, key=lambda datum: datum.timestamp) : bisect.bisect_left(
+                    series, end, key=lambda datum: datum.timestamp
+                )
+            ]
+        return [(datum.value, datum.count) for datum in window if unit is None or datum.unit == unit]
 
 
 def datums_of(datum: dict) -> list[Datum]:
@@ -414,17 +417,20 @@ class AlarmEvaluator:
                 log.warning("alarm %s is not evaluated on the twin: %s", name, error)
             self.unsupported[name] = str(error)
             return current
+        except Exception:  # one alarm the evaluator gets wrong leaves the others evaluated
+            log.exception("evaluating alarm %s failed", name)
+            return current
         if evaluated.state is None or evaluated.state == current:
             return current
         reason = self.reason(alarm, evaluated)
+        if alarm.get("ActionsEnabled", True):  # first: a failed publish leaves the state to change again next time
+            self._notify(alarm, current, evaluated.state, reason, now)
         self.cloudwatch.set_alarm_state(
             AlarmName=name,
             StateValue=evaluated.state,
             StateReason=reason[:MAX_REASON],
             StateReasonData=json.dumps(self.reason_data(alarm, evaluated, now)),
         )
-        if alarm.get("ActionsEnabled", True):
-            self._notify(alarm, current, evaluated.state, reason, now)
         return evaluated.state
 
     def evaluation(self, alarm: dict, now: datetime) -> Evaluated:
@@ -461,7 +467,10 @@ class AlarmEvaluator:
         expressions = {
             qid: Expression(q["Expression"], set(queries)) for qid, q in queries.items() if "Expression" in q
         }
-        (returned,) = [qid for qid, query in queries.items() if query.get("ReturnData", True)]
+        returned = [qid for qid, query in queries.items() if query.get("ReturnData", True)]
+        if len(returned) != 1:
+            raise UnsupportedAlarm(f"metric math returning {len(returned)} series: an alarm needs exactly one")
+        (returned,) = returned
         series = []
         for start in period_starts(now, period, count):
             end = start + timedelta(seconds=period)

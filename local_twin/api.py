@@ -33,6 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from local_twin.account import ACCOUNT_ID
+from local_twin.emf import MAX_DATUMS_PER_CALL
 from local_twin.lambda_runtime import RequestTooLarge, Throttled
 from local_twin.loopback import LoopbackHandler, reply, serve_in_background, shut_down, url_of
 from local_twin.template import ApiSpec, Route, UsagePlan
@@ -173,32 +174,34 @@ def response_parts(proxy_response: dict) -> tuple[int, list[tuple[str, str]], by
     return status, headers, payload
 
 
+GATEWAY_METRICS = ("Count", "4XXError", "5XXError", "Latency")
+
+
 def gateway_metrics(api: ApiSpec, status: int, latency_ms: float, timestamp: datetime) -> list[dict]:
     """What API Gateway writes to CloudWatch (namespace AWS/ApiGateway, dimensions ApiName and Stage) for one request
     at ``timestamp``: Count, 4XXError and 5XXError (1 or 0 each, so their average is the error rate) and Latency, the
     whole request in milliseconds (AWS's developer guide, "Amazon API Gateway dimensions and metrics")."""
     dimensions = [{"Name": "ApiName", "Value": api.name}, {"Name": "Stage", "Value": api.stage}]
-    values = {
-        "Count": (1.0, "Count"),
-        "4XXError": (float(400 <= status < 500), "Count"),
-        "5XXError": (float(status >= 500), "Count"),
-        "Latency": (latency_ms, "Milliseconds"),
-    }
+    measured = [(1.0, "Count"), (float(400 <= status < 500), "Count"), (float(status >= 500), "Count"),
+                (latency_ms, "Milliseconds")]  # fmt: skip
+    values = dict(zip(GATEWAY_METRICS, measured, strict=True))
     return [{"MetricName": name, "Dimensions": dimensions, "Value": value, "Unit": unit, "Timestamp": timestamp}
             for name, (value, unit) in values.items()]  # fmt: skip
 
 
 class MetricsPublisher:
     """Hands the gateway's metrics to ``publish`` from its own thread, a batch at a time, as API Gateway's own
-    reporting is off the request path: a request never waits for CloudWatch (moto's, in this process, would slow
-    a burst's requests enough for the usage plan's bucket to refill). ``flush`` waits until all are published."""
+    reporting is off the request path: a request never waits for CloudWatch (moto's, in this process, and the
+    alarms evaluated after it). ``flush`` waits until all are published; ``stop`` publishes what is left and ends
+    the thread."""
 
-    BATCH_REQUESTS = 100  # 4 metrics each; PutMetricData takes up to 1000 per call
+    BATCH_REQUESTS = MAX_DATUMS_PER_CALL // len(GATEWAY_METRICS)  # PutMetricData's limit, each request's metrics
 
     def __init__(self, publish: Callable[[list[dict]], object]):
         self.publish = publish
-        self._pending: queue.Queue[list[dict]] = queue.Queue()
-        threading.Thread(target=self._run, name="twin-api-metrics", daemon=True).start()
+        self._pending: queue.Queue[list[dict] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="twin-api-metrics", daemon=True)
+        self._thread.start()
 
     def put(self, metric_data: list[dict]) -> None:
         self._pending.put(metric_data)
@@ -206,17 +209,28 @@ class MetricsPublisher:
     def flush(self) -> None:
         self._pending.join()
 
+    def stop(self) -> None:
+        self._pending.put(None)  # after every batch put before it
+        self._thread.join(timeout=30)
+
     def _run(self) -> None:
         while True:
             batches = [self._pending.get()]
-            while len(batches) < self.BATCH_REQUESTS and not self._pending.empty():
+            while len(batches) < self.BATCH_REQUESTS and not self._pending.empty() and batches[-1] is not None:
                 batches.append(self._pending.get())
+            stopping = batches[-1] is None
+            if stopping:
+                batches.pop()
+                self._pending.task_done()
             try:
-                self.publish([datum for batch in batches for datum in batch])
+                if batches:
+                    self.publish([datum for batch in batches for datum in batch])
             except Exception:  # API Gateway's metrics never fail a request
                 log.exception("publishing the API's metrics failed")
             for _ in batches:
                 self._pending.task_done()
+            if stopping:
+                return
 
 
 class LocalApi:
@@ -253,6 +267,8 @@ class LocalApi:
         shut_down(self._server)
         self._server = None
         self._integrations.shutdown(wait=False, cancel_futures=True)
+        if self.metrics is not None:  # before the twin stops moto: the last requests' metrics reach it
+            self.metrics.stop()
 
     def handle(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, source_ip: str):
         path = urlsplit(raw_path).path

@@ -56,8 +56,8 @@ IMPLIED_ACTIONS: dict[str, tuple[str, ...]] = {
     "sagemaker:CreateEndpoint": ("cloudwatch:DescribeAlarms",),
     "sagemaker:UpdateEndpoint": ("cloudwatch:DescribeAlarms",),
     # Application Auto Scaling on a SageMaker variant (SageMaker's guide, "Auto scaling prerequisites"; the first
-    # registration creates the service-linked role): the gateway asks them (iam_gateway.py's _ALSO_ASKED), all but
-    # DescribeEndpointConfig, whose resource (the live configuration) the request does not name.
+    # registration creates the service-linked role): the gateway asks them (iam_gateway.py's SCALING_IMPLIED),
+    # all but DescribeEndpointConfig, whose resource (the live configuration) the request does not name.
     "application-autoscaling:RegisterScalableTarget": (
         "iam:CreateServiceLinkedRole",
         "sagemaker:DescribeEndpoint",
@@ -69,6 +69,8 @@ IMPLIED_ACTIONS: dict[str, tuple[str, ...]] = {
         "cloudwatch:DescribeAlarms",
         "cloudwatch:DeleteAlarms",
     ),
+    # deregistering deletes the target's policies and their alarms
+    "application-autoscaling:DeregisterScalableTarget": ("cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"),
 }
 # A SageMaker create call that carries Tags needs this too.
 TAGGING_ACTION = "sagemaker:AddTags"

@@ -29,7 +29,7 @@ from botocore.parsers import BaseCBORParser
 from local_twin import iam
 from local_twin.account import ACCOUNT_ID, PARTITION
 from local_twin.iam import AccessDenied, InvalidCredentials, Request
-from local_twin.iam_actions import actions_of
+from local_twin.iam_actions import IMPLIED_ACTIONS, actions_of
 from local_twin.loopback import HOP_BY_HOP, LoopbackHandler, reply, serve_in_background, shut_down, url_of
 
 log = logging.getLogger(__name__)
@@ -169,22 +169,38 @@ def _variant_endpoint_arn(params: dict, region: str) -> str:
 SCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
 SCALING_ROLE = f"role/aws-service-role/{SCALING_SERVICE}/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
 
-# (service, operation) -> what the call asks of its caller besides its own action (IMPLIED_ACTIONS names them):
-# registering a SageMaker variant reads and resizes its endpoint and may create the service-linked role; a
-# target-tracking policy makes CloudWatch alarms named after the target (SageMaker's guide, "Auto scaling
-# prerequisites"; alarms "TargetTracking-<resource id>-AlarmHigh-<id>").
-_ALSO_ASKED: dict[tuple[str, str], Callable[[dict, str], list[Request]]] = {
-    ("application-autoscaling", "RegisterScalableTarget"): lambda p, r: [
-        Request("iam:CreateServiceLinkedRole", f"arn:{PARTITION}:iam::{ACCOUNT_ID}:{SCALING_ROLE}",
-                {"iam:AWSServiceName": SCALING_SERVICE}),
-        Request("sagemaker:DescribeEndpoint", _variant_endpoint_arn(p, r)),
-        Request("sagemaker:UpdateEndpointWeightsAndCapacities", _variant_endpoint_arn(p, r)),
-    ],
-    ("application-autoscaling", "PutScalingPolicy"): lambda p, r: [
-        Request(action, _arn("cloudwatch", r, f"alarm:TargetTracking-{p['ResourceId']}-AlarmHigh-twin"))
-        for action in ("cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms")
-    ],
-}  # fmt: skip
+
+def _target_tracking_alarms(params: dict, region: str) -> str:
+    # a target-tracking policy's alarms are named after its target: TargetTracking-<resource id>-AlarmHigh-<id>
+    return _arn("cloudwatch", region, f"alarm:TargetTracking-{params['ResourceId']}-AlarmHigh-twin")
+
+
+# What an Application Auto Scaling call on a SageMaker variant asks besides its own action: IMPLIED_ACTIONS names
+# the actions; this table gives each one's resource and condition keys from the call's parameters.
+SCALING_IMPLIED: dict[str, Callable[[dict, str], tuple[str, dict]]] = {
+    "iam:CreateServiceLinkedRole": lambda p, r: (
+        f"arn:{PARTITION}:iam::{ACCOUNT_ID}:{SCALING_ROLE}",
+        {"iam:AWSServiceName": SCALING_SERVICE},
+    ),
+    "sagemaker:DescribeEndpoint": lambda p, r: (_variant_endpoint_arn(p, r), {}),
+    "sagemaker:UpdateEndpointWeightsAndCapacities": lambda p, r: (_variant_endpoint_arn(p, r), {}),
+    "cloudwatch:PutMetricAlarm": lambda p, r: (_target_tracking_alarms(p, r), {}),
+    "cloudwatch:DescribeAlarms": lambda p, r: (_target_tracking_alarms(p, r), {}),
+    "cloudwatch:DeleteAlarms": lambda p, r: (_target_tracking_alarms(p, r), {}),
+}
+# Implied, but not asked: the request does not name the resource (the endpoint's live configuration).
+SCALING_IMPLIED_NOT_ASKED = frozenset({"sagemaker:DescribeEndpointConfig"})
+
+
+def _implied_requests(service: str, action: str, params: dict, region: str) -> list[Request]:
+    if service != "application-autoscaling":  # SageMaker's own implied actions are asked by the local SageMaker
+        return []
+    return [
+        Request(implied, *SCALING_IMPLIED[implied](params, region))
+        for implied in IMPLIED_ACTIONS.get(action, ())
+        if implied not in SCALING_IMPLIED_NOT_ASKED
+    ]
+
 
 # (service, operation) -> the resource ARN(s) of the call, from its parameters
 _RESOURCES: dict[tuple[str, str], Callable[[dict, str], list[str]]] = {
@@ -231,7 +247,7 @@ def service_requests(service: str, operation: str, params: dict, region: str) ->
         )
     context = _CONTEXT.get((service, operation), lambda p: {})(params)
     (action,) = actions_of(service, operation)
-    also = _ALSO_ASKED.get((service, operation), lambda p, r: [])(params, region)
+    also = _implied_requests(service, action, params, region)
     return [Request(action, arn, context) for arn in resources(params, region)] + also
 
 

@@ -11,6 +11,8 @@ do not scale this way: their MaxConcurrency and provisioned concurrency are thei
 
 from dataclasses import dataclass
 
+from botocore.exceptions import ClientError
+
 from common.sagemaker_requests import VARIANT_NAME
 
 SERVICE_NAMESPACE = "sagemaker"
@@ -74,5 +76,10 @@ def stop_scaling(autoscaling, endpoint_name: str) -> bool:
     """Deregister the variant (its policies go with it); False when it was not registered."""
     if not is_registered(autoscaling, endpoint_name):
         return False
-    autoscaling.deregister_scalable_target(**target_key(endpoint_name))
+    try:
+        autoscaling.deregister_scalable_target(**target_key(endpoint_name))
+    except ClientError as error:  # gone since it was listed (DeleteEndpoint deregisters it silently)
+        if error.response.get("Error", {}).get("Code") != "ObjectNotFoundException":
+            raise
+        return False
     return True

@@ -1,4 +1,7 @@
-"""Step 8: once the endpoint is InService, make its scaling match the stack's settings.
+"""Step 8: once the endpoint is InService, make its scaling match the stack's settings. Also RestoreScaling,
+after a failed Deploy or endpoint update: Deploy deregisters a variant whose instance type it changes, and a
+rolled-back update leaves the old fleet serving, which must scale again. With no endpoint there is nothing to do;
+one that is not InService (still rolling back) is an error, caught by the state machine and left to the next run.
 
 An instance endpoint's variant is registered with Application Auto Scaling (EndpointMinInstances to
 EndpointMaxInstances) with a target-tracking policy on invocations per instance; registering and putting the
@@ -9,8 +12,10 @@ an instance endpoint it replaced is deregistered.
 
 import os
 
+from botocore.exceptions import ClientError
+
 from common import aws
-from common.aws import transient_errors
+from common.aws import error_code, transient_errors
 from common.endpoint_scaling import (
     ScalingSettings,
     register_target_request,
@@ -18,6 +23,21 @@ from common.endpoint_scaling import (
     stop_scaling,
 )
 from common.powertools import logger, step_handler
+
+
+class EndpointNotInService(Exception):
+    """Application Auto Scaling registers the variant of an InService endpoint only."""
+
+
+def endpoint_status(name: str) -> str | None:
+    """DescribeEndpoint's status, or None when there is no endpoint (a first deployment that failed)."""
+    try:
+        with transient_errors():
+            return aws.client("sagemaker").describe_endpoint(EndpointName=name)["EndpointStatus"]
+    except ClientError as error:
+        if error_code(error) == "ValidationException":
+            return None
+        raise
 
 
 def scaling_settings() -> ScalingSettings:
@@ -35,7 +55,7 @@ def scaling_settings() -> ScalingSettings:
 
 @step_handler
 def lambda_handler(event: dict) -> dict:
-    endpoint_name = event["deployment"]["endpoint_name"]
+    endpoint_name = os.environ["ENDPOINT_NAME"]
     autoscaling = aws.client("application-autoscaling")
     if os.environ["SERVERLESS_INFERENCE"] == "true":
         with transient_errors():
@@ -44,6 +64,11 @@ def lambda_handler(event: dict) -> dict:
             logger.info("deregistered a target left by an instance endpoint", extra={"endpoint": endpoint_name})
         return {"scaling": "serverless"}
     settings = scaling_settings()
+    status = endpoint_status(endpoint_name)
+    if status is None:
+        return {"scaling": "no endpoint"}
+    if status != "InService":
+        raise EndpointNotInService(f"endpoint {endpoint_name} is {status}: its scaling is not registered")
     with transient_errors():
         autoscaling.register_scalable_target(**register_target_request(endpoint_name, settings))
         autoscaling.put_scaling_policy(**scaling_policy_request(endpoint_name, settings))

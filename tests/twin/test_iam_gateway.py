@@ -11,6 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from local_twin import iam_gateway
 from local_twin.account import ACCOUNT_ID
 from local_twin.iam_actions import IMPLIED_ACTIONS, S3_OPERATIONS, TAGGING_ACTION, actions_of
 from local_twin.iam_gateway import s3_operation, s3_requests
@@ -226,11 +227,28 @@ def test_scaling_a_variant_is_authorized_with_its_namespace_and_what_registratio
     without_alarms = client_as(moto, "application-autoscaling", scale, endpoint, linked_role)
     code, _, message = error_of(lambda: without_alarms.put_scaling_policy(**key, **policy))
     assert code == "AccessDeniedException" and "cloudwatch:PutMetricAlarm" in message
+    deregister_without_alarms = client_as(
+        moto, "application-autoscaling", scale | {"Action": "application-autoscaling:DeregisterScalableTarget"}
+    )
+    code, _, message = error_of(partial(deregister_without_alarms.deregister_scalable_target, **key))
+    assert code == "AccessDeniedException" and "cloudwatch:DescribeAlarms" in message  # its policy's alarms go too
+    deregistering = client_as(
+        moto, "application-autoscaling", scale | {"Action": "application-autoscaling:DeregisterScalableTarget"}, alarms
+    )
+    deregistering.deregister_scalable_target(**key)
     other_endpoint = key | {"ResourceId": "endpoint/other/variant/AllTraffic"}
     code, _, message = error_of(
         lambda: allowed.register_scalable_target(**other_endpoint, MinCapacity=1, MaxCapacity=2)
     )
     assert code == "AccessDeniedException" and "endpoint/other" in message
+
+
+def test_every_implied_action_of_application_auto_scaling_is_asked_or_said_not_to_be():
+    """One table names the actions (IMPLIED_ACTIONS); the gateway only gives their resources."""
+    implied = {
+        a for call, actions in IMPLIED_ACTIONS.items() if call.startswith("application-autoscaling:") for a in actions
+    }
+    assert implied == set(iam_gateway.SCALING_IMPLIED) | iam_gateway.SCALING_IMPLIED_NOT_ASKED
 
 
 def denied_action(call) -> str:

@@ -112,11 +112,20 @@ def test_deploy_deregisters_a_scaled_variant_before_changing_its_instance_type(s
     autoscaling = stubbed("application-autoscaling")
     listed = target | {"MinCapacity": 1, "MaxCapacity": 2, "RoleARN": "arn:aws:iam::123456789012:role/x",
                        "CreationTime": datetime.datetime.now()}  # fmt: skip
-    autoscaling.add_response("describe_scalable_targets", {"ScalableTargets": [listed]})
+    listing = {"ServiceNamespace": "sagemaker", "ResourceIds": [target["ResourceId"]]}
+    autoscaling.add_response(
+        "describe_scalable_targets",
+        {"ScalableTargets": [listed]},
+        listing | {"ScalableDimension": target["ScalableDimension"]},
+    )
     autoscaling.add_response("deregister_scalable_target", {}, target)
+    calls = []
+    for stub in (sagemaker, autoscaling):
+        stub.client.meta.events.register("provide-client-params", lambda model, **_: calls.append(model.name))
     configs = sent_requests(sagemaker, "CreateEndpointConfig")
     assert call(app, load_event("deploy"))["action"] == "update"
     assert [config["ProductionVariants"][0]["InstanceType"] for config in configs] == ["ml.c5.xlarge"]
+    assert calls.index("DeregisterScalableTarget") < calls.index("UpdateEndpoint")  # refused the other way round
 
 
 def test_deploy_leaves_the_scaling_alone_when_only_the_model_changes(stubbed):

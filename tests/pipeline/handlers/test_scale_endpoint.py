@@ -3,7 +3,7 @@ leftover target removed. Through its real Lambda handler, with a Stubbed client 
 
 import pytest
 
-from tests.support.handler_calls import call
+from tests.support.handler_calls import call, described_endpoint
 from tests.support.pipeline_steps import load_event
 
 TARGET = {
@@ -29,6 +29,9 @@ def test_an_instance_endpoint_scales_between_its_bounds_on_invocations_per_insta
     monkeypatch.setenv("ENDPOINT_MIN_INSTANCES", "2")
     monkeypatch.setenv("ENDPOINT_MAX_INSTANCES", "5")
     monkeypatch.setenv("ENDPOINT_INVOCATIONS_PER_INSTANCE", "120")
+    stubbed("sagemaker").add_response(
+        "describe_endpoint", described_endpoint("InService"), {"EndpointName": "dogbreeds-endpoint"}
+    )
     autoscaling = stubbed("application-autoscaling")
     autoscaling.add_response(
         "register_scalable_target", {"ScalableTargetARN": TARGET_ARN}, TARGET | {"MinCapacity": 2, "MaxCapacity": 5}
@@ -67,6 +70,26 @@ def test_a_serverless_endpoint_drops_a_target_an_instance_endpoint_left(
     if left_by_an_instance_endpoint:  # asked first: deregistering an absent target is an error
         autoscaling.add_response("deregister_scalable_target", {}, TARGET)
     assert call(app, load_event("scale_endpoint")) == {"scaling": "serverless"}
+
+
+def test_after_a_failed_first_deployment_there_is_nothing_to_scale(stubbed):
+    """RestoreScaling after a Deploy that never made the endpoint: nothing is registered."""
+    from scale_endpoint import app
+
+    stubbed("sagemaker").add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint")
+    stubbed("application-autoscaling")  # nothing may be sent
+    assert call(app, load_event("scale_endpoint")) == {"scaling": "no endpoint"}
+
+
+def test_an_endpoint_still_rolling_back_is_not_registered_and_says_so(stubbed):
+    """Application Auto Scaling registers an InService endpoint's variant only: RestoreScaling's error is caught
+    by the state machine, and the next successful run registers it."""
+    from scale_endpoint import app
+
+    stubbed("sagemaker").add_response("describe_endpoint", described_endpoint("RollingBack"))
+    stubbed("application-autoscaling")
+    with pytest.raises(app.EndpointNotInService, match="dogbreeds-endpoint is RollingBack"):
+        call(app, load_event("scale_endpoint"))
 
 
 def test_bounds_the_wrong_way_round_are_refused_by_name(stubbed, monkeypatch):
