@@ -27,6 +27,11 @@ def twin(tmp_path_factory):
         yield running
 
 
+def endpoint_instances_needed(twin) -> int:
+    """Autoscaling's most, twice: a blue/green update starts a fleet of the live size beside the old one."""
+    return quotas.BLUE_GREEN_FLEETS * int(twin.template.parameters["EndpointMaxInstances"])
+
+
 def sagemaker_jobs(twin) -> tuple[list, list]:
     sagemaker = twin.client("sagemaker")
     tuning = sagemaker.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]
@@ -57,7 +62,8 @@ def test_the_doctor_against_the_twin_lists_the_same_shortfalls(twin, tmp_path):
     text = console.export_text()
     assert text.startswith(f"Can this account run the stack? us-east-1, the twin ({connection})")
     rows = [line.strip() for line in text.splitlines() if line.strip().startswith((TRAINING.name, ENDPOINT.name))]
-    assert [row.split()[-4:] for row in rows] == [["1", "0", "TOO", "LOW"], ["2", "0", "TOO", "LOW"]], rows
+    endpoint = str(endpoint_instances_needed(twin))
+    assert [row.split()[-4:] for row in rows] == [["1", "0", "TOO", "LOW"], [endpoint, "0", "TOO", "LOW"]], rows
     assert f"TOO LOW: '{TRAINING.name}'" in text and f"TOO LOW: '{ENDPOINT.name}'" in text
 
 
@@ -80,7 +86,7 @@ def test_create_training_job_over_the_quota_is_resource_limit_exceeded(twin):
 def test_with_the_increases_granted_the_step_lets_the_run_through(twin):
     """CheckQuotas through its own role (servicequotas:List* from the template) once the quotas are raised."""
     twin.quotas.set(TRAINING, 1)
-    twin.quotas.set(ENDPOINT, 2)
+    twin.quotas.set(ENDPOINT, endpoint_instances_needed(twin))
     answer = twin.invoke_function("CheckQuotasFunction", {"run_id": "after-the-increase"})
     assert answer == {"checked": 6, "unreadable": []}  # one instance type for the trials and the final job
     assert len(twin.moto.denials) == 0
