@@ -22,14 +22,23 @@ def test_deploy_waits_its_turn_while_another_run_changes_the_endpoint(stubbed, s
         call(app, load_event("deploy"))
 
 
-def test_deploy_losing_the_race_to_update_waits_its_turn(stubbed):
-    from deploy import app
-
+def a_live_instance_endpoint(stubbed):
+    """Deploy's calls up to the update: the model and config made, the endpoint InService on an ml.m5.large
+    variant (old-config). Returns the sagemaker Stubber, for the update's answer."""
     sagemaker = stubbed("sagemaker")
     sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
     sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
     sagemaker.add_response("describe_endpoint", described_endpoint("InService"))
-    sagemaker.add_response("describe_endpoint_config", live_config(serverless=False))
+    sagemaker.add_response(
+        "describe_endpoint_config", live_config(serverless=False), {"EndpointConfigName": "old-config"}
+    )
+    return sagemaker
+
+
+def test_deploy_losing_the_race_to_update_waits_its_turn(stubbed):
+    from deploy import app
+
+    sagemaker = a_live_instance_endpoint(stubbed)
     sagemaker.add_client_error(
         "update_endpoint", "ValidationException", 'Cannot update in-progress endpoint "arn:...:endpoint/x".'
     )
@@ -64,13 +73,7 @@ def test_deploy_updates_the_live_endpoint_with_the_gated_model(stubbed):
     from common import naming
     from deploy import app
 
-    sagemaker = stubbed("sagemaker")
-    sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
-    sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
-    sagemaker.add_response("describe_endpoint", described_endpoint("InService"))
-    sagemaker.add_response(
-        "describe_endpoint_config", live_config(serverless=False), {"EndpointConfigName": "old-config"}
-    )
+    sagemaker = a_live_instance_endpoint(stubbed)
     sagemaker.add_response("update_endpoint", {"EndpointArn": ARN.format("endpoint")})
     sent = {op: sent_requests(sagemaker, op) for op in ("CreateModel", "CreateEndpointConfig", "UpdateEndpoint")}
     run_id = "dogImages-4f0c2a9d1e7b3c55"
@@ -98,11 +101,7 @@ def test_deploy_deregisters_a_scaled_variant_before_changing_its_instance_type(s
     from deploy import app
 
     monkeypatch.setenv("ENDPOINT_INSTANCE_TYPE", "ml.c5.xlarge")  # the live variant runs on ml.m5.large
-    sagemaker = stubbed("sagemaker")
-    sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
-    sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
-    sagemaker.add_response("describe_endpoint", described_endpoint("InService"))
-    sagemaker.add_response("describe_endpoint_config", live_config(serverless=False))
+    sagemaker = a_live_instance_endpoint(stubbed)
     sagemaker.add_response("update_endpoint", {"EndpointArn": ARN.format("endpoint")})
     target = {
         "ServiceNamespace": "sagemaker",
@@ -132,11 +131,7 @@ def test_deploy_leaves_the_scaling_alone_when_only_the_model_changes(stubbed):
     """Same instance type: the update is allowed with the variant registered (SageMaker's guide), which keeps it."""
     from deploy import app
 
-    sagemaker = stubbed("sagemaker")
-    sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
-    sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
-    sagemaker.add_response("describe_endpoint", described_endpoint("InService"))
-    sagemaker.add_response("describe_endpoint_config", live_config(serverless=False))
+    sagemaker = a_live_instance_endpoint(stubbed)
     sagemaker.add_response("update_endpoint", {"EndpointArn": ARN.format("endpoint")})
     stubbed("application-autoscaling")  # nothing may be sent: a call would find no stubbed answer
     assert call(app, load_event("deploy"))["action"] == "update"
