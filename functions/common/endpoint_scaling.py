@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
+from common.aws import error_code
 from common.sagemaker_requests import VARIANT_NAME
 
 SERVICE_NAMESPACE = "sagemaker"
@@ -79,7 +80,7 @@ def stop_scaling(autoscaling, endpoint_name: str) -> bool:
     try:
         autoscaling.deregister_scalable_target(**target_key(endpoint_name))
     except ClientError as error:  # gone since it was listed (DeleteEndpoint deregisters it silently)
-        if error.response.get("Error", {}).get("Code") != "ObjectNotFoundException":
+        if error_code(error) != "ObjectNotFoundException":
             raise
         return False
     return True

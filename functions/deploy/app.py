@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from common import aws, naming
 from common.aws import error_code, transient_errors
 from common.endpoint_scaling import stop_scaling
+from common.endpoints import described_endpoint
 from common.powertools import logger, step_handler
 from common.sagemaker_requests import (
     EndpointSettings,
@@ -47,17 +48,6 @@ BUSY_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBac
 
 class EndpointBusy(Exception):
     """The endpoint is being changed by another run: the state machine retries Deploy later."""
-
-
-def described_endpoint(sagemaker, name: str) -> dict | None:
-    """DescribeEndpoint's answer, or None when the endpoint does not exist."""
-    try:
-        with transient_errors():
-            return sagemaker.describe_endpoint(EndpointName=name)
-    except ClientError as error:
-        if error_code(error) == "ValidationException":
-            return None
-        raise
 
 
 def live_variant(sagemaker, config_name: str) -> dict:

@@ -12,32 +12,20 @@ an instance endpoint it replaced is deregistered.
 
 import os
 
-from botocore.exceptions import ClientError
-
 from common import aws
-from common.aws import error_code, transient_errors
+from common.aws import transient_errors
 from common.endpoint_scaling import (
     ScalingSettings,
     register_target_request,
     scaling_policy_request,
     stop_scaling,
 )
+from common.endpoints import described_endpoint
 from common.powertools import logger, step_handler
 
 
 class EndpointNotInService(Exception):
     """Application Auto Scaling registers the variant of an InService endpoint only."""
-
-
-def endpoint_status(name: str) -> str | None:
-    """DescribeEndpoint's status, or None when there is no endpoint (a first deployment that failed)."""
-    try:
-        with transient_errors():
-            return aws.client("sagemaker").describe_endpoint(EndpointName=name)["EndpointStatus"]
-    except ClientError as error:
-        if error_code(error) == "ValidationException":
-            return None
-        raise
 
 
 def scaling_settings() -> ScalingSettings:
@@ -64,10 +52,11 @@ def lambda_handler(event: dict) -> dict:
             logger.info("deregistered a target left by an instance endpoint", extra={"endpoint": endpoint_name})
         return {"scaling": "serverless"}
     settings = scaling_settings()
-    status = endpoint_status(endpoint_name)
-    if status is None:
+    endpoint = described_endpoint(aws.client("sagemaker"), endpoint_name)
+    if endpoint is None:  # a first deployment that failed
         return {"scaling": "no endpoint"}
-    if status != "InService":
+    if endpoint["EndpointStatus"] != "InService":
+        status = endpoint["EndpointStatus"]
         raise EndpointNotInService(f"endpoint {endpoint_name} is {status}: its scaling is not registered")
     with transient_errors():
         autoscaling.register_scalable_target(**register_target_request(endpoint_name, settings))
