@@ -117,9 +117,8 @@ class Version:
         return f"v{self.number} (test accuracy {accuracy}, dataset {self.dataset})"
 
 
-def served_package(sagemaker, endpoint_name: str) -> str | None:
-    """The ARN of the package the endpoint serves (endpoint -> config -> model -> ModelPackageName); None when there
-    is no endpoint, or its model was not made from a package (a stack deployed before the registry existed).
+def served_model(sagemaker, endpoint_name: str) -> dict | None:
+    """DescribeModel of the model the endpoint serves (endpoint -> config -> model); None when there is no endpoint.
     ``sagemaker`` is a boto3 SageMaker client; a missing endpoint is SageMaker's ValidationException."""
     try:
         endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
@@ -128,5 +127,15 @@ def served_package(sagemaker, endpoint_name: str) -> str | None:
             return None
         raise
     config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
-    model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
-    return model.get("PrimaryContainer", {}).get("ModelPackageName")
+    return sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+
+
+def package_of(model: dict | None) -> str | None:
+    """The package a model was made from (CreateModel's PrimaryContainer.ModelPackageName); None for a model made
+    from an image and model data directly (a stack deployed before the registry existed)."""
+    return (model or {}).get("PrimaryContainer", {}).get("ModelPackageName")
+
+
+def served_package(sagemaker, endpoint_name: str) -> str | None:
+    """The ARN of the package the endpoint serves; None without an endpoint or a package."""
+    return package_of(served_model(sagemaker, endpoint_name))

@@ -10,6 +10,7 @@ worst case outlives the execution's own timeout is refused.
 """
 
 import math
+import os
 from dataclasses import dataclass
 
 from common.job_limits import BAKING_SECONDS, longest_job_seconds
@@ -88,3 +89,15 @@ def poll_plan(configured_interval: int, phases: PhaseSeconds) -> dict:
             "endpoint": polls(phases.endpoint, interval),
         },
     }
+
+
+def poll_settings() -> dict:
+    """The wait loops' interval and budgets, from the same settings the jobs are created with (the environment of
+    the functions that start runs: StartPipeline, Release)."""
+    phases = phase_seconds(
+        max_runtime_seconds=int(os.environ["MAX_RUNTIME_SECONDS"]),
+        use_spot=os.environ["USE_SPOT_INSTANCES"] == "true",
+        max_tuning_jobs=int(os.environ["MAX_TUNING_JOBS"]),
+        max_parallel_jobs=int(os.environ["MAX_PARALLEL_TUNING_JOBS"]),
+    )
+    return poll_plan(int(os.environ["POLL_INTERVAL_SECONDS"]), phases)

@@ -14,6 +14,7 @@ from model_code.gpus import distribution_hyperparameters
 from model_code.metrics import METRIC_DEFINITIONS, OBJECTIVE_METRIC, OBJECTIVE_TYPE
 from model_code.quotas import TRAINING_INSTANCE_COUNT
 from model_code.rule_settings import LOSS_SAVE_INTERVAL, LOSSES_COLLECTION, RULE_METRIC_DEFINITIONS, rule_parameters
+from model_code.serving_limits import IMAGE_CONTENT_TYPES, JSON_CONTENT_TYPE
 
 TRAINING_CHANNEL = "training"
 HPO_PROGRAM = "hpo.py"
@@ -350,7 +351,6 @@ def training_job_request(
 @dataclass(frozen=True)
 class EndpointSettings:
     role_arn: str
-    image_uri: str
     instance_type: str
     serverless: bool
     serverless_memory_mb: int
@@ -359,21 +359,68 @@ class EndpointSettings:
     min_instances: int = 1  # an instance endpoint starts with its scaling's minimum (EndpointMinInstances)
 
 
-def model_request(*, name: str, settings: EndpointSettings, model_data: str, test_accuracy: float, tags: list) -> dict:
-    """CreateModel: the inference image over model.tar.gz; the model's test accuracy travels with it."""
+def inference_container(*, image_uri: str, model_data: str) -> dict:
+    """The inference image over model.tar.gz (which carries inference.py): what a model package specifies."""
+    return {
+        "Image": image_uri,
+        "ModelDataUrl": model_data,
+        "Environment": {
+            "SAGEMAKER_PROGRAM": "inference.py",
+            "SAGEMAKER_SUBMIT_DIRECTORY": model_data,
+            "SAGEMAKER_CONTAINER_LOG_LEVEL": str(CONTAINER_LOG_LEVEL),
+        },
+    }
+
+
+@dataclass(frozen=True)
+class PackageRecord:
+    """What Register knows of a trained model: the registry's version of it is built from this."""
+
+    group: str  # the package group's name or ARN
+    client_token: str  # one per run (naming.register_token): a retried Register finds its version
+    approval: str  # model_code.registry's APPROVED, PENDING or REJECTED
+    description: str  # one line; a refused model's carries the gate's reason (CreateModelPackage has no
+    # ApprovalDescription: UpdateModelPackage alone sets that)
+    container: dict  # inference_container(...)
+    metadata: dict[str, str]  # model_code.registry.package_metadata(...)
+    metrics_uri: str  # the JSON document of metrics and verdicts
+    metrics_digest: str  # its SHA-256, hex
+    execution_arn: str  # the run that trained it
+    project: str  # the stack's SageMakerNamePrefix
+
+
+def model_package_request(record: PackageRecord) -> dict:
+    """CreateModelPackage: a version in the stack's group (no ModelPackageName: a versioned package)."""
+    return {
+        "ModelPackageGroupName": record.group,
+        "ClientToken": record.client_token,
+        "ModelPackageDescription": record.description,
+        "ModelApprovalStatus": record.approval,
+        "InferenceSpecification": {
+            "Containers": [record.container],
+            "SupportedContentTypes": sorted(IMAGE_CONTENT_TYPES | {JSON_CONTENT_TYPE}),
+            "SupportedResponseMIMETypes": [JSON_CONTENT_TYPE],
+        },
+        "ModelMetrics": {
+            "ModelQuality": {
+                "Statistics": {
+                    "ContentType": JSON_CONTENT_TYPE,
+                    "S3Uri": record.metrics_uri,
+                    "ContentDigest": f"sha256:{record.metrics_digest}",
+                }
+            }
+        },
+        "MetadataProperties": {"GeneratedBy": record.execution_arn, "ProjectId": record.project},
+        "CustomerMetadataProperties": record.metadata,
+    }
+
+
+def model_from_package_request(*, name: str, role_arn: str, package_arn: str, tags: list) -> dict:
+    """CreateModel from an Approved version: the package, not the request, says what is served."""
     return {
         "ModelName": name,
-        "ExecutionRoleArn": settings.role_arn,
-        "PrimaryContainer": {
-            "Image": settings.image_uri,
-            "ModelDataUrl": model_data,
-            "Environment": {
-                "SAGEMAKER_PROGRAM": "inference.py",
-                "SAGEMAKER_SUBMIT_DIRECTORY": model_data,
-                "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
-                "MODEL_TEST_ACCURACY": f"{test_accuracy:.6f}",
-            },
-        },
+        "ExecutionRoleArn": role_arn,
+        "PrimaryContainer": {"ModelPackageName": package_arn},
         "Tags": tags,
     }
 

@@ -1,4 +1,4 @@
-"""Step 7: CreateModel and CreateEndpointConfig for the accepted model, then CreateEndpoint when the
+"""Step 8: CreateModel from an Approved model package and CreateEndpointConfig, then CreateEndpoint when the
 stable endpoint does not exist yet, else UpdateEndpoint (blue/green: the old model serves until the new
 one is healthy, and a failed update rolls back). While another run changes the endpoint, or a Failed one is
 being deleted, EndpointBusy makes the state machine retry the step later.
@@ -9,7 +9,11 @@ alarm and the IAM policies name it), so it answers nothing until the new one is 
 
 An update keeps the live variant's instance count (autoscaling's), and Application Auto Scaling refuses an
 update that changes a scaled variant's instance type: the variant is deregistered first, and ScaleEndpoint
-registers it again once the new fleet is InService."""
+registers it again once the new fleet is InService.
+
+One path for every release: a run's own model (auto approval), a version a person approved (manual), and a
+rollback to an earlier version all arrive here as a package; the package's approval is checked again here, as a
+model made from it must be Approved."""
 
 import contextlib
 import os
@@ -24,15 +28,15 @@ from common.powertools import logger, step_handler
 from common.sagemaker_requests import (
     EndpointSettings,
     endpoint_config_request,
-    model_request,
+    model_from_package_request,
     update_endpoint_request,
 )
+from model_code import registry
 
 
 def endpoint_settings() -> EndpointSettings:
     return EndpointSettings(
         role_arn=os.environ["SAGEMAKER_ROLE_ARN"],
-        image_uri=os.environ["INFERENCE_IMAGE_URI"],
         instance_type=os.environ["ENDPOINT_INSTANCE_TYPE"],
         serverless=os.environ["SERVERLESS_INFERENCE"] == "true",
         serverless_memory_mb=int(os.environ["SERVERLESS_MEMORY_MB"]),
@@ -44,6 +48,18 @@ def endpoint_settings() -> EndpointSettings:
 
 # Statuses in which SageMaker refuses UpdateEndpoint: another run is creating or updating the endpoint.
 BUSY_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
+
+
+class PackageNotApproved(Exception):
+    """Only an Approved version is deployed (SageMaker refuses a model from any other)."""
+
+
+def approved_package(sagemaker, package_arn: str) -> registry.Version:
+    with transient_errors():
+        version = registry.Version.from_described(sagemaker.describe_model_package(ModelPackageName=package_arn))
+    if version.approval != registry.APPROVED:
+        raise PackageNotApproved(f"model package v{version.number} is {version.approval}, not Approved: {package_arn}")
+    return version
 
 
 class EndpointBusy(Exception):
@@ -77,16 +93,10 @@ def lambda_handler(event: dict) -> dict:
     config_name = naming.endpoint_config_name(prefix, run_id)
     tags = naming.run_tags(run_id)
     sagemaker = aws.client("sagemaker")
-    gate = event["gate"]
+    version = approved_package(sagemaker, event["package"]["arn"])
     aws.create_once(
         sagemaker.create_model,
-        **model_request(
-            name=model_name,
-            settings=settings,
-            model_data=gate["model_data"],
-            test_accuracy=gate["test_accuracy"],
-            tags=tags,
-        ),
+        **model_from_package_request(name=model_name, role_arn=settings.role_arn, package_arn=version.arn, tags=tags),
     )
     aws.create_once(
         sagemaker.create_endpoint_config,
@@ -133,6 +143,8 @@ def lambda_handler(event: dict) -> dict:
         "endpoint_name": endpoint_name,
         "config_name": config_name,
         "model_name": model_name,
+        "model_package_arn": version.arn,
+        "version": version.number,
         "action": action,
         "replaced_config": endpoint["EndpointConfigName"] if endpoint else None,  # what a rollback serves again
         "status": "InProgress",

@@ -1,67 +1,25 @@
 """Step 6: deploy only a model that is good enough.
 
 Rejects (ModelRejected, with the reason) when the test accuracy is under the threshold, when a
-configured-critical Debugger rule found issues or could not be evaluated, or when the model serving now
-scored better. A rule's verdicts come from the training job itself (its metric lines, in FinalMetricDataList:
-every account) and, when the stack asks for the Debugger service, from the service's rule job
-(DebugRuleEvaluationStatuses): a critical rule vouches for the model only when every verdict it has says
-NoIssuesFound. What is served is read back from SageMaker itself (endpoint -> config -> model, whose
-environment carries its test accuracy), so the record survives everything and always describes what really
-answers.
+configured-critical Debugger rule found issues or could not be evaluated, or when the version serving now scored
+better on the same test split. What is served is read back from SageMaker itself (endpoint -> config -> model ->
+the model package it was made from, whose record holds its test accuracy and dataset), so the comparison always
+describes what really answers. Accuracies are compared only when both were measured on the same dataset (its
+fingerprint): across datasets the verdict rests on the threshold and the rules, and says so.
 """
 
 import os
 
-from botocore.exceptions import ClientError
-
 from common import aws
-from common.aws import error_code, transient_errors
+from common.aws import transient_errors
 from common.powertools import logger, metrics, step_handler
+from common.training_results import final_metric, rule_statuses, rule_verdicts
+from model_code import registry
 from model_code.metrics import TEST_ACCURACY
-from model_code.rule_settings import RULE_NAMES, verdict_from_metric, verdict_metric
-
-SERVED_ACCURACY_VARIABLE = "MODEL_TEST_ACCURACY"
 
 
 class ModelRejected(Exception):
     pass
-
-
-def final_metric(described: dict, name: str) -> float | None:
-    for metric in described.get("FinalMetricDataList", []):
-        if metric["MetricName"] == name:
-            return float(metric["Value"])
-    return None
-
-
-def served_accuracy(endpoint_name: str) -> float | None:
-    """The test accuracy of the model the endpoint serves now; None when nothing is served."""
-    sagemaker = aws.client("sagemaker")
-    try:
-        with transient_errors():
-            endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
-    except ClientError as error:
-        if error_code(error) == "ValidationException":  # "Could not find endpoint"
-            return None
-        raise
-    with transient_errors():
-        config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
-        model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
-    value = model.get("PrimaryContainer", {}).get("Environment", {}).get(SERVED_ACCURACY_VARIABLE)
-    return float(value) if value is not None else None
-
-
-def rule_verdicts(described: dict) -> dict[str, dict[str, dict]]:
-    """``{rule: {"job": evaluation, "service": evaluation}}``, each evaluation shaped as DescribeTrainingJob's
-    DebugRuleEvaluationStatuses items; a source that did not judge the rule is absent."""
-    verdicts: dict[str, dict[str, dict]] = {}
-    for rule in RULE_NAMES:
-        value = final_metric(described, verdict_metric(rule))
-        if value is not None:
-            verdicts.setdefault(rule, {})["job"] = {"RuleEvaluationStatus": verdict_from_metric(value)}
-    for evaluation in described.get("DebugRuleEvaluationStatuses", []):
-        verdicts.setdefault(evaluation["RuleConfigurationName"], {})["service"] = evaluation
-    return verdicts
 
 
 def _rule_outcome(name: str, sources: dict[str, dict]) -> str:
@@ -75,7 +33,37 @@ def _rule_outcome(name: str, sources: dict[str, dict]) -> str:
     return ", ".join(outcomes)
 
 
-def decide(described: dict, threshold: float, critical_rules: set[str], served: float | None) -> dict:
+# What the endpoint serves, as the gate sees it: nothing, a model without a registry record, or a version.
+NOTHING_SERVED = "nothing"
+UNREGISTERED = "unregistered"
+
+
+def comparison(accuracy: float, fingerprint: str, served: registry.Version | str) -> tuple[float | None, str]:
+    """The live model's accuracy when it is comparable with this one (None otherwise), and the sentence that says
+    what was compared. Raises ModelRejected when the live version did better on the same test split."""
+    if served == NOTHING_SERVED:
+        return None, "nothing is served yet"
+    if served == UNREGISTERED:
+        return None, "not compared: the live model has no registry record (deployed before the registry)"
+    if served.fingerprint != fingerprint or served.test_accuracy is None:
+        return None, (
+            f"not compared: live v{served.number} was tested on dataset {served.dataset} "
+            f"(fingerprint {served.fingerprint}), this model on fingerprint {fingerprint}"
+        )
+    if accuracy < served.test_accuracy:
+        raise ModelRejected(
+            f"test accuracy {accuracy:.4f} is worse than live v{served.number}'s {served.test_accuracy:.4f} "
+            "on the same test split"
+        )
+    return (
+        served.test_accuracy,
+        f"not worse than live v{served.number} ({served.test_accuracy:.4f}) on the same test split",
+    )
+
+
+def decide(
+    described: dict, threshold: float, critical_rules: set[str], fingerprint: str, served: registry.Version | str
+) -> dict:
     """Pure: the gate's verdict for a completed training job."""
     accuracy = final_metric(described, TEST_ACCURACY)
     if accuracy is None:
@@ -83,10 +71,7 @@ def decide(described: dict, threshold: float, critical_rules: set[str], served: 
     if accuracy < threshold:
         raise ModelRejected(f"test accuracy {accuracy:.4f} is below the threshold {threshold:.4f}")
     verdicts = rule_verdicts(described)
-    statuses = {
-        name: {source: evaluation.get("RuleEvaluationStatus", "Unknown") for source, evaluation in sources.items()}
-        for name, sources in verdicts.items()
-    }
+    statuses = rule_statuses(verdicts)
     failed = sorted(name for name in critical_rules if "IssuesFound" in statuses.get(name, {}).values())
     if failed:
         details = "; ".join(_rule_outcome(name, verdicts[name]) for name in failed)
@@ -101,14 +86,26 @@ def decide(described: dict, threshold: float, critical_rules: set[str], served: 
     if unproven:
         details = "; ".join(_rule_outcome(name, verdicts.get(name, {})) for name in unproven)
         raise ModelRejected(f"critical Debugger rule(s) did not evaluate to NoIssuesFound: {details}")
-    if served is not None and accuracy < served:
-        raise ModelRejected(f"test accuracy {accuracy:.4f} is worse than the served model's {served:.4f}")
+    served_accuracy, compared = comparison(accuracy, fingerprint, served)
     return {
         "model_data": described["ModelArtifacts"]["S3ModelArtifacts"],
         "test_accuracy": accuracy,
-        "served_accuracy": served,
+        "served_accuracy": served_accuracy,
+        "served_version": served.number if isinstance(served, registry.Version) else None,
+        "comparison": compared,
         "rules": statuses,
     }
+
+
+def served_version(endpoint_name: str) -> registry.Version | str:
+    """The version the endpoint serves, or NOTHING_SERVED / UNREGISTERED."""
+    sagemaker = aws.client("sagemaker")
+    with transient_errors():
+        model = registry.served_model(sagemaker, endpoint_name)
+        package = registry.package_of(model)
+        if package is None:
+            return NOTHING_SERVED if model is None else UNREGISTERED
+        return registry.Version.from_described(sagemaker.describe_model_package(ModelPackageName=package))
 
 
 @step_handler
@@ -116,9 +113,10 @@ def lambda_handler(event: dict) -> dict:
     with transient_errors():
         described = aws.client("sagemaker").describe_training_job(TrainingJobName=event["training"]["name"])
     critical = {name.strip() for name in os.environ["CRITICAL_RULES"].split(",") if name.strip()}
+    served = served_version(os.environ["ENDPOINT_NAME"])
     try:
         verdict = decide(
-            described, float(os.environ["ACCURACY_THRESHOLD"]), critical, served_accuracy(os.environ["ENDPOINT_NAME"])
+            described, float(os.environ["ACCURACY_THRESHOLD"]), critical, event["manifest"]["fingerprint"], served
         )
     except ModelRejected as rejection:
         logger.warning("model rejected", extra={"reason": str(rejection)})

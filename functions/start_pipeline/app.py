@@ -1,7 +1,9 @@
-"""EventBridge target for dataset uploads: starts one execution per object version.
+"""EventBridge target that starts the pipeline's executions: one per uploaded dataset version, and, when the stack
+approves models manually (ApprovalMode manual), one release per version a person approves in the model registry.
 
-EventBridge delivers at least once; the execution name is derived from bucket, key and version (or
-ETag), so a redelivered event meets ExecutionAlreadyExists and starts nothing.
+EventBridge delivers at least once, and SageMaker may send one state change more than once: the execution name is
+derived from the bucket, key and version (or ETag), or from the package and the time of its change, so a
+redelivered event meets ExecutionAlreadyExists and starts nothing.
 """
 
 import json
@@ -13,20 +15,9 @@ from botocore.exceptions import ClientError
 
 from common import aws
 from common.aws import error_code, transient_errors
-from common.naming import execution_name
-from common.poll_budget import phase_seconds, poll_plan
+from common.naming import execution_name, release_execution_name
+from common.poll_budget import poll_settings
 from common.powertools import logger, metrics, tracer
-
-
-def poll_settings() -> dict:
-    """The wait loops' interval and budgets, from the same settings the jobs are created with."""
-    phases = phase_seconds(
-        max_runtime_seconds=int(os.environ["MAX_RUNTIME_SECONDS"]),
-        use_spot=os.environ["USE_SPOT_INSTANCES"] == "true",
-        max_tuning_jobs=int(os.environ["MAX_TUNING_JOBS"]),
-        max_parallel_jobs=int(os.environ["MAX_PARALLEL_TUNING_JOBS"]),
-    )
-    return poll_plan(int(os.environ["POLL_INTERVAL_SECONDS"]), phases)
 
 
 def execution_input(bucket: str, key: str, version: str | None, etag: str, size: int | None, run_id: str) -> dict:
@@ -45,21 +36,48 @@ def is_dataset_upload(key: str) -> bool:
     return key.startswith(os.environ["DATASETS_PREFIX"]) and key.lower().endswith(DATASET_SUFFIX)
 
 
-@logger.inject_lambda_context(log_event=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict, context) -> dict:
+PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
+
+
+def release_input(detail: dict) -> tuple[str, dict] | None:
+    """The release execution's name and input for an approval; None for a state change that releases nothing (the
+    rule asks for Approved versions of the stack's group only; in auto mode the run that registered a version
+    deploys it itself, so an approval event there must not deploy it a second time)."""
+    if os.environ["APPROVAL_MODE"] != "manual" or detail.get("ModelApprovalStatus") != "Approved":
+        return None
+    arn = detail["ModelPackageArn"]
+    run_id = release_execution_name(int(detail["ModelPackageVersion"]), arn, str(detail.get("LastModifiedTime")))
+    return run_id, {"run_id": run_id, "release": {"model_package_arn": arn, "reason": "approved in the registry"}}
+
+
+def upload_input(event: dict) -> tuple[str, dict] | None:
     upload = parse(event=event, model=S3EventNotificationEventBridgeModel).detail
     bucket, key = upload.bucket.name, upload.object.key
     if not is_dataset_upload(key):
         logger.info("not a dataset upload, ignored", extra={"key": key})
-        return {"started": False, "reason": "not a dataset upload"}
+        return None
     run_id = execution_name(bucket, key, upload.object.version_id or upload.object.etag)
     size = int(upload.object.size) if upload.object.size is not None else None
-    payload = execution_input(bucket, key, upload.object.version_id, upload.object.etag, size, run_id)
+    return run_id, execution_input(bucket, key, upload.object.version_id, upload.object.etag, size, run_id)
+
+
+@logger.inject_lambda_context(log_event=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context) -> dict:
+    if event.get("detail-type") == PACKAGE_STATE_CHANGE:
+        started = release_input(event["detail"])
+        if started is None:
+            logger.info("a model package change that releases nothing", extra={"detail": event["detail"]})
+            return {"started": False, "reason": "not an approval to release"}
+    else:
+        started = upload_input(event)
+        if started is None:
+            return {"started": False, "reason": "not a dataset upload"}
+    run_id, payload = started
     try:
         with transient_errors():
-            started = aws.client("stepfunctions").start_execution(
+            execution = aws.client("stepfunctions").start_execution(
                 stateMachineArn=os.environ["STATE_MACHINE_ARN"], name=run_id, input=json.dumps(payload)
             )
     except ClientError as error:
@@ -67,6 +85,6 @@ def lambda_handler(event: dict, context) -> dict:
             raise
         logger.info("duplicate delivery: this object version already has a run", extra={"run_id": run_id})
         return {"started": False, "run_id": run_id, "reason": "duplicate delivery"}
-    logger.info("pipeline started", extra={"run_id": run_id, "execution_arn": started["executionArn"]})
+    logger.info("pipeline started", extra={"run_id": run_id, "execution_arn": execution["executionArn"]})
     metrics.add_metric(name="RunsStarted", unit="Count", value=1)
-    return {"started": True, "run_id": run_id, "execution_arn": started["executionArn"]}
+    return {"started": True, "run_id": run_id, "execution_arn": execution["executionArn"]}
