@@ -115,27 +115,3 @@ class Version:
         """``v3 (test accuracy 0.9926, dataset digits.zip@3HL4k...)``: the notifications' and the CLI's phrase."""
         accuracy = f"{self.test_accuracy:.4f}" if self.test_accuracy is not None else "unknown"
         return f"v{self.number} (test accuracy {accuracy}, dataset {self.dataset})"
-
-
-def served_model(sagemaker, endpoint_name: str) -> dict | None:
-    """DescribeModel of the model the endpoint serves (endpoint -> config -> model); None when there is no endpoint.
-    ``sagemaker`` is a boto3 SageMaker client; a missing endpoint is SageMaker's ValidationException."""
-    try:
-        endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
-    except Exception as error:  # botocore's ClientError, without importing botocore here
-        if getattr(error, "response", {}).get("Error", {}).get("Code") == "ValidationException":
-            return None
-        raise
-    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
-    return sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
-
-
-def package_of(model: dict | None) -> str | None:
-    """The package a model was made from (CreateModel's PrimaryContainer.ModelPackageName); None for a model made
-    from an image and model data directly (a stack deployed before the registry existed)."""
-    return (model or {}).get("PrimaryContainer", {}).get("ModelPackageName")
-
-
-def served_package(sagemaker, endpoint_name: str) -> str | None:
-    """The ARN of the package the endpoint serves; None without an endpoint or a package."""
-    return package_of(served_model(sagemaker, endpoint_name))

@@ -387,6 +387,7 @@ class PackageRecord:
     metrics_digest: str  # its SHA-256, hex
     execution_arn: str  # the run that trained it
     project: str  # the stack's SageMakerNamePrefix
+    tags: list  # the run's, as on every resource a run makes
 
 
 def model_package_request(record: PackageRecord) -> dict:
@@ -412,6 +413,7 @@ def model_package_request(record: PackageRecord) -> dict:
         },
         "MetadataProperties": {"GeneratedBy": record.execution_arn, "ProjectId": record.project},
         "CustomerMetadataProperties": record.metadata,
+        "Tags": record.tags,
     }
 
 

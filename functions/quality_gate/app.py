@@ -14,7 +14,7 @@ from common import aws
 from common.aws import transient_errors
 from common.powertools import logger, metrics, step_handler
 from common.training_results import final_metric, rule_statuses, rule_verdicts
-from model_code import registry
+from model_code import live_version, registry
 from model_code.metrics import TEST_ACCURACY
 
 
@@ -101,8 +101,8 @@ def served_version(endpoint_name: str) -> registry.Version | str:
     """The version the endpoint serves, or NOTHING_SERVED / UNREGISTERED."""
     sagemaker = aws.client("sagemaker")
     with transient_errors():
-        model = registry.served_model(sagemaker, endpoint_name)
-        package = registry.package_of(model)
+        model = live_version.served_model(sagemaker, endpoint_name)
+        package = live_version.package_of(model)
         if package is None:
             return NOTHING_SERVED if model is None else UNREGISTERED
         return registry.Version.from_described(sagemaker.describe_model_package(ModelPackageName=package))

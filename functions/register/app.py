@@ -107,6 +107,7 @@ def lambda_handler(event: dict) -> dict:
         metrics_digest=hashlib.sha256(body).hexdigest(),
         execution_arn=event["execution"],
         project=os.environ["SAGEMAKER_NAME_PREFIX"],
+        tags=naming.run_tags(event["run_id"]),
     )
     with transient_errors():
         arn = sagemaker.create_model_package(**model_package_request(record))["ModelPackageArn"]

@@ -11,7 +11,7 @@ from common import aws
 from common.aws import transient_errors
 from common.poll_budget import poll_settings
 from common.powertools import logger, step_handler
-from model_code import registry
+from model_code import live_version, registry
 
 
 class PackageNotReleasable(Exception):
@@ -36,7 +36,7 @@ def lambda_handler(event: dict) -> dict:
         described = sagemaker.describe_model_package(ModelPackageName=arn)
     version = releasable(described, os.environ["MODEL_PACKAGE_GROUP"])
     with transient_errors():
-        live = registry.served_package(sagemaker, os.environ["ENDPOINT_NAME"]) == version.arn
+        live = live_version.served_package(sagemaker, os.environ["ENDPOINT_NAME"]) == version.arn
     logger.info("release", extra={"package": version.arn, "live": live, "reason": event["release"].get("reason")})
     return {
         "run_id": event["run_id"],

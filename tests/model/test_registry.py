@@ -21,7 +21,7 @@ def test_the_limits_are_botocores():
 
 @pytest.mark.parametrize(
     "value",
-    ["s3://bucket/datasets/dogs (copy), v2's.zip", "Überhund 100% = \"best\"", "plain/key-1_2.zip", "a\nb"],
+    ["s3://bucket/datasets/dogs (copy), v2's.zip", 'Überhund 100% = "best"', "plain/key-1_2.zip", "a\nb"],
 )
 def test_values_round_trip_and_fit_sagemakers_pattern(value):
     shape = _metadata_shape()

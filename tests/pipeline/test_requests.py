@@ -10,10 +10,13 @@ from common import naming
 from common.sagemaker_requests import (
     EndpointSettings,
     JobSettings,
+    PackageRecord,
     TuningSettings,
     encode_hyperparameters,
     endpoint_config_request,
-    model_request,
+    inference_container,
+    model_from_package_request,
+    model_package_request,
     parse_batch_sizes,
     training_job_request,
     tuning_job_request,
@@ -186,17 +189,49 @@ def test_an_instance_type_without_a_known_gpu_count_is_refused_by_name():
 
 
 ENDPOINT = EndpointSettings(
-    role_arn="arn:aws:iam::123456789012:role/sm", image_uri="inference:cpu", instance_type="ml.m5.large",
+    role_arn="arn:aws:iam::123456789012:role/sm", instance_type="ml.m5.large",
     serverless=False, serverless_memory_mb=3072, serverless_max_concurrency=2,
 )  # fmt: skip
 
 
-def test_model_and_endpoint_config_requests():
+PACKAGE_ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/dogbreeds-models/3"
+
+
+def test_a_model_package_version_carries_the_container_metrics_and_lineage():
     model_data = "s3://data/models/x/model.tar.gz"
-    model = model_request(name="m", settings=ENDPOINT, model_data=model_data, test_accuracy=0.9, tags=TAGS)
+    record = PackageRecord(
+        group="dogbreeds-models", client_token=naming.register_token("run-1"), approval="PendingManualApproval",
+        description="digits.zip: test accuracy 0.9926, run run-1",
+        container=inference_container(image_uri="inference:cpu", model_data=model_data),
+        metadata={"metric.test-accuracy": "0.9926"}, metrics_uri="s3://data/models/x/registry/metrics.json",
+        metrics_digest="ab" * 32, execution_arn="arn:aws:states:us-east-1:123456789012:execution:p:run-1",
+        project="dogbreeds", tags=TAGS,
+    )  # fmt: skip
+    request = model_package_request(record)
+    accepted_by_botocore("create_model_package", request, {"ModelPackageArn": PACKAGE_ARN})
+    assert "ModelPackageName" not in request  # a versioned package: the group numbers it
+    assert request["ClientToken"] == naming.register_token("run-1") != naming.register_token("run-2")
+    assert len(request["ClientToken"]) <= 36
+    (container,) = request["InferenceSpecification"]["Containers"]
+    assert container == {
+        "Image": "inference:cpu", "ModelDataUrl": model_data,
+        "Environment": {
+            "SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": model_data,
+            "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+        },
+    }  # fmt: skip
+    assert request["ModelMetrics"]["ModelQuality"]["Statistics"] == {
+        "ContentType": "application/json", "S3Uri": record.metrics_uri, "ContentDigest": "sha256:" + "ab" * 32,
+    }  # fmt: skip
+    assert request["InferenceSpecification"]["SupportedContentTypes"] == [
+        "application/json", "application/x-image", "image/jpeg", "image/png",
+    ]  # fmt: skip
+
+
+def test_model_and_endpoint_config_requests():
+    model = model_from_package_request(name="m", role_arn=ENDPOINT.role_arn, package_arn=PACKAGE_ARN, tags=TAGS)
     accepted_by_botocore("create_model", model, {"ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:x/y"})
-    assert model["PrimaryContainer"]["Environment"]["MODEL_TEST_ACCURACY"] == "0.900000"
-    assert model["PrimaryContainer"]["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert model["PrimaryContainer"] == {"ModelPackageName": PACKAGE_ARN}  # the package says what is served
     instance = endpoint_config_request(name="c", model_name="m", settings=ENDPOINT, tags=TAGS)
     accepted_by_botocore(
         "create_endpoint_config", instance, {"EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:x/y"}

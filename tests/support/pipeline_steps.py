@@ -59,6 +59,9 @@ ENVIRONMENT = {
     "ENDPOINT_INVOCATIONS_PER_INSTANCE": "70",
     "ROLLBACK_ALARM_NAME": "dogbreeds-EndpointErrorsAlarm-1AB2C3D4E5F6",
     "FAILURE_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:dogbreeds-failures",
+    "RELEASE_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:dogbreeds-releases",
+    "MODEL_PACKAGE_GROUP": "dogbreeds-models",
+    "APPROVAL_MODE": "auto",
 }
 
 

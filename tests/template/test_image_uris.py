@@ -79,14 +79,14 @@ def test_each_function_gets_the_image_its_instance_type_needs(region, instance_t
     training = environment(template, "StartTrainingFunction")
     assert training["TRAINING_IMAGE_URI"] == expected(region, "training", instance_type)
     assert training["RULE_EVALUATOR_IMAGE_URI"] == get_rule_container_image_uri("DebuggerRule", region)
-    assert environment(template, "DeployFunction")["INFERENCE_IMAGE_URI"] == expected(
+    assert environment(template, "RegisterFunction")["INFERENCE_IMAGE_URI"] == expected(
         region, "inference", instance_type
     )
 
 
 def test_serverless_endpoints_get_the_cpu_image_whatever_the_instance_type():
     template = resolved("us-east-1", EndpointInstanceType="ml.g4dn.xlarge", ServerlessInference="true")
-    image = environment(template, "DeployFunction")["INFERENCE_IMAGE_URI"]
+    image = environment(template, "RegisterFunction")["INFERENCE_IMAGE_URI"]
     assert image == expected("us-east-1", "inference", "ml.m5.large")
     assert "-cpu-" in image
 

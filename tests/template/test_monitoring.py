@@ -130,9 +130,10 @@ def test_cloudwatch_may_publish_to_the_alarm_topic(template, document):
     assert cloudwatch["Condition"] == {
         "StringEquals": {"aws:SourceAccount": template.resolve({"Ref": "AWS::AccountId"})}
     }
-    # NotificationEmail gets both the failures and the alarms
+    # NotificationEmail gets the failures, the releases and the alarms
     subscriptions = [r for r in document["Resources"].values() if r["Type"] == "AWS::SNS::Subscription"]
     assert {(s["Properties"]["TopicArn"]["Ref"], s["Condition"]) for s in subscriptions} == {
         ("FailureTopic", "HasNotificationEmail"),
+        ("ReleaseTopic", "HasNotificationEmail"),
         ("AlarmTopic", "HasNotificationEmail"),
     }

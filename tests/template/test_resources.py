@@ -70,7 +70,19 @@ def test_runs_that_end_outside_the_catch_are_notified_too(template):
     assert sorted(rule.pattern["detail"]["status"]) == ["ABORTED", "TIMED_OUT"]
     assert rule.pattern["detail"]["stateMachineArn"] == [template.get_att("PipelineStateMachine", "Arn")]
     assert rule.target_arns == [template.get_att("NotifyFailureFunction", "Arn")]
-    assert len(template.rules()) == 2, "every rule is either the upload rule or this one"
+    assert len(template.rules()) == 3, "every rule is the upload rule, the approval rule or this one"
+
+
+def test_approved_versions_of_the_stacks_group_start_releases(template):
+    """SageMaker's state change of a version approved in the registry (StartPipeline ignores it in auto mode)."""
+    (rule,) = [rule for rule in template.rules() if rule.pattern.get("source") == ["aws.sagemaker"]]
+    assert rule.pattern["detail-type"] == ["SageMaker Model Package State Change"]
+    prefix = template.parameters["SageMakerNamePrefix"]
+    assert rule.pattern["detail"] == {
+        "ModelPackageGroupName": [f"{prefix}-models"],
+        "ModelApprovalStatus": ["Approved"],
+    }
+    assert rule.target_arns == [template.get_att("StartPipelineFunction", "Arn")]
 
 
 def test_pipeline_prefixes_never_overlap_the_upload_prefix(template):
@@ -136,6 +148,8 @@ def test_outputs_name_what_a_user_needs(document):
         "PredictionsPrefix",
         "StateMachineArn",
         "EndpointName",
+        "ReleaseTopicArn",
+        "ModelPackageGroupName",
     }
 
 

@@ -9,12 +9,36 @@ import pytest
 from tests.support.handler_calls import ARN, call, described_endpoint, sent_requests
 from tests.support.pipeline_steps import ENVIRONMENT, load_event
 
+PACKAGE_ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/dogbreeds-models/3"
+
+
+def described_package(approval: str) -> dict:
+    return {
+        "ModelPackageName": "dogbreeds-models", "ModelPackageGroupName": "dogbreeds-models", "ModelPackageVersion": 3,
+        "ModelPackageArn": PACKAGE_ARN, "CreationTime": datetime.datetime.now(), "ModelPackageStatus": "Completed",
+        "ModelPackageStatusDetails": {"ValidationStatuses": []}, "ModelApprovalStatus": approval,
+    }  # fmt: skip
+
+
+def an_approved_package(sagemaker) -> None:
+    sagemaker.add_response("describe_model_package", described_package("Approved"), {"ModelPackageName": PACKAGE_ARN})
+
+
+def test_deploy_serves_only_an_approved_version(stubbed):
+    from deploy import app
+
+    sagemaker = stubbed("sagemaker")
+    sagemaker.add_response("describe_model_package", described_package("PendingManualApproval"))
+    with pytest.raises(app.PackageNotApproved, match="v3 is PendingManualApproval, not Approved"):
+        call(app, load_event("deploy"))
+
 
 @pytest.mark.parametrize("status", ["Creating", "Updating", "SystemUpdating"])
 def test_deploy_waits_its_turn_while_another_run_changes_the_endpoint(stubbed, status):
     from deploy import app
 
     sagemaker = stubbed("sagemaker")
+    an_approved_package(sagemaker)
     sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
     sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
     sagemaker.add_response("describe_endpoint", described_endpoint(status))
@@ -26,6 +50,7 @@ def a_live_instance_endpoint(stubbed):
     """Deploy's calls up to the update: the model and config made, the endpoint InService on an ml.m5.large
     variant (old-config). Returns the sagemaker Stubber, for the update's answer."""
     sagemaker = stubbed("sagemaker")
+    an_approved_package(sagemaker)
     sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
     sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
     sagemaker.add_response("describe_endpoint", described_endpoint("InService"))
@@ -50,6 +75,7 @@ def expect_replacement(sagemaker, *live: tuple[str, dict]) -> None:
     """Deploy's first try reads the live endpoint (``live``: operation, response) and deletes it; the state
     machine's retry finds it gone and creates it."""
     for attempt in ("first try", "retry"):
+        an_approved_package(sagemaker)
         sagemaker.add_response("create_model", {"ModelArn": ARN.format("model")})
         sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": ARN.format("endpoint-config")})
         if attempt == "first try":
@@ -80,9 +106,8 @@ def test_deploy_updates_the_live_endpoint_with_the_gated_model(stubbed):
     result = call(app, load_event("deploy"))
     ((model,), (config,), (update,)) = sent.values()
     assert model["ModelName"] == naming.model_name("dogbreeds", run_id) == result["model_name"]
-    assert model["PrimaryContainer"]["ModelDataUrl"] == load_event("deploy")["gate"]["model_data"]
-    assert model["PrimaryContainer"]["Image"] == ENVIRONMENT["INFERENCE_IMAGE_URI"]
-    assert model["PrimaryContainer"]["Environment"]["MODEL_TEST_ACCURACY"] == "0.830000"  # what the gate reads back
+    assert model["PrimaryContainer"] == {"ModelPackageName": PACKAGE_ARN}  # what the gate and rollback read back
+    assert (result["model_package_arn"], result["version"]) == (PACKAGE_ARN, 3)
     assert model["ExecutionRoleArn"] == ENVIRONMENT["SAGEMAKER_ROLE_ARN"]
     (variant,) = config["ProductionVariants"]
     assert (config["EndpointConfigName"], variant["ModelName"]) == (result["config_name"], model["ModelName"])

@@ -65,3 +65,41 @@ def test_uploads_outside_the_prefix_are_ignored(stubbed):
     event = load_event("s3_object_created")
     event["detail"]["object"]["key"] = "models/x.zip"
     assert call(app, event) == {"started": False, "reason": "not a dataset upload"}
+
+
+def test_an_approval_starts_one_release_in_manual_mode(stubbed, monkeypatch):
+    from common.naming import release_execution_name
+    from start_pipeline import app
+
+    monkeypatch.setenv("APPROVAL_MODE", "manual")
+    event = load_event("model_package_approved")
+    detail = event["detail"]
+    run_id = release_execution_name(3, detail["ModelPackageArn"], detail["LastModifiedTime"])
+    expected = {
+        "run_id": run_id,
+        "release": {"model_package_arn": detail["ModelPackageArn"], "reason": "approved in the registry"},
+    }
+    stub = stubbed("stepfunctions")
+    stub.add_response(
+        "start_execution",
+        {"executionArn": "arn:aws:states:us-east-1:123456789012:execution:p:r", "startDate": datetime.datetime.now()},
+        expected_params={
+            "stateMachineArn": app.os.environ["STATE_MACHINE_ARN"],
+            "name": run_id,
+            "input": json.dumps(expected),
+        },
+    )
+    stub.add_client_error("start_execution", service_error_code="ExecutionAlreadyExists", http_status_code=400)
+    assert call(app, event)["started"] is True and run_id.startswith("release-v3-")
+    assert call(app, event) == {
+        "started": False,
+        "run_id": run_id,
+        "reason": "duplicate delivery",
+    }  # SageMaker's repeat
+
+
+def test_an_approval_releases_nothing_in_auto_mode(stubbed):
+    from start_pipeline import app
+
+    stubbed("stepfunctions")  # no StartExecution answer: a call would fail the test
+    assert call(app, load_event("model_package_approved")) == {"started": False, "reason": "not an approval to release"}
