@@ -19,6 +19,7 @@ from moto.events.models import EventPattern
 
 from dogbreeds_cli.timeline import state_progress
 from local_twin.twin import TwinError
+from model_code import registry
 from tests.support.pipeline_steps import load_event, plant_stand_in_model_code
 from tests.support.twin_runs import ApiProbe, PipelineRun, run_pipeline
 from tests.support.zips import JPEG, bad_zips, build, good_zip, layout
@@ -68,6 +69,18 @@ def served_dataset(twin) -> str:
     return answer.json()["predictions"][0]["label"]
 
 
+def registered_versions(twin) -> list[registry.Version]:
+    sagemaker = twin.client("sagemaker")
+    listed = sagemaker.list_model_packages(
+        ModelPackageGroupName=twin.connection()["model_package_group"], ModelPackageType="Versioned",
+        SortBy="CreationTime", SortOrder="Ascending", MaxResults=100,
+    )["ModelPackageSummaryList"]  # fmt: skip
+    return [
+        registry.Version.from_described(sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"]))
+        for summary in listed
+    ]
+
+
 def assert_failed_once(twin, run, state: str, cause: str) -> None:
     assert run.execution["status"] == "FAILED", run.execution
     assert cause in (run.execution.get("cause") or ""), run.execution.get("cause")
@@ -81,6 +94,11 @@ def test_happy_path_ends_with_an_endpoint(twin, dataset):
     assert run.execution["status"] == "SUCCEEDED", run.execution
     assert served_dataset(twin) == "first.zip"
     twin.notifications()
+    (version,) = registered_versions(twin)  # auto approval: registered Approved, deployed, stamped live
+    assert (version.number, version.approval) == (1, registry.APPROVED)
+    assert version.metadata[registry.RUN_ID] == run.execution["name"] and version.metadata[registry.SERVING_SINCE]
+    (released,) = twin.notifications("ReleaseTopic")
+    assert json.loads(released)["message"].startswith("v1 (test accuracy ")
 
 
 def test_tuning_failed(twin, dataset):
@@ -106,6 +124,8 @@ def test_quality_gate_rejects(twin, dataset):
     run = run_pipeline(twin, dataset("rejected.zip"), "rejected.zip")
     assert_failed_once(twin, run, "QualityGate", "below the threshold")
     assert "Deploy" not in run.states
+    rejected = registered_versions(twin)[-1]  # the history is complete: the refused model is a version too
+    assert rejected.approval == registry.REJECTED and rejected.metadata[registry.DATASET_URI].endswith("/rejected.zip")
     assert sagemaker_names(twin)["endpoints"] == before["endpoints"] and served_dataset(twin) == "first.zip"
 
 
