@@ -39,9 +39,10 @@ def test_watch_shows_each_state_once_in_time_order_and_exits_0(twin_file, first_
     news = ("  trial ", "  Training ")
     state_lines = [line for line in log.splitlines() if line.strip() and not line.startswith(news)]
     names = [line.split()[0] for line in state_lines]
-    expected = ["ValidateDataset", "CheckQuotas", "StartTuning", "WaitForTuning", "CheckTuning", "TuningDone"]
-    expected += ["PickBest", "StartTraining", "WaitForTraining", "CheckTraining", "TrainingDone", "QualityGate"]
-    expected += ["Deploy", "WaitForEndpoint", "CheckEndpoint", "EndpointDone", "ScaleEndpoint", "Deployed"]
+    expected = ["Route", "ValidateDataset", "CheckQuotas", "StartTuning", "WaitForTuning", "CheckTuning"]
+    expected += ["TuningDone", "PickBest", "StartTraining", "WaitForTraining", "CheckTraining", "TrainingDone"]
+    expected += ["QualityGate", "Register", "Approval", "Deploy", "WaitForEndpoint", "CheckEndpoint", "EndpointDone"]
+    expected += ["ScaleEndpoint", "NotifyLive", "Deployed"]
     assert names == expected
     assert all(" SUCCEEDED " in line for line in state_lines)
     assert sum(line.startswith("  trial ") for line in log.splitlines()) == 2  # the local profile's MaxTuningJobs
