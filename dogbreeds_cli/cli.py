@@ -353,7 +353,7 @@ def command_models(args, where: target.Target, console: Console) -> int:
         console.print(f"No model version in {group} yet: each run registers the model it trains.")
         return 0
     table = Table(
-        title=f"Model versions in {group}, newest first (created in local time)",
+        title=f"Versions of {group}, newest first (local time)",
         title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
     )  # fmt: skip
     for column in ("version", "created", "approval", "test acc.", "dataset", ""):
