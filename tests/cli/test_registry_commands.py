@@ -430,3 +430,42 @@ def test_the_twin_connection_names_the_group_and_the_approval_mode():
         connection | {"model_package_group": GROUP, "parameters": {"ApprovalMode": "manual"}}
     )
     assert (manual.model_package_group, manual.approval_mode) == (GROUP, "manual")
+
+
+def test_runs_name_each_runs_version_and_where_it_stands_now_within_80_columns(monkeypatch):
+    account = Account()
+    runs = {  # name -> the run's output
+        "rollback-v1-20261204031500": {"package": {"arn": arn(1), "version": 1}},
+        "digits-00000000000000c4": {"gate": {"test_accuracy": 0.9963}, "package": {"arn": arn(4), "version": 4}},
+        "digits-00000000000000b2": {"gate": {"test_accuracy": 0.95}, "package": {"arn": arn(2), "version": 2}},
+        "notes-00000000000000a1": {},  # refused before training: no version
+    }
+    account.stubs["stepfunctions"].add_response(
+        "list_executions",
+        {"executions": [{"executionArn": f"{EXECUTION}:{name}", "stateMachineArn": STATE_MACHINE, "name": name,
+                         "status": "SUCCEEDED", "startDate": NOW} for name in runs]},
+        {"stateMachineArn": STATE_MACHINE, "maxResults": 10},
+    )  # fmt: skip
+    for name, output in runs.items():
+        account.stubs["stepfunctions"].add_response(
+            "describe_execution",
+            {"executionArn": f"{EXECUTION}:{name}", "stateMachineArn": STATE_MACHINE, "name": name,
+             "status": "SUCCEEDED", "startDate": NOW, "stopDate": NOW, "output": json.dumps(output)},
+            {"executionArn": f"{EXECUTION}:{name}"},
+        )  # fmt: skip
+    account.live(arn(1))
+    account.listed(V4, V3, V2, V1)
+    monkeypatch.setattr(cli, "target_of", lambda args: account.where)
+    console = Console(record=True, width=80, force_terminal=False)
+    assert cli.main(["runs"], console=console) == 0
+    lines = [line.rstrip() for line in console.export_text().splitlines()]
+    assert max(map(len, lines)) <= 80
+    rows = {line.split()[0]: line.split()[3:] for line in lines if line.split() and line.split()[0] in runs}
+    assert rows == {
+        "rollback-v1-20261204031500": ["SUCCEEDED", "0", "s", "v1", "live"],
+        "digits-00000000000000c4": ["SUCCEEDED", "0", "s", "0.9963", "v4", "pending"],
+        "digits-00000000000000b2": ["SUCCEEDED", "0", "s", "0.9500", "v2", "rejected"],
+        "notes-00000000000000a1": ["SUCCEEDED", "0", "s"],
+    }
+    for stub in account.stubs.values():
+        stub.assert_no_pending_responses()
