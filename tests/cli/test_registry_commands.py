@@ -422,6 +422,19 @@ def test_a_stack_or_twin_from_before_the_registry_is_refused_in_words(monkeypatc
     )
 
 
+@pytest.mark.parametrize("command", [["reject", "1", "--reason", "r"], ["rollback"]])
+def test_what_needs_the_live_version_is_refused_without_an_endpoint(monkeypatch, command):
+    assert Account(endpoint="").run(monkeypatch, *command) == (
+        2,
+        "no endpoint named here: restart the twin (`make up`) or name the --stack",
+        [],
+    )
+
+
+def test_a_limit_below_one_is_refused(monkeypatch):
+    assert Account().run(monkeypatch, "models", "--limit", "0") == (2, "--limit must be at least 1, not 0", [])
+
+
 def test_the_twin_connection_names_the_group_and_the_approval_mode():
     connection = {"region": REGION, "endpoints": {}, "state_machine_arn": STATE_MACHINE, "api_url": "u", "api_key": "k"}
     older = target.from_connection(connection)
