@@ -16,18 +16,16 @@ from model_code import registry
 # The stack's StartPipeline names the execution an approval event starts ``release-v<N>-<16 hex>`` (issue 22's
 # contract); `rollback` names its own ``rollback-v<N>-<UTC yyyymmddHHMMSS>``.
 RELEASE_EXECUTION = re.compile(r"release-v(?P<number>\d+)-[0-9a-f]{16}")
-MAX_APPROVAL_DESCRIPTION = 1024  # UpdateModelPackage's ApprovalDescription (botocore checks only the minimum)
+# UpdateModelPackage's ApprovalDescription (botocore's shape; its client checks only the minimum, AWS the maximum)
+MAX_APPROVAL_DESCRIPTION = 1024
 
 
 def summaries(clients: Clients, group: str) -> list[dict]:
     """Every version's ListModelPackages summary, newest first. ModelPackageType defaults to Unversioned
     (API_ListModelPackages), which would list none of the group's versions."""
-    pages = (
-        clients("sagemaker")
-        .get_paginator("list_model_packages")
-        .paginate(
-            ModelPackageGroupName=group, ModelPackageType="Versioned", SortBy="CreationTime", SortOrder="Descending"
-        )
+    paginator = clients("sagemaker").get_paginator("list_model_packages")
+    pages = paginator.paginate(
+        ModelPackageGroupName=group, ModelPackageType="Versioned", SortBy="CreationTime", SortOrder="Descending"
     )
     return [summary for page in pages for summary in page["ModelPackageSummaryList"]]
 

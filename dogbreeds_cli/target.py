@@ -76,7 +76,7 @@ def from_connection(connection: dict) -> Target:
 
     return Target(
         clients, connection["state_machine_arn"], connection["api_url"], lambda: connection["api_key"],
-        # (an up.json written before `monitor` existed lacks these: only monitor needs them)
+        # (an up.json written before `monitor` or the registry lacks these: only the commands that use them ask)
         endpoint_name=connection.get("endpoint_name", ""), bucket=connection.get("bucket", ""),
         predictions_prefix=connection.get("predictions_prefix", "predictions/"),
         model_package_group=connection.get("model_package_group", ""),

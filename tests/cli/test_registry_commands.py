@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import boto3
+import botocore.session
 import pytest
 from botocore.stub import Stubber
 from rich.console import Console
@@ -275,6 +276,12 @@ def test_a_note_sagemaker_could_not_store_is_refused_before_anything_changes(mon
 
 
 # reject
+
+
+def test_the_description_limit_is_botocores():
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    shape = model.operation_model("UpdateModelPackage").input_shape.members["ApprovalDescription"]
+    assert shape.metadata["max"] == cli_registry.MAX_APPROVAL_DESCRIPTION
 
 
 def test_reject_sends_the_reason(monkeypatch):
