@@ -231,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     watch_parser.add_argument("execution", nargs="?", help="execution name or ARN (default: the newest run)")
     watch_parser.add_argument("--poll", type=float, default=5.0, help="seconds between two looks (default 5)")
     watch_parser.add_argument("--plots", type=Path, help="when it ends, write the loss and tuning plots here")
-    runs_parser = command("runs", "recent runs with their start, status, duration and test accuracy")
+    runs_parser = command("runs", "recent runs: start, status, duration, test accuracy, model version")
     runs_parser.add_argument("--limit", type=int, default=10)
     predict_parser = command("predict", "post images to the API and print the top breeds")
     predict_parser.add_argument("images", nargs="+", type=Path)
