@@ -1,11 +1,14 @@
 """`dogbreeds`: follow runs, list them and try the API, on a deployed stack (--stack) or the local twin (--twin);
-`doctor` checks that the account can run the stack before anything is deployed or paid for."""
+list the registered model versions, approve or reject one, roll back to an earlier one; `doctor` checks that the
+account can run the stack before anything is deployed or paid for."""
 
 import argparse
+import getpass
 import json
 import os
 import sys
-from datetime import datetime, timedelta
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -14,10 +17,11 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from dogbreeds_cli import doctor, monitor, plots, target
+from dogbreeds_cli import doctor, monitor, plots, registry, target
 from dogbreeds_cli.snapshot import collect
 from dogbreeds_cli.watch import watch
 from model_code import monitoring
+from model_code.registry import APPROVED, PENDING, REJECTED
 
 DEFAULT_TWIN_FILE = Path(".twin") / "up.json"
 MEDIA_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
@@ -52,31 +56,58 @@ def command_watch(args, where: target.Target, console: Console) -> int:
 
 
 RUNS_COLUMNS = ("run", "started", "status", "took", "test acc.")
+# when a run names a model version: a column for it, and the accuracy's header shorter, to keep within 80 columns
+RUNS_VERSION_COLUMNS = (*RUNS_COLUMNS[:-1], "acc.", "model")
+VERSION_STATES = {APPROVED: "approved", PENDING: "pending", REJECTED: "rejected"}  # SageMaker's, in few letters
+
+
+def version_states(where: target.Target) -> dict[str, str]:
+    """Each registered version's ARN -> ``live`` or its approval in a word, as things stand now (empty for a stack
+    or twin from before the registry)."""
+    if not where.model_package_group:
+        return {}
+    live = registry.live_package(where.clients, where.endpoint_name) if where.endpoint_name else None
+    return {
+        summary["ModelPackageArn"]: "live"
+        if summary["ModelPackageArn"] == live
+        else VERSION_STATES.get(summary.get("ModelApprovalStatus", ""), "")
+        for summary in registry.summaries(where.clients, where.model_package_group)
+    }
 
 
 def command_runs(args, where: target.Target, console: Console) -> int:
-    """One line per run, newest first, within 80 columns (a run's name starts with its dataset's; a succeeded run's
-    model is the one served). Only a very long name folds, whole, onto a second line."""
+    """One line per run, newest first, within 80 columns: its test accuracy and the version it registered or
+    released, with where that version stands now (live, approved, pending, rejected). Only a very long name folds,
+    whole, onto a second line."""
     stepfunctions = where.clients("stepfunctions")
     listed = stepfunctions.list_executions(stateMachineArn=where.state_machine_arn, maxResults=args.limit)
-    title = f"Runs of {where.state_machine_arn.rsplit(':', 1)[-1]}, newest first (started in local time)"
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    table.add_column("run", overflow="fold")  # what `watch` and `plots` take: never cut
-    for column in RUNS_COLUMNS[1:]:
-        table.add_column(column, justify="right" if column in ("took", "test acc.") else "left", no_wrap=True)
+    rows, packages = [], []
     for execution in listed["executions"]:
         described = stepfunctions.describe_execution(executionArn=execution["executionArn"])
         output = json.loads(described.get("output") or "{}")
         started = described["startDate"]
         end = described.get("stopDate") or datetime.now(started.tzinfo)
         accuracy = output.get("gate", {}).get("test_accuracy")
-        table.add_row(
+        rows.append([
             described["name"],
             started.astimezone().strftime("%m-%d %H:%M"),
             described["status"],
             f"{(end - started).total_seconds():.0f} s",
             "" if accuracy is None else f"{accuracy:.4f}",
-        )
+        ])  # fmt: skip
+        packages.append(output.get("package"))
+    columns = RUNS_COLUMNS
+    if any(packages):
+        columns, states = RUNS_VERSION_COLUMNS, version_states(where)
+        for row, package in zip(rows, packages, strict=True):
+            row.append(f"v{package['version']} {states.get(package['arn'], '')}".rstrip() if package else "")
+    title = f"Runs of {where.state_machine_arn.rsplit(':', 1)[-1]}, newest first (started in local time)"
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("run", overflow="fold")  # what `watch` and `plots` take: never cut
+    for column in columns[1:]:
+        table.add_column(column, justify="right" if column in ("took", "test acc.", "acc.") else "left", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     return 0
 
@@ -200,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     watch_parser.add_argument("execution", nargs="?", help="execution name or ARN (default: the newest run)")
     watch_parser.add_argument("--poll", type=float, default=5.0, help="seconds between two looks (default 5)")
     watch_parser.add_argument("--plots", type=Path, help="when it ends, write the loss and tuning plots here")
-    runs_parser = command("runs", "recent runs with their start, status, duration and test accuracy")
+    runs_parser = command("runs", "recent runs: start, status, duration, test accuracy, model version")
     runs_parser.add_argument("--limit", type=int, default=10)
     predict_parser = command("predict", "post images to the API and print the top breeds")
     predict_parser.add_argument("images", nargs="+", type=Path)
@@ -212,6 +243,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     monitor_parser.add_argument("--hours", type=float, default=24.0, help="the window (default: the last 24 hours)")
     monitor_parser.add_argument("--out", type=Path, default=Path("plots"), help="where monitor.png goes")
+    models_parser = command("models", "the registered model versions, newest first: approval, accuracy, dataset, live")
+    models_parser.add_argument("--limit", type=int, default=20, help="at most this many versions (default 20)")
+    approve_parser = command(
+        "approve", "approve a version; in manual mode its release follows (like watch), in auto mode nothing deploys it"
+    )
+    approve_parser.add_argument("version", type=int, help="the version's number (`dogbreeds models`)")
+    approve_parser.add_argument("--note", help="why, for the version's approval description")
+    approve_parser.add_argument(
+        "--wait", type=float, default=300.0, help="seconds to wait for the release to start (manual mode; default 300)"
+    )
+    approve_parser.add_argument("--poll", type=float, default=5.0, help="seconds between two looks (default 5)")
+    reject_parser = command("reject", "reject a version (never the live one): it can no longer be deployed")
+    reject_parser.add_argument("version", type=int, help="the version's number (`dogbreeds models`)")
+    reject_parser.add_argument("--reason", required=True, help="why, for the version's approval description")
+    rollback_parser = command(
+        "rollback", "put an earlier Approved version back on the endpoint and follow it; exits 1 when it fails"
+    )
+    rollback_parser.add_argument(
+        "version", type=int, nargs="?", help="the version's number (default: the one served before the live one)"
+    )
+    rollback_parser.add_argument("--poll", type=float, default=5.0, help="seconds between two looks (default 5)")
     doctor_parser = command(
         "doctor",
         "can the account run the stack? SageMaker quotas, region, Debugger; exits 1 when a run would fail",
@@ -262,12 +314,166 @@ def command_monitor(args, where: target.Target, console: Console) -> int:
     return 1 if found.verdict == "major shift" else 0
 
 
+def who() -> str:
+    """Whom an approval description names: the local user (SageMaker records the IAM caller itself, in
+    LastModifiedBy)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment nor in the password database
+        return "an unnamed user"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def registry_of(where: target.Target, needs_endpoint: bool = False) -> str:
+    """The target's package group; TargetError when the stack or twin predates the registry."""
+    if not where.model_package_group:
+        raise target.TargetError(
+            "no model package group named here: update the stack (`sam deploy`; its output ModelPackageGroupName) "
+            "or restart the twin (`make up`)"
+        )
+    if needs_endpoint and not where.endpoint_name:
+        raise target.TargetError("no endpoint named here: restart the twin (`make up`) or name the --stack")
+    return where.model_package_group
+
+
+APPROVAL_SHOWN = {PENDING: "Pending"}  # the rest as SageMaker says them
+
+
+def command_models(args, where: target.Target, console: Console) -> int:
+    """The group's versions, newest first, with their test accuracy, dataset and approval; the live one marked."""
+    if args.limit < 1:
+        raise target.TargetError(f"--limit must be at least 1, not {args.limit}")
+    group = registry_of(where)
+    listed = registry.summaries(where.clients, group)
+    live = registry.live_package(where.clients, where.endpoint_name) if where.endpoint_name else None
+    if not listed:
+        console.print(f"No model version in {group} yet: each run registers the model it trains.")
+        return 0
+    table = Table(
+        title=f"Versions of {group}, newest first (local time)",
+        title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
+    )  # fmt: skip
+    for column in ("version", "created", "approval", "test acc.", "dataset", ""):
+        table.add_column(column, justify="right" if column == "test acc." else "left", no_wrap=column != "dataset")
+    for version in registry.described(where.clients, listed[: args.limit]):
+        accuracy = version.test_accuracy
+        table.add_row(
+            f"v{version.number}",
+            datetime.fromisoformat(version.created).astimezone().strftime("%Y-%m-%d %H:%M"),
+            APPROVAL_SHOWN.get(version.approval, version.approval),
+            "" if accuracy is None else f"{accuracy:.4f}",
+            version.dataset,
+            Text("live", style="bold green") if version.arn == live else "",
+        )
+    console.print(table)
+    if len(listed) > args.limit:
+        console.print(f"{args.limit} of {len(listed)} versions shown: --limit {len(listed)} shows them all")
+    if live is None:
+        console.print("No version is live: nothing is served, or the endpoint serves a model made before the registry")
+    return 0
+
+
+def command_approve(args, where: target.Target, console: Console) -> int:
+    """Approve a version. In manual mode the approval's event starts a release: follow it like `watch`."""
+    group = registry_of(where)
+    version = registry.find(where.clients, group, args.version)
+    if version.approval == APPROVED:
+        console.print(f"v{version.number} is already Approved: nothing to do")
+        return 0
+    description = registry.approval_description("approved", who(), args.note)
+    manual = where.approval_mode == "manual"
+    before = registry.release_executions(where.clients, where.state_machine_arn, version.number) if manual else []
+    registry.set_approval(where.clients, version, APPROVED, description)
+    console.print(f"Approved {version.summary()}")
+    if not manual:
+        console.print(
+            f"Nothing deploys an approved version in auto mode (a run deploys the model that passes its gate): "
+            f"put v{version.number} on the endpoint with `dogbreeds rollback {version.number}`"
+        )
+        return 0
+    console.print(f"Waiting for the release the approval starts (an execution named release-v{version.number}-...)")
+    deadline = time.monotonic() + args.wait
+    while (release := registry.new_release(where.clients, where.state_machine_arn, version.number, before)) is None:
+        if time.monotonic() >= deadline:
+            console.print(
+                Text(
+                    f"No release of v{version.number} started within {args.wait:g} s of its approval: is the stack's "
+                    f"ApprovalMode manual? v{version.number} stays Approved; `dogbreeds runs` lists the runs",
+                    style="red",
+                )
+            )
+            return 1
+        time.sleep(args.poll)
+    return follow(where, release, console, args.poll)
+
+
+def command_reject(args, where: target.Target, console: Console) -> int:
+    """Reject a version; never the live one (the endpoint would serve a rejected model)."""
+    if not args.reason.strip():
+        raise target.TargetError("--reason must say why the version is rejected")
+    group = registry_of(where, needs_endpoint=True)
+    version = registry.find(where.clients, group, args.version)
+    if version.approval == REJECTED:
+        console.print(f"v{version.number} is already Rejected: nothing to do")
+        return 0
+    if version.arn == registry.live_package(where.clients, where.endpoint_name):
+        raise target.TargetError(
+            f"v{version.number} is live: rejecting it would leave the endpoint serving a rejected model. Roll back "
+            f"first (`dogbreeds rollback`), then reject it"
+        )
+    registry.set_approval(
+        where.clients, version, REJECTED, registry.approval_description("rejected", who(), args.reason)
+    )
+    console.print(f"Rejected {version.summary()}: nothing deploys it unless it is approved again")
+    return 0
+
+
+def command_rollback(args, where: target.Target, console: Console) -> int:
+    """Put an earlier Approved version back on the endpoint through the pipeline's Deploy states; follow it."""
+    group = registry_of(where, needs_endpoint=True)
+    listed = registry.summaries(where.clients, group)
+    live = registry.live_package(where.clients, where.endpoint_name)
+    if args.version is None:
+        approved = [summary for summary in listed if summary.get("ModelApprovalStatus") == APPROVED]
+        chosen = registry.rollback_choice(list(registry.described(where.clients, approved)), live)
+    else:
+        chosen = registry.find(where.clients, group, args.version, listed)
+        if chosen.approval != APPROVED:
+            raise target.TargetError(
+                f"v{chosen.number} is {chosen.approval}: only an Approved version can be released "
+                f"(`dogbreeds approve {chosen.number}` first)"
+            )
+        if chosen.arn == live:
+            raise target.TargetError(f"v{chosen.number} is live already: nothing to roll back")
+    live_number = registry.number_of(live, listed)
+    reason = f"rollback by {who()}" + (f" (v{live_number} was live)" if live_number is not None else "")
+    name = registry.rollback_execution_name(chosen.number, now())
+    started = where.clients("stepfunctions").start_execution(
+        stateMachineArn=where.state_machine_arn, name=name, input=json.dumps(registry.release_input(chosen, reason))
+    )
+    console.print(f"Rolling back to {chosen.summary()}: execution {name}")
+    return follow(where, started["executionArn"], console, args.poll)
+
+
+def follow(where: target.Target, execution_arn: str, console: Console, poll: float) -> int:
+    """Follow a release like `watch`: exit 0 when it succeeds, 1 otherwise."""
+    snapshot = watch(where.clients, execution_arn, console, poll_seconds=poll)
+    return 0 if snapshot.execution["status"] == "SUCCEEDED" else 1
+
+
 COMMANDS = {
     "watch": command_watch,
     "runs": command_runs,
     "predict": command_predict,
     "plots": command_plots,
     "monitor": command_monitor,
+    "models": command_models,
+    "approve": command_approve,
+    "reject": command_reject,
+    "rollback": command_rollback,
 }
 
 

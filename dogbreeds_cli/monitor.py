@@ -55,7 +55,12 @@ def live_model(clients: Clients, endpoint_name: str) -> LiveModel:
     endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
     config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     model_name = config["ProductionVariants"][0]["ModelName"]
-    model_data = sagemaker.describe_model(ModelName=model_name)["PrimaryContainer"]["ModelDataUrl"]
+    container = sagemaker.describe_model(ModelName=model_name)["PrimaryContainer"]
+    if "ModelPackageName" in container:  # made from a registered version: its package holds the model data
+        package = sagemaker.describe_model_package(ModelPackageName=container["ModelPackageName"])
+        model_data = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    else:  # made directly (a stack deployed before the model registry)
+        model_data = container["ModelDataUrl"]
     location = urlsplit(model_data)
     body = clients("s3").get_object(Bucket=location.netloc, Key=location.path.lstrip("/"))["Body"]
     metadata = read_metadata(body, model_data)

@@ -27,6 +27,8 @@ class Target:
     endpoint_name: str = ""  # the SageMaker endpoint behind the API
     bucket: str = ""  # the data bucket, where the prediction log is
     predictions_prefix: str = "predictions/"
+    model_package_group: str = ""  # the model registry's group (empty: a stack or twin from before the registry)
+    approval_mode: str = "auto"  # template.yaml's ApprovalMode: auto, or manual (a person approves each version)
 
     def execution_arn(self, execution: str | None) -> str:
         """An execution's ARN from its ARN or name; the newest run's when None."""
@@ -48,6 +50,7 @@ def from_stack(stack: str, region: str | None = None) -> Target:
     except Exception as error:
         raise TargetError(f"cannot read stack {stack}: {error}") from error
     outputs = {output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs", [])}
+    parameters = {item["ParameterKey"]: item.get("ParameterValue") for item in described.get("Parameters", [])}
     missing = {"StateMachineArn", "ApiUrl", "ApiKeyId"} - set(outputs)
     if missing:
         raise TargetError(f"stack {stack} has no output {', '.join(sorted(missing))}: is it this project's stack?")
@@ -59,6 +62,8 @@ def from_stack(stack: str, region: str | None = None) -> Target:
         session.client, outputs["StateMachineArn"], outputs["ApiUrl"], api_key,
         endpoint_name=outputs.get("EndpointName", ""), bucket=outputs.get("BucketName", ""),
         predictions_prefix=outputs.get("PredictionsPrefix", "predictions/"),
+        model_package_group=outputs.get("ModelPackageGroupName", ""),
+        approval_mode=parameters.get("ApprovalMode") or "auto",
     )  # fmt: skip
 
 
@@ -71,9 +76,11 @@ def from_connection(connection: dict) -> Target:
 
     return Target(
         clients, connection["state_machine_arn"], connection["api_url"], lambda: connection["api_key"],
-        # (an up.json written before `monitor` existed lacks these: only monitor needs them)
+        # (an up.json written before `monitor` or the registry lacks these: only the commands that use them ask)
         endpoint_name=connection.get("endpoint_name", ""), bucket=connection.get("bucket", ""),
         predictions_prefix=connection.get("predictions_prefix", "predictions/"),
+        model_package_group=connection.get("model_package_group", ""),
+        approval_mode=connection.get("parameters", {}).get("ApprovalMode", "auto"),
     )  # fmt: skip
 
 

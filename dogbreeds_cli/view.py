@@ -9,8 +9,9 @@ from rich.table import Table
 from rich.text import Text
 
 from dogbreeds_cli.snapshot import RunSnapshot
-from dogbreeds_cli.timeline import StateProgress, state_progress
+from dogbreeds_cli.timeline import StateProgress, last_entered, state_progress
 from model_code.metrics import EPOCH, METRIC_NAMES, OBJECTIVE_METRIC, OBJECTIVE_TYPE
+from model_code.registry import REJECTED
 
 STATUS_STYLES = {"SUCCEEDED": "green", "FAILED": "bold red", "RUNNING": "yellow", "TIMED_OUT": "red", "ABORTED": "red"}
 BEST_MARK = "★"
@@ -134,6 +135,9 @@ def rule_outcome(verdicts: dict[str, str] | str) -> str:
 
 
 def gate_line(snapshot: RunSnapshot) -> Text | None:
+    """The gate's verdict, what it compared the model with, and the rules. Runs from before the registry carry no
+    ``comparison`` (their served accuracy is said instead); a gate that ran passed, unless the run registered the
+    model as Rejected."""
     gate = snapshot.document.get("gate")
     if not gate:
         return None
@@ -141,9 +145,33 @@ def gate_line(snapshot: RunSnapshot) -> Text | None:
     before = "nothing served before" if served is None else f"served model had {served:.4f}"
     rules = ", ".join(f"{name} {rule_outcome(status)}" for name, status in sorted(gate.get("rules", {}).items()))
     rules = rules or "none"
+    refused = snapshot.document.get("package", {}).get("approval") == REJECTED
     return Text.assemble(
-        "Quality gate: ", ("passed", "green"), f": test accuracy {gate['test_accuracy']:.4f} ({before}); rules: {rules}"
+        "Quality gate: ",
+        ("refused", "bold red") if refused else ("passed", "green"),
+        f": test accuracy {gate['test_accuracy']:.4f} ({gate.get('comparison', before)}); rules: {rules}",
     )
+
+
+# how a succeeded run that registered (or released) a version ended: its Succeed state (statemachine/)
+RELEASE_OUTCOMES = {
+    "Deployed": "live",
+    "AwaitingApproval": "awaits approval (`dogbreeds approve {version}`)",
+    "AlreadyLive": "was live already: nothing deployed",
+}
+
+
+def release_line(snapshot: RunSnapshot) -> Text | None:
+    """A finished run's model version and what became of it: live, awaiting approval, or not deployed."""
+    package = snapshot.document.get("package")
+    if not package or not snapshot.finished:
+        return None
+    ended = last_entered(snapshot.history)
+    if snapshot.execution["status"] == "SUCCEEDED" and ended in RELEASE_OUTCOMES:
+        outcome, style = RELEASE_OUTCOMES[ended].format(version=package["version"]), "green"
+    else:
+        outcome, style = f"{package['approval']}, not deployed", "red"
+    return Text.assemble(f"Model {package['summary']}: ", (outcome, style))
 
 
 def endpoint_line(endpoint: dict) -> Text:
@@ -190,5 +218,5 @@ def render(snapshot: RunSnapshot) -> Group:
     parts += [line for line in (gate_line(snapshot),) if line is not None]
     if snapshot.endpoint:
         parts.append(endpoint_line(snapshot.endpoint))
-    parts += [line for line in (failure_line(snapshot),) if line is not None]
+    parts += [line for line in (release_line(snapshot), failure_line(snapshot)) if line is not None]
     return Group(*parts)

@@ -57,6 +57,25 @@ def test_a_stack_is_found_by_its_outputs_and_the_key_read_only_when_needed(stubs
     assert where.execution_arn(f"{STATE_MACHINE}:x") == f"{STATE_MACHINE}:x"  # an ARN is taken as it is
 
 
+def test_a_stack_names_its_package_group_and_approval_mode(stubs):
+    outputs = [{"OutputKey": key, "OutputValue": value} for key, value in OUTPUTS.items()]
+    stack = {"StackName": "dogbreeds", "CreationTime": "2026-01-01T00:00:00Z", "StackStatus": "UPDATE_COMPLETE"}
+    stubs["cloudformation"].add_response(
+        "describe_stacks", {"Stacks": [{**stack, "Outputs": outputs}]}, {"StackName": "dogbreeds"}
+    )  # a stack from before the registry
+    older = target.from_stack("dogbreeds", "eu-west-1")
+    assert (older.model_package_group, older.approval_mode) == ("", "auto")
+    registry_output = {"OutputKey": "ModelPackageGroupName", "OutputValue": "dogbreeds-models"}
+    manual = [{"ParameterKey": "ApprovalMode", "ParameterValue": "manual"}]
+    stubs["cloudformation"].add_response(
+        "describe_stacks",
+        {"Stacks": [{**stack, "Outputs": [*outputs, registry_output], "Parameters": manual}]},
+        {"StackName": "dogbreeds"},
+    )
+    where = target.from_stack("dogbreeds", "eu-west-1")
+    assert (where.model_package_group, where.approval_mode) == ("dogbreeds-models", "manual")
+
+
 def test_a_stack_without_the_outputs_is_refused_in_words(stubs):
     stack = {"StackName": "other", "CreationTime": "2026-01-01T00:00:00Z", "StackStatus": "CREATE_COMPLETE"}
     stubs["cloudformation"].add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "other"})

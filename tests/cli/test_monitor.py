@@ -37,7 +37,12 @@ def archive(metadata: dict) -> bytes:
     return buffer.getvalue()
 
 
-def stubbed_sagemaker() -> object:
+PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/dogbreeds-models/1"
+
+
+def stubbed_sagemaker(from_package: bool = False) -> object:
+    """The endpoint serves MODEL, made from the model data directly or (``from_package``) from a registered version
+    that holds it."""
     client = boto3.client("sagemaker", region_name="us-east-1")
     stub = Stubber(client)
     arn = "arn:aws:sagemaker:us-east-1:123456789012:{}/{}"
@@ -53,12 +58,23 @@ def stubbed_sagemaker() -> object:
          "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": MODEL}], "CreationTime": SERVING_SINCE},
         {"EndpointConfigName": "cfg-run1"},
     )  # fmt: skip
+    model_data = f"s3://{BUCKET}/models/run1/model.tar.gz"
     stub.add_response(
         "describe_model",
         {"ModelName": MODEL, "ModelArn": arn.format("model", MODEL), "CreationTime": SERVING_SINCE,
-         "PrimaryContainer": {"ModelDataUrl": f"s3://{BUCKET}/models/run1/model.tar.gz"}},
+         "PrimaryContainer": {"ModelPackageName": PACKAGE} if from_package else {"ModelDataUrl": model_data}},
         {"ModelName": MODEL},
     )  # fmt: skip
+    if from_package:
+        stub.add_response(
+            "describe_model_package",
+            {"ModelPackageName": "dogbreeds-models", "ModelPackageArn": PACKAGE, "CreationTime": SERVING_SINCE,
+             "ModelPackageStatus": "Completed", "ModelPackageStatusDetails": {"ValidationStatuses": []},
+             "InferenceSpecification": {"Containers": [{"Image": "pytorch", "ModelDataUrl": model_data}],
+                                        "SupportedContentTypes": ["image/jpeg"],
+                                        "SupportedResponseMIMETypes": ["application/json"]}},
+            {"ModelPackageName": PACKAGE},
+        )  # fmt: skip
     stub.activate()
     return client
 
@@ -75,14 +91,15 @@ def put_record(s3, when: datetime, answers: list[tuple[str, float]], model: str 
     s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(record).encode())
 
 
-@pytest.fixture
-def account():
+@pytest.fixture(params=[False, True], ids=["model-data", "package"])
+def account(request):
+    """The live model made directly from its model data, and (since the registry) from a registered version."""
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
         s3.put_object(Bucket=BUCKET, Key="models/run1/model.tar.gz",
                       Body=archive({"training_job": VERSION, "baseline": BASELINE}))  # fmt: skip
-        sagemaker = stubbed_sagemaker()
+        sagemaker = stubbed_sagemaker(from_package=request.param)
         clients = {"s3": s3, "sagemaker": sagemaker}
         yield s3, target.Target(clients.__getitem__, "arn:sm", "https://api", lambda: "key", ENDPOINT, BUCKET)
 

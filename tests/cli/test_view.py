@@ -7,7 +7,7 @@ import pytest
 from rich.console import Console
 
 from dogbreeds_cli.snapshot import RunSnapshot
-from dogbreeds_cli.view import gate_line, render
+from dogbreeds_cli.view import gate_line, release_line, render
 from dogbreeds_cli.watch import news
 from tests.support.recordings import recorded
 
@@ -133,3 +133,58 @@ def test_the_gate_line_says_each_rules_verdict_in_words(rules, shown):
         {"type": "TaskStateExited", "stateExitedEventDetails": {"output": json.dumps({"gate": gate})}}
     )
     assert gate_line(snapshot).plain.endswith(shown)
+
+
+PACKAGE = {
+    "arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/twin-models/3",
+    "version": 3,
+    "approval": "Approved",
+    "summary": "v3 (test accuracy 0.9926, dataset digits.zip@ver3)",
+}
+
+
+def ended_in(state: str, document: dict, status: str = "SUCCEEDED") -> RunSnapshot:
+    """The recorded run, ending in ``state`` with ``document`` as its state document."""
+    snapshot = recorded("succeeded")
+    snapshot.execution = {**snapshot.execution, "status": status}
+    at = snapshot.history[-1]["timestamp"]
+    snapshot.history += [
+        {"type": "SucceedStateEntered", "timestamp": at, "stateEnteredEventDetails": {"name": state}},
+        {"type": "SucceedStateExited", "timestamp": at,
+         "stateExitedEventDetails": {"name": state, "output": json.dumps(document)}},
+    ]  # fmt: skip
+    return snapshot
+
+
+def test_the_gate_line_says_what_the_gate_compared():
+    comparison = "not worse than live v2 (0.9852) on the same test split"
+    gate = {"test_accuracy": 0.9926, "served_accuracy": 0.9852, "rules": {}, "comparison": comparison}
+    line = gate_line(ended_in("Deployed", {"gate": gate, "package": PACKAGE}))
+    assert line.plain == f"Quality gate: passed: test accuracy 0.9926 ({comparison}); rules: none"
+
+
+def test_a_model_registered_as_rejected_is_not_said_to_have_passed():
+    gate = {"test_accuracy": 0.5, "served_accuracy": None, "rules": {}, "comparison": "nothing is served yet"}
+    snapshot = ended_in("PipelineFailed", {"gate": gate, "package": PACKAGE | {"approval": "Rejected"}}, "FAILED")
+    assert gate_line(snapshot).plain.startswith("Quality gate: refused: test accuracy 0.5000 (nothing is served yet)")
+    assert release_line(snapshot).plain == (
+        "Model v3 (test accuracy 0.9926, dataset digits.zip@ver3): Rejected, not deployed"
+    )
+
+
+@pytest.mark.parametrize(
+    ("state", "approval", "outcome"),
+    [
+        ("Deployed", "Approved", "live"),
+        ("AwaitingApproval", "PendingManualApproval", "awaits approval (`dogbreeds approve 3`)"),
+        ("AlreadyLive", "Approved", "was live already: nothing deployed"),
+    ],
+)
+def test_a_finished_run_names_its_version_and_what_became_of_it(state, approval, outcome):
+    lines = shown(ended_in(state, {"package": PACKAGE | {"approval": approval}}))
+    assert lines[-1] == f"Model v3 (test accuracy 0.9926, dataset digits.zip@ver3): {outcome}"
+
+
+def test_a_run_without_a_package_shows_no_model_line():
+    assert release_line(recorded("succeeded")) is None
+    assert release_line(ended_in("Deployed", {"package": PACKAGE}, status="RUNNING")) is None
