@@ -21,6 +21,7 @@ from dogbreeds_cli import doctor, monitor, plots, registry, target
 from dogbreeds_cli.snapshot import collect
 from dogbreeds_cli.watch import watch
 from model_code import monitoring
+from model_code import registry as records
 from model_code.registry import APPROVED, PENDING, REJECTED
 
 DEFAULT_TWIN_FILE = Path(".twin") / "up.json"
@@ -450,9 +451,11 @@ def command_rollback(args, where: target.Target, console: Console) -> int:
             raise target.TargetError(f"v{chosen.number} is live already: nothing to roll back")
     live_number = registry.number_of(live, listed)
     reason = f"rollback by {who()}" + (f" (v{live_number} was live)" if live_number is not None else "")
-    name = registry.rollback_execution_name(chosen.number, now())
+    name = records.rollback_execution_name(chosen.number, now())
     started = where.clients("stepfunctions").start_execution(
-        stateMachineArn=where.state_machine_arn, name=name, input=json.dumps(registry.release_input(chosen, reason))
+        stateMachineArn=where.state_machine_arn,
+        name=name,
+        input=json.dumps(records.release_input(name, chosen.arn, reason)),
     )
     console.print(f"Rolling back to {chosen.summary()}: execution {name}")
     return follow(where, started["executionArn"], console, args.poll)

@@ -5,17 +5,13 @@ Versions are read with ListModelPackages (its summaries carry no metadata) and o
 their metadata only through ``model_code.registry.Version``.
 """
 
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from dogbreeds_cli.snapshot import Clients
 from dogbreeds_cli.target import TargetError
-from model_code import registry
+from model_code import live_version, registry
 
-# The stack's StartPipeline names the execution an approval event starts ``release-v<N>-<16 hex>`` (issue 22's
-# contract); `rollback` names its own ``rollback-v<N>-<UTC yyyymmddHHMMSS>``.
-RELEASE_EXECUTION = re.compile(r"release-v(?P<number>\d+)-[0-9a-f]{16}")
 # UpdateModelPackage's ApprovalDescription (botocore's shape; its client checks only the minimum, AWS the maximum)
 MAX_APPROVAL_DESCRIPTION = 1024
 
@@ -51,7 +47,7 @@ def find(clients: Clients, group: str, number: int, listed: list[dict] | None = 
 
 def live_package(clients: Clients, endpoint_name: str) -> str | None:
     """The ARN of the version the endpoint serves (None: nothing served, or a model made before the registry)."""
-    return registry.served_package(clients("sagemaker"), endpoint_name)
+    return live_version.served_package(clients("sagemaker"), endpoint_name)
 
 
 def number_of(arn: str | None, listed: list[dict]) -> int | None:
@@ -107,22 +103,13 @@ def rollback_choice(versions: list[registry.Version], live_arn: str | None) -> r
     return max(served, key=serving_since)
 
 
-def release_input(version: registry.Version, reason: str) -> dict:
-    """The state machine's input that puts ``version`` on the endpoint through the pipeline's Deploy states."""
-    return {"release": {"model_package_arn": version.arn, "reason": reason}}
-
-
-def rollback_execution_name(number: int, when: datetime) -> str:
-    return f"rollback-v{number}-{when:%Y%m%d%H%M%S}"
-
-
 def release_executions(clients: Clients, state_machine_arn: str, number: int) -> list[dict]:
     """The executions an approval of version ``number`` started (the newest hundred runs), newest first."""
     listed = clients("stepfunctions").list_executions(stateMachineArn=state_machine_arn, maxResults=100)
     return [
         execution
         for execution in listed["executions"]
-        if (found := RELEASE_EXECUTION.fullmatch(execution["name"])) and int(found["number"]) == number
+        if (found := registry.RELEASE_EXECUTION.fullmatch(execution["name"])) and int(found["number"]) == number
     ]
 
 

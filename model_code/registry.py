@@ -9,10 +9,12 @@ UTF-8 byte (quoted-printable's escape, ``=`` itself included), so an S3 key with
 round trip; keys are this module's constants and must fit as they are.
 """
 
+import hashlib
 import math
 import quopri
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 GROUP_SUFFIX = "models"  # the stack's package group is ``<SageMakerNamePrefix>-models`` (template.yaml)
 
@@ -115,3 +117,24 @@ class Version:
         """``v3 (test accuracy 0.9926, dataset digits.zip@3HL4k...)``: the notifications' and the CLI's phrase."""
         accuracy = f"{self.test_accuracy:.4f}" if self.test_accuracy is not None else "unknown"
         return f"v{self.number} (test accuracy {accuracy}, dataset {self.dataset})"
+
+
+# A release (an Approved version put on the endpoint through the pipeline's Deploy states) is an execution of the
+# state machine: StartPipeline starts one per approval (manual mode), `dogbreeds rollback` its own.
+RELEASE_EXECUTION = re.compile(r"release-v(?P<number>\d+)-[0-9a-f]{16}")
+
+
+def release_execution_name(version: int, package_arn: str, modified: str) -> str:
+    """One execution per approval: SageMaker may send a state change more than once, and the duplicates meet
+    ExecutionAlreadyExists (the package and the time of its change name it)."""
+    digest = hashlib.sha256(f"{package_arn}#{modified}".encode()).hexdigest()[:16]
+    return f"release-v{version}-{digest}"
+
+
+def rollback_execution_name(version: int, when: datetime) -> str:
+    return f"rollback-v{version}-{when:%Y%m%d%H%M%S}"
+
+
+def release_input(run_id: str, package_arn: str, reason: str) -> dict:
+    """The state machine's input for a release (its run id is the execution's name, as for every run)."""
+    return {"run_id": run_id, "release": {"model_package_arn": package_arn, "reason": reason}}

@@ -53,10 +53,3 @@ def register_token(run_id: str) -> str:
     """CreateModelPackage's ClientToken (1-36 of ``[a-zA-Z0-9-]``): boto3 fills a random one when it is absent, so a
     retried Register would create a second version; one per run finds the first."""
     return hashlib.sha256(f"register#{run_id}".encode()).hexdigest()[:32]
-
-
-def release_execution_name(version: int, package_arn: str, modified: str) -> str:
-    """One execution per approval: SageMaker may send a state change more than once, and the duplicates meet
-    ExecutionAlreadyExists (the package and the time of its change name it)."""
-    digest = hashlib.sha256(f"{package_arn}#{modified}".encode()).hexdigest()[:16]
-    return f"release-v{version}-{digest}"

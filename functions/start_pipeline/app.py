@@ -15,9 +15,10 @@ from botocore.exceptions import ClientError
 
 from common import aws
 from common.aws import error_code, transient_errors
-from common.naming import execution_name, release_execution_name
+from common.naming import execution_name
 from common.poll_budget import poll_settings
 from common.powertools import logger, metrics, tracer
+from model_code import registry
 
 
 def execution_input(bucket: str, key: str, version: str | None, etag: str, size: int | None, run_id: str) -> dict:
@@ -43,11 +44,13 @@ def release_input(detail: dict) -> tuple[str, dict] | None:
     """The release execution's name and input for an approval; None for a state change that releases nothing (the
     rule asks for Approved versions of the stack's group only; in auto mode the run that registered a version
     deploys it itself, so an approval event there must not deploy it a second time)."""
-    if os.environ["APPROVAL_MODE"] != "manual" or detail.get("ModelApprovalStatus") != "Approved":
+    if os.environ["APPROVAL_MODE"] != "manual" or detail.get("ModelApprovalStatus") != registry.APPROVED:
         return None
     arn = detail["ModelPackageArn"]
-    run_id = release_execution_name(int(detail["ModelPackageVersion"]), arn, str(detail.get("LastModifiedTime")))
-    return run_id, {"run_id": run_id, "release": {"model_package_arn": arn, "reason": "approved in the registry"}}
+    run_id = registry.release_execution_name(
+        int(detail["ModelPackageVersion"]), arn, str(detail.get("LastModifiedTime"))
+    )
+    return run_id, registry.release_input(run_id, arn, "approved in the registry")
 
 
 def upload_input(event: dict) -> tuple[str, dict] | None:

@@ -336,7 +336,10 @@ def test_rollback_by_default_releases_the_version_served_before_the_live_one(mon
     account.listed(*listed)
     account.live(arn(5))
     account.described(v5, V3, V1)  # the Approved ones: v3 served after v1
-    release = {"release": {"model_package_arn": arn(3), "reason": "rollback by alice (v5 was live)"}}
+    release = {
+        "run_id": "rollback-v3-20261204031500",
+        "release": {"model_package_arn": arn(3), "reason": "rollback by alice (v5 was live)"},
+    }
     account.stubs["stepfunctions"].add_response(
         "start_execution",
         {"executionArn": f"{EXECUTION}:rollback-v3-20261204031500", "startDate": NOW},
@@ -354,7 +357,10 @@ def test_a_named_rollback_exits_as_its_release_ends(monkeypatch):
     account.listed(V4, V3, V2, V1)
     account.live(arn(3))
     account.described(V1)
-    release = {"release": {"model_package_arn": arn(1), "reason": "rollback by alice (v3 was live)"}}
+    release = {
+        "run_id": "rollback-v1-20261204031500",
+        "release": {"model_package_arn": arn(1), "reason": "rollback by alice (v3 was live)"},
+    }
     account.stubs["stepfunctions"].add_response(
         "start_execution",
         {"executionArn": f"{EXECUTION}:rollback-v1-20261204031500", "startDate": NOW},

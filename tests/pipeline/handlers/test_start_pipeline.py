@@ -68,7 +68,7 @@ def test_uploads_outside_the_prefix_are_ignored(stubbed):
 
 
 def test_an_approval_starts_one_release_in_manual_mode(stubbed, monkeypatch):
-    from common.naming import release_execution_name
+    from model_code.registry import release_execution_name
     from start_pipeline import app
 
     monkeypatch.setenv("APPROVAL_MODE", "manual")
