@@ -205,11 +205,8 @@ class ModelRegistry:
             else:
                 listed = [package for group in self.groups.values() for package in group.versions.values()]
             listed = [package for package in listed if _selected(package, params)]
-            if params.get("SortBy", "CreationTime") == "Name":
-                key = lambda package: (package["ModelPackageName"], package["ModelPackageVersion"])  # noqa: E731
-            else:
-                key = lambda package: (package["CreationTime"], package["ModelPackageVersion"])  # noqa: E731
-            listed.sort(key=key, reverse=params.get("SortOrder") == "Descending")
+            by = _by_name if params.get("SortBy", "CreationTime") == "Name" else _by_creation_time
+            listed.sort(key=by, reverse=params.get("SortOrder") == "Descending")
             return [{key: value for key, value in p.items() if key in self.summary_fields} for p in listed]
 
     def update_package(self, request: dict) -> str:
@@ -225,8 +222,8 @@ class ModelRegistry:
                 raise validation(
                     f"CustomerMetadataProperties would hold {len(metadata)} entries; the maximum is {METADATA_ENTRIES}."
                 )
-            changed = "ModelApprovalStatus" in request and request["ModelApprovalStatus"] != package[
-                "ModelApprovalStatus"]  # fmt: skip
+            approval = package["ModelApprovalStatus"]
+            changed = request.get("ModelApprovalStatus", approval) != approval
             if "CustomerMetadataProperties" in request or "CustomerMetadataPropertiesToRemove" in request:
                 package["CustomerMetadataProperties"] = metadata
             for key in ("ModelApprovalStatus", "ApprovalDescription"):
@@ -277,6 +274,14 @@ class ModelRegistry:
     def _emit(self, event: dict) -> None:
         if self.emit is not None:
             self.emit(event)
+
+
+def _by_name(package: dict) -> tuple:
+    return package["ModelPackageName"], package["ModelPackageVersion"]
+
+
+def _by_creation_time(package: dict) -> tuple:
+    return package["CreationTime"], package["ModelPackageVersion"]
 
 
 def _selected(package: dict, params: dict) -> bool:
