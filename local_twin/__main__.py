@@ -26,6 +26,7 @@ def serve(args: argparse.Namespace) -> int:
             f"bucket       {twin.aws.bucket}\n"
             f"upload to    s3://{twin.aws.bucket}/{prefix}\n"
             f"SageMaker    {twin.sagemaker.url}\n"
+            f"model group  {twin.model_package_group}\n"
             f"API URL      {twin.api.url}{route.path}\n"
             f"API key      {twin.api.api_key}\n"
             f"\n  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={twin.region} \\\n"

@@ -99,6 +99,7 @@ NAME_PROPERTIES = {
     "AWS::CloudWatch::Alarm": "AlarmName",
     "AWS::CloudWatch::Dashboard": "DashboardName",
     "AWS::ApiGateway::Stage": "StageName",
+    "AWS::SageMaker::ModelPackageGroup": "ModelPackageGroupName",
 }
 
 
@@ -131,6 +132,9 @@ def physical_resource(kind: str, name: str, region: str) -> Physical:
         return Physical(f"{base}:lambda:{region}:{ACCOUNT_ID}:layer:{name}:1")
     if kind == "AWS::ApiGateway::RestApi":
         return Physical(name, {"RootResourceId": "root"})
+    if kind == "AWS::SageMaker::ModelPackageGroup":  # Ref: the group's ARN (SageMaker's ARNs name it in lower case)
+        arn = f"{base}:sagemaker:{region}:{ACCOUNT_ID}:model-package-group/{name.lower()}"
+        return Physical(arn, {"ModelPackageGroupArn": arn})
     if kind == "AWS::Logs::LogGroup":  # Ref: the name; Arn ends with ":*", as CloudFormation's does
         return Physical(name, {"Arn": f"{base}:logs:{region}:{ACCOUNT_ID}:log-group:{name}:*"})
     return Physical(name, {"Arn": f"{base}:{kind.split('::')[1].lower() if '::' in kind else 'unknown'}:::{name}"})

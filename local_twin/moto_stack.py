@@ -3,7 +3,8 @@
 S3 (the data bucket, EventBridge notifications on), IAM (every role of the template with its policies as
 written), Lambda (every function, run by lambda_runtime in processes of its own with its role's credentials;
 ``moto_seam`` routes the state machine's tasks and EventBridge targets there), Step Functions (the ASL with
-its substitutions resolved, executed by moto's engine, as the state machine's role), the EventBridge rules,
+its substitutions resolved, executed by moto's engine, as the state machine's role), the EventBridge rules (which
+also carry the local SageMaker's events: ``event_emitter``), the model package groups (on the local SageMaker),
 SNS topics (each with an SQS subscription the twin can read), CloudWatch (the alarms and dashboards; the
 metrics the functions print in the embedded metric format, read from their logs after each invocation: emf.py; the
 alarms evaluated as CloudWatch would, which moto does not: alarms.py).
@@ -19,6 +20,7 @@ import os
 import tempfile
 import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,6 +102,18 @@ def session_environment(credentials: dict) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
         "AWS_SESSION_TOKEN": credentials["SessionToken"],
     }
+
+
+def event_emitter(events: BaseClient) -> Callable[[dict], None]:
+    """How an AWS service sends its events: PutEvents of one entry on the default bus, by the service itself (the
+    administrator's client: no caller's permissions are asked). The rules then deliver it (moto_seam)."""
+
+    def emit(entry: dict) -> None:
+        answer = events.put_events(Entries=[entry])
+        if answer["FailedEntryCount"]:
+            raise RuntimeError(f"EventBridge refused the event {entry['DetailType']}: {answer['Entries']}")
+
+    return emit
 
 
 def code_zip(code_dir: Path) -> bytes:
@@ -236,6 +250,7 @@ class MotoStack:
                 Bucket=bucket.name, NotificationConfiguration={"EventBridgeConfiguration": {}}
             )
         topic_queues = {topic_arn: self._subscribe_queue(topic_arn) for topic_arn in self._create_topics()}
+        self._create_model_package_groups(sagemaker_url)
         self._create_log_groups()
         self._create_alarms_and_dashboards()
         self.alarms = alarms.AlarmEvaluator(
@@ -358,6 +373,16 @@ class MotoStack:
         for logical_id, resource in self.template.of_type("AWS::CloudWatch::Dashboard").items():
             body = self.template.resolve(resource["Properties"]["DashboardBody"])
             cloudwatch.put_dashboard(DashboardName=self.template.physical(logical_id).ref, DashboardBody=body)
+
+    def _create_model_package_groups(self, sagemaker_url: str) -> None:
+        """The stack's model package groups, made on the local SageMaker as CloudFormation makes them (as the
+        administrator: CreateModelPackageGroup with the resource's properties, which carry the API's names)."""
+        sagemaker = client("sagemaker", sagemaker_url, self.region)
+        for logical_id, properties in self.template.model_package_groups().items():
+            if "ModelPackageGroupPolicy" in properties:  # PutModelPackageGroupPolicy: not modelled by the twin
+                raise RuntimeError(f"{logical_id}: the twin does not model ModelPackageGroupPolicy")
+            created = sagemaker.create_model_package_group(**properties)
+            expect_same_arn(created["ModelPackageGroupArn"], self.template.physical(logical_id).ref)
 
     def _create_topics(self) -> list[str]:
         sns = self.client("sns")

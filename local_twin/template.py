@@ -5,7 +5,8 @@ What remains here is what the twin makes of each CloudFormation resource: the fu
 with the role SAM generated), the roles (AWS::IAM::Role: inline and managed policies, trust), the state machine
 (AWS::StepFunctions::StateMachine: its definition with DefinitionSubstitutions applied), the EventBridge rules
 (AWS::Events::Rule), the REST API (AWS::ApiGateway::RestApi: routes, binary media types and API-key security from
-its OpenAPI body; the stage; the usage plan's throttle and quota), topics, the bucket, log groups and layers.
+its OpenAPI body; the stage; the usage plan's throttle and quota), topics, the bucket, log groups, layers and the
+model package groups (AWS::SageMaker::ModelPackageGroup).
 """
 
 import json
@@ -147,6 +148,14 @@ class Template(cloudformation.Stack):
                 content = layer["Properties"]["Content"]
                 return self._artifact(content["S3Bucket"], content["S3Key"]).resolve()
         raise TemplateError(f"no layer of the template has the ARN {layer_arn}")
+
+    def model_package_groups(self) -> dict[str, dict]:
+        """The SageMaker model package groups (AWS::SageMaker::ModelPackageGroup): logical id -> resolved
+        properties."""
+        return {
+            logical_id: self.resolve(resource["Properties"])
+            for logical_id, resource in self.of_type("AWS::SageMaker::ModelPackageGroup").items()
+        }
 
     def topics(self) -> dict[str, str]:
         return {logical_id: self.physical(logical_id).ref for logical_id in self.of_type("AWS::SNS::Topic")}

@@ -11,7 +11,7 @@ from dogbreeds_cli.timeline import StateProgress, follow_execution, history
 from local_twin.alarms import MetricClock
 from local_twin.api import LocalApi, MetricsPublisher
 from local_twin.faults import Faults
-from local_twin.moto_stack import MotoStack, Provisioned, client
+from local_twin.moto_stack import MotoStack, Provisioned, client, event_emitter
 from local_twin.sagemaker import LocalSageMaker
 from local_twin.sagemaker.quotas import AccountQuotas
 from local_twin.template import Template
@@ -65,6 +65,8 @@ class Twin:
                 denials=self.moto.denials,
                 quotas=self.quotas,
                 directory=self.moto.directory,
+                # SageMaker's events (the model registry's state changes) reach the stack's rules as on AWS
+                emit_event=event_emitter(self.moto.client("events")),
             )
             sagemaker_url = self.sagemaker.start()
             self.aws = self.moto.provision(sagemaker_url)
@@ -99,6 +101,14 @@ class Twin:
         if len(prefixes) != 1:
             raise TwinError(f"expected one upload prefix across the template's S3 rules, found {sorted(prefixes)}")
         return prefixes.pop()
+
+    @property
+    def model_package_group(self) -> str:
+        """The name of the stack's model package group (the registry's versions are registered in it)."""
+        groups = [properties["ModelPackageGroupName"] for properties in self.template.model_package_groups().values()]
+        if len(groups) != 1:
+            raise TwinError(f"expected one model package group in the template, found {groups}")
+        return groups[0]
 
     def client(self, service: str):
         if service in ("sagemaker", "sagemaker-runtime", "service-quotas"):
@@ -176,6 +186,7 @@ class Twin:
             "state_machine_arn": self.aws.state_machine_arn,
             "bucket": self.aws.bucket,
             "endpoint_name": predict.environment["ENDPOINT_NAME"],
+            "model_package_group": self.model_package_group,
             "predictions_prefix": predict.environment["PREDICTIONS_PREFIX"],
             "api_url": f"{self.api.url}{route.path}",
             "api_key": self.api.api_key,

@@ -13,6 +13,13 @@ execution role", SageMaker developer guide, "Auto-Rollback Configuration and Mon
 without saying whether the caller is asked too: the twin asks both, as a refusal on AWS would come after a paid
 run. The Experiments resources are ``experiment/<name>``, ``experiment-trial/<name>`` and
 ``experiment-trial-component/<name>``; (Dis)AssociateTrialComponent acts on the trial and the component.
+
+The model registry's resources are ``model-package-group/<group>`` and, for a versioned package,
+``model-package/<group>/<version>`` (the ARN CreateModelPackage answers). A call may name them by name, by ARN or
+(a package) by ``<group>/<version>``: each is asked on its ARN. Which resource CreateModelPackage is authorized on
+is not documented (the service authorization reference lists ``model-package`` for it; the package does not exist
+yet, and it names a group): the twin asks both the group and the version being created, so a policy must grant
+both, as one written for either reading of AWS's rules does (docs/local_twin.md).
 """
 
 import re
@@ -20,6 +27,7 @@ from collections.abc import Callable
 
 from local_twin.iam import Request
 from local_twin.iam_actions import IMPLIED_ACTIONS, TAGGING_ACTION, actions_of, tags_need_add_tags
+from local_twin.sagemaker.registry import group_name, package_reference
 
 SIGNING_NAME = "sagemaker"  # sagemaker and sagemaker-runtime requests alike
 SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
@@ -48,9 +56,14 @@ def names_no_resource(operation: str) -> bool:
 
 
 def required(
-    operation: str, params: dict, arn: Callable[[str, str], str], alarm_arn: Callable[[str], str]
+    operation: str,
+    params: dict,
+    arn: Callable[[str, str], str],
+    alarm_arn: Callable[[str], str],
+    next_package_version: Callable[[str], int] = lambda group: 1,
 ) -> list[Request]:
-    """The IAM requests one call makes (``params`` already checked against the service model)."""
+    """The IAM requests one call makes (``params`` already checked against the service model);
+    ``next_package_version`` gives the version a group's next model package gets."""
     (action,) = actions_of(SIGNING_NAME, operation)
     if operation in ("AddTags", "ListTags", "DeleteTags"):
         return [Request(action, params["ResourceArn"])]
@@ -58,6 +71,17 @@ def required(
         return [Request(action, "*")]
     if operation in ("AssociateTrialComponent", "DisassociateTrialComponent"):
         return [Request(action, arn(_kind(noun), params[f"{noun}Name"])) for noun in ("Trial", "TrialComponent")]
+    if operation == "CreateModelPackage" and "ModelPackageGroupName" in params:
+        group = group_name(params["ModelPackageGroupName"])
+        version = arn("model-package", f"{group}/{next_package_version(group)}")
+        needed = [Request(action, arn("model-package-group", group)), Request(action, version)]
+        return needed + ([Request(TAGGING_ACTION, version)] if params.get("Tags") else [])
+    if operation in ("DescribeModelPackage", "DeleteModelPackage"):  # a name, an ARN or <group>/<version>
+        return [Request(action, arn("model-package", package_reference(params["ModelPackageName"])))]
+    if operation == "UpdateModelPackage":
+        return [Request(action, arn("model-package", package_reference(params["ModelPackageArn"])))]
+    if operation in ("DescribeModelPackageGroup", "DeleteModelPackageGroup"):  # a name or an ARN
+        return [Request(action, arn("model-package-group", group_name(params["ModelPackageGroupName"])))]
     # ListTrainingJobsForHyperParameterTuningJob acts on the tuning job
     noun = operation.rsplit("For", 1)[1] if "For" in operation else _VERBS.sub("", operation)
     if f"{noun}Name" not in params:

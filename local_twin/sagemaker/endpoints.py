@@ -21,6 +21,7 @@ import tarfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,7 +141,9 @@ class Endpoint:
 class Endpoints:
     """Models, endpoint configurations and endpoints; each deployment in a folder under ``folder``, served with
     ``runtime`` as a session of its model's execution role (``roles``). ``lock`` is the local SageMaker's: an
-    endpoint is checked against the ``account``'s quotas and counted in one step with every other create."""
+    endpoint is checked against the ``account``'s quotas and counted in one step with every other create.
+    ``resolve_package`` gives the container a model package serves (the model registry's ``serving_container``,
+    which refuses a package that is not Approved): a model created from a package serves that."""
 
     def __init__(
         self,
@@ -151,10 +154,13 @@ class Endpoints:
         account: quotas.AccountQuotas,
         faults: Faults,
         lock: threading.RLock,
+        resolve_package: Callable[[str], dict] | None = None,
     ):
         self.folder, self.runtime, self.roles, self.arns = folder, runtime, roles, arns
         self.account, self.faults, self.lock = account, faults, lock
+        self.resolve_package = resolve_package
         self.models: dict[str, dict] = {}
+        self.containers: dict[str, dict] = {}  # model name -> the container it serves (its package's, if it names one)
         self.configs: dict[str, dict] = {}
         self.endpoints: dict[str, Endpoint] = {}
         self.cold_start = ColdStart()
@@ -163,9 +169,18 @@ class Endpoints:
     # ------------------------------------------------------------------ models and configurations
 
     def create_model(self, request: dict) -> str:
+        """DescribeModel answers the request as it came (a package's model: ``{"ModelPackageName": arn}``, as AWS's
+        DescribeModel echoes the request); the container it serves is resolved now, from the package if it names one
+        (CreateModel from a model package, SageMaker developer guide)."""
         name = request["ModelName"]
         if name in self.models:
             raise validation(f'Cannot create already existing model "{self.arns.sagemaker("model", name)}".')
+        container = request.get("PrimaryContainer", {})
+        if "ModelPackageName" in container:
+            if self.resolve_package is None:
+                raise validation("This local SageMaker has no model registry to read model packages from.")
+            container = self.resolve_package(container["ModelPackageName"])
+        self.containers[name] = container
         self.models[name] = {**request, "CreationTime": now(), "ModelArn": self.arns.sagemaker("model", name)}
         return self.models[name]["ModelArn"]
 
@@ -176,7 +191,7 @@ class Endpoints:
 
     def delete_model(self, name: str) -> None:
         self.describe_model(name)
-        del self.models[name]
+        del self.models[name], self.containers[name]
 
     def model_summaries(self, name_contains: str = "") -> list[dict]:
         return [
@@ -228,11 +243,12 @@ class Endpoints:
     def _model_folder(self, endpoint: str, config_name: str) -> Path:
         """Download and extract the config's model.tar.gz for this endpoint, in a folder of this deployment's
         own (an update to the same config must not share the serving fleet's, which goes when it stops)."""
-        model = self._model(config_name)
+        model_name = self.configs[config_name]["ProductionVariants"][0]["ModelName"]
+        model = self.models[model_name]
         deployment = f"{config_name}-{uuid.uuid4().hex[:8]}"
         folder = self.folder / endpoint / deployment / "model"
         folder.mkdir(parents=True, exist_ok=True)
-        bucket, key = split_s3_uri(model["PrimaryContainer"]["ModelDataUrl"])
+        bucket, key = split_s3_uri(self.containers[model_name]["ModelDataUrl"])
         archive = folder.parent / "model.tar.gz"
         s3 = self._role(endpoint, model["ExecutionRoleArn"]).client("s3")  # the model's role reads it
         s3.download_file(bucket, key, str(archive))

@@ -29,7 +29,7 @@ from local_twin.account import ACCOUNT_ID
 from local_twin.faults import Faults, Throttled
 from local_twin.loopback import LoopbackHandler, reply, serve_in_background, shut_down, url_of
 from local_twin.moto_stack import client
-from local_twin.sagemaker import authorization
+from local_twin.sagemaker import authorization, constraints, registry
 from local_twin.sagemaker.arns import Arns
 from local_twin.sagemaker.endpoints import Endpoints
 from local_twin.sagemaker.errors import SageMakerError, validation
@@ -59,12 +59,15 @@ class LocalSageMaker:
         denials: iam.DenialLog | None = None,
         quotas: AccountQuotas | None = None,
         directory: iam.Directory | None = None,
+        emit_event: Callable[[dict], None] | None = None,
     ):
         """``s3_endpoint_url`` is where jobs and endpoints reach S3 (the twin's IAM gateway); ``assume`` gives a
         session of a role (the twin's STS) to each job and endpoint, which then act with their execution role's
         permissions. Without it (a standalone local SageMaker) they act as the administrator. ``quotas`` (an
         AccountQuotas) is the account's; the twin's defaults without it. ``directory`` is the twin's IAM (standalone:
-        that of the moto at ``s3_endpoint_url``)."""
+        that of the moto at ``s3_endpoint_url``). ``emit_event`` sends the events SageMaker sends to EventBridge (a
+        PutEvents entry: the model registry's state changes); without it (a standalone local SageMaker) they are
+        dropped."""
         self.workdir = Path(workdir)
         self.region = region
         self.faults = faults or Faults()
@@ -87,9 +90,15 @@ class LocalSageMaker:
             max_concurrent_jobs,
         )  # fmt: skip
         self.tuning = TuningJobs(self.training, self.arns, capacity, self.experiments, self.faults, self.lock)
+        self.registry = registry.ModelRegistry(
+            self.arns, self.lock, emit_event,
+            described_fields=tuple(self.model.shape_for("DescribeModelPackageOutput").members),
+            summary_fields=tuple(self.model.shape_for("ModelPackageSummary").members),
+        )  # fmt: skip
         self.endpoints = Endpoints(
-            self.workdir / "endpoints", runtime, self.roles, self.arns, self.quotas, self.faults, self.lock
-        )
+            self.workdir / "endpoints", runtime, self.roles, self.arns, self.quotas, self.faults, self.lock,
+            resolve_package=self.registry.serving_container,
+        )  # fmt: skip
         self._server: ThreadingHTTPServer | None = None
         self.url = ""
 
@@ -101,7 +110,9 @@ class LocalSageMaker:
             if service == "servicequotas":  # the listings have no resource type in the Service Authorization Reference
                 iam.authorize(principal, [iam.Request(f"servicequotas:{operation}", "*")], self.denials)
                 return
-            needed = authorization.required(operation, params, self.arns.sagemaker, self.arns.alarm)
+            needed = authorization.required(
+                operation, params, self.arns.sagemaker, self.arns.alarm, self.registry.next_version
+            )
             iam.authorize(principal, needed, self.denials)
             for role, source_arn in authorization.passed_roles(operation, params, self.arns.sagemaker):
                 try:
@@ -122,7 +133,8 @@ class LocalSageMaker:
 
     def validate(self, operation: str, params: dict, model=None) -> None:
         """The request against botocore's service model (SageMaker's unless ``model`` is given; ValidationException,
-        as SageMaker answers)."""
+        as SageMaker answers); the model registry's calls also against the limits AWS checks and botocore does
+        not (constraints.py)."""
         model = model or self.model
         try:
             shape = model.operation_model(operation).input_shape
@@ -133,6 +145,8 @@ class LocalSageMaker:
                 validate_parameters(params, shape)
             except ParamValidationError as error:
                 raise validation(str(error).replace("\n", " ")) from error
+            if model is self.model and operation in registry.OPERATIONS:
+                constraints.check(params, shape)
 
     def call(self, operation: str, params: dict) -> dict:
         """One SageMaker API call, validated and authorized already (fault-injected, dispatched)."""
@@ -291,6 +305,34 @@ class LocalSageMaker:
 
     def op_list_endpoints(self, params):
         return {"Endpoints": self.endpoints.summaries()}
+
+    # the model registry (registry.py)
+
+    def op_create_model_package_group(self, params):
+        return {"ModelPackageGroupArn": self.registry.create_group(params)}
+
+    def op_describe_model_package_group(self, params):
+        return self.registry.describe_group(params["ModelPackageGroupName"])
+
+    def op_delete_model_package_group(self, params):
+        self.registry.delete_group(params["ModelPackageGroupName"])
+        return {}
+
+    def op_create_model_package(self, params):
+        return {"ModelPackageArn": self.registry.create_package(params)}
+
+    def op_describe_model_package(self, params):
+        return self.registry.describe_package(params["ModelPackageName"])
+
+    def op_list_model_packages(self, params):
+        return page(self.registry.summaries(params), params, "ModelPackageSummaryList")
+
+    def op_update_model_package(self, params):
+        return {"ModelPackageArn": self.registry.update_package(params)}
+
+    def op_delete_model_package(self, params):
+        self.registry.delete_package(params["ModelPackageName"])
+        return {}
 
     # the Experiments resources jobs create (experiments.py): what a teardown lists and deletes
 

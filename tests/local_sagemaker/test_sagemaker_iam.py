@@ -187,3 +187,59 @@ def test_calls_that_name_no_resource_are_allowed_on_star_only(sagemaker, moto_ur
     assert "Endpoints" in anywhere.list_endpoints() and "Models" in anywhere.list_models()
     error = error_of(lambda: anywhere.search(Resource="TrainingJob"))  # authorized; the twin has no Search
     assert error["Code"] == "UnknownOperationException"
+
+
+def test_the_model_registry_is_authorized_on_the_group_and_version_arns(sagemaker, moto_url):
+    group = f"arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:model-package-group/iam-models"
+    versions = f"arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:model-package/iam-models/*"
+    version_1 = f"arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:model-package/iam-models/1"
+    admin(sagemaker).create_model_package_group(ModelPackageGroupName="iam-models")
+    container = {"Containers": [{"Image": "inference", "ModelDataUrl": f"s3://{BUCKET}/models/m.tar.gz"}]}
+    register = lambda c, **extra: c.create_model_package(  # noqa: E731
+        ModelPackageGroupName="iam-models", InferenceSpecification=container, **extra
+    )["ModelPackageArn"]
+
+    # CreateModelPackage is asked on the group and on the version it creates (which AWS uses is not documented)
+    on_group = caller(sagemaker, moto_url, {"Effect": "Allow", "Action": "sagemaker:CreateModelPackage",
+                                            "Resource": group})  # fmt: skip
+    error = error_of(lambda: register(on_group))
+    assert error["Code"] == "AccessDeniedException"
+    assert f"not authorized to perform: sagemaker:CreateModelPackage on resource: {version_1}" in error["Message"]
+    on_versions = caller(sagemaker, moto_url, {"Effect": "Allow", "Action": "sagemaker:CreateModelPackage",
+                                               "Resource": versions})  # fmt: skip
+    error = error_of(lambda: register(on_versions))
+    assert f"sagemaker:CreateModelPackage on resource: {group}" in error["Message"]
+    registrar = caller(sagemaker, moto_url, {"Effect": "Allow", "Action": "sagemaker:CreateModelPackage",
+                                             "Resource": [group, versions]})  # fmt: skip
+    error = error_of(lambda: register(registrar, Tags=[{"Key": "k", "Value": "v"}]))  # tags need AddTags too
+    assert f"sagemaker:AddTags on resource: {version_1}" in error["Message"]
+    assert register(registrar) == version_1
+    assert sagemaker.registry.group("iam-models").latest == 1  # nothing was created by the refused calls
+
+    # Describe, Update and Delete are asked on the version, however the call names it
+    reader = caller(sagemaker, moto_url, {"Effect": "Allow", "Resource": versions, "Action": [
+        "sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"]})  # fmt: skip
+    for reference in (version_1, "iam-models/1"):
+        assert reader.describe_model_package(ModelPackageName=reference)["ModelPackageVersion"] == 1
+    reader.update_model_package(ModelPackageArn=version_1, ModelApprovalStatus="Approved")
+    error = error_of(lambda: reader.delete_model_package(ModelPackageName="iam-models/1"))
+    assert f"sagemaker:DeleteModelPackage on resource: {version_1}" in error["Message"]
+    error = error_of(lambda: reader.describe_model_package_group(ModelPackageGroupName=group))
+    assert f"sagemaker:DescribeModelPackageGroup on resource: {group}" in error["Message"]
+    error = error_of(lambda: reader.create_model_package_group(ModelPackageGroupName="iam-other"))
+    assert error["Code"] == "AccessDeniedException" and "model-package-group/iam-other" in error["Message"]
+    elsewhere = caller(sagemaker, moto_url, {"Effect": "Allow", "Action": "sagemaker:DescribeModelPackage",
+                                             "Resource": versions.replace("iam-models", "iam-others")})  # fmt: skip
+    assert error_of(lambda: elsewhere.describe_model_package(ModelPackageName=version_1))["Code"] == (
+        "AccessDeniedException"
+    )
+
+    # ListModelPackages names no resource: "*" only
+    scoped = caller(sagemaker, moto_url, {"Effect": "Allow", "Action": "sagemaker:ListModelPackages",
+                                          "Resource": [group, versions]})  # fmt: skip
+    error = error_of(lambda: scoped.list_model_packages(ModelPackageGroupName="iam-models"))
+    assert "sagemaker:ListModelPackages on resource: * because" in error["Message"]
+    anywhere = caller(sagemaker, moto_url, {"Effect": "Allow", "Action": "sagemaker:ListModelPackages",
+                                            "Resource": "*"})  # fmt: skip
+    listed = anywhere.list_model_packages(ModelPackageGroupName="iam-models")["ModelPackageSummaryList"]
+    assert [summary["ModelPackageArn"] for summary in listed] == [version_1]

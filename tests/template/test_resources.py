@@ -153,6 +153,18 @@ def test_outputs_name_what_a_user_needs(document):
     }
 
 
+def test_the_model_registry_group_outlives_the_stack_under_the_sagemaker_prefix(template, document):
+    """Nothing stored is lost: deleting or replacing the stack keeps the versions' history (AWS's
+    DeleteModelPackageGroup refuses a group with versions anyway). Its name is the output users and the CLI read."""
+    (logical_id,) = template.model_package_groups()
+    resource = document["Resources"][logical_id]
+    assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    name = template.model_package_groups()[logical_id]["ModelPackageGroupName"]
+    assert name == f"{template.parameters['SageMakerNamePrefix']}-models"
+    assert template.resolve(document["Outputs"]["ModelPackageGroupName"]["Value"]) == name
+    assert template.physical(logical_id).ref.endswith(f":model-package-group/{name}")
+
+
 def test_functions_run_a_supported_python_with_tracing(template):
     for logical_id, function in template.functions().items():
         assert function.runtime in ("python3.12", "python3.13"), logical_id
