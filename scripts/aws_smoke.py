@@ -38,6 +38,7 @@ from dogbreeds_cli.cli import main as dogbreeds  # noqa: E402
 from dogbreeds_cli.timeline import StateProgress, follow_execution  # noqa: E402
 from local_twin import digits  # noqa: E402
 from local_twin.samconfig import load_profile  # noqa: E402
+from model_code import registry  # noqa: E402
 
 PROFILE = "smoke"
 FOLLOW_TIMEOUT_SECONDS = 3 * 3600  # a hang guard: the smoke profile's run takes well under an hour
@@ -398,6 +399,24 @@ def delete_versions(s3, bucket: str, prefix: str = "") -> int:
     return deleted
 
 
+def delete_model_registry(sagemaker, group: str) -> int | None:
+    """The stack's model package group and its versions (the stack retains the group: its history outlives it, but
+    an acceptance run leaves nothing). Versions first: SageMaker refuses to delete a group that holds any. None when
+    there is no group (a stack that never deployed)."""
+    try:
+        sagemaker.describe_model_package_group(ModelPackageGroupName=group)
+    except sagemaker.exceptions.ClientError as error:
+        if error.response["Error"]["Code"] == "ValidationException":  # "does not exist"
+            return None
+        raise
+    versions = _pages(sagemaker, "list_model_packages", "ModelPackageSummaryList", ModelPackageGroupName=group,
+                      ModelPackageType="Versioned")  # fmt: skip
+    for version in versions:
+        sagemaker.delete_model_package(ModelPackageName=version["ModelPackageArn"])
+    sagemaker.delete_model_package_group(ModelPackageGroupName=group)
+    return len(versions)
+
+
 def teardown(
     clients: Clients, stack: Stack, deployment: Deployment | None, outcome: Outcome, say, log_groups_before: set[str]
 ) -> None:
@@ -463,6 +482,11 @@ def teardown(
     with step("delete the stack"):
         stack.delete()
         say("  stack deleted")
+    if deployment is not None:
+        with step("delete the model registry's versions and group"):
+            group = f"{deployment.name_prefix}-{registry.GROUP_SUFFIX}"
+            count = delete_model_registry(clients.sagemaker, group)
+            say(f"  model package group {group}: " + ("none" if count is None else f"deleted with {count} versions"))
     for bucket in sorted(buckets):
         with step(f"delete the bucket {bucket}"), contextlib.suppress(gone):
             clients.s3.delete_bucket(Bucket=bucket)  # retained by the stack: removed here

@@ -141,3 +141,27 @@ def test_job_logs_go_and_only_the_groups_the_run_created_with_them():
         ]
         assert aws_smoke.existing_log_groups(logs, aws_smoke.JOB_LOG_GROUPS) == {training}
         assert aws_smoke.delete_job_logs(logs, jobs, before) == 0  # nothing left to find: not an error
+
+
+def test_the_registry_goes_versions_first_then_its_group(stub):
+    sagemaker = stub("sagemaker")
+    group = f"{PREFIX}-models"
+    sagemaker.add_response("describe_model_package_group", {
+        "ModelPackageGroupName": group, "ModelPackageGroupArn": f"arn:x:{group}", "CreationTime": NOW,
+        "CreatedBy": {}, "ModelPackageGroupStatus": "Completed"}, {"ModelPackageGroupName": group})  # fmt: skip
+    versions = [{"ModelPackageArn": f"arn:x:model-package/{group}/{n}", "CreationTime": NOW,
+                 "ModelPackageStatus": "Completed", "ModelPackageGroupName": group} for n in (1, 2)]  # fmt: skip
+    sagemaker.add_response("list_model_packages", {"ModelPackageSummaryList": versions},
+                           {"ModelPackageGroupName": group, "ModelPackageType": "Versioned"})  # fmt: skip
+    for version in versions:
+        sagemaker.add_response("delete_model_package", {}, {"ModelPackageName": version["ModelPackageArn"]})
+    sagemaker.add_response("delete_model_package_group", {}, {"ModelPackageGroupName": group})
+    assert aws_smoke.delete_model_registry(sagemaker.client, group) == 2
+
+
+def test_without_a_registry_there_is_nothing_to_delete(stub):
+    sagemaker = stub("sagemaker")
+    sagemaker.add_client_error(
+        "describe_model_package_group", "ValidationException", "ModelPackageGroup does not exist"
+    )
+    assert aws_smoke.delete_model_registry(sagemaker.client, "smoke-models") is None
