@@ -40,12 +40,12 @@ def violations(value: Any, shape: Shape, path: str) -> list[str]:
             for problem in violations(value[name], member, _member_path(path, name))
         ]
     if shape.type_name == "list" and isinstance(value, list):
-        found = _refused(value, path, _size_limits(len(value), shape))
+        found = _refused(value, path, _bounds(len(value), shape, "length"))
         for index, item in enumerate(value, start=1):
             found += violations(item, shape.member, f"{path}.{index}.member")
         return found
     if shape.type_name == "map" and isinstance(value, dict):
-        found = _refused(value, path, _size_limits(len(value), shape))
+        found = _refused(value, path, _bounds(len(value), shape, "length"))
         for part, inner in (("keys", shape.key), ("value", shape.value)):
             items = value.keys() if part == "keys" else value.values()
             broken = sorted({limit for item in items for limit in _string_limits(item, inner)})
@@ -55,7 +55,7 @@ def violations(value: Any, shape: Shape, path: str) -> list[str]:
     if shape.type_name == "string" and isinstance(value, str):
         return _refused(value, path, _string_limits(value, shape))
     if shape.type_name in ("integer", "long", "float", "double") and isinstance(value, int | float):
-        return _refused(value, path, _number_limits(value, shape))
+        return _refused(value, path, _bounds(value, shape, "value"))
     return []
 
 
@@ -65,31 +65,22 @@ def _member_path(path: str, name: str) -> str:
     return f"{path}.{member}" if path else member
 
 
-def _size_limits(size: int, shape: Shape) -> list[str]:
+def _bounds(measure: float, shape: Shape, what: str) -> list[str]:
+    """The shape's min/max broken by ``measure`` (``what``: "length" of a string, list or map, or "value")."""
     limits = shape.metadata
     broken = []
-    if "min" in limits and size < limits["min"]:
-        broken.append(f"Member must have length greater than or equal to {limits['min']}")
-    if "max" in limits and size > limits["max"]:
-        broken.append(f"Member must have length less than or equal to {limits['max']}")
+    if "min" in limits and measure < limits["min"]:
+        broken.append(f"Member must have {what} greater than or equal to {limits['min']}")
+    if "max" in limits and measure > limits["max"]:
+        broken.append(f"Member must have {what} less than or equal to {limits['max']}")
     return broken
 
 
 def _string_limits(value: str, shape: Shape) -> list[str]:
-    broken = _size_limits(len(value), shape)
+    broken = _bounds(len(value), shape, "length")
     pattern = shape.metadata.get("pattern")
     if pattern is not None and regex.fullmatch(pattern, value) is None:
         broken.append(f"Member must satisfy regular expression pattern: {pattern}")
-    return broken
-
-
-def _number_limits(value: float, shape: Shape) -> list[str]:
-    limits = shape.metadata
-    broken = []
-    if "min" in limits and value < limits["min"]:
-        broken.append(f"Member must have value greater than or equal to {limits['min']}")
-    if "max" in limits and value > limits["max"]:
-        broken.append(f"Member must have value less than or equal to {limits['max']}")
     return broken
 
 
