@@ -16,6 +16,7 @@ from common.sagemaker_requests import PackageRecord, inference_container, model_
 from common.training_results import final_metric, rule_statuses, rule_verdicts
 from model_code import registry
 from model_code.metrics import TEST_ACCURACY, TEST_LOSS
+from model_code.rule_settings import LOSS_PLOT
 
 MAX_DESCRIPTION = 1024  # ModelPackageDescription
 
@@ -63,6 +64,11 @@ def lineage(event: dict, described: dict) -> dict[str, object]:
     return fields
 
 
+def output_archive(model_data: str) -> str:
+    """A job's output data (the files under /opt/ml/output/data), which SageMaker writes beside model.tar.gz."""
+    return model_data.rsplit("/", 1)[0] + "/output.tar.gz"
+
+
 def description(event: dict, accuracy: float | None, reason: str | None) -> str:
     dataset = event["dataset"]["key"].rsplit("/", 1)[-1]
     scored = f"test accuracy {accuracy:.4f}" if accuracy is not None else "no test accuracy"
@@ -89,7 +95,10 @@ def lambda_handler(event: dict) -> dict:
         "rules": rule_verdicts(described),
         "gate": event.get("gate") or {"rejected": reason},
         "debugger_output": described.get("DebugHookConfig", {}).get("S3OutputPath"),
-        "tuning_job": event["tuning"]["name"],
+        # the loss curves the job drew (in its output.tar.gz, beside model.tar.gz); the tuning chart is drawn from
+        # the tuning job's trials (`dogbreeds plots <run>` draws both)
+        "loss_curves": {"archive": output_archive(model_data), "member": LOSS_PLOT},
+        "tuning_chart": {"tuning_job": event["tuning"]["name"], "drawn_by": f"dogbreeds plots {event['run_id']}"},
     }
     body = json.dumps(document, indent=2, default=str).encode()
     bucket = os.environ["BUCKET_NAME"]

@@ -89,6 +89,11 @@ def test_a_gated_model_is_registered_approved_with_its_lineage(stubbed):
     assert statistics["ContentDigest"] == "sha256:" + hashlib.sha256(put["Body"]).hexdigest()
     assert (document["test_accuracy"], document["images"]["test"]) == (0.83, 16)
     assert document["rules"] == {"Overfit": {"job": {"RuleEvaluationStatus": "NoIssuesFound"}}}
+    assert document["loss_curves"] == {
+        "archive": "s3://dogbreeds-data/models/dogbreeds-1a2b3c4d5e-train/output/output.tar.gz",
+        "member": "loss_curves.png",
+    }
+    assert document["tuning_chart"]["tuning_job"] == "dogbreeds-1a2b3c4d5e-hpo"
     assert request["Tags"] == [{"Key": "pipeline-run", "Value": event["run_id"]}]
 
 
