@@ -439,7 +439,8 @@ def command_rollback(args, where: target.Target, console: Console) -> int:
     live = registry.live_package(where.clients, where.endpoint_name)
     if args.version is None:
         approved = [summary for summary in listed if summary.get("ModelApprovalStatus") == APPROVED]
-        chosen = registry.rollback_choice(list(registry.described(where.clients, approved)), live)
+        deployed = registry.deployed_packages(where.clients, where.state_machine_arn)
+        chosen = registry.rollback_choice(list(registry.described(where.clients, approved)), live, deployed)
     else:
         chosen = registry.find(where.clients, group, args.version, listed)
         if chosen.approval != APPROVED:

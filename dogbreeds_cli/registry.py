@@ -5,8 +5,8 @@ Versions are read with ListModelPackages (its summaries carry no metadata) and o
 their metadata only through ``model_code.registry.Version``.
 """
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
+import json
+from collections.abc import Iterable, Iterator
 
 from dogbreeds_cli.snapshot import Clients
 from dogbreeds_cli.target import TargetError
@@ -73,34 +73,34 @@ def set_approval(clients: Clients, version: registry.Version, status: str, descr
     )
 
 
-def serving_since(version: registry.Version) -> datetime | None:
-    """When the version last went live (NotifyRelease stamps it, ISO 8601 UTC); None when it never has."""
-    stamped = version.metadata.get(registry.SERVING_SINCE)
-    if not stamped:
-        return None
-    try:
-        since = datetime.fromisoformat(stamped)
-    except ValueError as error:
-        raise TargetError(
-            f"v{version.number}'s {registry.SERVING_SINCE} is {stamped!r}, not an ISO 8601 time"
-        ) from error
-    return since if since.tzinfo else since.replace(tzinfo=UTC)
+def deployed_packages(clients: Clients, state_machine_arn: str) -> Iterator[str]:
+    """The package each deployment put live, newest first: the succeeded executions (runs that deployed their model,
+    releases) whose output holds a deployment. Step Functions is the history: it keeps closed executions 90 days."""
+    stepfunctions = clients("stepfunctions")
+    pages = stepfunctions.get_paginator("list_executions").paginate(
+        stateMachineArn=state_machine_arn, statusFilter="SUCCEEDED"
+    )
+    for page in pages:
+        for execution in page["executions"]:
+            described = stepfunctions.describe_execution(executionArn=execution["executionArn"])
+            output = json.loads(described.get("output") or "{}")
+            if "deployment" in output and "package" in output:
+                yield output["package"]["arn"]
 
 
-def rollback_choice(versions: list[registry.Version], live_arn: str | None) -> registry.Version:
-    """The version served before the live one: of the Approved versions other than the live one, the one that went
-    live last (the latest ``serving.since``). TargetError when none of them has served."""
-    served = [
-        version
-        for version in versions
-        if version.approval == registry.APPROVED and version.arn != live_arn and serving_since(version)
-    ]
-    if not served:
-        raise TargetError(
-            "no version to roll back to: no Approved version other than the live one has served yet "
-            "(name one: `dogbreeds rollback VERSION`; `dogbreeds models` lists them)"
-        )
-    return max(served, key=serving_since)
+def rollback_choice(
+    versions: list[registry.Version], live_arn: str | None, deployed: Iterable[str]
+) -> registry.Version:
+    """The version served before the live one: the newest deployment (``deployed``, newest first) of an Approved
+    version other than the live one. TargetError when there is none."""
+    approved = {version.arn: version for version in versions if version.approval == registry.APPROVED}
+    for package_arn in deployed:
+        if package_arn != live_arn and package_arn in approved:
+            return approved[package_arn]
+    raise TargetError(
+        "no version to roll back to: no Approved version other than the live one was deployed in the runs Step "
+        "Functions still holds (90 days; name one: `dogbreeds rollback VERSION`; `dogbreeds models` lists them)"
+    )
 
 
 def release_executions(clients: Clients, state_machine_arn: str, number: int) -> list[dict]:

@@ -11,7 +11,6 @@ from rich.text import Text
 from dogbreeds_cli.snapshot import RunSnapshot
 from dogbreeds_cli.timeline import StateProgress, last_entered, state_progress
 from model_code.metrics import EPOCH, METRIC_NAMES, OBJECTIVE_METRIC, OBJECTIVE_TYPE
-from model_code.registry import REJECTED
 
 STATUS_STYLES = {"SUCCEEDED": "green", "FAILED": "bold red", "RUNNING": "yellow", "TIMED_OUT": "red", "ABORTED": "red"}
 BEST_MARK = "★"
@@ -136,8 +135,8 @@ def rule_outcome(verdicts: dict[str, str] | str) -> str:
 
 def gate_line(snapshot: RunSnapshot) -> Text | None:
     """The gate's verdict, what it compared the model with, and the rules. Runs from before the registry carry no
-    ``comparison`` (their served accuracy is said instead); a gate that ran passed, unless the run registered the
-    model as Rejected."""
+    ``comparison`` (their served accuracy is said instead). A refused model leaves no ``$.gate``: the run's failure
+    line gives the gate's reason."""
     gate = snapshot.document.get("gate")
     if not gate:
         return None
@@ -145,10 +144,9 @@ def gate_line(snapshot: RunSnapshot) -> Text | None:
     before = "nothing served before" if served is None else f"served model had {served:.4f}"
     rules = ", ".join(f"{name} {rule_outcome(status)}" for name, status in sorted(gate.get("rules", {}).items()))
     rules = rules or "none"
-    refused = snapshot.document.get("package", {}).get("approval") == REJECTED
     return Text.assemble(
         "Quality gate: ",
-        ("refused", "bold red") if refused else ("passed", "green"),
+        ("passed", "green"),
         f": test accuracy {gate['test_accuracy']:.4f} ({gate.get('comparison', before)}); rules: {rules}",
     )
 

@@ -11,11 +11,9 @@ import json
 import os
 
 from common import aws
-from common.aws import transient_errors
+from common.notifications import publish
 from common.powertools import logger, step_handler
 from common.run_jobs import stop_running_jobs
-
-MAX_SUBJECT = 100  # SNS's limit
 
 
 def failure_message(execution: str, failed_state: str, error: dict) -> dict:
@@ -54,9 +52,7 @@ def lambda_handler(event: dict) -> dict:
     )
     if message["stopped_jobs"]:
         logger.warning("stopped the failed run's jobs", extra={"jobs": message["stopped_jobs"]})
-    subject = f"Dog-breed pipeline failed in {message['failed_state']}: {message['error']}"[:MAX_SUBJECT]
-    with transient_errors():
-        topic = os.environ["FAILURE_TOPIC_ARN"]
-        aws.client("sns").publish(TopicArn=topic, Subject=subject, Message=json.dumps(message))
+    subject = f"Dog-breed pipeline failed in {message['failed_state']}: {message['error']}"
+    publish(os.environ["FAILURE_TOPIC_ARN"], subject, message)
     logger.error("pipeline failed", extra=message)
     return message

@@ -48,7 +48,7 @@ def release_input(detail: dict) -> tuple[str, dict] | None:
         return None
     arn = detail["ModelPackageArn"]
     run_id = registry.release_execution_name(
-        int(detail["ModelPackageVersion"]), arn, str(detail.get("LastModifiedTime"))
+        int(detail["ModelPackageVersion"]), arn, str(detail["LastModifiedTime"])
     )
     return run_id, registry.release_input(run_id, arn, "approved in the registry")
 

@@ -30,13 +30,12 @@ def arn(number: int) -> str:
     return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/{number}"
 
 
-def record(number: int, approval: str, serving_since: str | None = None, accuracy: float = 0.99) -> dict:
-    """DescribeModelPackage of version ``number``, with the metadata Register writes (and NotifyRelease stamps)."""
+def record(number: int, approval: str, accuracy: float = 0.99) -> dict:
+    """DescribeModelPackage of version ``number``, with the metadata Register writes."""
     fields = {
         registry.TEST_ACCURACY: accuracy,
         registry.DATASET_URI: "s3://data/datasets/digits.zip",
         registry.DATASET_VERSION: f"ver{number}",
-        registry.SERVING_SINCE: serving_since,
     }
     return {
         "ModelPackageName": GROUP, "ModelPackageGroupName": GROUP, "ModelPackageVersion": number,
@@ -125,6 +124,25 @@ class Account:
             {"stateMachineArn": STATE_MACHINE, "maxResults": 100},
         )  # fmt: skip
 
+    def deployed(self, *numbers: int) -> None:
+        """Step Functions' succeeded runs, newest first, each having deployed version ``number`` (0: a run that
+        deployed nothing, e.g. one awaiting approval)."""
+        names = [f"run-{index}" for index in range(len(numbers))]
+        self.stubs["stepfunctions"].add_response(
+            "list_executions",
+            {"executions": [{"executionArn": f"{EXECUTION}:{name}", "stateMachineArn": STATE_MACHINE, "name": name,
+                             "status": "SUCCEEDED", "startDate": NOW} for name in names]},
+            {"stateMachineArn": STATE_MACHINE, "statusFilter": "SUCCEEDED"},
+        )  # fmt: skip
+        for name, number in zip(names, numbers, strict=True):
+            output = {"package": {"arn": arn(number)}} | ({"deployment": {"action": "update"}} if number else {})
+            self.stubs["stepfunctions"].add_response(
+                "describe_execution",
+                {"executionArn": f"{EXECUTION}:{name}", "stateMachineArn": STATE_MACHINE, "status": "SUCCEEDED",
+                 "startDate": NOW, "output": json.dumps(output)},
+                {"executionArn": f"{EXECUTION}:{name}"},
+            )  # fmt: skip
+
     def run(self, monkeypatch, *argv: str, ends: str = "SUCCEEDED") -> tuple[int, str, list[str]]:
         """`dogbreeds ARGV` against this account: its exit status, its words, and the executions it followed
         (each ending ``ends``). Every stubbed answer must have been asked for."""
@@ -145,9 +163,9 @@ class Account:
         return status, " ".join(console.export_text().split()), followed
 
 
-V1 = record(1, registry.APPROVED, serving_since="2026-12-01T10:00:00+00:00", accuracy=0.9852)
+V1 = record(1, registry.APPROVED, accuracy=0.9852)
 V2 = record(2, registry.REJECTED, accuracy=0.95)
-V3 = record(3, registry.APPROVED, serving_since="2026-12-03T10:00:00+00:00", accuracy=0.9926)
+V3 = record(3, registry.APPROVED, accuracy=0.9926)
 V4 = record(4, registry.PENDING, accuracy=0.9963)
 
 
@@ -331,11 +349,12 @@ def test_a_reject_without_a_reason_is_refused_and_a_rejected_one_left_alone(monk
 
 def test_rollback_by_default_releases_the_version_served_before_the_live_one(monkeypatch):
     account = Account()
-    v5 = record(5, registry.APPROVED, serving_since="2026-12-04T01:00:00Z")  # live now
+    v5 = record(5, registry.APPROVED)  # live now
     listed = (V4, v5, V3, V2, V1)
     account.listed(*listed)
     account.live(arn(5))
-    account.described(v5, V3, V1)  # the Approved ones: v3 served after v1
+    account.described(v5, V3, V1)  # the Approved ones
+    account.deployed(5, 0, 3)  # newest first: v5's run, a run awaiting approval, v3's run (v1's is not read)
     release = {
         "run_id": "rollback-v3-20261204031500",
         "release": {"model_package_arn": arn(3), "reason": "rollback by alice (v5 was live)"},
@@ -391,35 +410,28 @@ def test_a_rollback_with_nothing_served_before_is_refused(monkeypatch):
     account.listed(V4, V3, V2)
     account.live(arn(3))
     account.described(V3)
+    account.deployed(3, 2)  # v2 was deployed, then rejected
     assert account.run(monkeypatch, "rollback") == (
         2,
-        "no version to roll back to: no Approved version other than the live one has served yet (name one: "
-        "`dogbreeds rollback VERSION`; `dogbreeds models` lists them)",
+        "no version to roll back to: no Approved version other than the live one was deployed in the runs Step "
+        "Functions still holds (90 days; name one: `dogbreeds rollback VERSION`; `dogbreeds models` lists them)",
         [],
     )
 
 
-def version(number: int, approval: str, serving_since: str | None) -> registry.Version:
-    return registry.Version.from_described(record(number, approval, serving_since))
+def version(number: int, approval: str) -> registry.Version:
+    return registry.Version.from_described(record(number, approval))
 
 
-def test_the_default_rollback_is_the_approved_version_that_went_live_last_before_the_live_one():
-    versions = [
-        version(6, registry.APPROVED, "2026-12-04T02:00:00+00:00"),  # live
-        version(5, registry.REJECTED, "2026-12-04T01:00:00+00:00"),  # served, then rejected
-        version(4, registry.APPROVED, None),  # approved, never served
-        version(3, registry.APPROVED, "2026-12-03T10:00:00"),  # an older version served again (no zone: UTC) ...
-        version(2, registry.APPROVED, "2026-12-03T10:30:00+01:00"),  # ... after this one (09:30 UTC)
-    ]
-    assert cli_registry.rollback_choice(versions, arn(6)).number == 3
-    assert cli_registry.rollback_choice(versions, None).number == 6  # nothing registered live: the last one served
+def test_the_default_rollback_is_the_newest_deployment_of_an_approved_version_other_than_the_live_one():
+    versions = [version(6, registry.APPROVED), version(5, registry.REJECTED), version(4, registry.APPROVED),
+                version(3, registry.APPROVED), version(2, registry.APPROVED)]  # fmt: skip
+    # deployments newest first: v6 (live), v5 (served, then rejected), v3 served again after v2
+    deployed = [arn(6), arn(5), arn(3), arn(2), arn(3)]
+    assert cli_registry.rollback_choice(versions, arn(6), deployed).number == 3
+    assert cli_registry.rollback_choice(versions, None, deployed).number == 6  # nothing registered live
     with pytest.raises(target.TargetError, match="no version to roll back to"):
-        cli_registry.rollback_choice(versions[:2], arn(6))
-
-
-def test_an_unreadable_serving_stamp_is_named():
-    with pytest.raises(target.TargetError, match=r"v3's serving.since is 'yesterday', not an ISO 8601 time"):
-        cli_registry.rollback_choice([version(3, registry.APPROVED, "yesterday")], None)
+        cli_registry.rollback_choice(versions, arn(6), [arn(6), arn(5)])
 
 
 # the target

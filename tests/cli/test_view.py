@@ -163,10 +163,9 @@ def test_the_gate_line_says_what_the_gate_compared():
     assert line.plain == f"Quality gate: passed: test accuracy 0.9926 ({comparison}); rules: none"
 
 
-def test_a_model_registered_as_rejected_is_not_said_to_have_passed():
-    gate = {"test_accuracy": 0.5, "served_accuracy": None, "rules": {}, "comparison": "nothing is served yet"}
-    snapshot = ended_in("PipelineFailed", {"gate": gate, "package": PACKAGE | {"approval": "Rejected"}}, "FAILED")
-    assert gate_line(snapshot).plain.startswith("Quality gate: refused: test accuracy 0.5000 (nothing is served yet)")
+def test_a_model_registered_as_rejected_says_so():
+    snapshot = ended_in("PipelineFailed", {"package": PACKAGE | {"approval": "Rejected"}}, "FAILED")
+    assert gate_line(snapshot) is None  # the failure line gives the gate's reason
     assert release_line(snapshot).plain == (
         "Model v3 (test accuracy 0.9926, dataset digits.zip@ver3): Rejected, not deployed"
     )

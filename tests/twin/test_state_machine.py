@@ -94,9 +94,10 @@ def test_happy_path_ends_with_an_endpoint(twin, dataset):
     assert run.execution["status"] == "SUCCEEDED", run.execution
     assert served_dataset(twin) == "first.zip"
     twin.notifications()
-    (version,) = registered_versions(twin)  # auto approval: registered Approved, deployed, stamped live
+    (version,) = registered_versions(twin)  # auto approval: registered Approved and deployed
     assert (version.number, version.approval) == (1, registry.APPROVED)
-    assert version.metadata[registry.RUN_ID] == run.execution["name"] and version.metadata[registry.SERVING_SINCE]
+    assert version.metadata[registry.RUN_ID] == run.execution["name"]
+    assert json.loads(run.execution["output"])["deployment"]["model_package_arn"] == version.arn
     (released,) = twin.notifications("ReleaseTopic")
     assert json.loads(released)["message"].startswith("v1 (test accuracy ")
 

@@ -1,31 +1,26 @@
-"""NotifyRelease: "vN is live" (and the version stamped with the time) or "vN awaits approval" on the release topic.
+"""NotifyRelease: "vN is live" or "vN awaits approval" on the release topic.
 
-Through its real Lambda handler, with Stubbed SageMaker and SNS."""
+Through its real Lambda handler, with a Stubbed SNS."""
 
 import json
 
 from botocore.stub import ANY
 
-from model_code import registry
 from tests.support.handler_calls import call, sent_requests
 from tests.support.pipeline_steps import ENVIRONMENT, load_event
 
 
-def test_a_live_version_is_announced_and_stamped(stubbed):
+def test_a_live_version_is_announced(stubbed):
     from notify_release import app
 
     event = load_event("notify_release")
-    sagemaker, sns = stubbed("sagemaker"), stubbed("sns")
-    stamped = sent_requests(sagemaker, "UpdateModelPackage")
-    sagemaker.add_response("update_model_package", {"ModelPackageArn": event["package"]["arn"]})
+    sns = stubbed("sns")
     published = sent_requests(sns, "Publish")
     sns.add_response(
         "publish", {"MessageId": "1"}, {"TopicArn": ENVIRONMENT["RELEASE_TOPIC_ARN"], "Subject": ANY, "Message": ANY}
     )
     call(app, event)
-    ((stamp,), (message,)) = stamped, published
-    assert stamp["ModelPackageArn"] == event["package"]["arn"]
-    assert set(registry.read_metadata(stamp["CustomerMetadataProperties"])) == {registry.SERVING_SINCE}
+    (message,) = published
     assert message["Subject"] == "Dog-breed model v3 is live"
     body = json.loads(message["Message"])
     assert body["message"] == (
@@ -41,7 +36,7 @@ def test_a_pending_version_says_how_to_approve_it(stubbed):
     sns = stubbed("sns")
     published = sent_requests(sns, "Publish")
     sns.add_response("publish", {"MessageId": "1"})
-    call(app, event)  # nothing is stamped: no UpdateModelPackage answer is stubbed
+    call(app, event)
     ((message,),) = (published,)
     assert message["Subject"] == "Dog-breed model v3 awaits approval"
     text = json.loads(message["Message"])["message"]
