@@ -385,7 +385,7 @@ def command_approve(args, where: target.Target, console: Console) -> int:
         console.print(f"v{version.number} is already Approved: nothing to do")
         return 0
     description = registry.approval_description("approved", who(), args.note)
-    manual = where.approval_mode == "manual"
+    manual = where.approval_mode == records.MANUAL
     before = registry.release_executions(where.clients, where.state_machine_arn, version.number) if manual else []
     registry.set_approval(where.clients, version, APPROVED, description)
     console.print(f"Approved {version.summary()}")

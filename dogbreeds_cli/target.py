@@ -9,6 +9,7 @@ from pathlib import Path
 import boto3
 
 from dogbreeds_cli.snapshot import Clients
+from model_code import registry
 
 # what the twin's moto accepts; never real credentials
 TWIN_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -28,7 +29,7 @@ class Target:
     bucket: str = ""  # the data bucket, where the prediction log is
     predictions_prefix: str = "predictions/"
     model_package_group: str = ""  # the model registry's group (empty: a stack or twin from before the registry)
-    approval_mode: str = "auto"  # template.yaml's ApprovalMode: auto, or manual (a person approves each version)
+    approval_mode: str = registry.AUTO  # template.yaml's ApprovalMode: auto, or manual (a person approves each version)
 
     def execution_arn(self, execution: str | None) -> str:
         """An execution's ARN from its ARN or name; the newest run's when None."""
@@ -63,7 +64,7 @@ def from_stack(stack: str, region: str | None = None) -> Target:
         endpoint_name=outputs.get("EndpointName", ""), bucket=outputs.get("BucketName", ""),
         predictions_prefix=outputs.get("PredictionsPrefix", "predictions/"),
         model_package_group=outputs.get("ModelPackageGroupName", ""),
-        approval_mode=parameters.get("ApprovalMode") or "auto",
+        approval_mode=parameters.get("ApprovalMode") or registry.AUTO,
     )  # fmt: skip
 
 
@@ -80,7 +81,7 @@ def from_connection(connection: dict) -> Target:
         endpoint_name=connection.get("endpoint_name", ""), bucket=connection.get("bucket", ""),
         predictions_prefix=connection.get("predictions_prefix", "predictions/"),
         model_package_group=connection.get("model_package_group", ""),
-        approval_mode=connection.get("parameters", {}).get("ApprovalMode", "auto"),
+        approval_mode=connection.get("parameters", {}).get("ApprovalMode", registry.AUTO),
     )  # fmt: skip
 
 

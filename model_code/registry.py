@@ -19,7 +19,9 @@ from datetime import datetime
 GROUP_SUFFIX = "models"  # the stack's package group is ``<SageMakerNamePrefix>-models`` (template.yaml)
 
 APPROVED, PENDING, REJECTED = "Approved", "PendingManualApproval", "Rejected"
-APPROVAL_MODES = ("auto", "manual")  # template.yaml's ApprovalMode: auto approves what passes the gate
+# template.yaml's ApprovalMode: auto approves (and deploys) what passes the gate, manual waits for a person
+AUTO, MANUAL = "auto", "manual"
+APPROVAL_MODES = (AUTO, MANUAL)
 
 MAX_ENTRIES, MAX_KEY_LENGTH, MAX_VALUE_LENGTH = 50, 128, 256
 _KEY = re.compile(r"[A-Za-z0-9 _.:/=+\-@]{1,128}")  # the ASCII part of SageMaker's key pattern
@@ -97,8 +99,7 @@ class Version:
 
     @property
     def test_accuracy(self) -> float | None:
-        value = self.metadata.get(TEST_ACCURACY)
-        return float(value) if value is not None else None
+        return test_accuracy_of(self.metadata)
 
     @property
     def fingerprint(self) -> str | None:
@@ -106,15 +107,29 @@ class Version:
 
     @property
     def dataset(self) -> str:
-        """``digits.zip@<version id>``: which upload it was trained and tested on."""
-        name = self.metadata.get(DATASET_URI, "?").rsplit("/", 1)[-1]
-        version = self.metadata.get(DATASET_VERSION)
-        return f"{name}@{version}" if version else name
+        return dataset_of(self.metadata)
 
     def summary(self) -> str:
-        """``v3 (test accuracy 0.9926, dataset digits.zip@3HL4k...)``: the notifications' and the CLI's phrase."""
-        accuracy = f"{self.test_accuracy:.4f}" if self.test_accuracy is not None else "unknown"
-        return f"v{self.number} (test accuracy {accuracy}, dataset {self.dataset})"
+        return summary(self.number, self.metadata)
+
+
+def test_accuracy_of(metadata: dict[str, str]) -> float | None:
+    value = metadata.get(TEST_ACCURACY)
+    return float(value) if value is not None else None
+
+
+def dataset_of(metadata: dict[str, str]) -> str:
+    """``digits.zip@<version id>``: which upload a version was trained and tested on."""
+    name = metadata.get(DATASET_URI, "?").rsplit("/", 1)[-1]
+    version = metadata.get(DATASET_VERSION)
+    return f"{name}@{version}" if version else name
+
+
+def summary(number: int, metadata: dict[str, str]) -> str:
+    """``v3 (test accuracy 0.9926, dataset digits.zip@3HL4k...)``: the notifications' and the CLI's phrase."""
+    accuracy = test_accuracy_of(metadata)
+    scored = "unknown" if accuracy is None else f"{accuracy:.4f}"
+    return f"v{number} (test accuracy {scored}, dataset {dataset_of(metadata)})"
 
 
 # A release (an Approved version put on the endpoint through the pipeline's Deploy states) is an execution of the

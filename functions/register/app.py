@@ -34,7 +34,7 @@ def approval(accepted: bool, mode: str) -> str:
         raise ValueError(f"APPROVAL_MODE must be one of {registry.APPROVAL_MODES}, got {mode!r}")
     if not accepted:
         return registry.REJECTED
-    return registry.APPROVED if mode == "auto" else registry.PENDING
+    return registry.APPROVED if mode == registry.AUTO else registry.PENDING
 
 
 def lineage(event: dict, described: dict) -> dict[str, object]:
@@ -78,16 +78,11 @@ def description(event: dict, accuracy: float | None, reason: str | None) -> str:
     return text[:MAX_DESCRIPTION]
 
 
-@step_handler
-def lambda_handler(event: dict) -> dict:
-    sagemaker = aws.client("sagemaker")
-    with transient_errors():
-        described = sagemaker.describe_training_job(TrainingJobName=event["training"]["name"])
-    reason = rejection_reason(event["rejection"]) if "rejection" in event else None
-    status = approval(reason is None, os.environ["APPROVAL_MODE"])
-    fields = lineage(event, described)
+def metrics_document(event: dict, described: dict, fields: dict, reason: str | None) -> dict:
+    """The package's ModelQuality statistics: everything the metadata cannot hold (full rule evaluations, where the
+    plots are)."""
     model_data = described["ModelArtifacts"]["S3ModelArtifacts"]
-    document = {
+    return {
         "model_data": model_data,
         "test_accuracy": fields[registry.TEST_ACCURACY],
         "test_loss": fields[registry.TEST_LOSS],
@@ -100,6 +95,18 @@ def lambda_handler(event: dict) -> dict:
         "loss_curves": {"archive": output_archive(model_data), "member": LOSS_PLOT},
         "tuning_chart": {"tuning_job": event["tuning"]["name"], "drawn_by": f"dogbreeds plots {event['run_id']}"},
     }
+
+
+@step_handler
+def lambda_handler(event: dict) -> dict:
+    sagemaker = aws.client("sagemaker")
+    with transient_errors():
+        described = sagemaker.describe_training_job(TrainingJobName=event["training"]["name"])
+    reason = rejection_reason(event["rejection"]) if "rejection" in event else None
+    status = approval(reason is None, os.environ["APPROVAL_MODE"])
+    fields = lineage(event, described)
+    model_data = described["ModelArtifacts"]["S3ModelArtifacts"]
+    document = metrics_document(event, described, fields, reason)
     body = json.dumps(document, indent=2, default=str).encode()
     bucket = os.environ["BUCKET_NAME"]
     key = f"{os.environ['MODELS_PREFIX']}{described['TrainingJobName']}/registry/metrics.json"
@@ -120,12 +127,7 @@ def lambda_handler(event: dict) -> dict:
     )
     with transient_errors():
         arn = sagemaker.create_model_package(**model_package_request(record))["ModelPackageArn"]
-    version = registry.Version(
-        arn=arn,
-        number=int(arn.rsplit("/", 1)[1]),
-        approval=status,
-        created="",
-        metadata=registry.read_metadata(record.metadata),
-    )
+    number = int(arn.rsplit("/", 1)[1])  # versioned packages' ARNs end in /<group>/<version>
     logger.info("model registered", extra={"package": arn, "approval": status})
-    return {"arn": arn, "version": version.number, "approval": status, "summary": version.summary()}
+    summary = registry.summary(number, registry.read_metadata(record.metadata))
+    return {"arn": arn, "version": number, "approval": status, "summary": summary}

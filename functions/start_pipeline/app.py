@@ -44,12 +44,10 @@ def release_input(detail: dict) -> tuple[str, dict] | None:
     """The release execution's name and input for an approval; None for a state change that releases nothing (the
     rule asks for Approved versions of the stack's group only; in auto mode the run that registered a version
     deploys it itself, so an approval event there must not deploy it a second time)."""
-    if os.environ["APPROVAL_MODE"] != "manual" or detail.get("ModelApprovalStatus") != registry.APPROVED:
+    if os.environ["APPROVAL_MODE"] != registry.MANUAL or detail.get("ModelApprovalStatus") != registry.APPROVED:
         return None
     arn = detail["ModelPackageArn"]
-    run_id = registry.release_execution_name(
-        int(detail["ModelPackageVersion"]), arn, str(detail["LastModifiedTime"])
-    )
+    run_id = registry.release_execution_name(int(detail["ModelPackageVersion"]), arn, str(detail["LastModifiedTime"]))
     return run_id, registry.release_input(run_id, arn, "approved in the registry")
 
 

@@ -189,3 +189,10 @@ def test_every_log_group_the_stack_writes_to_is_its_own_and_expires(template):
     names = template.log_groups()
     assert not [name for name in names if name.lstrip("/").startswith("aws/lambda")]
     assert {function.log_group for function in template.functions().values()} <= set(names)
+
+
+def test_the_approval_modes_are_the_ones_the_functions_know(document):
+    from model_code import registry
+
+    parameter = document["Parameters"]["ApprovalMode"]
+    assert tuple(parameter["AllowedValues"]) == registry.APPROVAL_MODES and parameter["Default"] == registry.AUTO
