@@ -47,6 +47,8 @@ def test_the_command_loads_no_training_code(installed_cli, elsewhere):
         "model_code.rule_settings",
         "model_code.quotas",
         "model_code.monitoring",  # standard library only (dogbreeds monitor)
+        "model_code.registry",  # standard library only (dogbreeds models|approve|reject|rollback)
+        "model_code.live_version",
     }
 
 

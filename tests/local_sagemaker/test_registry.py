@@ -9,9 +9,8 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
-from local_twin import moto_seam
 from local_twin.account import ACCOUNT_ID
-from local_twin.moto_stack import client, event_emitter
+from local_twin.moto_stack import client
 from local_twin.sagemaker import LocalSageMaker
 from local_twin.sagemaker.registry import OPERATIONS
 from tests.support.local_sagemaker import BUCKET, INFERENCE, ROLE, wait
@@ -313,35 +312,3 @@ def test_the_state_change_event_carries_the_documented_detail(registry):
     assert (json.loads(created["Detail"])["ModelApprovalStatus"], detail["ModelApprovalStatus"]) == (
         "PendingManualApproval", "Rejected")  # fmt: skip
     assert detail["CreationTime"].endswith("Z") and detail["CreationTime"][10] == "T"  # the example's ISO form
-
-
-def test_an_approval_reaches_a_state_machine_through_an_eventbridge_rule(moto_url, tmp_path_factory):
-    """The twin's wiring (twin.py): the events go to moto's EventBridge as AWS's own (event_emitter), and the rules
-    deliver them (moto_seam starts a state machine target's execution)."""
-    moto_seam.install()
-    events, states = client("events", moto_url, "us-east-1"), client("stepfunctions", moto_url, "us-east-1")
-    machine = states.create_state_machine(
-        name="reg-release", roleArn=ROLE,
-        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
-    )["stateMachineArn"]  # fmt: skip
-    pattern = {"source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
-               "detail": {"ModelPackageGroupName": ["reg-route"], "ModelApprovalStatus": ["Approved"]}}  # fmt: skip
-    events.put_rule(Name="reg-approved", EventPattern=json.dumps(pattern), State="ENABLED")
-    events.put_targets(Rule="reg-approved", Targets=[{"Id": "release", "Arn": machine}])
-    service = LocalSageMaker(tmp_path_factory.mktemp("registry-events"), moto_url, emit_event=event_emitter(events))
-    service.start()
-    try:
-        sagemaker = client("sagemaker", service.url, "us-east-1")
-        sagemaker.create_model_package_group(ModelPackageGroupName="reg-route")
-        arn = register(sagemaker, "reg-route", ModelApprovalStatus="PendingManualApproval")
-        assert states.list_executions(stateMachineArn=machine)["executions"] == []  # pending: the rule ignores it
-        sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
-        (execution,) = states.list_executions(stateMachineArn=machine)["executions"]
-        started = json.loads(states.describe_execution(executionArn=execution["executionArn"])["input"])
-        assert (started["source"], started["detail-type"], started["resources"]) == (
-            "aws.sagemaker", "SageMaker Model Package State Change", [arn])  # fmt: skip
-        assert started["detail"]["ModelApprovalStatus"] == "Approved" and started["detail"]["ModelPackageVersion"] == 1
-    finally:
-        service.stop()
-        events.remove_targets(Rule="reg-approved", Ids=["release"])
-        events.delete_rule(Name="reg-approved")

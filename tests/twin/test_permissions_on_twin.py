@@ -98,10 +98,13 @@ def test_an_execution_role_that_cannot_read_the_rollback_alarm_fails_the_endpoin
             EndpointConfigName=sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
         )
         model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
-        model_data = model["PrimaryContainer"]["ModelDataUrl"]
-        gate = {"model_data": model_data, "test_accuracy": 0.99}
+        package = sagemaker.create_model_package(  # an Approved version of the served model, as Register makes one
+            ModelPackageGroupName=twin.connection()["model_package_group"], ModelApprovalStatus="Approved",
+            InferenceSpecification={"Containers": [model["PrimaryContainer"]], "SupportedContentTypes": ["image/jpeg"],
+                                    "SupportedResponseMIMETypes": ["application/json"]},
+        )["ModelPackageArn"]  # fmt: skip
         with pytest.raises(TwinError) as failed:
-            twin.invoke_function("DeployFunction", {"run_id": "blind-run", "gate": gate})
+            twin.invoke_function("DeployFunction", {"run_id": "blind-run", "package": {"arn": package}})
         assert "UpdateEndpoint" in str(failed.value) and "cloudwatch:DescribeAlarms" in str(failed.value)
         role_arn = twin.template.get_att("SageMakerExecutionRole", "Arn")
         alarm_arn = twin.template.get_att("EndpointErrorsAlarm", "Arn")
@@ -117,4 +120,5 @@ def test_an_execution_role_that_cannot_read_the_rollback_alarm_fails_the_endpoin
             PolicyName="rollback-alarm",
             PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
         )
-        assert twin.invoke_function("DeployFunction", {"run_id": "reading-run", "gate": gate})["action"] == "update"
+        released = {"run_id": "reading-run", "package": {"arn": package}}
+        assert twin.invoke_function("DeployFunction", released)["action"] == "update"
