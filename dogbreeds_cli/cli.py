@@ -344,7 +344,8 @@ APPROVAL_SHOWN = {PENDING: "Pending"}  # the rest as SageMaker says them
 
 
 def command_models(args, where: target.Target, console: Console) -> int:
-    """The group's versions, newest first, with their test accuracy, dataset and approval; the live one marked."""
+    """The group's versions, newest first, with their test accuracy and loss, dataset and approval; the live one
+    marked."""
     if args.limit < 1:
         raise target.TargetError(f"--limit must be at least 1, not {args.limit}")
     group = registry_of(where)
@@ -357,15 +358,17 @@ def command_models(args, where: target.Target, console: Console) -> int:
         title=f"Versions of {group}, newest first (local time)",
         title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
     )  # fmt: skip
-    for column in ("version", "created", "approval", "test acc.", "dataset", ""):
-        table.add_column(column, justify="right" if column == "test acc." else "left", no_wrap=column != "dataset")
+    numbers = ("test acc.", "test loss")
+    for column in ("version", "created", "approval", *numbers, "dataset", ""):
+        table.add_column(column, justify="right" if column in numbers else "left", no_wrap=column != "dataset")
     for version in registry.described(where.clients, listed[: args.limit]):
-        accuracy = version.test_accuracy
+        accuracy, loss = version.test_accuracy, version.metadata.get(records.TEST_LOSS)
         table.add_row(
             f"v{version.number}",
             datetime.fromisoformat(version.created).astimezone().strftime("%Y-%m-%d %H:%M"),
             APPROVAL_SHOWN.get(version.approval, version.approval),
             "" if accuracy is None else f"{accuracy:.4f}",
+            "" if loss is None else f"{float(loss):.4f}",
             version.dataset,
             Text("live", style="bold green") if version.arn == live else "",
         )

@@ -30,10 +30,11 @@ def arn(number: int) -> str:
     return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/{number}"
 
 
-def record(number: int, approval: str, accuracy: float = 0.99) -> dict:
+def record(number: int, approval: str, accuracy: float = 0.99, loss: float | None = None) -> dict:
     """DescribeModelPackage of version ``number``, with the metadata Register writes."""
     fields = {
         registry.TEST_ACCURACY: accuracy,
+        registry.TEST_LOSS: loss,
         registry.DATASET_URI: "s3://data/datasets/digits.zip",
         registry.DATASET_VERSION: f"ver{number}",
     }
@@ -163,7 +164,7 @@ class Account:
         return status, " ".join(console.export_text().split()), followed
 
 
-V1 = record(1, registry.APPROVED, accuracy=0.9852)
+V1 = record(1, registry.APPROVED, accuracy=0.9852, loss=0.0412)
 V2 = record(2, registry.REJECTED, accuracy=0.95)
 V3 = record(3, registry.APPROVED, accuracy=0.9926)
 V4 = record(4, registry.PENDING, accuracy=0.9963)
@@ -190,7 +191,7 @@ def test_models_lists_every_page_newest_first_and_marks_the_live_version(monkeyp
         "v4": ["v4", *created(V4), "Pending", "0.9963", "digits.zip@ver4"],
         "v3": ["v3", *created(V3), "Approved", "0.9926", "digits.zip@ver3", "live"],
         "v2": ["v2", *created(V2), "Rejected", "0.9500", "digits.zip@ver2"],
-        "v1": ["v1", *created(V1), "Approved", "0.9852", "digits.zip@ver1"],
+        "v1": ["v1", *created(V1), "Approved", "0.9852", "0.0412", "digits.zip@ver1"],
     }
     assert list(rows) == ["v4", "v3", "v2", "v1"]
     assert lines[0] == f"Versions of {GROUP}, newest first (local time)"
