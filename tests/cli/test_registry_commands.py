@@ -144,6 +144,17 @@ class Account:
                 {"executionArn": f"{EXECUTION}:{name}"},
             )  # fmt: skip
 
+    def rolls_back(self, number: int, live: int) -> None:
+        """The StartExecution `rollback` sends to put version ``number`` back while ``live`` serves (at NOW)."""
+        name = f"rollback-v{number}-20261204031500"
+        release = {"run_id": name, "release": {"model_package_arn": arn(number),
+                                                "reason": f"rollback by alice (v{live} was live)"}}  # fmt: skip
+        self.stubs["stepfunctions"].add_response(
+            "start_execution",
+            {"executionArn": f"{EXECUTION}:{name}", "startDate": NOW},
+            {"stateMachineArn": STATE_MACHINE, "name": name, "input": json.dumps(release)},
+        )
+
     def run(self, monkeypatch, *argv: str, ends: str = "SUCCEEDED") -> tuple[int, str, list[str]]:
         """`dogbreeds ARGV` against this account: its exit status, its words, and the executions it followed
         (each ending ``ends``). Every stubbed answer must have been asked for."""
@@ -356,15 +367,7 @@ def test_rollback_by_default_releases_the_version_served_before_the_live_one(mon
     account.live(arn(5))
     account.described(v5, V3, V1)  # the Approved ones
     account.deployed(5, 0, 3)  # newest first: v5's run, a run awaiting approval, v3's run (v1's is not read)
-    release = {
-        "run_id": "rollback-v3-20261204031500",
-        "release": {"model_package_arn": arn(3), "reason": "rollback by alice (v5 was live)"},
-    }
-    account.stubs["stepfunctions"].add_response(
-        "start_execution",
-        {"executionArn": f"{EXECUTION}:rollback-v3-20261204031500", "startDate": NOW},
-        {"stateMachineArn": STATE_MACHINE, "name": "rollback-v3-20261204031500", "input": json.dumps(release)},
-    )
+    account.rolls_back(3, live=5)
     status, text, followed = account.run(monkeypatch, "rollback", "--poll", "0")
     assert (status, followed) == (0, [f"{EXECUTION}:rollback-v3-20261204031500"])
     assert text == (
@@ -377,15 +380,7 @@ def test_a_named_rollback_exits_as_its_release_ends(monkeypatch):
     account.listed(V4, V3, V2, V1)
     account.live(arn(3))
     account.described(V1)
-    release = {
-        "run_id": "rollback-v1-20261204031500",
-        "release": {"model_package_arn": arn(1), "reason": "rollback by alice (v3 was live)"},
-    }
-    account.stubs["stepfunctions"].add_response(
-        "start_execution",
-        {"executionArn": f"{EXECUTION}:rollback-v1-20261204031500", "startDate": NOW},
-        {"stateMachineArn": STATE_MACHINE, "name": "rollback-v1-20261204031500", "input": json.dumps(release)},
-    )
+    account.rolls_back(1, live=3)
     status, _, followed = account.run(monkeypatch, "rollback", "1", "--poll", "0", ends="FAILED")
     assert (status, followed) == (1, [f"{EXECUTION}:rollback-v1-20261204031500"])
 
