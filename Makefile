@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 WORKERS ?= 2
 PYTEST := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -n $(WORKERS)
 
-.PHONY: test quick twin lint demo up tools browser bench openapi image-uris template-rules aws-smoke clean
+.PHONY: test quick twin lint demo up images tools browser bench openapi image-uris template-rules aws-smoke clean
 
 $(VENV)/.installed: requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,34 @@ $(VENV)/.installed: requirements/dev.txt pyproject.toml
 	# (model_code/debugger.py sets PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python for it).
 	$(PY) -m pip install -q --no-deps smdebug==1.0.34
 	touch $@
+
+# The SageMaker images' stand-ins (local_twin/sagemaker/images.py): the twin's jobs run on the training image's
+# Python and libraries, its endpoints on the inference image's. Built with the images' Python (the `# image python:`
+# line of requirements/*-image.txt) where this machine has it, else the nearest (the twin says so).
+TRAINING_IMAGE := .venv-training-image
+INFERENCE_IMAGE := .venv-inference-image
+image_python = $(shell v=$$(sed -n 's/^\# image python: //p' $(1)); \
+  for p in $$(pyenv root 2>/dev/null)/versions/$$v*/bin/python$$v /usr/local/bin/python$$v /usr/bin/python$$v; do \
+    [ -x "$$p" ] && { echo "$$p"; exit 0; }; done; echo $(PYTHON))
+
+$(TRAINING_IMAGE)/.installed: requirements/training-image.txt model_code/requirements.txt
+	rm -rf $(TRAINING_IMAGE)
+	$(call image_python,requirements/training-image.txt) -m venv $(TRAINING_IMAGE)
+	$(TRAINING_IMAGE)/bin/python -m pip install -q -r requirements/training-image.txt
+	# What each job installs before its script runs (the toolkit's `pip install -r requirements.txt`, then
+	# model_code/debugger.py's smdebug without its pins), installed once here: a job's own install then finds them,
+	# and the twin's parallel jobs never install into one environment at the same time.
+	$(TRAINING_IMAGE)/bin/python -m pip install -q -r model_code/requirements.txt
+	$(TRAINING_IMAGE)/bin/python -m pip install -q --no-deps smdebug==1.0.34
+	touch $@
+
+$(INFERENCE_IMAGE)/.installed: requirements/inference-image.txt
+	rm -rf $(INFERENCE_IMAGE)
+	$(call image_python,requirements/inference-image.txt) -m venv $(INFERENCE_IMAGE)
+	$(INFERENCE_IMAGE)/bin/python -m pip install -q -r requirements/inference-image.txt
+	touch $@
+
+images: $(TRAINING_IMAGE)/.installed $(INFERENCE_IMAGE)/.installed
 
 # SAM CLI + statelint and checkov pin different boto3 releases: each lives in a virtualenv of its own.
 $(SAM_VENV)/.installed: requirements/sam.txt
@@ -52,21 +80,21 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: $(VENV)/.installed tools browser lint
+test: $(VENV)/.installed images tools browser lint
 	$(PYTEST)
 
 # The unit tier (a few minutes): everything but the tests marked slow (model training, whole twin runs).
-quick: $(VENV)/.installed tools lint
+quick: $(VENV)/.installed images tools lint
 	$(PYTEST) -m "not slow"
 
 # The twin tier: the tests that start a whole local twin (tests/twin/, marked twin).
-twin: $(VENV)/.installed browser
+twin: $(VENV)/.installed images browser
 	$(PYTEST) -m twin
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed images
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m local_twin demo
 
-up: $(VENV)/.installed
+up: $(VENV)/.installed images
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m local_twin up
 
 # The acceptance run on your own AWS account (credentials and region from your AWS configuration): deploys the
@@ -89,4 +117,4 @@ template-rules: $(VENV)/.installed
 	$(PY) scripts/template_rules.py --write
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .aws-smoke .twin .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(TRAINING_IMAGE) $(INFERENCE_IMAGE) .aws-sam .aws-smoke .twin .pytest_cache .ruff_cache

@@ -257,7 +257,7 @@ class TrainingJob:
         if self.distributed:
             env["SAGEMAKER_TRAINING_MODULE"] = PYTORCH_FRAMEWORK_MODULE
             # torchrun from the job's Python, and the instance type's GPUs as nvidia-smi lists them to the toolkit
-            tools = [str(Path(self.runtime.python).parent), str(self._stand_in_nvidia_smi())]
+            tools = [str(Path(self.runtime.training_python).parent), str(self._stand_in_nvidia_smi())]
             env["PATH"] = os.pathsep.join([*tools, env.get("PATH", os.defpath)])
         return env
 

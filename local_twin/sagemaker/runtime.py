@@ -4,25 +4,39 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from local_twin.sagemaker.images import ImageStacks
+
+# Settings of this process that must not leak into a job or an endpoint: its AWS identity and SageMaker variables
+# (the job gets its own), and what points Python at the project's environment instead of the image's.
+NOT_INHERITED = ("AWS_", "SM_", "SAGEMAKER_", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+
 
 @dataclass(frozen=True)
 class JobRuntime:
-    """The Python that runs training scripts, rule jobs and serving processes (its environment holds the training
-    toolkit and the model code: the images are recorded, not run), and the environment they start with, before their
-    execution role's session is added."""
+    """The images' stand-ins (images.py) that run training scripts and serving containers, the Python that runs
+    rule evaluations (the twin's own: the rule evaluator is an image of its own, with smdebug's rule API), and the
+    environment they all start with, before their execution role's session is added."""
 
+    stacks: ImageStacks
     python: str
     environment: dict[str, str]
 
     @classmethod
-    def on_this_machine(cls, python: str, endpoint_url: str, region: str) -> "JobRuntime":
-        """This process's environment without its AWS and SageMaker settings, reaching AWS at ``endpoint_url``."""
-        inherited = {
-            key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "SM_", "SAGEMAKER_"))
-        }
-        return cls(python, {**inherited, "AWS_ENDPOINT_URL": endpoint_url, "AWS_DEFAULT_REGION": region})
+    def on_this_machine(cls, stacks: ImageStacks, python: str, endpoint_url: str, region: str) -> "JobRuntime":
+        """This process's environment without its AWS, SageMaker and Python settings, reaching AWS at
+        ``endpoint_url``."""
+        inherited = {key: value for key, value in os.environ.items() if not key.startswith(NOT_INHERITED)}
+        return cls(stacks, python, {**inherited, "AWS_ENDPOINT_URL": endpoint_url, "AWS_DEFAULT_REGION": region})
+
+    @property
+    def training_python(self) -> str:
+        return self.stacks.training.python
 
     @property
     def train(self) -> Path:
-        """The sagemaker-training toolkit's entry point, installed beside ``python``."""
-        return Path(self.python).parent / "train"
+        """The sagemaker-training toolkit's entry point in the training image."""
+        return Path(self.training_python).parent / "train"
+
+    @property
+    def serving_python(self) -> str:
+        return self.stacks.inference.python

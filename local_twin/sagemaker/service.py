@@ -37,6 +37,7 @@ from local_twin.sagemaker.experiments import Experiments
 from local_twin.sagemaker.jobs import TrainingJobs
 from local_twin.sagemaker.quotas import AccountQuotas, TrainingCapacity
 from local_twin.sagemaker.roles import ExecutionRoles
+from local_twin.sagemaker.images import ImageStacks
 from local_twin.sagemaker.runtime import JobRuntime
 from local_twin.sagemaker.tuning import TuningJobs
 from model_code import quotas as quota_facts
@@ -53,6 +54,7 @@ class LocalSageMaker:
         s3_endpoint_url: str,
         region: str = "us-east-1",
         python: str = sys.executable,
+        stacks: ImageStacks | None = None,
         faults: Faults | None = None,
         max_concurrent_jobs: int = 1,
         assume: Callable[[str, str], dict[str, str]] | None = None,
@@ -67,7 +69,8 @@ class LocalSageMaker:
         AccountQuotas) is the account's; the twin's defaults without it. ``directory`` is the twin's IAM (standalone:
         that of the moto at ``s3_endpoint_url``). ``emit_event`` sends the events SageMaker sends to EventBridge (a
         PutEvents entry: the model registry's state changes); without it (a standalone local SageMaker) they are
-        dropped."""
+        dropped. ``stacks`` are the images' stand-ins that jobs and endpoints run on (images.py: those `make images`
+        builds); ``python`` runs the rule evaluations."""
         self.workdir = Path(workdir)
         self.region = region
         self.faults = faults or Faults()
@@ -78,7 +81,7 @@ class LocalSageMaker:
         self.arns = Arns(region)
         self.roles = ExecutionRoles(s3_endpoint_url, region, assume, self.directory, self.denials)
         # jobs and endpoints run with this environment plus their role's session
-        runtime = JobRuntime.on_this_machine(python, s3_endpoint_url, region)
+        runtime = JobRuntime.on_this_machine(stacks or ImageStacks.built_in(), python, s3_endpoint_url, region)
         self.lock = threading.RLock()  # the parts' creates check and count under it, one at a time
         self.model = botocore.session.get_session().get_service_model("sagemaker")
         self.quotas_model = botocore.session.get_session().get_service_model("service-quotas")
