@@ -34,10 +34,10 @@ from local_twin.sagemaker.arns import Arns
 from local_twin.sagemaker.endpoints import Endpoints
 from local_twin.sagemaker.errors import SageMakerError, validation
 from local_twin.sagemaker.experiments import Experiments
+from local_twin.sagemaker.images import ImageStacks
 from local_twin.sagemaker.jobs import TrainingJobs
 from local_twin.sagemaker.quotas import AccountQuotas, TrainingCapacity
 from local_twin.sagemaker.roles import ExecutionRoles
-from local_twin.sagemaker.images import ImageStacks
 from local_twin.sagemaker.runtime import JobRuntime
 from local_twin.sagemaker.tuning import TuningJobs
 from model_code import quotas as quota_facts
