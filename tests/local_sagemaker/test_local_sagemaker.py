@@ -7,6 +7,7 @@ import time
 
 import boto3
 import pytest
+import torch
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -71,6 +72,23 @@ def test_failing_script_fails_the_job_with_its_reason(local_sagemaker):
     described = wait(lambda: sagemaker.describe_training_job(TrainingJobName="lsm-train-fails"), "TrainingJobStatus")
     assert described["TrainingJobStatus"] == "Failed"
     assert "refusing to train: fail=yes" in described["FailureReason"]
+
+
+def test_jobs_run_on_the_training_images_stack_and_fail_on_an_api_it_lacks(local_sagemaker):
+    """The twin's jobs run on the training image's Python and libraries (requirements/training-image.txt), not on
+    the project's newer ones: model code that uses a torch API newer than the image's fails the job, as on AWS."""
+    service, sagemaker, _ = local_sagemaker
+    newer_api = "torch.optim.Muon"  # torch 2.9; the project's own torch has it, the image's 2.6 does not
+    assert torch.optim.Muon
+    for name, api in (("lsm-image-stack", "torch.optim.AdamW"), ("lsm-image-lacks-api", newer_api)):
+        sagemaker.create_training_job(**training_request(name, **{"use-api": api}))
+    described = wait(lambda: sagemaker.describe_training_job(TrainingJobName="lsm-image-stack"), "TrainingJobStatus")
+    assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+    log = service.training.get("lsm-image-stack").log_path.read_text()
+    assert re.search(r"python=3\.12\.\d+ torch=2\.6\.0\S* numpy=1\.", log), log[-2000:]
+    failed = wait(lambda: sagemaker.describe_training_job(TrainingJobName="lsm-image-lacks-api"), "TrainingJobStatus")
+    assert failed["TrainingJobStatus"] == "Failed"
+    assert "AttributeError: module 'torch.optim' has no attribute 'Muon'" in failed["FailureReason"]
 
 
 def test_a_stopped_job_ends_stopped_and_its_script_is_killed(local_sagemaker):

@@ -20,9 +20,18 @@ TRAIN_SCRIPT = textwrap.dedent(
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--fail", default="no")
     parser.add_argument("--sleep", type=float, default=0)
+    parser.add_argument("--use-api", default="", help="a dotted name the script resolves first, e.g. torch.optim.Adam")
     args = parser.parse_args()
     if args.fail == "yes":
         sys.exit("refusing to train: fail=yes")
+    if args.use_api:  # resolved as model code would use it; then which stack the job runs on
+        import importlib, platform, numpy
+        module, *attributes = args.use_api.split(".")
+        found = importlib.import_module(module)
+        for attribute in attributes:
+            found = getattr(found, attribute)
+        version = importlib.import_module(module).__version__
+        print(f"python={platform.python_version()} {module}={version} numpy={numpy.__version__}", flush=True)
     print("started", flush=True)
     print(f"rank={os.environ.get('RANK', '-')} of world={os.environ.get('WORLD_SIZE', '-')}", flush=True)
     time.sleep(args.sleep)
