@@ -15,7 +15,7 @@ from local_twin.account import ACCOUNT_ID
 from local_twin.moto_stack import client
 from local_twin.sagemaker.endpoints import ColdStart
 from model_code import gpus, quotas
-from tests.support.local_sagemaker import BUCKET, ROLE, run_tuning, training_request, tuning_request, wait
+from tests.support.local_sagemaker import BUCKET, ROLE, run_tuning, sourcedir, training_request, tuning_request, wait
 
 pytestmark = pytest.mark.enable_socket  # a local SageMaker on loopback, its jobs' S3 on a moto server
 
@@ -74,17 +74,24 @@ def test_failing_script_fails_the_job_with_its_reason(local_sagemaker):
     assert "refusing to train: fail=yes" in described["FailureReason"]
 
 
-def test_jobs_run_on_the_training_images_stack_and_fail_on_an_api_it_lacks(local_sagemaker):
+def test_jobs_run_on_the_training_images_stack_and_fail_on_an_api_it_lacks(local_sagemaker, moto_url):
     """The twin's jobs run on the training image's Python and libraries (requirements/training-image.txt), not on
-    the project's newer ones: model code that uses a torch API newer than the image's fails the job, as on AWS."""
+    the project's newer ones: model code that uses a torch API newer than the image's fails the job, as on AWS.
+    The toolkit installs the source directory's requirements.txt into that stack before the script starts."""
     service, sagemaker, _ = local_sagemaker
+    code = "code/sourcedir-with-requirements.tar.gz"
+    client("s3", moto_url, "us-east-1").put_object(Bucket=BUCKET, Key=code, Body=sourcedir(requirements="psutil\n"))
     newer_api = "torch.optim.Muon"  # torch 2.9; the project's own torch has it, the image's 2.6 does not
     assert torch.optim.Muon
     for name, api in (("lsm-image-stack", "torch.optim.AdamW"), ("lsm-image-lacks-api", newer_api)):
-        sagemaker.create_training_job(**training_request(name, **{"use-api": api}))
+        request = training_request(name, **{"use-api": api})
+        request["HyperParameters"]["sagemaker_submit_directory"] = json.dumps(f"s3://{BUCKET}/{code}")
+        sagemaker.create_training_job(**request)
     described = wait(lambda: sagemaker.describe_training_job(TrainingJobName="lsm-image-stack"), "TrainingJobStatus")
     assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
     log = service.training.get("lsm-image-stack").log_path.read_text()
+    assert "Installing dependencies from requirements.txt" in log, log[-2000:]
+    assert re.search(r"Requirement already satisfied: psutil in \S*/\.venv-training-image/lib/python3\.12/", log)
     assert re.search(r"python=3\.12\.\d+ torch=2\.6\.0\S* numpy=1\.", log), log[-2000:]
     failed = wait(lambda: sagemaker.describe_training_job(TrainingJobName="lsm-image-lacks-api"), "TrainingJobStatus")
     assert failed["TrainingJobStatus"] == "Failed"

@@ -79,10 +79,13 @@ METRICS = [
 ]
 
 
-def sourcedir() -> bytes:
+def sourcedir(requirements: str | None = None) -> bytes:
+    """The fake model code's archive; with ``requirements``, a requirements.txt the toolkit installs first."""
     buffer = io.BytesIO()
+    files = [("train.py", TRAIN_SCRIPT), ("inference.py", INFERENCE)]
+    files += [("requirements.txt", requirements)] if requirements is not None else []
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, text in (("train.py", TRAIN_SCRIPT), ("inference.py", INFERENCE)):
+        for name, text in files:
             data = text.encode()
             info = tarfile.TarInfo(name)
             info.size = len(data)
