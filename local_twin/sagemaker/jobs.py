@@ -4,8 +4,9 @@ Per job, under ``<workdir>/jobs/<name>/``: an /opt/ml-shaped folder (``ml/``) wi
 from S3, the source directory from ``sagemaker_submit_directory`` and the hyperparameters as SageMaker writes
 them (removed when the job ends, as the instance's storage is), and ``job.log`` (the script's output: kept, and
 readable while the job runs). The training image is not run; its stand-in is (images.py): the toolkit and the
-script run on the image's Python and libraries, not the twin's. When the job ends its output goes to CloudWatch Logs as SageMaker sends it
-(``/aws/sagemaker/TrainingJobs``, stream ``<job>/algo-1-<epoch seconds>``), written with the job's execution role.
+script run on the image's Python and libraries, not the twin's. When the job ends its output goes to CloudWatch
+Logs as SageMaker sends it (``/aws/sagemaker/TrainingJobs``, stream ``<job>/algo-1-<epoch seconds>``), written with
+the job's execution role.
 
 A job with more than one GPU in all runs as SageMaker's PyTorch image runs it: its hyperparameters enable the
 ``torch_distributed`` distribution (model_code/gpus.py), the image's framework module (sagemaker-pytorch-training,
