@@ -27,12 +27,13 @@ $(VENV)/.installed: requirements/dev.txt pyproject.toml
 
 # The SageMaker images' stand-ins (local_twin/sagemaker/images.py): the twin's jobs run on the training image's
 # Python and libraries, its endpoints on the inference image's. Built with the images' Python (the `# image python:`
-# line of requirements/*-image.txt) where this machine has it, else the nearest (the twin says so).
+# line of requirements/*-image.txt) where this machine has it, else the nearest it has (the twin says so).
 TRAINING_IMAGE := .venv-training-image
 INFERENCE_IMAGE := .venv-inference-image
-image_python = $(shell v=$$(sed -n 's/^\# image python: //p' $(1)); \
-  for p in $$(pyenv root 2>/dev/null)/versions/$$v*/bin/python$$v /usr/local/bin/python$$v /usr/bin/python$$v; do \
-    [ -x "$$p" ] && { echo "$$p"; exit 0; }; done; echo $(PYTHON))
+image_python = $(shell m=$$(sed -n 's/^\# image python: 3\.//p' $(1)); \
+  for n in $$m $$((m + 1)) $$((m - 1)) $$((m + 2)) $$((m - 2)); do \
+    for p in $$(pyenv root 2>/dev/null)/versions/3.$$n*/bin/python3.$$n /usr/local/bin/python3.$$n /usr/bin/python3.$$n; do \
+      [ -x "$$p" ] && { echo "$$p"; exit 0; }; done; done; echo $(PYTHON))
 
 $(TRAINING_IMAGE)/.installed: requirements/training-image.txt model_code/requirements.txt
 	rm -rf $(TRAINING_IMAGE)
