@@ -2,7 +2,8 @@
 
 Rejects (ModelRejected, with the reason) when the test accuracy is under the threshold, when a
 configured-critical Debugger rule found issues or could not be evaluated, or when the version serving now scored
-better on the same test split. What is served is read back from SageMaker itself (endpoint -> config -> model ->
+better on the same test split by more than the tolerance (AccuracyTolerance: two trainings of equal quality on the
+same images differ by an image or two, so a strict comparison would refuse an equal retrain about half the time). What is served is read back from SageMaker itself (endpoint -> config -> model ->
 the model package it was made from, whose record holds its test accuracy and dataset), so the comparison always
 describes what really answers. Accuracies are compared only when both were measured on the same dataset (its
 fingerprint): across datasets the verdict rests on the threshold and the rules, and says so.
@@ -38,9 +39,12 @@ NOTHING_SERVED = "nothing"
 UNREGISTERED = "unregistered"
 
 
-def comparison(accuracy: float, fingerprint: str, served: registry.Version | str) -> tuple[float | None, str]:
+def comparison(
+    accuracy: float, fingerprint: str, served: registry.Version | str, tolerance: float
+) -> tuple[float | None, str]:
     """The live model's accuracy when it is comparable with this one (None otherwise), and the sentence that says
-    what was compared. Raises ModelRejected when the live version did better on the same test split."""
+    what was compared. Raises ModelRejected when the live version did better on the same test split by more than
+    ``tolerance``."""
     if served == NOTHING_SERVED:
         return None, "nothing is served yet"
     if served == UNREGISTERED:
@@ -50,11 +54,14 @@ def comparison(accuracy: float, fingerprint: str, served: registry.Version | str
             f"not compared: live v{served.number} was tested on dataset {served.dataset} "
             f"(fingerprint {served.fingerprint}), this model on fingerprint {fingerprint}"
         )
-    if accuracy < served.test_accuracy:
+    live = f"live v{served.number}'s {served.test_accuracy:.4f} on the same test split"
+    shortfall = round(served.test_accuracy - accuracy, 6)  # accuracies are ratios of counts: no float dust
+    if shortfall > tolerance:
         raise ModelRejected(
-            f"test accuracy {accuracy:.4f} is worse than live v{served.number}'s {served.test_accuracy:.4f} "
-            "on the same test split"
+            f"test accuracy {accuracy:.4f} is worse than {live}, by more than the tolerance {tolerance:.4f}"
         )
+    if shortfall > 0:
+        return served.test_accuracy, f"within the tolerance {tolerance:.4f} of {live}"
     return (
         served.test_accuracy,
         f"not worse than live v{served.number} ({served.test_accuracy:.4f}) on the same test split",
@@ -62,7 +69,12 @@ def comparison(accuracy: float, fingerprint: str, served: registry.Version | str
 
 
 def decide(
-    described: dict, threshold: float, critical_rules: set[str], fingerprint: str, served: registry.Version | str
+    described: dict,
+    threshold: float,
+    critical_rules: set[str],
+    fingerprint: str,
+    served: registry.Version | str,
+    tolerance: float = 0.0,
 ) -> dict:
     """Pure: the gate's verdict for a completed training job."""
     accuracy = final_metric(described, TEST_ACCURACY)
@@ -86,7 +98,7 @@ def decide(
     if unproven:
         details = "; ".join(_rule_outcome(name, verdicts.get(name, {})) for name in unproven)
         raise ModelRejected(f"critical Debugger rule(s) did not evaluate to NoIssuesFound: {details}")
-    served_accuracy, compared = comparison(accuracy, fingerprint, served)
+    served_accuracy, compared = comparison(accuracy, fingerprint, served, tolerance)
     return {
         "model_data": described["ModelArtifacts"]["S3ModelArtifacts"],
         "test_accuracy": accuracy,
@@ -116,8 +128,9 @@ def lambda_handler(event: dict) -> dict:
     served = served_version(os.environ["ENDPOINT_NAME"])
     try:
         verdict = decide(
-            described, float(os.environ["ACCURACY_THRESHOLD"]), critical, event["manifest"]["fingerprint"], served
-        )
+            described, float(os.environ["ACCURACY_THRESHOLD"]), critical, event["manifest"]["fingerprint"], served,
+            tolerance=float(os.environ["ACCURACY_TOLERANCE"]),
+        )  # fmt: skip
     except ModelRejected as rejection:
         logger.warning("model rejected", extra={"reason": str(rejection)})
         metrics.add_metric(name="ModelsRejected", unit="Count", value=1)

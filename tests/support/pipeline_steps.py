@@ -46,6 +46,7 @@ ENVIRONMENT = {
     "USE_SPOT_INSTANCES": "true",
     "MAX_RUNTIME_SECONDS": "7200",
     "ACCURACY_THRESHOLD": "0.6",
+    "ACCURACY_TOLERANCE": "0.01",
     "CRITICAL_RULES": "LossNotDecreasing,Overfit",
     "ENDPOINT_NAME": "dogbreeds-endpoint",
     "INFERENCE_IMAGE_URI": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6-cpu-py312",

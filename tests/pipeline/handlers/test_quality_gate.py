@@ -53,8 +53,8 @@ def test_quality_gate_decisions():
         decide(TRAINED, 0.6, {"Overfit", "ProfilerReport"}, FINGERPRINT, NOTHING_SERVED)
     with pytest.raises(ModelRejected, match="PoorWeightInitialization: not configured on the training job"):
         decide(TRAINED, 0.6, {"PoorWeightInitialization"}, FINGERPRINT, NOTHING_SERVED)
-    with pytest.raises(ModelRejected, match=r"worse than live v2's 0\.9000 on the same test split"):
-        decide(TRAINED, 0.6, set(), FINGERPRINT, live_version(0.9))
+    with pytest.raises(ModelRejected, match=r"worse than live v2's 0\.9000 on the same test split, by more than"):
+        decide(TRAINED, 0.6, set(), FINGERPRINT, live_version(0.9), tolerance=0.01)
     with pytest.raises(ModelRejected, match="reported no test_accuracy"):
         decide({"FinalMetricDataList": []}, 0.6, set(), FINGERPRINT, NOTHING_SERVED)
 
@@ -76,6 +76,22 @@ def test_quality_gate_compares_accuracies_only_on_the_same_test_split():
     )
     unregistered = decide(TRAINED, 0.6, set(), FINGERPRINT, UNREGISTERED)
     assert unregistered["comparison"].startswith("not compared: the live model has no registry record")
+
+
+def test_a_retrain_within_the_tolerance_of_the_live_model_deploys():
+    """Two trainings of equal quality on the same images differ by an image or two (on the twin's digits: 1.0000,
+    then 0.9926): up to AccuracyTolerance below the live version passes, and says so; beyond it is refused."""
+    from quality_gate.app import ModelRejected, decide
+
+    within = decide(TRAINED, 0.6, set(), FINGERPRINT, live_version(0.84), tolerance=0.01)
+    assert (within["served_accuracy"], within["served_version"]) == (0.84, 2)
+    assert within["comparison"] == "within the tolerance 0.0100 of live v2's 0.8400 on the same test split"
+    exactly = decide(TRAINED, 0.6, set(), FINGERPRINT, live_version(0.85), tolerance=0.02)
+    assert exactly["comparison"].startswith("within the tolerance 0.0200")  # 0.85 - 0.83 is 0.02, not 0.0200001
+    with pytest.raises(ModelRejected, match=r"0\.8300 is worse than live v2's 0\.8400 .* by more than the tolerance"):
+        decide(TRAINED, 0.6, set(), FINGERPRINT, live_version(0.84), tolerance=0.0)
+    with pytest.raises(ModelRejected, match=r"by more than the tolerance 0\.0100"):
+        decide(TRAINED, 0.6, set(), FINGERPRINT, live_version(0.8401), tolerance=0.01)
 
 
 def judged_by_the_job(**codes: int) -> dict:
