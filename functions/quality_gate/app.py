@@ -3,7 +3,7 @@
 Rejects (ModelRejected, with the reason) when the test accuracy is under the threshold, when a
 configured-critical Debugger rule found issues or could not be evaluated, or when the version serving now scored
 better on the same test split by more than the tolerance (AccuracyTolerance: two trainings of equal quality on the
-same images differ by an image or two, so a strict comparison would refuse an equal retrain about half the
+same images differ by an image or two, so a strict comparison would refuse an equal retrain up to half the
 time). What is served is read back from SageMaker itself (endpoint -> config -> model -> the model package it was
 made from, whose record holds its test accuracy and dataset), so the comparison always describes what really
 answers. Accuracies are compared only when both were measured on the same dataset (its
