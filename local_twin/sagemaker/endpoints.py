@@ -555,32 +555,30 @@ class Endpoints:
                     raise
                 answer = endpoint.server.invoke(body, headers)  # swapped while asking the old one: ask the new
         except requests.Timeout as error:
-            raise self._model_error(name, 0, CONTAINER_TIMEOUT_MESSAGE) from error
+            raise model_error(self.arns.region, name, 0, CONTAINER_TIMEOUT_MESSAGE) from error
         except requests.RequestException as error:
-            raise self._model_error(name, 500, f"the model container did not answer: {error}") from error
+            raise model_error(self.arns.region, name, 500, f"the model container did not answer: {error}") from error
         if answer.status_code != 200:
-            raise self._model_error(name, answer.status_code, answer.text)
+            raise model_error(self.arns.region, name, answer.status_code, answer.text)
         return 200, answer.content, answer.headers.get("Content-Type", "application/json")
 
-    def _model_error(self, endpoint: str, status: int, message: str) -> SageMakerError:
-        """InvokeEndpoint's ModelError (424): the container's status and whole body (the toolkit's "message\n
-        traceback", TorchServe's own JSON, or nothing), in SageMaker's words, pointing at the endpoint's logs.
-        A container that does not answer in time is status 0 with SageMaker's own message."""
-        side = "client" if 0 < status < 500 else "server"
-        group = f"{LOG_GROUP_PREFIX}{endpoint}"
-        region = self.arns.region
-        console = (
-            f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:group={group}"
-        )
-        error = SageMakerError(
-            "ModelError",
-            f'Received {side} error ({status}) from primary with message "{message}". '
-            f"See {console} in account {ACCOUNT_ID} for more information.",
-            424,
-        )
-        error.fields = {
-            "OriginalStatusCode": status,
-            "OriginalMessage": message,
-            "LogStreamArn": f"arn:{PARTITION}:logs:{region}:{ACCOUNT_ID}:log-group:{group}",
-        }
-        return error
+
+def model_error(region: str, endpoint: str, status: int, message: str) -> SageMakerError:
+    """InvokeEndpoint's ModelError (424): the container's status and whole body (the toolkit's "message\ntraceback",
+    TorchServe's own JSON, or nothing), in SageMaker's words, pointing at the endpoint's logs. A container that does
+    not answer in time is status 0 with SageMaker's own message."""
+    side = "client" if 0 < status < 500 else "server"
+    group = f"{LOG_GROUP_PREFIX}{endpoint}"
+    console = f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:group={group}"
+    error = SageMakerError(
+        "ModelError",
+        f'Received {side} error ({status}) from primary with message "{message}". '
+        f"See {console} in account {ACCOUNT_ID} for more information.",
+        424,
+    )
+    error.fields = {
+        "OriginalStatusCode": status,
+        "OriginalMessage": message,
+        "LogStreamArn": f"arn:{PARTITION}:logs:{region}:{ACCOUNT_ID}:log-group:{group}",
+    }
+    return error
