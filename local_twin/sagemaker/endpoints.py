@@ -52,6 +52,7 @@ INSTANCE_PAYLOAD_LIMIT_BYTES = 6_000_000
 LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"  # one group per endpoint, created by SageMaker, not by the stack
 STOP_GRACE_SECONDS = 10  # docker stop's: TorchServe takes ~6 s to end on SIGTERM
 ENTRYPOINT = Path(__file__).with_name("serving_entrypoint.py")
+TORCHSERVE_MODEL = "model"  # the name the toolkit registers the model under (torchserve.DEFAULT_TS_MODEL_NAME)
 # The PyTorch 2.6 inference image's own environment (aws/deep-learning-containers,
 # pytorch/inference/docker/2.6/py3/Dockerfile.cpu, target sagemaker: its ENV lines; TEMP and PATH are the server's).
 IMAGE_ENVIRONMENT = {
@@ -161,19 +162,28 @@ class Server:
         self.stop()
 
     def healthy(self, timeout: float = HEALTH_TIMEOUT_SECONDS) -> bool:
-        """/ping answers 200. TorchServe 0.12 answers it as soon as its workers are started, even while they fail
-        to load the model (it restarts them, and invocations wait for one that loads)."""
+        """/ping answers 200 and a TorchServe worker has loaded the model. TorchServe 0.12 answers /ping as soon as
+        its workers are started, even while they fail to load the model (invocations then wait for one that
+        loads): SageMaker's minutes of provisioning hide that load, the twin's seconds do not, so it also asks
+        TorchServe's management API (on the same port, as the toolkit configures it) for a READY worker. A model
+        that never loads fails the check, as SageMaker reports it ("did not pass the ping health check")."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 return False
             try:
-                if requests.get(f"{self.url}/ping", timeout=2).status_code == 200:
+                if requests.get(f"{self.url}/ping", timeout=2).status_code == 200 and self._model_loaded():
                     return True
             except requests.RequestException:
                 pass
             time.sleep(0.25)
         return False
+
+    def _model_loaded(self) -> bool:
+        described = requests.get(f"{self.url}/models/{TORCHSERVE_MODEL}", timeout=2)
+        if described.status_code != 200:
+            return False
+        return any(worker.get("status") == "READY" for model in described.json() for worker in model.get("workers", []))
 
     def processes(self) -> list[int]:
         """The container's live processes: its process group (the toolkit, TorchServe's Java frontend and its
