@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import tarfile
+import tempfile
 import threading
 import time
 import uuid
@@ -118,7 +119,8 @@ class Server:
     def __init__(self, python: str, folder: Path, log_path: Path, environment: dict):
         self.port, self.folder = free_port(), folder
         safe = free_port_range(3)
-        (folder / "tmp").mkdir(parents=True, exist_ok=True)
+        # TorchServe's workers listen on $TMPDIR/.ts.sock.<port>: an AF_UNIX path (108 bytes at most), so a short one
+        self.tmp = Path(tempfile.mkdtemp(prefix="twin-ts-"))
         environment = {
             **environment,
             "PATH": f"{Path(python).parent}{os.pathsep}{environment.get('PATH', os.defpath)}",  # the image's python
@@ -128,8 +130,8 @@ class Server:
             "TS_METRICS_ADDRESS": f"http://127.0.0.1:{safe}",
             "TS_GRPC_INFERENCE_PORT": str(safe + 1),
             "TS_GRPC_MANAGEMENT_PORT": str(safe + 2),
-            "TMPDIR": str(folder / "tmp"),  # TorchServe's pid file and its workers' sockets
-            "TEMP": str(folder / "tmp"),  # Java's temp folder (the image sets TEMP=/tmp)
+            "TMPDIR": str(self.tmp),  # TorchServe's pid file and its workers' sockets
+            "TEMP": str(self.tmp),  # Java's temp folder (the image sets TEMP=/tmp)
         }
         self.log = open(log_path, "ab")  # noqa: SIM115 - open for the life of the process
         self.process = subprocess.Popen(
@@ -207,6 +209,7 @@ class Server:
         self.log.close()
         # the instance goes with its processes, and its copy of the model with it (the log stays)
         shutil.rmtree(self.folder / "model", ignore_errors=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def _in_group(process: psutil.Process, group: int) -> bool:
