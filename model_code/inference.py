@@ -28,9 +28,9 @@ from model_code.serving_limits import (
     MAX_TOP_K,
 )
 
-try:  # inside SageMaker's container the toolkit maps this error type to its status code
+try:  # inside the inference image (and the twin's endpoints, its stand-in) the toolkit answers with its status code
     from sagemaker_inference.errors import GenericInferenceToolkitError as _ErrorBase
-except ImportError:  # elsewhere (tests, the local twin's server) ``status_code`` is read directly
+except ImportError:  # elsewhere (tests importing this module directly) ``status_code`` is read directly
 
     class _ErrorBase(Exception):
         def __init__(self, status_code: int, message: str | None = None, phrase: str | None = None):

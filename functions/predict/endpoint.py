@@ -10,8 +10,13 @@ ModelNotReadyException or times out reading, and the client is told 503, warming
 after that, this execution environment answers the same without calling, so a burst during a cold start does not
 hold (and exhaust) the account's concurrency, which would turn it into API Gateway's 500s.
 
-Clients get one clean line: the model's own message without traceback or paths (the inference toolkit answers
-"message\ntraceback"); the whole error goes to the function's log, with the request ids Powertools adds.
+Clients get one clean line: the model's own message without traceback or paths; the whole error goes to the
+function's log, with the request ids Powertools adds. What InvokeEndpoint's ModelError carries is what the
+image's TorchServe answered (OriginalStatusCode, OriginalMessage = its whole body): for inference.py's
+InferenceError its status and the toolkit's "message\ntraceback"; for any other exception 500 and the same; for
+a worker that died TorchServe's own JSON ``{"code": 500, "type": "InternalServerException", "message": "Worker
+died."}``; for a body over TorchServe's limit 413 and an empty body. A container that does not answer in 60 s is
+status 0 with SageMaker's own "Your invocation timed out ..." (local_twin/sagemaker/endpoints.py reproduces them).
 """
 
 import json
@@ -123,7 +128,12 @@ def error_for_client(error: ClientError | BotoCoreError) -> EndpointError:
         detail += f" (original status {status}: {response.get('OriginalMessage')})"
         if status in MODEL_VALIDATION_STATUSES:
             reason = clean_model_message(response.get("OriginalMessage"))
-            return EndpointError(status, f"the model refused the input: {reason}", "ModelRefused", detail=detail)
+            refusal = f"the model refused the input: {reason}" if reason else f"the model refused the input ({status})"
+            return EndpointError(status, refusal, "ModelRefused", detail=detail)
+        if status == 0:  # SageMaker's own: the container did not answer within its 60 s
+            return EndpointError(
+                504, "the model did not answer in time; try again later", "ModelTimeout", detail=detail
+            )
         return EndpointError(
             502, f"the model failed (status {status}); see the endpoint's logs", "ModelFailed", detail=detail
         )

@@ -1,23 +1,30 @@
 """Models, endpoint configurations and endpoints that really serve.
 
-CreateEndpoint/UpdateEndpoint start a serving process (serve.py) over the model's model.tar.gz and
-wait for ``/ping``. An update keeps the old process answering until the new one is healthy, then swaps;
-a new process that never gets healthy is stopped and the endpoint stays InService on its old
-configuration with FailureReason set, as SageMaker's rollback leaves it.
+CreateEndpoint/UpdateEndpoint start a serving container over the model's model.tar.gz as the PyTorch 2.6 inference
+image does (serving_entrypoint.py: the image's entry point, the SageMaker PyTorch inference toolkit starting
+TorchServe, in the image's stand-in .venv-inference-image, with the image's and the model's environment) and wait
+for ``/ping``. An update keeps the old container answering until the new one is healthy, then swaps; a new one
+that never gets healthy is stopped and the endpoint stays InService on its old configuration with FailureReason
+set, as SageMaker's rollback leaves it.
 
 InvokeEndpoint is as strict as AWS's: a body over 4 MB (serverless variant) or 6 MB (instance variant) is
 refused with ValidationError "oversize body"; a serverless variant without provisioned concurrency that was
 idle for ``ColdStart.idle_seconds`` has a cold start of ``ColdStart.seconds`` during which invocations get
-ModelNotReadyException (the serving process is kept: only the delay is played); the container's errors come
-back as ModelError with its status and body, which the inference toolkit writes as message + traceback.
+ModelNotReadyException (the serving container is kept: only the delay is played); what the container answers
+other than 200 comes back as ModelError with its status and body (the toolkit's "message\ntraceback" for an error
+in inference.py, TorchServe's JSON for a worker that died); no answer in 60 s is SageMaker's timeout ModelError.
 Each deployment's start-up output goes to CloudWatch Logs, ``/aws/sagemaker/Endpoints/<endpoint>``, written with
 the model's execution role as SageMaker does.
 """
 
+import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tarfile
+import tempfile
 import threading
 import time
 import uuid
@@ -25,10 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import requests
 
 from local_twin import iam
-from local_twin.account import ACCOUNT_ID
+from local_twin.account import ACCOUNT_ID, PARTITION
 from local_twin.faults import Faults
 from local_twin.sagemaker import quotas
 from local_twin.sagemaker.arns import Arns
@@ -43,6 +51,26 @@ INVOCATION_TIMEOUT_SECONDS = 60
 SERVERLESS_PAYLOAD_LIMIT_BYTES = 4_000_000
 INSTANCE_PAYLOAD_LIMIT_BYTES = 6_000_000
 LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"  # one group per endpoint, created by SageMaker, not by the stack
+STOP_GRACE_SECONDS = 10  # docker stop's: TorchServe takes ~6 s to end on SIGTERM
+ENTRYPOINT = Path(__file__).with_name("serving_entrypoint.py")
+TORCHSERVE_MODEL = "model"  # the name the toolkit registers the model under (torchserve.DEFAULT_TS_MODEL_NAME)
+# The PyTorch 2.6 inference image's own environment (aws/deep-learning-containers,
+# pytorch/inference/docker/2.6/py3/Dockerfile.cpu, target sagemaker: its ENV lines; TEMP and PATH are the server's).
+IMAGE_ENVIRONMENT = {
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONUNBUFFERED": "1",
+    "PYTHONIOENCODING": "UTF-8",
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+    "DLC_CONTAINER_TYPE": "inference",
+    "MKL_THREADING_LAYER": "GNU",
+    "SAGEMAKER_SERVING_MODULE": "sagemaker_pytorch_serving_container.serving:main",
+}
+# What SageMaker answers when the container does not answer /invocations within 60 s (real answers, as reported).
+CONTAINER_TIMEOUT_MESSAGE = (
+    "Your invocation timed out while waiting for a response from container primary. Review the latency metrics for "
+    "each container in Amazon CloudWatch, resolve the issue, and try again."
+)
 
 
 @dataclass
@@ -63,15 +91,52 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-class Server:
-    """One serving process and the port it answers on."""
+def free_port_range(size: int) -> int:
+    """The first of ``size`` consecutive ports that are free now."""
+    while True:
+        first = free_port()
+        try:
+            for port in range(first + 1, first + size):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
 
-    def __init__(self, python: str, model_dir: Path, log_path: Path, environment: dict):
-        self.port, self.model_dir = free_port(), model_dir
+
+class Server:
+    """One serving container: the inference image's entry point (serving_entrypoint.py: the SageMaker PyTorch
+    inference toolkit starting TorchServe) in the image's stand-in, in a process group of its own.
+
+    ``folder`` is the container's: the model in ``folder/model`` (``/opt/ml/model`` in the image), the toolkit's
+    and TorchServe's files beside it. ``environment`` is what SageMaker gives the container (the model's
+    ``Environment``, the execution role's credentials); the ports are the server's own: ``SAGEMAKER_BIND_TO_PORT``
+    for /ping and /invocations (TorchServe's inference and management API, as the toolkit configures them), and
+    the range ``SAGEMAKER_SAFE_PORT_RANGE`` names for TorchServe's metrics and gRPC APIs (fixed ports in the image,
+    which has the machine to itself).
+    """
+
+    def __init__(self, python: str, folder: Path, log_path: Path, environment: dict):
+        self.port, self.folder = free_port(), folder
+        safe = free_port_range(3)
+        # TorchServe's workers listen on $TMPDIR/.ts.sock.<port>: an AF_UNIX path (108 bytes at most), so a short one
+        self.tmp = Path(tempfile.mkdtemp(prefix="twin-ts-"))
+        environment = {
+            **environment,
+            "PATH": f"{Path(python).parent}{os.pathsep}{environment.get('PATH', os.defpath)}",  # the image's python
+            "SAGEMAKER_BASE_DIR": str(folder),
+            "SAGEMAKER_BIND_TO_PORT": str(self.port),
+            "SAGEMAKER_SAFE_PORT_RANGE": f"{safe}-{safe + 2}",
+            "TS_METRICS_ADDRESS": f"http://127.0.0.1:{safe}",
+            "TS_GRPC_INFERENCE_PORT": str(safe + 1),
+            "TS_GRPC_MANAGEMENT_PORT": str(safe + 2),
+            "TMPDIR": str(self.tmp),  # TorchServe's pid file and its workers' sockets
+            "TEMP": str(self.tmp),  # Java's temp folder (the image sets TEMP=/tmp)
+        }
         self.log = open(log_path, "ab")  # noqa: SIM115 - open for the life of the process
         self.process = subprocess.Popen(
-            [python, "-m", "local_twin.sagemaker.serve", "--model-dir", str(model_dir), "--port", str(self.port)],
-            stdout=self.log, stderr=subprocess.STDOUT, env=environment, cwd=Path(__file__).resolve().parents[2],
+            [python, "-P", str(ENTRYPOINT), "serve"], stdout=self.log, stderr=subprocess.STDOUT, env=environment,
+            cwd=folder, start_new_session=True,
         )  # fmt: skip
         self._in_flight = 0
         self._idle = threading.Condition()
@@ -99,28 +164,59 @@ class Server:
         self.stop()
 
     def healthy(self, timeout: float = HEALTH_TIMEOUT_SECONDS) -> bool:
+        """/ping answers 200 and a TorchServe worker has loaded the model. TorchServe 0.12 answers /ping as soon as
+        its workers are started, even while they fail to load the model (invocations then wait for one that
+        loads): SageMaker's minutes of provisioning hide that load, the twin's seconds do not, so it also asks
+        TorchServe's management API (on the same port, as the toolkit configures it) for a READY worker. A model
+        that never loads fails the check, as SageMaker reports it ("did not pass the ping health check")."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 return False
             try:
-                if requests.get(f"{self.url}/ping", timeout=2).status_code == 200:
+                if requests.get(f"{self.url}/ping", timeout=2).status_code == 200 and self._model_loaded():
                     return True
             except requests.RequestException:
                 pass
             time.sleep(0.25)
         return False
 
+    def _model_loaded(self) -> bool:
+        described = requests.get(f"{self.url}/models/{TORCHSERVE_MODEL}", timeout=2)
+        if described.status_code != 200:
+            return False
+        return any(worker.get("status") == "READY" for model in described.json() for worker in model.get("workers", []))
+
+    def processes(self) -> list[int]:
+        """The container's live processes: its process group (the toolkit, TorchServe's Java frontend and its
+        Python workers all stay in it)."""
+        return [process.pid for process in psutil.process_iter(["status"]) if _in_group(process, self.process.pid)]
+
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        """As ``docker stop`` ends a container: SIGTERM to all of it, SIGKILL to what is left after the grace."""
+        group = self.process.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while self.processes() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+        self.process.wait()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while self.processes() and time.monotonic() < deadline:  # killed: gone once init has reaped them
+            time.sleep(0.05)
         self.log.close()
-        # the instance goes with its process, and its copy of the model with it (the log stays)
-        shutil.rmtree(self.model_dir, ignore_errors=True)
+        # the instance goes with its processes, and its copy of the model with it (the log stays)
+        shutil.rmtree(self.folder / "model", ignore_errors=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _in_group(process: psutil.Process, group: int) -> bool:
+    try:
+        return process.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(process.pid) == group
+    except (ProcessLookupError, psutil.Error):
+        return False
 
 
 class Endpoint:
@@ -259,14 +355,20 @@ class Endpoints:
 
     def _start_server(self, endpoint: Endpoint, config_name: str) -> Server | None:
         model_dir = self._model_folder(endpoint.name, config_name)
+        model_name = self.configs[config_name]["ProductionVariants"][0]["ModelName"]
+        role = self._role(endpoint.name, self._model(config_name)["ExecutionRoleArn"])
+        environment = {
+            **self.runtime.environment,
+            **IMAGE_ENVIRONMENT,
+            **self.containers[model_name].get("Environment", {}),  # CreateModel's: SAGEMAKER_PROGRAM etc.
+            **role.credentials(),
+        }
         if self.faults.unhealthy_next_update and endpoint.server is not None:
             self.faults.unhealthy_next_update = False
-            model_dir = model_dir.parent / "broken-model"  # no code, no weights: the process cannot load
-            model_dir.mkdir(exist_ok=True)
+            # a container that cannot start its model server: TorchServe finds no Java, the toolkit gives up
+            environment["JAVA_HOME"] = str(model_dir.parent / "no-java")
         log_path = model_dir.parent / "serve.log"
-        role = self._role(endpoint.name, self._model(config_name)["ExecutionRoleArn"])
-        environment = {**self.runtime.environment, **role.credentials()}
-        server = Server(self.runtime.python, model_dir, log_path, environment)
+        server = Server(self.runtime.serving_python, model_dir.parent, log_path, environment)
         healthy = server.healthy()
         # the container's start-up output, where SageMaker sends an endpoint's logs (one group per endpoint)
         endpoint.log_error = role.send_logs(
@@ -410,9 +512,16 @@ class Endpoints:
         ]
 
     def stop_all(self) -> None:
-        for endpoint in self.endpoints.values():
-            if endpoint.server is not None:
-                endpoint.server.stop()
+        """Every serving container, stopped side by side (each may take its grace period)."""
+        stopping = [
+            threading.Thread(target=endpoint.server.stop)
+            for endpoint in self.endpoints.values()
+            if endpoint.server is not None
+        ]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
 
     def _variant(self, endpoint: Endpoint) -> dict:
         return self.configs[endpoint.config_name]["ProductionVariants"][0]
@@ -458,18 +567,31 @@ class Endpoints:
                 if endpoint.server in (None, server):
                     raise
                 answer = endpoint.server.invoke(body, headers)  # swapped while asking the old one: ask the new
+        except requests.Timeout as error:
+            raise model_error(self.arns.region, name, 0, CONTAINER_TIMEOUT_MESSAGE) from error
         except requests.RequestException as error:
-            raise self._model_error(500, f"the model container did not answer: {error}") from error
+            raise model_error(self.arns.region, name, 500, f"the model container did not answer: {error}") from error
         if answer.status_code != 200:
-            raise self._model_error(answer.status_code, answer.text)
+            raise model_error(self.arns.region, name, answer.status_code, answer.text)
         return 200, answer.content, answer.headers.get("Content-Type", "application/json")
 
-    @staticmethod
-    def _model_error(status: int, message: str) -> SageMakerError:
-        """InvokeEndpoint's ModelError: 424 with the container's own status and message."""
-        side = "client" if status < 500 else "server"
-        error = SageMakerError(
-            "ModelError", f'Received {side} error ({status}) from primary with message "{message}".', 424
-        )
-        error.fields = {"OriginalStatusCode": status, "OriginalMessage": message}
-        return error
+
+def model_error(region: str, endpoint: str, status: int, message: str) -> SageMakerError:
+    """InvokeEndpoint's ModelError (424): the container's status and whole body (the toolkit's "message\ntraceback",
+    TorchServe's own JSON, or nothing), in SageMaker's words, pointing at the endpoint's logs. A container that does
+    not answer in time is status 0 with SageMaker's own message."""
+    side = "client" if 0 < status < 500 else "server"
+    group = f"{LOG_GROUP_PREFIX}{endpoint}"
+    console = f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:group={group}"
+    error = SageMakerError(
+        "ModelError",
+        f'Received {side} error ({status}) from primary with message "{message}". '
+        f"See {console} in account {ACCOUNT_ID} for more information.",
+        424,
+    )
+    error.fields = {
+        "OriginalStatusCode": status,
+        "OriginalMessage": message,
+        "LogStreamArn": f"arn:{PARTITION}:logs:{region}:{ACCOUNT_ID}:log-group:{group}",
+    }
+    return error

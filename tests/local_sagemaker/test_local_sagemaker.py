@@ -2,10 +2,12 @@
 
 import itertools
 import json
+import os
 import re
 import time
 
 import boto3
+import psutil
 import pytest
 import torch
 from botocore.config import Config
@@ -13,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from local_twin.account import ACCOUNT_ID
 from local_twin.moto_stack import client
+from local_twin.sagemaker import endpoints
 from local_twin.sagemaker.endpoints import ColdStart
 from model_code import gpus, quotas
 from tests.support.local_sagemaker import BUCKET, ROLE, run_tuning, sourcedir, training_request, tuning_request, wait
@@ -283,6 +286,14 @@ def invoke(runtime, body: dict) -> dict:
     return json.loads(answer["Body"].read())
 
 
+def model_error(runtime, content_type: str, body: bytes) -> dict:
+    with pytest.raises(ClientError) as refused:
+        runtime.invoke_endpoint(EndpointName="lsm-endpoint", ContentType=content_type, Body=body)
+    response = refused.value.response
+    assert response["Error"]["Code"] == "ModelError" and response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    return response
+
+
 def test_endpoint_serves_updates_and_rolls_back(local_sagemaker):
     service, sagemaker, runtime = local_sagemaker
     for name, lr in (("lsm-a", 0.01), ("lsm-b", 0.02)):
@@ -297,14 +308,30 @@ def test_endpoint_serves_updates_and_rolls_back(local_sagemaker):
     assert described["EndpointStatus"] == "InService", described.get("FailureReason")
     assert invoke(runtime, {"x": 1}) == {"echo": {"x": 1}, "lr": 0.01}
 
-    with pytest.raises(ClientError) as refused:
-        runtime.invoke_endpoint(EndpointName="lsm-endpoint", ContentType="text/plain", Body=b"hi")
-    assert refused.value.response["Error"]["Code"] == "ModelError"
-    assert refused.value.response["OriginalStatusCode"] == 400
-    # the inference toolkit's answer: the message, then the traceback (the API's proxy keeps only the first line)
-    message, traceback = refused.value.response["OriginalMessage"].split("\n", 1)
+    # what TorchServe answers is passed on: status and whole body, in SageMaker's ModelError (SERVE_FACTS)
+    refused = model_error(runtime, "text/plain", b"hi")
+    assert refused["OriginalStatusCode"] == 400
+    message, traceback = refused["OriginalMessage"].split("\n", 1)  # the toolkit's body: message, traceback
     assert message == "unsupported content type text/plain"
-    assert traceback.startswith("Traceback (most recent call last):") and "BadInput" in traceback
+    assert traceback.startswith("Traceback (most recent call last):")
+    assert traceback.endswith("inference.BadInput: (400, 'unsupported content type text/plain', "
+                              "'unsupported content type text/plain')\n")  # fmt: skip
+    assert refused["Error"]["Message"] == (
+        f'Received client error (400) from primary with message "{refused["OriginalMessage"]}". See '
+        "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#logEventViewer:group="
+        f"/aws/sagemaker/Endpoints/lsm-endpoint in account {ACCOUNT_ID} for more information."
+    )
+    group = "/aws/sagemaker/Endpoints/lsm-endpoint"
+    assert refused["LogStreamArn"] == f"arn:aws:logs:us-east-1:{ACCOUNT_ID}:log-group:{group}"
+    failed = model_error(runtime, "application/json", b'{"fail": "no luck"}')  # a plain exception: 500
+    assert failed["OriginalStatusCode"] == 500 and failed["Error"]["Message"].startswith("Received server error (500)")
+    assert failed["OriginalMessage"].startswith("no luck\nTraceback (most recent call last):")
+    assert failed["OriginalMessage"].endswith("RuntimeError: no luck\n")
+    died = model_error(runtime, "application/json", b'{"exit": 1}')  # TorchServe's own answer
+    assert died["OriginalStatusCode"] == 500
+    assert json.loads(died["OriginalMessage"]) == {"code": 500, "type": "InternalServerException",
+                                                   "message": "Worker died."}  # fmt: skip
+    assert invoke(runtime, {"x": 1})["lr"] == 0.01  # TorchServe restarts the worker
 
     service.faults.unhealthy_next_update = True
     sagemaker.update_endpoint(EndpointName="lsm-endpoint", EndpointConfigName="lsm-b-config")
@@ -323,6 +350,53 @@ def test_endpoint_serves_updates_and_rolls_back(local_sagemaker):
     sagemaker.delete_endpoint(EndpointName="lsm-endpoint")
     with pytest.raises(ClientError, match="not found"):
         invoke(runtime, {"x": 5})
+
+
+def test_endpoints_run_torchserve_in_the_inference_image_and_stop_whole(local_sagemaker, monkeypatch):
+    """The container is the image's: the toolkit's TorchServe on the inference stand-in's torch; two run side by
+    side (their own ports, pid files, sockets), and a deleted endpoint leaves none of its processes, Java included."""
+    service, sagemaker, runtime = local_sagemaker
+    sagemaker.create_training_job(**training_request("lsm-ts-train", lr=0.03, epochs=1))
+    wait(lambda: sagemaker.describe_training_job(TrainingJobName="lsm-ts-train"), "TrainingJobStatus")
+    deploy(sagemaker, "lsm-ts", "lsm-ts-train")
+    started = time.monotonic()
+    for name in ("lsm-ts-1", "lsm-ts-2"):
+        sagemaker.create_endpoint(EndpointName=name, EndpointConfigName="lsm-ts-config")
+    for name in ("lsm-ts-1", "lsm-ts-2"):
+        described = wait(lambda name=name: sagemaker.describe_endpoint(EndpointName=name), "EndpointStatus")
+        assert described["EndpointStatus"] == "InService", described.get("FailureReason")
+    print(f"two endpoints InService in {time.monotonic() - started:.1f} s")
+
+    servers = [service.endpoints.get(name).server for name in ("lsm-ts-1", "lsm-ts-2")]
+    for name, server in zip(("lsm-ts-1", "lsm-ts-2"), servers, strict=True):
+        answer = json.loads(runtime.invoke_endpoint(EndpointName=name, ContentType="application/json",
+                                                    Body=b'{"where": 1}')["Body"].read())  # fmt: skip
+        assert (answer["torch"].split("+")[0], answer["torchserve"], answer["python"]) == ("2.6.0", "0.12.0", [3, 12])
+        worker = psutil.Process(answer["pid"])
+        assert "ts/model_service_worker.py" in " ".join(worker.cmdline())  # a TorchServe worker
+        assert os.getpgid(answer["pid"]) == server.process.pid  # of this endpoint's container
+        assert psutil.Process(answer["ppid"]).name() == "java"  # started by TorchServe's frontend
+        log = (server.folder / "serve.log").read_text()
+        assert "Torchserve version: 0.12.0" in log and f"Inference address: http://0.0.0.0:{server.port}" in log
+
+    monkeypatch.setattr(endpoints, "INVOCATION_TIMEOUT_SECONDS", 1)
+    with pytest.raises(ClientError) as late:
+        runtime.invoke_endpoint(EndpointName="lsm-ts-1", ContentType="application/json", Body=b'{"sleep": 3}')
+    assert late.value.response["OriginalStatusCode"] == 0
+    assert late.value.response["Error"]["Message"].startswith(
+        'Received server error (0) from primary with message "Your invocation timed out while waiting for a '
+        "response from container primary. Review the latency metrics for each container in Amazon CloudWatch, "
+        'resolve the issue, and try again.". See https://'
+    )
+    monkeypatch.undo()
+
+    processes = [psutil.Process(pid) for server in servers for pid in server.processes()]
+    java = [process for process in processes if process.name() == "java"]
+    assert len(java) == 2 and len(processes) >= 8  # each: the entry point, Java, a worker per CPU
+    for name in ("lsm-ts-1", "lsm-ts-2"):
+        sagemaker.delete_endpoint(EndpointName=name)
+    assert [server.processes() for server in servers] == [[], []]
+    assert not [process for process in processes if process.is_running()]  # no stray Java, no worker
 
 
 def test_serverless_endpoints_have_aws_payload_limits_and_cold_starts(local_sagemaker):

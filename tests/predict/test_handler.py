@@ -149,11 +149,20 @@ def test_the_largest_allowed_requests_fit_every_limit_on_the_way(serverless):
 
 
 def model_error(original_status: int, message: str) -> dict:
+    """InvokeEndpoint's ModelError as SageMaker words it (local_twin/sagemaker/endpoints.py, SERVE_FACTS)."""
+    side = "client" if 0 < original_status < 500 else "server"
+    logs = "/aws/sagemaker/Endpoints/" + ENDPOINT
     return {
         "service_error_code": "ModelError",
-        "service_message": "Received client error from primary with message ...",
+        "service_message": f'Received {side} error ({original_status}) from primary with message "{message}". See '
+        f"https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#logEventViewer:group={logs} "
+        "in account 123456789012 for more information.",
         "http_status_code": 424,
-        "modeled_fields": {"OriginalStatusCode": original_status, "OriginalMessage": message},
+        "modeled_fields": {
+            "OriginalStatusCode": original_status,
+            "OriginalMessage": message,
+            "LogStreamArn": f"arn:aws:logs:us-east-1:123456789012:log-group:{logs}",
+        },
     }
 
 
@@ -164,12 +173,20 @@ def client_error(code: str, message: str, http_status: int) -> dict:
 NOT_FOUND = f"Endpoint {ENDPOINT} of account 123456789012 not found."
 NOT_IN_SERVICE = f"Endpoint {ENDPOINT} is in Creating status, not InService."
 WARMING_UP = "the model is warming up"
-# The inference toolkit's answer to a model error: the message, then the traceback with container paths.
+# The inference toolkit's answer to a model error, as TorchServe sends it: the message, then the traceback with
+# the container's paths (shortened).
 TOOLKIT_ANSWER = (
     "cannot decode image: image file is truncated (4 bytes not processed)\n"
     "Traceback (most recent call last):\n"
-    '  File "/opt/conda/lib/python3.12/site-packages/sagemaker_inference/transformer.py", line 150, in transform\n'
-    "OSError: image file is truncated (4 bytes not processed)\n"
+    '  File "/usr/local/lib/python3.12/site-packages/sagemaker_inference/transformer.py", line 150, in transform\n'
+    '  File "/opt/ml/model/code/inference.py", line 101, in _decode_image\n'
+    "inference.InferenceError: cannot decode image: image file is truncated (4 bytes not processed)\n"
+)
+# TorchServe's own answer when the worker running the model died (a crash, or its response timeout).
+WORKER_DIED = '{\n  "code": 500,\n  "type": "InternalServerException",\n  "message": "Worker died."\n}\n'
+CONTAINER_TIMEOUT = (
+    "Your invocation timed out while waiting for a response from container primary. Review the latency metrics for "
+    "each container in Amazon CloudWatch, resolve the issue, and try again."
 )
 
 
@@ -209,6 +226,9 @@ TOOLKIT_ANSWER = (
             None,
         ),
         (model_error(413, "image has 90000000 pixels"), 413, "refused the input: image has 90000000 pixels", None),
+        (model_error(413, ""), 413, "the model refused the input (413)", None),  # over TorchServe's own limit
+        (model_error(500, WORKER_DIED), 502, "the model failed (status 500); see the endpoint's logs", None),
+        (model_error(0, CONTAINER_TIMEOUT), 504, "the model did not answer in time", None),
         (model_error(415, "unsupported content type"), 415, "refused the input: unsupported content type", None),
     ],
 )

@@ -1,4 +1,5 @@
-"""Real JPEGs through the Predict Lambda and the real model_code/inference.py, called in-process as the endpoint.
+"""Real JPEGs through the Predict Lambda and the real model_code/inference.py, served as the endpoint serves it
+(the inference image's TorchServe, started by the SageMaker inference toolkit, in the image's stand-in).
 
 The model is the real architecture in the real artifact layout, built in seconds instead of trained: a
 seeded, randomly initialised ResNet18 as a fixed feature extractor, and its ``fc`` head solved in closed
@@ -8,15 +9,21 @@ form (ridge regression) on the training digits. It labels held-out digits about 
 import base64
 import io
 import json
-import traceback
+import shutil
+import sys
 
 import pytest
 import torch
 from botocore.exceptions import ClientError
 
-from model_code import dogbreeds
-from model_code.serving_limits import DEFAULT_TOP_K
+from local_twin.sagemaker import endpoints
+from local_twin.sagemaker.images import ImageStacks
+from local_twin.sagemaker.runtime import JobRuntime
+from model_code import dogbreeds, entry_points
+from model_code.serving_limits import DEFAULT_TOP_K, MAX_BATCH_IMAGES
 from tests.support.predict_lambda import load_event
+
+pytestmark = pytest.mark.enable_socket  # the container on loopback
 
 IMAGE_SIZE = 32  # the size tests/conftest.py writes the digits at
 RIDGE = 10.0
@@ -59,41 +66,45 @@ def model_dir(digits_dataset, tmp_path_factory):
     return directory
 
 
-class InProcessEndpoint:
-    """sagemaker-runtime stand-in: the container's call sequence on model_code/inference.py.
+class ServedEndpoint:
+    """sagemaker-runtime stand-in over the real container: model_code/inference.py in the model's ``code/``, served
+    as the local SageMaker serves it (the inference image's entry point, the toolkit's TorchServe, in the inference
+    image's stand-in). What TorchServe answers other than 200 comes back as the ModelError the local SageMaker makes
+    of it (OriginalStatusCode, OriginalMessage: the toolkit's "message\ntraceback"), so the proxy's mapping and
+    cleaning of them are exercised with the real answers."""
 
-    The model's own refusals come back as the ModelError InvokeEndpoint raises (OriginalStatusCode and
-    OriginalMessage in the inference toolkit's "message\ntraceback"), so the proxy's mapping and cleaning of them
-    are exercised with the real messages.
-    """
-
-    def __init__(self, model_dir):
-        from model_code import inference
-
-        self.inference = inference
-        self.predictor = inference.model_fn(str(model_dir))
+    def __init__(self, folder):
+        runtime = JobRuntime.on_this_machine(ImageStacks.built_in(), sys.executable, "http://127.0.0.1:9", "us-east-1")
+        environment = {**runtime.environment, **endpoints.IMAGE_ENVIRONMENT, "SAGEMAKER_PROGRAM": "inference.py"}
+        self.server = endpoints.Server(runtime.serving_python, folder, folder / "serve.log", environment)
+        assert self.server.healthy(), (folder / "serve.log").read_text()
+        self.classes = json.loads((folder / "model" / "classes.json").read_text())
         self.requests = []
 
     def invoke_endpoint(self, EndpointName, ContentType, Accept, Body):
         self.requests.append((ContentType, Body))
-        try:
-            request = self.inference.input_fn(Body, ContentType)
-            answer = self.inference.output_fn(self.inference.predict_fn(request, self.predictor), Accept)
-        except self.inference.InferenceError as error:
-            raise ClientError(
-                {
-                    "Error": {"Code": "ModelError", "Message": "Received client error from primary"},
-                    "OriginalStatusCode": error.status_code,
-                    "OriginalMessage": f"{error.message}\n{traceback.format_exc()}",
-                },
-                "InvokeEndpoint",
-            ) from error
-        return {"Body": io.BytesIO(answer.encode()), "InvokedProductionVariant": "AllTraffic"}
+        answer = self.server.invoke(Body, {"Content-Type": ContentType, "Accept": Accept})
+        if answer.status_code != 200:
+            error = endpoints.model_error("us-east-1", EndpointName, answer.status_code, answer.text)
+            response = {"Error": {"Code": error.code, "Message": error.message}, **error.fields}
+            raise ClientError(response, "InvokeEndpoint")
+        return {"Body": io.BytesIO(answer.content), "InvokedProductionVariant": "AllTraffic"}
+
+
+@pytest.fixture(scope="module")
+def served(model_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("container")
+    shutil.copytree(model_dir, folder / "model")
+    entry_points.write_inference_code(folder / "model")
+    endpoint = ServedEndpoint(folder)
+    yield endpoint
+    endpoint.server.stop()
 
 
 @pytest.fixture
-def model_endpoint(model_dir, runtime):
-    return runtime(InProcessEndpoint(model_dir))
+def model_endpoint(served, runtime):
+    served.requests.clear()
+    return runtime(served)
 
 
 def jpeg_event(path) -> dict:
@@ -111,7 +122,7 @@ def test_held_out_jpegs_get_the_right_label(handler, model_endpoint, digits_data
         labels.append(body["predictions"][0]["label"])
     correct = sum(label == image.label for label, image in zip(labels, sample, strict=True))
     assert correct / len(sample) >= 0.85, list(zip(labels, [image.label for image in sample], strict=True))
-    assert {image.label for image in sample} == set(model_endpoint.predictor.classes)
+    assert {image.label for image in sample} == set(model_endpoint.classes)
 
 
 def test_the_sample_events_are_labelled(handler, model_endpoint):
@@ -134,3 +145,27 @@ def test_an_image_only_the_model_can_refuse_comes_back_as_its_400(handler, model
     assert body["message"].startswith("the model refused the input: cannot decode image")
     assert "Traceback" not in body["message"] and "\n" not in body["message"]
     assert len(model_endpoint.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "status", "message"),
+    [
+        ("text/plain", b"hi", 415, "unsupported content type 'text/plain'; use one of application/json, "),
+        ("application/json", json.dumps({"images": ["AA=="] * (MAX_BATCH_IMAGES + 1)}).encode(), 413,
+         f"at most {MAX_BATCH_IMAGES} images per request, got {MAX_BATCH_IMAGES + 1}"),
+        ("image/jpeg", b"\xff\xd8\xff" + bytes(37), 400, "cannot decode image: "),
+    ],
+    ids=["415", "413", "400"],
+)  # fmt: skip
+def test_the_containers_refusals_arrive_as_sagemaker_passes_them_on(served, content_type, body, status, message):
+    """What TorchServe answers for inference.py's InferenceError: its status, and the toolkit's body (message,
+    newline, traceback ending in the error), which the ModelError carries whole."""
+    with pytest.raises(ClientError) as refused:
+        served.invoke_endpoint(EndpointName="real", ContentType=content_type, Accept="application/json", Body=body)
+    error = refused.value.response
+    assert (error["Error"]["Code"], error["OriginalStatusCode"]) == ("ModelError", status)
+    first, trace = error["OriginalMessage"].split("\n", 1)
+    assert first.startswith(message)
+    assert trace.startswith("Traceback (most recent call last):\n")
+    assert trace.endswith(f"model_code.inference.InferenceError: {first}\n")
+    assert error["Error"]["Message"].startswith(f'Received client error ({status}) from primary with message "{first}')

@@ -50,12 +50,14 @@ TRAIN_SCRIPT = textwrap.dedent(
 )
 INFERENCE = textwrap.dedent(
     """
-    import json, os
+    import json, os, sys, time
+    from importlib.metadata import version
 
-    class BadInput(Exception):
+    from sagemaker_inference.errors import GenericInferenceToolkitError  # the toolkit's: refusals keep their status
+
+    class BadInput(GenericInferenceToolkitError):
         def __init__(self, message):
-            super().__init__(message)
-            self.status_code = 400
+            super().__init__(400, message)
 
     def model_fn(model_dir):
         with open(os.path.join(model_dir, "weights.json")) as f:
@@ -67,6 +69,15 @@ INFERENCE = textwrap.dedent(
         return json.loads(body)
 
     def predict_fn(data, model):
+        if "fail" in data:
+            raise RuntimeError(data["fail"])
+        if "sleep" in data:
+            time.sleep(data["sleep"])
+        if "exit" in data:  # the worker dies
+            os._exit(1)
+        if "where" in data:  # what serves this model
+            return {"torch": version("torch"), "torchserve": version("torchserve"), "python": sys.version_info[:2],
+                    "pid": os.getpid(), "ppid": os.getppid()}
         return {"echo": data, "lr": model["lr"]}
 
     def output_fn(prediction, accept):
