@@ -127,6 +127,9 @@ class Server:
             "SAGEMAKER_BASE_DIR": str(folder),
             "SAGEMAKER_BIND_TO_PORT": str(self.port),
             "SAGEMAKER_SAFE_PORT_RANGE": f"{safe}-{safe + 2}",
+            # on loopback, as every server of the twin: the image's 0.0.0.0 would put the model on the network
+            "TS_INFERENCE_ADDRESS": f"http://127.0.0.1:{self.port}",
+            "TS_MANAGEMENT_ADDRESS": f"http://127.0.0.1:{self.port}",
             "TS_METRICS_ADDRESS": f"http://127.0.0.1:{safe}",
             "TS_GRPC_INFERENCE_PORT": str(safe + 1),
             "TS_GRPC_MANAGEMENT_PORT": str(safe + 2),

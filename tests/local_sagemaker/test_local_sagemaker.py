@@ -377,7 +377,15 @@ def test_endpoints_run_torchserve_in_the_inference_image_and_stop_whole(local_sa
         assert os.getpgid(answer["pid"]) == server.process.pid  # of this endpoint's container
         assert psutil.Process(answer["ppid"]).name() == "java"  # started by TorchServe's frontend
         log = (server.folder / "serve.log").read_text()
-        assert "Torchserve version: 0.12.0" in log and f"Inference address: http://0.0.0.0:{server.port}" in log
+        # on loopback only, unlike the image's 0.0.0.0: TorchServe's APIs and its metrics
+        assert "Torchserve version: 0.12.0" in log and f"Inference address: http://127.0.0.1:{server.port}" in log
+        java = psutil.Process(answer["ppid"])
+        listening = {  # Java listens on IPv6 sockets: IPv4 addresses come mapped
+            c.laddr.ip.removeprefix("::ffff:")
+            for c in java.net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN
+        }
+        assert listening == {"127.0.0.1"}, java.net_connections(kind="tcp")
 
     monkeypatch.setattr(endpoints, "INVOCATION_TIMEOUT_SECONDS", 1)
     with pytest.raises(ClientError) as late:
