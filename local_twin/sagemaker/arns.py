@@ -1,4 +1,5 @@
-"""The ARNs the local SageMaker names: its own resources' and the CloudWatch alarms an endpoint update reads."""
+"""The ARNs the local SageMaker names: its own resources', the CloudWatch alarms an endpoint update reads and the
+log groups its errors point at."""
 
 from dataclasses import dataclass
 
@@ -17,3 +18,6 @@ class Arns:
 
     def alarm(self, name: str) -> str:
         return f"arn:{PARTITION}:cloudwatch:{self.region}:{ACCOUNT_ID}:alarm:{name}"
+
+    def log_group(self, name: str) -> str:
+        return f"arn:{PARTITION}:logs:{self.region}:{ACCOUNT_ID}:log-group:{name}"

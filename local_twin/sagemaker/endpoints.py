@@ -36,7 +36,7 @@ import psutil
 import requests
 
 from local_twin import iam
-from local_twin.account import ACCOUNT_ID, PARTITION
+from local_twin.account import ACCOUNT_ID
 from local_twin.faults import Faults
 from local_twin.sagemaker import quotas
 from local_twin.sagemaker.arns import Arns
@@ -571,20 +571,21 @@ class Endpoints:
                     raise
                 answer = endpoint.server.invoke(body, headers)  # swapped while asking the old one: ask the new
         except requests.Timeout as error:
-            raise model_error(self.arns.region, name, 0, CONTAINER_TIMEOUT_MESSAGE) from error
+            raise model_error(self.arns, name, 0, CONTAINER_TIMEOUT_MESSAGE) from error
         except requests.RequestException as error:
-            raise model_error(self.arns.region, name, 500, f"the model container did not answer: {error}") from error
+            raise model_error(self.arns, name, 500, f"the model container did not answer: {error}") from error
         if answer.status_code != 200:
-            raise model_error(self.arns.region, name, answer.status_code, answer.text)
+            raise model_error(self.arns, name, answer.status_code, answer.text)
         return 200, answer.content, answer.headers.get("Content-Type", "application/json")
 
 
-def model_error(region: str, endpoint: str, status: int, message: str) -> SageMakerError:
+def model_error(arns: Arns, endpoint: str, status: int, message: str) -> SageMakerError:
     """InvokeEndpoint's ModelError (424): the container's status and whole body (the toolkit's "message\ntraceback",
     TorchServe's own JSON, or nothing), in SageMaker's words, pointing at the endpoint's logs. A container that does
     not answer in time is status 0 with SageMaker's own message."""
     side = "client" if 0 < status < 500 else "server"
     group = f"{LOG_GROUP_PREFIX}{endpoint}"
+    region = arns.region
     console = f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:group={group}"
     error = SageMakerError(
         "ModelError",
@@ -595,6 +596,6 @@ def model_error(region: str, endpoint: str, status: int, message: str) -> SageMa
     error.fields = {
         "OriginalStatusCode": status,
         "OriginalMessage": message,
-        "LogStreamArn": f"arn:{PARTITION}:logs:{region}:{ACCOUNT_ID}:log-group:{group}",
+        "LogStreamArn": arns.log_group(group),
     }
     return error

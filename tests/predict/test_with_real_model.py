@@ -17,6 +17,7 @@ import torch
 from botocore.exceptions import ClientError
 
 from local_twin.sagemaker import endpoints
+from local_twin.sagemaker.arns import Arns
 from local_twin.sagemaker.images import ImageStacks
 from local_twin.sagemaker.runtime import JobRuntime
 from model_code import dogbreeds, entry_points
@@ -85,7 +86,7 @@ class ServedEndpoint:
         self.requests.append((ContentType, Body))
         answer = self.server.invoke(Body, {"Content-Type": ContentType, "Accept": Accept})
         if answer.status_code != 200:
-            error = endpoints.model_error("us-east-1", EndpointName, answer.status_code, answer.text)
+            error = endpoints.model_error(Arns("us-east-1"), EndpointName, answer.status_code, answer.text)
             response = {"Error": {"Code": error.code, "Message": error.message}, **error.fields}
             raise ClientError(response, "InvokeEndpoint")
         return {"Body": io.BytesIO(answer.content), "InvokedProductionVariant": "AllTraffic"}
