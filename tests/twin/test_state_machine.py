@@ -329,20 +329,27 @@ def test_an_aborted_run_stops_its_tuning_job_and_trials(twin, dataset):
     from common import naming
 
     execution_arn = started_run(twin, "slow-tuning.zip", dataset)
-    wait_for_state(twin, execution_arn, "CheckTuning")  # the tuning job and its first trial run
-    stepfunctions = twin.client("stepfunctions")
-    stepfunctions.stop_execution(executionArn=execution_arn)
-    execution = stepfunctions.describe_execution(executionArn=execution_arn)
-    assert execution["status"] == "ABORTED"
+    tuning = naming.tuning_job_name(twin.template.parameters["SageMakerNamePrefix"], execution_arn.split(":")[-1])
+    try:
+        wait_for_state(twin, execution_arn, "CheckTuning")  # the tuning job and its first trial run
+        twin.client("stepfunctions").stop_execution(executionArn=execution_arn)
+        execution = twin.follow(execution_arn, timeout=60)  # moto's engine ends the run once a task in flight returns
+        assert execution["status"] == "ABORTED"
+        assert_notified_of_abort(twin, execution, tuning)
+    finally:  # its trials sleep 10 minutes in the job slots the module's later runs need
+        if tuning in twin.sagemaker.tuning.jobs and twin.sagemaker.tuning.get(tuning).status == "InProgress":
+            twin.client("sagemaker").stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuning)
+
+
+def assert_notified_of_abort(twin, execution: dict, tuning: str) -> None:
     event = load_event("execution_timed_out")
     event["detail"] |= {
-        "executionArn": execution_arn, "stateMachineArn": twin.aws.state_machine_arn, "name": execution["name"],
-        "status": "ABORTED", "error": None,
+        "executionArn": execution["executionArn"], "stateMachineArn": twin.aws.state_machine_arn,
+        "name": execution["name"], "status": "ABORTED", "error": None,
     }  # fmt: skip
     (rule,) = [rule for rule in twin.template.rules() if rule.pattern.get("source") == ["aws.states"]]
     assert EventPattern(json.dumps(rule.pattern), rule.pattern).matches_event(event)  # as EventBridge routes it
     published = twin.invoke_function("NotifyFailureFunction", event)
-    tuning = naming.tuning_job_name(twin.template.parameters["SageMakerNamePrefix"], execution["name"])
     assert published["stopped_jobs"] == [tuning]
     assert job_status(twin, "tuning", tuning) == "Stopped"
     trials = twin.client("sagemaker").list_training_jobs_for_hyper_parameter_tuning_job(
