@@ -9,6 +9,7 @@ import importlib
 BENCHMARKS = (
     "training_throughput",
     "ddp_scaling",
+    "shared_cores",
     "inference_latency",
     "predict_proxy",
     "load_api",

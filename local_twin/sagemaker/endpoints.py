@@ -195,14 +195,16 @@ class Server:
         Python workers all stay in it)."""
         return [process.pid for process in psutil.process_iter(["status"]) if _in_group(process, self.process.pid)]
 
-    def stop(self) -> None:
-        """As ``docker stop`` ends a container: SIGTERM to all of it, SIGKILL to what is left after the grace."""
+    def stop(self, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
+        """As ``docker stop`` ends a container: SIGTERM to all of it, SIGKILL to what is left after the grace (at
+        once with no grace: what the twin's own exit does, as it kills its jobs)."""
         group = self.process.pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(group, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        while self.processes() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        if grace_seconds:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGTERM)
+            deadline = time.monotonic() + grace_seconds
+            while self.processes() and time.monotonic() < deadline:
+                time.sleep(0.1)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(group, signal.SIGKILL)
         self.process.wait()
@@ -515,9 +517,10 @@ class Endpoints:
         ]
 
     def stop_all(self) -> None:
-        """Every serving container, stopped side by side (each may take its grace period)."""
+        """Every serving container killed, side by side: the twin is going away, nothing waits for an answer (a
+        TorchServe container takes ~5 s to end on SIGTERM)."""
         stopping = [
-            threading.Thread(target=endpoint.server.stop)
+            threading.Thread(target=endpoint.server.stop, args=(0,))
             for endpoint in self.endpoints.values()
             if endpoint.server is not None
         ]

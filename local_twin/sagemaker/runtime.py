@@ -9,6 +9,11 @@ from local_twin.sagemaker.images import ImageStacks
 # Settings of this process that must not leak into a job or an endpoint: its AWS identity and SageMaker variables
 # (the job gets its own), and what points Python at the project's environment instead of the image's.
 NOT_INHERITED = ("AWS_", "SM_", "SAGEMAKER_", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+# SageMaker gives each job and endpoint instances of its own; here they share this machine's cores with each other
+# and with the twin. torch's OpenMP threads spin while they wait for work: with two torch processes on 2 cores each
+# step took 14x as long (docs/benchmarks.md, "Torch processes sharing the cores"). Spinning briefly keeps a lone
+# job's speed and ends that. Only a default: a setting in this process's environment wins.
+SHARED_CORES = {"GOMP_SPINCOUNT": "10000"}
 
 
 @dataclass(frozen=True)
@@ -24,9 +29,10 @@ class JobRuntime:
     @classmethod
     def on_this_machine(cls, stacks: ImageStacks, python: str, endpoint_url: str, region: str) -> "JobRuntime":
         """This process's environment without its AWS, SageMaker and Python settings, reaching AWS at
-        ``endpoint_url``."""
+        ``endpoint_url``, with ``SHARED_CORES`` where it sets nothing else."""
         inherited = {key: value for key, value in os.environ.items() if not key.startswith(NOT_INHERITED)}
-        return cls(stacks, python, {**inherited, "AWS_ENDPOINT_URL": endpoint_url, "AWS_DEFAULT_REGION": region})
+        environment = {**SHARED_CORES, **inherited, "AWS_ENDPOINT_URL": endpoint_url, "AWS_DEFAULT_REGION": region}
+        return cls(stacks, python, environment)
 
     @property
     def training_python(self) -> str:
