@@ -21,9 +21,10 @@ OPENMP = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")
 
 def worker(steps: int) -> None:
     import torch
-    import torchvision
 
-    model = torchvision.models.resnet18(num_classes=10)
+    from model_code import dogbreeds  # the workers' folder is the project's root (run_together's cwd)
+
+    model = dogbreeds.build_model(10, weights="none")
     optimizer = torch.optim.AdamW(model.parameters(), 1e-3)
     images, labels = torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,))
 
