@@ -86,9 +86,14 @@ def import_smdebug_pytorch():
 
 
 def open_trial(out_dir: str):
-    """The finished trial under ``out_dir``, or None when the hook saved nothing there."""
+    """The finished trial under ``out_dir`` (its hook closed), or None when the hook saved nothing there."""
+    from smdebug.core.config_constants import TRAINING_END_DELAY_REFRESH_KEY
     from smdebug.trials import create_trial
 
     if not any(Path(out_dir).glob("collections/*/*.json")):
         return None  # create_trial would wait forever for collection files that will never come
+    # A trial still being written may have files in flight when its end-of-training marker appears: smdebug sleeps
+    # this many seconds (default 1) before its last read. This one's hook is closed, every file written: nothing
+    # to wait for (a second per reading, twice in every final job, in every test that reads a trial).
+    os.environ.setdefault(TRAINING_END_DELAY_REFRESH_KEY, "0")
     return create_trial(out_dir)

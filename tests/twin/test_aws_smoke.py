@@ -161,7 +161,7 @@ def test_a_failed_run_is_torn_down_all_the_same(twin, tmp_path):
     stack = TwinStack(twin)
     twin.faults.stopping_describes = 3
     status = aws_smoke.acceptance_run(
-        stack, clients_of(twin), tmp_path / "smoke", lines.append, dataset_name="slow-training.zip", follow_timeout=60
+        stack, clients_of(twin), tmp_path / "smoke", lines.append, dataset_name="slow-training.zip", follow_timeout=30
     )
     output = "\n".join(lines)
     assert status == 1 and "FAILED: TimeoutError" in output, output
