@@ -89,8 +89,14 @@ def assert_failed_once(twin, run, state: str, cause: str) -> None:
     assert published["failed_state"] == state and cause in published["cause"]
 
 
-def test_happy_path_ends_with_an_endpoint(twin, dataset):
-    run = run_pipeline(twin, dataset("first.zip"), "first.zip")
+@pytest.fixture(scope="module")
+def first_run(twin, dataset) -> PipelineRun:
+    """The module's first run (stand-in model code): it creates the endpoint the later runs update."""
+    return run_pipeline(twin, dataset("first.zip"), "first.zip")
+
+
+def test_happy_path_ends_with_an_endpoint(twin, first_run):
+    run = first_run
     assert run.execution["status"] == "SUCCEEDED", run.execution
     assert served_dataset(twin) == "first.zip"
     twin.notifications()
@@ -170,7 +176,9 @@ def test_each_bad_dataset_fails_validation_and_leaves_the_upload_as_it_was(twin,
     assert s3.get_object(Bucket=twin.aws.bucket, Key=run.key)["Body"].read() == data
 
 
-def test_throttled_sagemaker_calls_are_retried_and_the_run_succeeds(twin, dataset):
+def test_throttling_a_failing_trial_and_a_lambda_timeout_are_retried_and_the_run_succeeds(twin, dataset):
+    """Three transient faults in one run (each is retried where it happens, none depends on another): SageMaker
+    throttling every call the run makes, one of the two trials failing, and PickBest timing out once."""
     throttled = {
         # more than botocore's 5 attempts: the step fails with TransientAwsError and the state machine retries it
         "CreateHyperParameterTuningJob": 6,
@@ -185,37 +193,27 @@ def test_throttled_sagemaker_calls_are_retried_and_the_run_succeeds(twin, datase
     calls_before = dict(twin.faults.calls)
     for operation, count in throttled.items():
         twin.faults.throttle_next(operation, count)
-    run = run_pipeline(twin, dataset("throttled.zip"), "throttled.zip")
+    twin.faults.failing_trials = {1}
+    twin.faults.lambda_timeouts[twin.aws.functions["PickBestFunction"].name] = 1
+    try:
+        run = run_pipeline(twin, dataset("faults-retried.zip"), "faults-retried.zip")
+    finally:
+        twin.faults.failing_trials = set()
+        twin.faults.lambda_timeouts.clear()
     assert run.execution["status"] == "SUCCEEDED", run.execution
     for operation, count in throttled.items():
         assert twin.faults.calls[operation] - calls_before.get(operation, 0) > count, operation
     assert failed_attempts(twin, run, "TransientAwsError") >= 1
-    assert served_dataset(twin) == "throttled.zip" and twin.notifications() == []
+    assert failed_attempts(twin, run, "Sandbox.Timedout") == 1
 
-
-def test_a_failing_trial_does_not_fail_the_tuning_job(twin, dataset):
-    twin.faults.failing_trials = {1}
-    try:
-        run = run_pipeline(twin, dataset("one-trial-fails.zip"), "one-trial-fails.zip")
-    finally:
-        twin.faults.failing_trials = set()
-    assert run.execution["status"] == "SUCCEEDED", run.execution
     sagemaker = twin.client("sagemaker")
     newest = sagemaker.list_hyper_parameter_tuning_jobs(SortBy="CreationTime", SortOrder="Descending")
     name = newest["HyperParameterTuningJobSummaries"][0]["HyperParameterTuningJobName"]
     tuning = sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
     counters = tuning["TrainingJobStatusCounters"]
-    assert (counters["NonRetryableError"], counters["Completed"]) == (1, 1), counters
+    assert (counters["NonRetryableError"], counters["Completed"]) == (1, 1), counters  # the failing trial
     assert tuning["BestTrainingJob"]["TrainingJobStatus"] == "Completed"
-    assert served_dataset(twin) == "one-trial-fails.zip"
-
-
-def test_a_lambda_timeout_is_retried(twin, dataset):
-    twin.faults.lambda_timeouts[twin.aws.functions["PickBestFunction"].name] = 1
-    run = run_pipeline(twin, dataset("pick-best-times-out-once.zip"), "pick-best-times-out-once.zip")
-    assert run.execution["status"] == "SUCCEEDED", run.execution
-    assert failed_attempts(twin, run, "Sandbox.Timedout") == 1
-    assert twin.notifications() == []
+    assert served_dataset(twin) == "faults-retried.zip" and twin.notifications() == []
 
 
 def test_a_lambda_that_keeps_timing_out_fails_the_run_with_its_cause(twin, dataset):
@@ -230,8 +228,8 @@ def test_a_lambda_that_keeps_timing_out_fails_the_run_with_its_cause(twin, datas
     assert not any(name.endswith("-train") for name in sagemaker_names(twin)["training"] - before["training"])
 
 
-def test_the_same_upload_event_twice_starts_one_execution(twin, dataset):
-    run = run_pipeline(twin, dataset("delivered-twice.zip"), "delivered-twice.zip")
+def test_the_same_upload_event_twice_starts_one_execution(twin, first_run):
+    run = first_run
     head = twin.client("s3").head_object(Bucket=twin.aws.bucket, Key=run.key)
     event = load_event("s3_object_created")
     event["detail"]["bucket"]["name"] = twin.aws.bucket
@@ -268,16 +266,24 @@ def test_two_uploads_at_once_run_one_execution_each(twin, dataset):
     assert twin.notifications() == []
 
 
-def test_a_zip_of_ten_thousand_tiny_entries_goes_through(twin, tmp_path):
-    """Valid, only large in entry count: validated by ranged reads of its central directory, then trained on."""
+def test_an_upper_case_zip_of_ten_thousand_tiny_entries_starts_a_run_and_goes_through(twin, tmp_path):
+    """The upload rule, matched by the twin's EventBridge (moto), and StartPipeline agree: `.zip` in any case. The
+    zip is valid, only large in entry count: validated by ranged reads of its central directory, then trained on."""
     entries = layout(per_class=1) | {f"dogImages/train/001.Beagle/t_{i}.jpg": JPEG for i in range(10_000)}
-    path = tmp_path / "many-entries.zip"
+    path = tmp_path / "MANY-ENTRIES.ZIP"
     path.write_bytes(build(entries))
-    run = run_pipeline(twin, path, "many-entries.zip")
+    run = run_pipeline(twin, path, "MANY-ENTRIES.ZIP")
     assert run.execution["status"] == "SUCCEEDED", run.execution
-    assert run.states["ValidateDataset"] == "SUCCEEDED"
-    assert served_dataset(twin) == "many-entries.zip"
+    assert run.key.endswith("MANY-ENTRIES.ZIP") and run.states["ValidateDataset"] == "SUCCEEDED"
+    assert served_dataset(twin) == "MANY-ENTRIES.ZIP"
     assert twin.notifications() == []
+
+
+def test_other_suffixes_start_no_run(twin, dataset):
+    known = {execution["executionArn"] for execution in twin.executions()}
+    twin.upload_dataset(dataset("not-a-dataset.zip"), "not-a-dataset.zip.txt")
+    with pytest.raises(TwinError, match="no execution started"):
+        twin.wait_for_new_execution(known, timeout=5)
 
 
 def started_run(twin, name: str, dataset) -> str:
@@ -413,14 +419,3 @@ def test_switching_to_serverless_replaces_the_endpoint(twin, dataset):
     assert scalable_targets(twin) == []  # ScaleEndpoint dropped the instance endpoint's target
     assert served_dataset(twin) == "now-serverless.zip"
     assert twin.notifications() == []
-
-
-def test_an_upper_case_zip_starts_a_run_and_other_suffixes_do_not(twin, dataset):
-    """The upload rule, matched by the twin's EventBridge (moto), and StartPipeline agree: `.zip` in any case."""
-    known = {execution["executionArn"] for execution in twin.executions()}
-    twin.upload_dataset(dataset("not-a-dataset.zip"), "not-a-dataset.zip.txt")
-    with pytest.raises(TwinError, match="no execution started"):
-        twin.wait_for_new_execution(known, timeout=5)
-    run = run_pipeline(twin, dataset("SHOUTING.ZIP"), "SHOUTING.ZIP")
-    assert run.execution["status"] == "SUCCEEDED", run.execution
-    assert run.key.endswith("SHOUTING.ZIP") and twin.notifications() == []
