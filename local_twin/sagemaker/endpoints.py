@@ -266,6 +266,8 @@ class Endpoints:
         self.endpoints: dict[str, Endpoint] = {}
         self.cold_start = ColdStart()
         self._warming = threading.Lock()
+        self._deploying: set[threading.Thread] = set()  # fleets being started (create, update)
+        self._stopping = False  # stop_all was called: a fleet that comes up now is stopped at once
 
     # ------------------------------------------------------------------ models and configurations
 
@@ -385,6 +387,12 @@ class Endpoints:
         server.stop()
         return None
 
+    def _start_deploying(self, endpoint: Endpoint, config_name: str) -> None:
+        deploying = threading.Thread(target=self._deploy, args=(endpoint, config_name), daemon=True)
+        with self.lock:
+            self._deploying.add(deploying)
+        deploying.start()
+
     def _deploy(self, endpoint: Endpoint, config_name: str) -> None:
         try:
             server = self._start_server(endpoint, config_name)
@@ -392,6 +400,12 @@ class Endpoints:
             server, reason = None, failure_reason(error)
         else:
             reason = "the serving container did not pass its /ping health check"
+        with self.lock:
+            self._deploying.discard(threading.current_thread())
+            if self._stopping:  # the twin went away while this fleet started: nothing may outlive it
+                if server is not None:
+                    server.stop(0)
+                return
         previous = endpoint.server
         if server is None:
             endpoint.failure_reason = reason
@@ -437,7 +451,7 @@ class Endpoints:
         with self.lock:  # checked and counted together: two creates cannot both take the last of a quota
             self._check_quotas(name, config_name, update=False)
             endpoint = self.endpoints[name] = Endpoint(name, config_name, request.get("Tags", []))
-        threading.Thread(target=self._deploy, args=(endpoint, config_name), daemon=True).start()
+        self._start_deploying(endpoint, config_name)
         return self.arns.sagemaker("endpoint", name)
 
     def _check_quotas(self, name: str, config_name: str, update: bool) -> None:
@@ -475,7 +489,7 @@ class Endpoints:
         with self.lock:
             self._check_quotas(name, config_name, update=True)
             endpoint.status, endpoint.updating_to, endpoint.modified = "Updating", config_name, now()
-        threading.Thread(target=self._deploy, args=(endpoint, config_name), daemon=True).start()
+        self._start_deploying(endpoint, config_name)
         return arn
 
     def get(self, name: str) -> Endpoint:
@@ -518,7 +532,13 @@ class Endpoints:
 
     def stop_all(self) -> None:
         """Every serving container killed, side by side: the twin is going away, nothing waits for an answer (a
-        TorchServe container takes ~5 s to end on SIGTERM)."""
+        TorchServe container takes ~5 s to end on SIGTERM). A fleet still starting (an update the twin's last
+        call asked for) is waited for and stopped as it comes up."""
+        with self.lock:
+            self._stopping = True
+            deploying = list(self._deploying)
+        for thread in deploying:
+            thread.join()
         stopping = [
             threading.Thread(target=endpoint.server.stop, args=(0,))
             for endpoint in self.endpoints.values()

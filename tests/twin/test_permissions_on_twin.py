@@ -2,9 +2,11 @@
 with AWS's AccessDenied, as it would on AWS. A copy of the project whose template.yaml lost one statement, or
 whose SageMaker execution role trusts SageMaker only under a condition a tuning job does not meet."""
 
+import contextlib
 import json
 from pathlib import Path
 
+import psutil
 import pytest
 
 from local_twin.template import Template
@@ -122,3 +124,16 @@ def test_an_execution_role_that_cannot_read_the_rollback_alarm_fails_the_endpoin
         )
         released = {"run_id": "reading-run", "package": {"arn": package}}
         assert twin.invoke_function("DeployFunction", released)["action"] == "update"
+    # that update's fleet was still starting when the twin stopped: it is stopped too, nothing of it left running
+    assert serving_containers_under(tmp_path / "twin") == []
+
+
+def serving_containers_under(folder: Path) -> list[int]:
+    """The live serving containers (their entry points: each its container's process group) of endpoints whose
+    instance folders are under ``folder``."""
+    found = []
+    for process in psutil.process_iter(["pid"]):
+        with contextlib.suppress(psutil.Error):
+            if process.environ().get("SAGEMAKER_BASE_DIR", "").startswith(f"{folder}/"):
+                found.append(process.pid)
+    return found
