@@ -1,8 +1,8 @@
 """Fixtures shared by every part's tests (datasets in the dog-breed layout, a trained digits model), and the tiers.
 
 The tiers (README, "Test tiers"): unit tests, everything not marked ``slow`` (`make quick`); twin tests, marked
-``twin``, which start a whole local twin and live in tests/twin/ (`make twin`); training and packaging tests,
-marked ``slow``. `make test` runs all three."""
+``twin``, which start a whole local twin and live in tests/twin/ (`make twin`); training, packaging and the local
+SageMaker's tuning, multi-process and endpoint tests, marked ``slow``. `make test` runs all three."""
 
 import json
 import os
@@ -21,6 +21,10 @@ from tests.support.paths import ROOT
 
 TWIN_TESTS = ROOT / "tests" / "twin"
 SHARED_PACKAGES = ("tests/twin/deployed/",)  # whose modules share one twin (its conftest.py)
+# Under xdist the folders whose modules take minutes (whole twin runs, local SageMaker jobs and endpoints, training)
+# are handed out first: a run then ends on short modules on both workers, not on one twin run while the other waits
+# (a two-process twin run handed out last was 2 of the suite's 23 minutes with one worker idle).
+LONGEST_FIRST = ("tests/twin/", "tests/local_sagemaker/", "tests/model/")
 
 # A boto3 client made where no credentials are configured asks the EC2 instance metadata service for some: a
 # network call (refused by pytest-socket in a unit test). No test needs that service.
@@ -52,7 +56,17 @@ def pytest_xdist_make_scheduler(config, log):
             module = nodeid.split("::", 1)[0]
             return next((package for package in SHARED_PACKAGES if module.startswith(package)), module)
 
+        def _assign_work_unit(self, node) -> None:
+            """The next unit handed out is the first (in xdist's order, most tests first) of the longest folder."""
+            longest = min(self.workqueue, key=longest_first_rank)
+            self.workqueue.move_to_end(longest, last=False)
+            super()._assign_work_unit(node)
+
     return ModuleScheduling(config, log)
+
+
+def longest_first_rank(scope: str) -> int:
+    return next((rank for rank, folder in enumerate(LONGEST_FIRST) if scope.startswith(folder)), len(LONGEST_FIRST))
 
 
 @pytest.fixture(scope="session")

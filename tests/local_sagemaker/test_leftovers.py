@@ -84,6 +84,7 @@ def test_a_stopped_tuning_job_is_stopping_until_its_trials_have_stopped(local_sa
     assert {t["TrainingJobStatus"] for t in trials["TrainingJobSummaries"]} == {"Stopped"}
 
 
+@pytest.mark.slow
 def test_tuning_creates_an_experiment_that_deletes_only_in_aws_order(local_sagemaker):
     _, sagemaker, _ = local_sagemaker
     ranges = {"CategoricalParameterRanges": [{"Name": "batch-size", "Values": ["8", "16", "64"]}]}

@@ -36,6 +36,7 @@ def test_training_job_runs_the_script_through_the_toolkit(local_sagemaker, moto_
     assert s3.head_object(Bucket=BUCKET, Key="models/lsm-train-ok/output/model.tar.gz")["ContentLength"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("instance_type", "instance_count", "ranks_by_instance"),
     [("ml.g4dn.12xlarge", 1, [[0, 1, 2, 3]]), ("ml.g5.xlarge", 2, [[0], [1]])],
@@ -77,6 +78,7 @@ def test_failing_script_fails_the_job_with_its_reason(local_sagemaker):
     assert "refusing to train: fail=yes" in described["FailureReason"]
 
 
+@pytest.mark.slow
 def test_jobs_run_on_the_training_images_stack_and_fail_on_an_api_it_lacks(local_sagemaker, moto_url):
     """The twin's jobs run on the training image's Python and libraries (requirements/training-image.txt), not on
     the project's newer ones: model code that uses a torch API newer than the image's fails the job, as on AWS.
@@ -139,6 +141,7 @@ def test_invalid_requests_get_aws_shaped_errors(local_sagemaker):
         sagemaker.describe_endpoint(EndpointName="no-such-endpoint")
 
 
+@pytest.mark.slow
 def test_tuning_respects_its_limits_and_picks_the_best(local_sagemaker):
     _, sagemaker, _ = local_sagemaker
     definition = training_request("ignored")
@@ -173,6 +176,7 @@ def test_tuning_respects_its_limits_and_picks_the_best(local_sagemaker):
     assert best["TrainingJobName"].startswith("lsm-hpo-00")
 
 
+@pytest.mark.slow
 def test_grid_walks_every_combination_once(local_sagemaker):
     _, sagemaker, _ = local_sagemaker
     grid = {"lr": ["0.01", "0.05"], "batch-size": ["8", "16"]}
@@ -185,6 +189,7 @@ def test_grid_walks_every_combination_once(local_sagemaker):
     assert described["BestTrainingJob"]["TunedHyperParameters"] == {"lr": "0.01", "batch-size": "8"}
 
 
+@pytest.mark.slow
 def test_bayesian_runs_one_trial_at_a_time_when_told_and_keeps_the_best(local_sagemaker):
     _, sagemaker, _ = local_sagemaker
     ranges = {
@@ -207,6 +212,7 @@ BAYES_RANGES = {
 }
 
 
+@pytest.mark.slow
 def test_warm_start_seeds_the_search_with_the_parents_trials(local_sagemaker):
     service, sagemaker, _ = local_sagemaker
     limits = {"MaxNumberOfTrainingJobs": 3, "MaxParallelTrainingJobs": 1}
@@ -294,6 +300,7 @@ def model_error(runtime, content_type: str, body: bytes) -> dict:
     return response
 
 
+@pytest.mark.slow
 def test_endpoint_serves_updates_and_rolls_back(local_sagemaker):
     service, sagemaker, runtime = local_sagemaker
     for name, lr in (("lsm-a", 0.01), ("lsm-b", 0.02)):
@@ -352,6 +359,7 @@ def test_endpoint_serves_updates_and_rolls_back(local_sagemaker):
         invoke(runtime, {"x": 5})
 
 
+@pytest.mark.slow
 def test_endpoints_run_torchserve_in_the_inference_image_and_stop_whole(local_sagemaker, monkeypatch):
     """The container is the image's: the toolkit's TorchServe on the inference stand-in's torch; two run side by
     side (their own ports, pid files, sockets), and a deleted endpoint leaves none of its processes, Java included."""
@@ -407,6 +415,7 @@ def test_endpoints_run_torchserve_in_the_inference_image_and_stop_whole(local_sa
     assert not [process for process in processes if process.is_running()]  # no stray Java, no worker
 
 
+@pytest.mark.slow
 def test_serverless_endpoints_have_aws_payload_limits_and_cold_starts(local_sagemaker):
     service, sagemaker, runtime = local_sagemaker
     sagemaker.create_training_job(**training_request("lsm-sl-train", lr=0.01, epochs=1))
@@ -556,6 +565,7 @@ def test_service_quotas_lists_the_accounts_applied_values_and_aws_defaults(local
         service.quotas.applied.clear()
 
 
+@pytest.mark.slow
 def test_endpoints_are_held_to_their_instance_and_serverless_quotas(local_sagemaker):
     """A blue/green update needs the new instance beside the old one; a serverless endpoint its memory."""
     service, sagemaker, _ = local_sagemaker

@@ -248,6 +248,7 @@ def model_archive() -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.slow
 def test_a_model_made_from_a_package_serves_it_once_approved(registry, moto_url):
     _, sagemaker, _ = registry
     client("s3", moto_url, "us-east-1").put_object(Bucket=BUCKET, Key=MODEL_KEY, Body=model_archive())

@@ -74,6 +74,7 @@ def error_of(call) -> dict:
     return raised.value.response["Error"]
 
 
+@pytest.mark.slow
 def test_a_trust_condition_on_the_source_account_lets_training_jobs_in_and_keeps_tuning_jobs_out(sagemaker, moto_url):
     conditioned = role(moto_url, trust_condition=SOURCE_ACCOUNT)
     training = training_request("iam-train-conditioned", epochs=1) | {"RoleArn": conditioned}
