@@ -27,6 +27,11 @@ def twin(tmp_path_factory):
         yield running
 
 
+def training_instances_needed(twin) -> int:
+    """The local profile's trials at once, one instance each (the final job, after them, needs one)."""
+    return int(twin.template.parameters["MaxParallelTuningJobs"])
+
+
 def endpoint_instances_needed(twin) -> int:
     """Autoscaling's most, twice: a blue/green update starts a fleet of the live size beside the old one."""
     return quotas.BLUE_GREEN_FLEETS * int(twin.template.parameters["EndpointMaxInstances"])
@@ -47,7 +52,8 @@ def test_a_run_on_a_new_account_stops_in_check_quotas_naming_the_quotas(twin, tm
     assert "StartTuning" not in run.states
     assert run.execution["error"] == "QuotaTooLow"
     cause = json.loads(run.execution["cause"])["errorMessage"]
-    assert f"'{TRAINING.name}' (" in cause and ") is 0 in us-east-1; this stack needs 1 (" in cause
+    needed = training_instances_needed(twin)
+    assert f"'{TRAINING.name}' (" in cause and f") is 0 in us-east-1; this stack needs {needed} (" in cause
     assert f"'{ENDPOINT.name}' (" in cause and "quotas/L-" in cause and "request-service-quota-increase" in cause
     assert sagemaker_jobs(twin) == ([], [])  # not one job was created, let alone paid for
     (message,) = twin.notifications()
@@ -62,8 +68,8 @@ def test_the_doctor_against_the_twin_lists_the_same_shortfalls(twin, tmp_path):
     text = console.export_text()
     assert text.startswith(f"Can this account run the stack? us-east-1, the twin ({connection})")
     rows = [line.strip() for line in text.splitlines() if line.strip().startswith((TRAINING.name, ENDPOINT.name))]
-    endpoint = str(endpoint_instances_needed(twin))
-    assert [row.split()[-4:] for row in rows] == [["1", "0", "TOO", "LOW"], [endpoint, "0", "TOO", "LOW"]], rows
+    training, endpoint = str(training_instances_needed(twin)), str(endpoint_instances_needed(twin))
+    assert [row.split()[-4:] for row in rows] == [[training, "0", "TOO", "LOW"], [endpoint, "0", "TOO", "LOW"]], rows
     assert f"TOO LOW: '{TRAINING.name}'" in text and f"TOO LOW: '{ENDPOINT.name}'" in text
 
 
@@ -85,7 +91,7 @@ def test_create_training_job_over_the_quota_is_resource_limit_exceeded(twin):
 
 def test_with_the_increases_granted_the_step_lets_the_run_through(twin):
     """CheckQuotas through its own role (servicequotas:List* from the template) once the quotas are raised."""
-    twin.quotas.set(TRAINING, 1)
+    twin.quotas.set(TRAINING, training_instances_needed(twin))
     twin.quotas.set(ENDPOINT, endpoint_instances_needed(twin))
     answer = twin.invoke_function("CheckQuotasFunction", {"run_id": "after-the-increase"})
     assert answer == {"checked": 6, "unreadable": []}  # one instance type for the trials and the final job
