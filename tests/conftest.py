@@ -22,8 +22,9 @@ from tests.support.paths import ROOT
 TWIN_TESTS = ROOT / "tests" / "twin"
 SHARED_PACKAGES = ("tests/twin/deployed/",)  # whose modules share one twin (its conftest.py)
 # Under xdist the folders whose modules take minutes (whole twin runs, local SageMaker jobs and endpoints, training)
-# are handed out first: a run then ends on short modules on both workers, not on one twin run while the other waits
-# (a two-process twin run handed out last was 2 of the suite's 23 minutes with one worker idle).
+# are handed out first, so that a run ends on short modules on both workers: a two-process twin run handed out last
+# kept one worker idle for 2 of the suite's 23 minutes. (The total did not shrink measurably: the long modules then
+# share the cores; docs/benchmarks.md, "Suite tiers, module order, parallel trials".)
 LONGEST_FIRST = ("tests/twin/", "tests/local_sagemaker/", "tests/model/")
 
 # A boto3 client made where no credentials are configured asks the EC2 instance metadata service for some: a
