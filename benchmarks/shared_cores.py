@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = {
         "OpenMP's default (spin)": {},
-        "GOMP_SPINCOUNT=10000 (the twin's)": SHARED_CORES,
-        "OMP_WAIT_POLICY=PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
+        "GOMP_SPINCOUNT=10000 (the twin's until 2026-12-05)": {"GOMP_SPINCOUNT": "10000"},
+        "OMP_WAIT_POLICY=PASSIVE (the twin's)": SHARED_CORES,
         "1 thread each": {"OMP_NUM_THREADS": "1"},
     }
     python = ImageStacks.built_in().training.python

@@ -10,10 +10,11 @@ from local_twin.sagemaker.images import ImageStacks
 # (the job gets its own), and what points Python at the project's environment instead of the image's.
 NOT_INHERITED = ("AWS_", "SM_", "SAGEMAKER_", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
 # SageMaker gives each job and endpoint instances of its own; here they share this machine's cores with each other
-# and with the twin. torch's OpenMP threads spin while they wait for work: with two torch processes on 2 cores each
-# step took ~9x as long (docs/benchmarks.md, "Torch processes sharing the cores"). Spinning briefly keeps a lone
-# job's speed and ends that. Only a default: a setting in this process's environment wins.
-SHARED_CORES = {"GOMP_SPINCOUNT": "10000"}
+# (the local profile's two trials run at once, a job's data loader beside it, TorchServe's two workers) and with the
+# twin. torch's OpenMP threads spin while they wait for work: with two torch processes on 2 cores each step took ~9x
+# as long (docs/benchmarks.md, "Torch processes sharing the cores"). Not spinning at all costs a lone process little
+# and two at once least. Only a default: a setting in this process's environment wins.
+SHARED_CORES = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
 @dataclass(frozen=True)

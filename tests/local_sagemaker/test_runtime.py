@@ -22,8 +22,8 @@ def test_jobs_get_the_twins_endpoint_and_none_of_this_process_aws_or_python_sett
     assert environment["HOME"] == "/home/me"
 
 
-def test_torch_threads_spin_briefly_unless_this_process_says_otherwise(monkeypatch):
-    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
-    assert runtime().environment["GOMP_SPINCOUNT"] == "10000"
-    monkeypatch.setenv("GOMP_SPINCOUNT", "0")
-    assert runtime().environment["GOMP_SPINCOUNT"] == "0"
+def test_torch_threads_do_not_spin_unless_this_process_says_otherwise(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert runtime().environment["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert runtime().environment["OMP_WAIT_POLICY"] == "ACTIVE"
