@@ -12,6 +12,7 @@ import tarfile
 import pytest
 
 from common import naming
+from local_twin.sagemaker.jobs import split_s3_uri
 from model_code import gpus
 
 pytestmark = pytest.mark.twin  # slow too (tests/conftest.py)
@@ -32,7 +33,7 @@ def test_the_final_job_ran_on_two_processes_and_its_model_is_as_good_as_one_proc
     assert "torchrun --nnodes 2" in job.log_of(0).read_text() and "torchrun --nnodes 2" in job.log_of(1).read_text()
     assert "distributed: 2 processes (gloo)" in job.log_of(0).read_text()
 
-    bucket, _, key = described["ModelArtifacts"]["S3ModelArtifacts"].removeprefix("s3://").partition("/")
+    bucket, key = split_s3_uri(described["ModelArtifacts"]["S3ModelArtifacts"])
     model = twin.client("s3").get_object(Bucket=bucket, Key=key)
     with tarfile.open(fileobj=io.BytesIO(model["Body"].read())) as archive:
         metadata = json.loads(archive.extractfile("metadata.json").read())

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from common import naming
+from local_twin.sagemaker.jobs import split_s3_uri
 from local_twin.twin import TwinError
 from model_code import rule_settings
 from tests.support.twin_runs import ApiProbe, clear_digit, run_pipeline
@@ -123,7 +124,7 @@ def test_the_default_gate_deployed_a_model_the_job_judged_itself(twin, first_run
     described = final_training_job(twin)
     assert not {"DebugHookConfig", "DebugRuleConfigurations", "ProfilerConfig"} & set(described)
     assert job_verdicts(described) == dict.fromkeys(rule_settings.RULE_NAMES, "NoIssuesFound")
-    bucket, _, key = described["ModelArtifacts"]["S3ModelArtifacts"].removeprefix("s3://").partition("/")
+    bucket, key = split_s3_uri(described["ModelArtifacts"]["S3ModelArtifacts"])
     output = twin.client("s3").get_object(Bucket=bucket, Key=key.replace("model.tar.gz", "output.tar.gz"))
     with tarfile.open(fileobj=io.BytesIO(output["Body"].read())) as archive:
         names = archive.getnames()
@@ -149,7 +150,7 @@ def test_with_the_debugger_service_its_rule_jobs_agree_with_the_jobs_own(twin, f
     sagemaker.create_training_job(TrainingJobName=name, **request)
     described = twin.sagemaker.training.wait(name).describe()
     assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
-    bucket, _, prefix = described["DebugHookConfig"]["S3OutputPath"].removeprefix("s3://").partition("/")
+    bucket, prefix = split_s3_uri(described["DebugHookConfig"]["S3OutputPath"])
     listed = twin.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix.rstrip("/") + "/")
     assert any("/events/" in item["Key"] for item in listed.get("Contents", []))
     rule_jobs = described["DebugRuleEvaluationStatuses"]
