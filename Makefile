@@ -39,11 +39,12 @@ $(TRAINING_IMAGE)/.installed: requirements/training-image.txt model_code/require
 	rm -rf $(TRAINING_IMAGE)
 	$(call image_python,requirements/training-image.txt) -m venv $(TRAINING_IMAGE)
 	$(TRAINING_IMAGE)/bin/python -m pip install -q -r requirements/training-image.txt
-	# What each job installs before its script runs (the toolkit's `pip install -r requirements.txt`, then
-	# model_code/debugger.py's smdebug without its pins), installed once here: a job's own install then finds them,
-	# and the twin's parallel jobs never install into one environment at the same time.
+	# What each job installs before its script runs (the toolkit's `pip install -r requirements.txt`), installed
+	# once here: a job's own install then finds it, and the twin's parallel jobs never install into one environment
+	# at the same time. smdebug is not in the image: the final job installs it into a folder of its own
+	# (model_code/smdebug_compat.py), from the wheel kept here (the twin's jobs reach no package index).
 	$(TRAINING_IMAGE)/bin/python -m pip install -q -r model_code/requirements.txt
-	$(TRAINING_IMAGE)/bin/python -m pip install -q --no-deps smdebug==1.0.34
+	$(TRAINING_IMAGE)/bin/python -m pip download -q --no-deps --dest $(TRAINING_IMAGE)/wheelhouse smdebug==1.0.34
 	touch $@
 
 $(INFERENCE_IMAGE)/.installed: requirements/inference-image.txt

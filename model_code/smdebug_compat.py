@@ -10,11 +10,14 @@ smdebug 1.0.34 is the last release. It needs three fixes, applied here for the h
   smdebug disables itself *silently* and the trial is empty.
 """
 
+import atexit
 import importlib
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import types
 from pathlib import Path
 
@@ -70,10 +73,18 @@ def _patch_numpy2_tensor_proto() -> None:
 
 def ensure_smdebug() -> None:
     """Inside a SageMaker job whose image lacks smdebug (the PyTorch 2.2+ images do), install it without its pins
-    (smdebug pins protobuf<=3.20.3, which would break the image's sagemaker-training); elsewhere, do nothing."""
+    (smdebug pins protobuf<=3.20.3, which would break the image's sagemaker-training); elsewhere, do nothing.
+
+    It goes into a folder of this process's own, not the image's site-packages, so the job leaves the image's
+    environment as it found it: the training toolkit imports smdebug (and with it torch, ~3 s of CPU) at the start
+    of every job that can import it, only to name its exception classes, where the local twin's jobs share one
+    environment."""
     if importlib.util.find_spec("smdebug") is None and "SM_TRAINING_ENV" in os.environ:
-        command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", SMDEBUG_REQUIREMENT]
-        subprocess.run(command, check=True)
+        folder = tempfile.mkdtemp(prefix="smdebug-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", folder]
+        subprocess.run([*command, SMDEBUG_REQUIREMENT], check=True)
+        sys.path.insert(0, folder)
         importlib.invalidate_caches()
 
 

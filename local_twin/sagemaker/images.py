@@ -50,6 +50,11 @@ class ImageStack:
         return self.venv / "bin"
 
     @property
+    def wheelhouse(self) -> Path:
+        """The wheels of what code installs at run time (pip's --find-links): a job here reaches no package index."""
+        return self.venv / "wheelhouse"
+
+    @property
     def python(self) -> str:
         """The stack's Python, checked: built, and the image's version (or said once why not)."""
         python = self.bin / "python"

@@ -247,7 +247,7 @@ class TrainingJob:
     def _environment(self, index: int) -> dict[str, str]:
         ml = self.ml(index)
         env = {
-            **self.runtime.environment,
+            **self.runtime.training_environment,
             **self.role.credentials(),
             "SAGEMAKER_BASE_DIR": str(ml),
             "PYTHONUNBUFFERED": "1",

@@ -40,6 +40,13 @@ class JobRuntime:
         return self.stacks.training.python
 
     @property
+    def training_environment(self) -> dict[str, str]:
+        """A job's environment before its own settings: what its code installs (smdebug_compat.ensure_smdebug) comes
+        from the training image's wheelhouse, as it would come from PyPI in SageMaker."""
+        wheels = {"PIP_FIND_LINKS": str(self.stacks.training.wheelhouse), "PIP_NO_INDEX": "1"}
+        return {**self.environment, **wheels}
+
+    @property
     def train(self) -> Path:
         """The sagemaker-training toolkit's entry point in the training image."""
         return Path(self.training_python).parent / "train"

@@ -5,6 +5,7 @@ import importlib.util
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import pytest
 from torch import nn
@@ -34,10 +35,13 @@ def test_inside_a_sagemaker_job_a_missing_smdebug_is_installed_without_its_pins(
     monkeypatch.setattr(subprocess, "run", lambda command, check: installed.append(command))
     monkeypatch.setattr(importlib, "import_module", lambda name: imported.append(name) or "smdebug module")
     monkeypatch.setattr(smdebug_compat, "_patch_numpy2_tensor_proto", lambda: None)  # nothing real to patch
+    monkeypatch.setattr(sys, "path", list(sys.path))
     assert smdebug_compat.import_smdebug_pytorch() == "smdebug module"
-    ((*pip, requirement),) = installed
-    assert pip == [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
+    ((*pip, target, requirement),) = installed
+    assert pip == [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target"]
     assert requirement == smdebug_compat.SMDEBUG_REQUIREMENT and imported == ["smdebug.pytorch"]
+    # into a folder of the process's own, first on its path: the image's environment stays as it was
+    assert sys.path[0] == target and Path(target).is_dir() and Path(target).name.startswith("smdebug-")
 
 
 def test_outside_a_job_a_missing_smdebug_is_not_installed(monkeypatch):

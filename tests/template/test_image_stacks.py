@@ -11,6 +11,7 @@ import pytest
 
 from local_twin.sagemaker import images
 from local_twin.sagemaker.images import ImageStack, ImageStackMissing, ImageStacks
+from model_code import smdebug_compat
 from scripts import image_uris
 
 STACKS = ImageStacks.built_in()
@@ -108,5 +109,9 @@ def test_what_the_model_code_imports_is_in_the_images_stand_ins():
     served = set().union(*(third_party_imports(path) for path in served_modules()))
     assert {"torch", "torchvision", "matplotlib", "smdebug"} <= training
     assert {"torch", "sagemaker_inference"} <= served
-    assert missing_in(STACKS.training, training - {"sagemaker_inference"}) == []  # inference.py's, in its image
+    # inference.py's is in its image; smdebug is in neither (the final job installs it, smdebug_compat.py), as in
+    # SageMaker's: the toolkit would import it, and torch with it, at the start of every job
+    assert missing_in(STACKS.training, training - {"sagemaker_inference"}) == ["smdebug"]
+    name, version = smdebug_compat.SMDEBUG_REQUIREMENT.split("==")
+    assert [wheel.name.split("-")[:2] for wheel in STACKS.training.wheelhouse.glob("*.whl")] == [[name, version]]
     assert missing_in(STACKS.inference, served) == []
