@@ -1,5 +1,6 @@
 """smdebug on the PyTorch 2.6 images' Python (3.12), which has no distutils: in a job, smdebug is installed without
-its pins and the loss rules judge a recorded trial, from the very sourcedir the pipeline uploads.
+its pins (into a folder of its own) and the loss rules judge a recorded trial, from the very sourcedir the pipeline
+uploads.
 
 The virtualenv is Python 3.12 (pyenv's) WITHOUT setuptools, so setuptools' distutils shim cannot hide a missing
 fallback; it holds what the training image brings that smdebug needs (numpy < 2, protobuf, boto3) and the
@@ -71,7 +72,7 @@ def test_in_a_job_smdebug_installs_and_the_rules_judge_on_python_312(job, tmp_pa
     trial = recorded_trial(tmp_path / "trial")
     judge = (
         "import json, sys; from model_code import smdebug_compat; smdebug_compat.ensure_smdebug(); "
-        "from model_code import loss_rules; "
+        "from model_code import loss_rules; import smdebug; print(smdebug.__file__); "
         "print(json.dumps(loss_rules.evaluate_rules(sys.argv[1], json.loads(sys.argv[2]))))"
     )
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SM_TRAINING_ENV": "{}", "PYTHONPATH": str(code)}
@@ -85,5 +86,9 @@ def test_in_a_job_smdebug_installs_and_the_rules_judge_on_python_312(job, tmp_pa
     assert {name: v["verdict"] for name, v in on_312.items()} == {name: v["verdict"] for name, v in here.items()}
     assert set(on_312) == set(rule_parameters(6))
     assert "Error" not in {verdict["verdict"] for verdict in on_312.values()}, on_312
+    # installed by the job itself, without its pins, into a folder of its own: the environment stays as it was
+    (smdebug_file,) = [Path(line) for line in result.stdout.splitlines() if line.endswith("/smdebug/__init__.py")]
+    assert smdebug_file.parent.name == "smdebug" and smdebug_file.parents[1].name.startswith("smdebug-")
+    assert not smdebug_file.is_relative_to(python.parents[1])
     installed = subprocess.run([python, "-m", "pip", "show", "smdebug"], capture_output=True, text=True, check=False)
-    assert "Version: 1.0.34" in installed.stdout  # installed by the job itself, without its pins
+    assert installed.returncode != 0 and "not found: smdebug" in installed.stderr
