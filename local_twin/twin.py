@@ -61,9 +61,6 @@ class Twin:
                 self.moto.gateway_url,  # jobs and endpoints reach S3 with their execution role's permissions
                 region=self.region,
                 faults=self.faults,
-                # two jobs at once, one per core: a tuning job's parallel trials, or two runs' jobs, overlap their
-                # start-up (imports, data download) and their waits as SageMaker's instances do
-                max_concurrent_jobs=2,
                 assume=self.moto.assume,
                 denials=self.moto.denials,
                 quotas=self.quotas,

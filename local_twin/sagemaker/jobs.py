@@ -432,8 +432,13 @@ def tar_gz(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
+# Two jobs at once, one per core: a tuning job's parallel trials, or two runs' jobs, overlap their start-up (imports,
+# data download) and their waits as SageMaker's instances do; a third torch process would only slow the other two.
+JOB_SLOTS = 2
+
+
 class TrainingJobs:
-    """All training jobs, each in a folder under ``folder``; at most ``max_concurrent`` run at once (2 cores), the rest
+    """All training jobs, each in a folder under ``folder``; at most ``max_concurrent`` run at once, the rest
     wait their turn. ``lock`` is the local SageMaker's: a job is checked against ``capacity`` and counted in one
     step with every other create."""
 

@@ -35,7 +35,7 @@ from local_twin.sagemaker.endpoints import Endpoints
 from local_twin.sagemaker.errors import SageMakerError, validation
 from local_twin.sagemaker.experiments import Experiments
 from local_twin.sagemaker.images import ImageStacks
-from local_twin.sagemaker.jobs import TrainingJobs
+from local_twin.sagemaker.jobs import JOB_SLOTS, TrainingJobs
 from local_twin.sagemaker.quotas import AccountQuotas, TrainingCapacity
 from local_twin.sagemaker.roles import ExecutionRoles
 from local_twin.sagemaker.runtime import JobRuntime
@@ -56,7 +56,7 @@ class LocalSageMaker:
         python: str = sys.executable,
         stacks: ImageStacks | None = None,
         faults: Faults | None = None,
-        max_concurrent_jobs: int = 1,
+        max_concurrent_jobs: int = JOB_SLOTS,
         assume: Callable[[str, str], dict[str, str]] | None = None,
         denials: iam.DenialLog | None = None,
         quotas: AccountQuotas | None = None,

@@ -34,7 +34,7 @@ def moto_url():
 @pytest.fixture(scope="module")
 def local_sagemaker(moto_url, tmp_path_factory):
     faults = Faults()
-    service = LocalSageMaker(tmp_path_factory.mktemp("sagemaker"), moto_url, faults=faults, max_concurrent_jobs=2)
+    service = LocalSageMaker(tmp_path_factory.mktemp("sagemaker"), moto_url, faults=faults)
     url = service.start()
     yield service, client("sagemaker", url, "us-east-1"), client("sagemaker-runtime", url, "us-east-1")
     service.stop()
