@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# model_code/smdebug_compat.py's SMDEBUG_REQUIREMENT (tests/template/test_image_stacks.py checks the wheel kept)
+SMDEBUG := smdebug==1.0.34
 # pytest-xdist workers for make test/quick/twin (much of a twin test is waiting on jobs and polls), each module on
 # one worker (tests/conftest.py); WORKERS=0 runs in one process
 WORKERS ?= 2
@@ -22,7 +24,7 @@ $(VENV)/.installed: requirements/dev.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	# smdebug pins protobuf<=3.20.3, which sagemaker-training cannot live with: install it without its pins
 	# (model_code/debugger.py sets PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python for it).
-	$(PY) -m pip install -q --no-deps smdebug==1.0.34
+	$(PY) -m pip install -q --no-deps $(SMDEBUG)
 	touch $@
 
 # The SageMaker images' stand-ins (local_twin/sagemaker/images.py): the twin's jobs run on the training image's
@@ -44,7 +46,7 @@ $(TRAINING_IMAGE)/.installed: requirements/training-image.txt model_code/require
 	# at the same time. smdebug is not in the image: the final job installs it into a folder of its own
 	# (model_code/smdebug_compat.py), from the wheel kept here (the twin's jobs reach no package index).
 	$(TRAINING_IMAGE)/bin/python -m pip install -q -r model_code/requirements.txt
-	$(TRAINING_IMAGE)/bin/python -m pip download -q --no-deps --dest $(TRAINING_IMAGE)/wheelhouse smdebug==1.0.34
+	$(TRAINING_IMAGE)/bin/python -m pip download -q --no-deps --dest $(TRAINING_IMAGE)/wheelhouse $(SMDEBUG)
 	touch $@
 
 $(INFERENCE_IMAGE)/.installed: requirements/inference-image.txt
